@@ -1,0 +1,151 @@
+package device
+
+import (
+	"fmt"
+	"slices"
+	"sync"
+)
+
+// Backend is a family of accelerators that can hold tensors. The cuda
+// package (build tag cuda) registers one named "cuda" from its init
+// function; tests register simulated ones.
+type Backend interface {
+	// Name is the device kind users write before the colon: "cuda".
+	Name() string
+	// Count reports how many devices of this kind are visible.
+	Count() (int, error)
+	// Open prepares device index for loading. Every Accelerator that Open
+	// returns is closed by its caller.
+	Open(index int) (Accelerator, error)
+}
+
+// Accelerator is one opened device. Its methods may be called from any
+// goroutine: an implementation serialises its driver calls itself (CUDA
+// binds a context to an OS thread, so the cuda backend runs them on one
+// locked goroutine per device).
+type Accelerator interface {
+	// Index is the device's ordinal within its backend.
+	Index() int
+	// Name describes the device for people ("NVIDIA H200").
+	Name() string
+	// MemInfo reports the device memory that is free and in total, in bytes.
+	MemInfo() (free, total int64, err error)
+	// Alloc reserves n bytes of device memory, aligned to at least 256 bytes.
+	Alloc(n int64) (Memory, error)
+	// AllocHost reserves n bytes of page-locked host memory, the only memory
+	// a Stream copies from.
+	AllocHost(n int) (HostMemory, error)
+	// NewStream creates an ordered queue of asynchronous copies.
+	NewStream() (Stream, error)
+	// Read copies len(dst) bytes from device memory at offset off into dst,
+	// synchronously. It is for verification and tests, not the load path.
+	Read(dst []byte, src Memory, off int64) error
+	// Close releases the device. Memory, host memory and streams must be
+	// released before.
+	Close() error
+}
+
+// Memory is a range of device memory.
+type Memory interface {
+	// Ptr is the device address of the first byte.
+	Ptr() uintptr
+	// Len is the size in bytes.
+	Len() int64
+	// Free releases the memory; later use is an error.
+	Free() error
+}
+
+// HostMemory is page-locked host memory from [Accelerator.AllocHost].
+type HostMemory interface {
+	// Bytes is the memory as a slice; it stays valid until Free.
+	Bytes() []byte
+	// Free releases the memory.
+	Free() error
+}
+
+// Copy describes one asynchronous host-to-device copy of a rectangle:
+// Height rows of Width bytes each. Source rows start SrcPitch bytes apart
+// from Src[0]; destination rows start DstPitch bytes apart from DstOff
+// within Dst. A copy with Height 1 is a plain linear copy and ignores the
+// pitches. Src must lie inside HostMemory of the same Accelerator, and must
+// not be modified until an Event recorded after the copy has completed.
+type Copy struct {
+	Dst      Memory
+	DstOff   int64
+	DstPitch int64
+	Src      []byte
+	SrcPitch int64
+	Width    int64
+	Height   int64
+}
+
+// Stream is an ordered queue of asynchronous copies on one device.
+type Stream interface {
+	// Copy enqueues c and returns without waiting for it.
+	Copy(c Copy) error
+	// Record returns an Event that completes once everything enqueued on the
+	// stream so far has finished.
+	Record() (Event, error)
+	// Sync waits until everything enqueued so far has finished.
+	Sync() error
+	// Close releases the stream after waiting for its work.
+	Close() error
+}
+
+// Event marks a point in a Stream.
+type Event interface {
+	// Wait blocks until the work before the event has finished, and reports
+	// the first error of that work.
+	Wait() error
+	// Close releases the event.
+	Close() error
+}
+
+// registry holds the backends registered by init functions. It is the
+// package's only mutable state.
+var registry struct {
+	sync.RWMutex
+	m map[string]Backend
+}
+
+// Register makes a backend available under b.Name(). It panics if a backend
+// of that name is already registered, like database/sql.Register.
+func Register(b Backend) {
+	registry.Lock()
+	defer registry.Unlock()
+	if registry.m == nil {
+		registry.m = make(map[string]Backend)
+	}
+	if _, dup := registry.m[b.Name()]; dup {
+		panic(fmt.Sprintf("device: Register called twice for backend %q", b.Name()))
+	}
+	registry.m[b.Name()] = b
+}
+
+// Unregister removes the backend registered under name, if any. It exists
+// for tests that install simulated backends.
+func Unregister(name string) {
+	registry.Lock()
+	defer registry.Unlock()
+	delete(registry.m, name)
+}
+
+// Lookup returns the backend registered under name.
+func Lookup(name string) (Backend, bool) {
+	registry.RLock()
+	defer registry.RUnlock()
+	b, ok := registry.m[name]
+	return b, ok
+}
+
+// Backends lists the names of the registered backends, sorted.
+func Backends() []string {
+	registry.RLock()
+	defer registry.RUnlock()
+	names := make([]string, 0, len(registry.m))
+	for n := range registry.m {
+		names = append(names, n)
+	}
+	slices.Sort(names)
+	return names
+}

@@ -1,0 +1,631 @@
+package loader
+
+import (
+	"strconv"
+	"unicode/utf16"
+	"unicode/utf8"
+
+	"github.com/stload/stload/dtype"
+)
+
+// maxDepth is serde_json's recursion limit: the reference fails on the
+// 128th nested array or object, counting the header object itself.
+const maxDepth = 128
+
+// metadataKey is the reserved top-level key that holds the string map.
+const metadataKey = "__metadata__"
+
+// entry is one tensor as written in the header, before validation.
+type entry struct {
+	name       string
+	dt         dtype.DType
+	shape      []uint64
+	begin, end uint64
+	pos        int // offset of the entry's name within the header
+}
+
+// header is the parsed JSON header.
+type header struct {
+	entries []entry
+	meta    map[string]string // nil when absent or null
+	// strict is the first violation of stload's rules that are stricter
+	// than the reference's (duplicate keys, array entries). It is reported
+	// only after the reference's own checks pass, so that stload gives the
+	// reference's verdict on every file the reference rejects.
+	strict *Error
+}
+
+// parser is a strict JSON tokenizer for the fixed safetensors header
+// schema. Generic decoding into maps costs several allocations per tensor;
+// this one allocates the header as one string (tensor names are substrings
+// of it), one shape slice per tensor and the entries slice.
+type parser struct {
+	b       []byte
+	s       string // the same bytes as b; names are slices of it
+	pos     int
+	depth   int
+	lenient bool
+	h       header
+	seen    map[string]int // tensor name -> index in h.entries
+	shapes  []uint64       // arena the shapes are cut from
+}
+
+// parseHeader parses the N header bytes b, which must already be valid
+// UTF-8. Errors wrap ErrInvalidHeaderDeserialization and carry the offset
+// within the file (the header starts after the 8-byte length prefix).
+func parseHeader(b []byte, lenient bool) (*header, *Error) {
+	p := &parser{b: b, s: string(b), lenient: lenient}
+	if err := p.parse(); err != nil {
+		return nil, err
+	}
+	return &p.h, nil
+}
+
+func (p *parser) fail(format string, args ...any) *Error {
+	return newError(ErrInvalidHeaderDeserialization, "", format, args...).at(8 + int64(p.pos))
+}
+
+func (p *parser) skipSpace() {
+	for p.pos < len(p.b) {
+		switch p.b[p.pos] {
+		case ' ', '\t', '\n', '\r':
+			p.pos++
+		default:
+			return
+		}
+	}
+}
+
+// peek returns the next byte, or 0 at the end of the header.
+func (p *parser) peek() byte {
+	if p.pos < len(p.b) {
+		return p.b[p.pos]
+	}
+	return 0
+}
+
+// expect consumes c after optional whitespace.
+func (p *parser) expect(c byte, what string) *Error {
+	p.skipSpace()
+	if p.peek() != c {
+		return p.unexpected(what)
+	}
+	p.pos++
+	return nil
+}
+
+func (p *parser) unexpected(what string) *Error {
+	if p.pos >= len(p.b) {
+		return p.fail("EOF while parsing %s", what)
+	}
+	return p.fail("expected %s, found %q", what, p.b[p.pos])
+}
+
+func (p *parser) enter() *Error {
+	p.depth++
+	if p.depth >= maxDepth {
+		return p.fail("recursion limit exceeded")
+	}
+	return nil
+}
+
+func (p *parser) parse() *Error {
+	p.skipSpace()
+	if p.peek() != '{' {
+		return p.unexpected("a JSON object")
+	}
+	// Headers average about 90 bytes per tensor; presizing saves the
+	// repeated growth of entries and of the shape arena.
+	n := len(p.b)/90 + 1
+	p.h.entries = make([]entry, 0, n)
+	p.shapes = make([]uint64, 0, 3*n)
+	p.seen = make(map[string]int, n)
+	err := p.object(func(key string, pos int) *Error {
+		if key == metadataKey {
+			return p.metadata()
+		}
+		return p.tensor(key, pos)
+	})
+	if err != nil {
+		return err
+	}
+	p.skipSpace()
+	if p.pos != len(p.b) {
+		return p.fail("trailing characters after the header object")
+	}
+	return nil
+}
+
+// object parses a JSON object starting at '{', calling field for each key
+// with the position just after the colon.
+func (p *parser) object(field func(key string, keyPos int) *Error) *Error {
+	p.pos++ // '{'
+	if err := p.enter(); err != nil {
+		return err
+	}
+	p.skipSpace()
+	if p.peek() == '}' {
+		p.pos++
+		p.depth--
+		return nil
+	}
+	for {
+		p.skipSpace()
+		keyPos := p.pos
+		key, err := p.str()
+		if err != nil {
+			return err
+		}
+		if err := p.expect(':', "':'"); err != nil {
+			return err
+		}
+		p.skipSpace()
+		if err := field(key, keyPos); err != nil {
+			return err
+		}
+		p.skipSpace()
+		switch p.peek() {
+		case ',':
+			p.pos++
+		case '}':
+			p.pos++
+			p.depth--
+			return nil
+		default:
+			return p.unexpected("',' or '}'")
+		}
+	}
+}
+
+// metadata parses the value of __metadata__: null or a map of strings.
+func (p *parser) metadata() *Error {
+	if _, dup := p.seen[metadataKey]; dup {
+		return p.fail("duplicate field `%s`", metadataKey)
+	}
+	p.seen[metadataKey] = -1 // tensors can never have this name
+	if p.literal("null") {
+		return nil
+	}
+	if p.peek() != '{' {
+		return p.fail("invalid type for `%s`: expected a map of strings", metadataKey)
+	}
+	p.h.meta = make(map[string]string)
+	return p.object(func(key string, keyPos int) *Error {
+		if p.peek() != '"' {
+			return p.fail("invalid type for metadata value %q: expected a string", key)
+		}
+		v, err := p.str()
+		if err != nil {
+			return err
+		}
+		if _, dup := p.h.meta[key]; dup {
+			p.strictf(keyPos, "", "metadata key %q appears more than once", key)
+		}
+		p.h.meta[key] = v
+		return nil
+	})
+}
+
+// strictf records a violation of stload's stricter rules, unless lenient
+// parsing was asked for or an earlier one is already recorded.
+func (p *parser) strictf(pos int, tensor, format string, args ...any) {
+	if p.lenient || p.h.strict != nil {
+		return
+	}
+	p.h.strict = newError(ErrDuplicateKey, tensor, format, args...).at(8 + int64(pos))
+}
+
+// tensor parses one tensor entry and adds it, last one winning as in the
+// reference.
+func (p *parser) tensor(name string, pos int) *Error {
+	var e entry
+	var err *Error
+	switch p.peek() {
+	case '{':
+		e, err = p.entryObject(name)
+	case '[':
+		e, err = p.entryArray(name)
+		if err == nil && !p.lenient && p.h.strict == nil {
+			p.h.strict = newError(ErrEntryNotObject, name, "entry is a positional array").at(8 + int64(pos))
+		}
+	default:
+		return p.fail("invalid type for tensor %q: expected an object", name)
+	}
+	if err != nil {
+		return err
+	}
+	e.name, e.pos = name, pos
+	if i, dup := p.seen[name]; dup {
+		p.strictf(pos, name, "tensor name appears more than once")
+		p.h.entries[i] = e
+		return nil
+	}
+	p.seen[name] = len(p.h.entries)
+	p.h.entries = append(p.h.entries, e)
+	return nil
+}
+
+// entryObject parses {"dtype": .., "shape": .., "data_offsets": ..}, in
+// any order, ignoring unknown fields as serde does.
+func (p *parser) entryObject(name string) (entry, *Error) {
+	var e entry
+	var have [3]bool
+	err := p.object(func(key string, _ int) *Error {
+		var i int
+		switch key {
+		case "dtype":
+			i = 0
+		case "shape":
+			i = 1
+		case "data_offsets":
+			i = 2
+		default:
+			return p.skipValue()
+		}
+		if have[i] {
+			return p.fail("duplicate field `%s` in tensor %q", key, name)
+		}
+		have[i] = true
+		return p.field(&e, i)
+	})
+	if err != nil {
+		return e, err
+	}
+	for i, f := range [3]string{"dtype", "shape", "data_offsets"} {
+		if !have[i] {
+			return e, p.fail("missing field `%s` in tensor %q", f, name)
+		}
+	}
+	return e, nil
+}
+
+// entryArray parses the positional form [dtype, shape, data_offsets].
+func (p *parser) entryArray(name string) (entry, *Error) {
+	var e entry
+	i := 0
+	err := p.array(func() *Error {
+		if i == 3 {
+			return p.fail("invalid length for tensor %q: expected 3 elements", name)
+		}
+		i++
+		return p.field(&e, i-1)
+	})
+	if err == nil && i != 3 {
+		err = p.fail("invalid length %d for tensor %q: expected 3 elements", i, name)
+	}
+	return e, err
+}
+
+// field parses field i (0 dtype, 1 shape, 2 data_offsets) into e.
+func (p *parser) field(e *entry, i int) *Error {
+	switch i {
+	case 0:
+		return p.dtype(&e.dt)
+	case 1:
+		return p.shape(&e.shape)
+	default:
+		return p.offsets(&e.begin, &e.end)
+	}
+}
+
+func (p *parser) dtype(dt *dtype.DType) *Error {
+	if p.peek() != '"' {
+		return p.fail("invalid type for dtype: expected a string")
+	}
+	start := p.pos
+	raw, err := p.rawStr()
+	if err != nil {
+		return err
+	}
+	if *dt = dtype.Lookup(raw); *dt == dtype.Invalid {
+		p.pos = start
+		return p.fail("unknown dtype %q", raw)
+	}
+	return nil
+}
+
+func (p *parser) shape(dst *[]uint64) *Error {
+	if p.peek() != '[' {
+		return p.fail("invalid type for shape: expected an array")
+	}
+	start := len(p.shapes)
+	err := p.array(func() *Error {
+		v, err := p.uint()
+		p.shapes = append(p.shapes, v)
+		return err
+	})
+	// Cap the slice so that an append by a caller cannot overwrite the next
+	// tensor's shape in the arena.
+	*dst = p.shapes[start:len(p.shapes):len(p.shapes)]
+	return err
+}
+
+func (p *parser) offsets(begin, end *uint64) *Error {
+	if p.peek() != '[' {
+		return p.fail("invalid type for data_offsets: expected an array")
+	}
+	n := 0
+	err := p.array(func() *Error {
+		v, err := p.uint()
+		switch n {
+		case 0:
+			*begin = v
+		case 1:
+			*end = v
+		default:
+			return p.fail("invalid length for data_offsets: expected 2 elements")
+		}
+		n++
+		return err
+	})
+	if err == nil && n != 2 {
+		err = p.fail("invalid length %d for data_offsets: expected 2 elements", n)
+	}
+	return err
+}
+
+// array parses a JSON array starting at '[', calling elem at each element.
+func (p *parser) array(elem func() *Error) *Error {
+	p.pos++ // '['
+	if err := p.enter(); err != nil {
+		return err
+	}
+	p.skipSpace()
+	if p.peek() == ']' {
+		p.pos++
+		p.depth--
+		return nil
+	}
+	for {
+		p.skipSpace()
+		if err := elem(); err != nil {
+			return err
+		}
+		p.skipSpace()
+		switch p.peek() {
+		case ',':
+			p.pos++
+		case ']':
+			p.pos++
+			p.depth--
+			return nil
+		default:
+			return p.unexpected("',' or ']'")
+		}
+	}
+}
+
+// uint parses a JSON number that must be a non-negative integer fitting in
+// 64 bits, as serde does for usize: no sign, fraction, exponent or leading
+// zero.
+func (p *parser) uint() (uint64, *Error) {
+	start := p.pos
+	var v uint64
+	for p.pos < len(p.b) && isDigit(p.b[p.pos]) {
+		d := uint64(p.b[p.pos] - '0')
+		if v > (1<<64-1-d)/10 {
+			return 0, p.fail("integer does not fit in 64 bits")
+		}
+		v = v*10 + d
+		p.pos++
+	}
+	switch {
+	case p.pos == start:
+		if p.peek() == '-' {
+			return 0, p.fail("invalid value: negative number, expected a non-negative integer")
+		}
+		return 0, p.unexpected("a non-negative integer")
+	case p.b[start] == '0' && p.pos-start > 1:
+		p.pos = start + 1
+		return 0, p.fail("invalid number: leading zero")
+	}
+	if c := p.peek(); c == '.' || c == 'e' || c == 'E' {
+		return 0, p.fail("invalid type: floating point number, expected a non-negative integer")
+	}
+	return v, nil
+}
+
+func isDigit(c byte) bool { return c >= '0' && c <= '9' }
+
+// literal consumes word (null, true, false) if it is next.
+func (p *parser) literal(word string) bool {
+	if len(p.b)-p.pos >= len(word) && p.s[p.pos:p.pos+len(word)] == word {
+		p.pos += len(word)
+		return true
+	}
+	return false
+}
+
+// skipValue validates and skips any JSON value, as serde does for unknown
+// fields (it buffers them, so numbers must also be representable).
+func (p *parser) skipValue() *Error {
+	switch c := p.peek(); {
+	case c == '{':
+		return p.object(func(string, int) *Error { return p.skipValue() })
+	case c == '[':
+		return p.array(p.skipValue)
+	case c == '"':
+		_, err := p.rawStr()
+		return err
+	case c == '-' || isDigit(c):
+		return p.number()
+	case p.literal("null"), p.literal("true"), p.literal("false"):
+		return nil
+	default:
+		return p.unexpected("a JSON value")
+	}
+}
+
+// number validates the JSON number grammar and that the value is finite
+// as a float64, as serde_json requires when it buffers a value.
+func (p *parser) number() *Error {
+	start := p.pos
+	if p.peek() == '-' {
+		p.pos++
+	}
+	digits := func() int {
+		n := 0
+		for p.pos < len(p.b) && isDigit(p.b[p.pos]) {
+			p.pos++
+			n++
+		}
+		return n
+	}
+	intStart := p.pos
+	if n := digits(); n == 0 || (n > 1 && p.b[intStart] == '0') {
+		return p.fail("invalid number")
+	}
+	if p.peek() == '.' {
+		p.pos++
+		if digits() == 0 {
+			return p.fail("invalid number")
+		}
+	}
+	if c := p.peek(); c == 'e' || c == 'E' {
+		p.pos++
+		if c := p.peek(); c == '+' || c == '-' {
+			p.pos++
+		}
+		if digits() == 0 {
+			return p.fail("invalid number")
+		}
+	}
+	if _, err := strconv.ParseFloat(p.s[start:p.pos], 64); err != nil {
+		p.pos = start
+		return p.fail("number out of range")
+	}
+	return nil
+}
+
+// str parses a JSON string and returns its value. Without escapes the
+// value is a substring of the header and costs no allocation.
+func (p *parser) str() (string, *Error) {
+	if p.peek() != '"' {
+		return "", p.unexpected("a string")
+	}
+	start := p.pos + 1
+	for i := start; i < len(p.b); i++ {
+		switch c := p.b[i]; {
+		case c == '"':
+			p.pos = i + 1
+			return p.s[start:i], nil
+		case c == '\\':
+			b, err := p.unescape(start, i)
+			return string(b), err
+		case c < 0x20:
+			p.pos = i
+			return "", p.fail("control character in string")
+		}
+	}
+	p.pos = len(p.b)
+	return "", p.fail("EOF while parsing a string")
+}
+
+// rawStr is str for values that are only compared, returning the bytes
+// without converting them to a string.
+func (p *parser) rawStr() ([]byte, *Error) {
+	start := p.pos + 1
+	for i := start; i < len(p.b); i++ {
+		switch c := p.b[i]; {
+		case c == '"':
+			p.pos = i + 1
+			return p.b[start:i], nil
+		case c == '\\':
+			return p.unescape(start, i)
+		case c < 0x20:
+			p.pos = i
+			return nil, p.fail("control character in string")
+		}
+	}
+	p.pos = len(p.b)
+	return nil, p.fail("EOF while parsing a string")
+}
+
+// unescape decodes the rest of a string whose first backslash is at i and
+// whose content starts at start.
+func (p *parser) unescape(start, i int) ([]byte, *Error) {
+	out := append([]byte(nil), p.b[start:i]...)
+	p.pos = i
+	for p.pos < len(p.b) {
+		c := p.b[p.pos]
+		switch {
+		case c == '"':
+			p.pos++
+			return out, nil
+		case c < 0x20:
+			return nil, p.fail("control character in string")
+		case c != '\\':
+			out = append(out, c)
+			p.pos++
+			continue
+		}
+		p.pos++ // backslash
+		var r rune
+		switch p.peek() {
+		case '"', '\\', '/':
+			r = rune(p.b[p.pos])
+		case 'b':
+			r = '\b'
+		case 'f':
+			r = '\f'
+		case 'n':
+			r = '\n'
+		case 'r':
+			r = '\r'
+		case 't':
+			r = '\t'
+		case 'u':
+			var err *Error
+			if r, err = p.unicodeEscape(); err != nil {
+				return nil, err
+			}
+			out = utf8.AppendRune(out, r)
+			continue
+		default:
+			return nil, p.fail("invalid escape")
+		}
+		out = append(out, byte(r))
+		p.pos++
+	}
+	return nil, p.fail("EOF while parsing a string")
+}
+
+// unicodeEscape decodes \uXXXX (with p.pos at 'u'), pairing surrogates.
+// Lone surrogates are errors, as in serde_json.
+func (p *parser) unicodeEscape() (rune, *Error) {
+	r, err := p.hex4()
+	if err != nil {
+		return 0, err
+	}
+	switch {
+	case r >= 0xDC00 && r <= 0xDFFF:
+		return 0, p.fail("lone trailing surrogate in hex escape")
+	case r < 0xD800 || r > 0xDBFF:
+		return r, nil
+	}
+	if !p.literal(`\u`) {
+		return 0, p.fail("lone leading surrogate in hex escape")
+	}
+	p.pos-- // back onto 'u'
+	lo, err := p.hex4()
+	if err != nil {
+		return 0, err
+	}
+	if lo < 0xDC00 || lo > 0xDFFF {
+		return 0, p.fail("lone leading surrogate in hex escape")
+	}
+	return utf16.DecodeRune(r, lo), nil
+}
+
+// hex4 reads the four hex digits after the 'u' at p.pos.
+func (p *parser) hex4() (rune, *Error) {
+	if len(p.b)-p.pos < 5 {
+		return 0, p.fail("EOF while parsing a string")
+	}
+	v, err := strconv.ParseUint(p.s[p.pos+1:p.pos+5], 16, 16)
+	if err != nil {
+		return 0, p.fail("invalid \\u escape")
+	}
+	p.pos += 5
+	return rune(v), nil
+}
