@@ -7,6 +7,22 @@
 // implementation exactly: names are case-sensitive ("F32", never "f32"), and
 // the FP8 types keep the format's own names (F8_E4M3 is the type PyTorch
 // calls float8_e4m3fn).
+//
+// # Conversions
+//
+// [ToFloat32], [FromFloat32] and [Convert] convert whole slices of
+// little-endian elements without allocating; the scalar functions such as
+// [BF16ToFloat32] and [Float32ToF8E4M3] convert one value and document each
+// format's range, NaN and overflow rules. Decoding is exact, except F64 to
+// float32; encoding rounds to nearest with ties to even (E8M0: ties up),
+// like PyTorch and ml_dtypes.
+//
+// The sub-byte types are packed as in PyTorch and the OCP MX libraries. F4:
+// element 2i is the low nibble of byte i, element 2i+1 the high nibble. F6:
+// four elements fill three bytes, read as one little-endian bit stream in
+// which element k occupies bits [6k, 6k+6), least significant bit first;
+// with v = b[0] | b[1]<<8 | b[2]<<16, element j of the group is
+// (v >> 6j) & 63.
 package dtype
 
 import (

@@ -142,7 +142,11 @@ func parseFile(src source, size int64, cfg config) (*File, *Error) {
 	if err != nil {
 		return nil, err
 	}
-	sortEntries(h.entries)
+	if sortEntries(h.entries) {
+		for i, e := range h.entries {
+			h.index[e.name] = i
+		}
+	}
 	if err := validate(h.entries, size-8-n, 8+n); err != nil {
 		if h.strict != nil {
 			err.Detail += "; note: " + h.strict.Err.Error() + ": " + h.strict.Detail
@@ -159,11 +163,10 @@ func parseFile(src source, size int64, cfg config) (*File, *Error) {
 func build(h *header, src source, size, n int64) *File {
 	f := &File{size: size, headerSize: n, meta: h.meta, src: src}
 	f.tensors = make([]TensorInfo, len(h.entries))
-	f.index = make(map[string]int, len(h.entries))
+	f.index = h.index
 	for i, e := range h.entries {
 		f.tensors[i] = TensorInfo{Name: e.name, DType: e.dt, Shape: e.shape,
 			Begin: int64(e.begin), End: int64(e.end), dataStart: 8 + n}
-		f.index[e.name] = i
 	}
 	f.keys = sync.OnceValue(func() []string {
 		keys := make([]string, len(f.tensors))

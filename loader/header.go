@@ -28,6 +28,7 @@ type entry struct {
 type header struct {
 	entries []entry
 	meta    map[string]string // nil when absent or null
+	index   map[string]int    // tensor name -> position in entries
 	// strict is the first violation of stload's rules that are stricter
 	// than the reference's (duplicate keys, array entries). It is reported
 	// only after the reference's own checks pass, so that stload gives the
@@ -46,7 +47,7 @@ type parser struct {
 	depth   int
 	lenient bool
 	h       header
-	seen    map[string]int // tensor name -> index in h.entries
+	hasMeta bool // __metadata__ was seen, possibly as null
 	shapes  []uint64       // arena the shapes are cut from
 }
 
@@ -119,7 +120,7 @@ func (p *parser) parse() *Error {
 	n := len(p.b)/90 + 1
 	p.h.entries = make([]entry, 0, n)
 	p.shapes = make([]uint64, 0, 3*n)
-	p.seen = make(map[string]int, n)
+	p.h.index = make(map[string]int, n)
 	err := p.object(func(key string, pos int) *Error {
 		if key == metadataKey {
 			return p.metadata()
@@ -179,10 +180,10 @@ func (p *parser) object(field func(key string, keyPos int) *Error) *Error {
 
 // metadata parses the value of __metadata__: null or a map of strings.
 func (p *parser) metadata() *Error {
-	if _, dup := p.seen[metadataKey]; dup {
+	if p.hasMeta {
 		return p.fail("duplicate field `%s`", metadataKey)
 	}
-	p.seen[metadataKey] = -1 // tensors can never have this name
+	p.hasMeta = true
 	if p.literal("null") {
 		return nil
 	}
@@ -235,12 +236,12 @@ func (p *parser) tensor(name string, pos int) *Error {
 		return err
 	}
 	e.name, e.pos = name, pos
-	if i, dup := p.seen[name]; dup {
+	if i, dup := p.h.index[name]; dup {
 		p.strictf(pos, name, "tensor name appears more than once")
 		p.h.entries[i] = e
 		return nil
 	}
-	p.seen[name] = len(p.h.entries)
+	p.h.index[name] = len(p.h.entries)
 	p.h.entries = append(p.h.entries, e)
 	return nil
 }
@@ -497,6 +498,24 @@ func (p *parser) number() *Error {
 	return nil
 }
 
+// special marks the bytes that end the fast scan of a string: the closing
+// quote, a backslash, and the control characters JSON forbids raw.
+var special = func() (t [256]bool) {
+	for c := range 0x20 {
+		t[c] = true
+	}
+	t['"'], t['\\'] = true, true
+	return t
+}()
+
+// scan returns the index of the first special byte at or after i.
+func (p *parser) scan(i int) int {
+	for i < len(p.b) && !special[p.b[i]] {
+		i++
+	}
+	return i
+}
+
 // str parses a JSON string and returns its value. Without escapes the
 // value is a substring of the header and costs no allocation.
 func (p *parser) str() (string, *Error) {
@@ -504,45 +523,30 @@ func (p *parser) str() (string, *Error) {
 		return "", p.unexpected("a string")
 	}
 	start := p.pos + 1
-	for i := start; i < len(p.b); i++ {
-		switch c := p.b[i]; {
-		case c == '"':
-			p.pos = i + 1
-			return p.s[start:i], nil
-		case c == '\\':
-			b, err := p.unescape(start, i)
-			return string(b), err
-		case c < 0x20:
-			p.pos = i
-			return "", p.fail("control character in string")
-		}
+	i := p.scan(start)
+	if i < len(p.b) && p.b[i] == '"' {
+		p.pos = i + 1
+		return p.s[start:i], nil
 	}
-	p.pos = len(p.b)
-	return "", p.fail("EOF while parsing a string")
+	b, err := p.unescape(start, i)
+	return string(b), err
 }
 
 // rawStr is str for values that are only compared, returning the bytes
 // without converting them to a string.
 func (p *parser) rawStr() ([]byte, *Error) {
 	start := p.pos + 1
-	for i := start; i < len(p.b); i++ {
-		switch c := p.b[i]; {
-		case c == '"':
-			p.pos = i + 1
-			return p.b[start:i], nil
-		case c == '\\':
-			return p.unescape(start, i)
-		case c < 0x20:
-			p.pos = i
-			return nil, p.fail("control character in string")
-		}
+	i := p.scan(start)
+	if i < len(p.b) && p.b[i] == '"' {
+		p.pos = i + 1
+		return p.b[start:i], nil
 	}
-	p.pos = len(p.b)
-	return nil, p.fail("EOF while parsing a string")
+	return p.unescape(start, i)
 }
 
-// unescape decodes the rest of a string whose first backslash is at i and
-// whose content starts at start.
+// unescape decodes the rest of a string whose content starts at start and
+// whose first special byte (backslash, control character, or the end of
+// the header) is at i.
 func (p *parser) unescape(start, i int) ([]byte, *Error) {
 	out := append([]byte(nil), p.b[start:i]...)
 	p.pos = i

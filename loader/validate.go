@@ -50,14 +50,16 @@ func checkUTF8(b []byte) *Error {
 // sortEntries orders the entries by data offsets, ties by name, as the
 // reference does before validating (it breaks ties in hash-map order; a
 // name order makes stload deterministic). Writers emit offset order, so
-// the sort is usually skipped.
-func sortEntries(es []entry) {
+// the sort is usually skipped. It reports whether the order changed.
+func sortEntries(es []entry) bool {
 	less := func(a, b entry) int {
 		return cmp.Or(cmp.Compare(a.begin, b.begin), cmp.Compare(a.end, b.end), cmp.Compare(a.name, b.name))
 	}
-	if !slices.IsSortedFunc(es, less) {
-		slices.SortFunc(es, less)
+	if slices.IsSortedFunc(es, less) {
+		return false
 	}
+	slices.SortFunc(es, less)
+	return true
 }
 
 // validate runs the reference's checks 6 to 11 on entries already sorted by

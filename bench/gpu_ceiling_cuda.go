@@ -1,0 +1,279 @@
+//go:build cuda
+
+package bench
+
+import (
+	"fmt"
+	"io"
+	"os"
+	"strings"
+	"time"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/stload/stload/cuda"
+	"github.com/stload/stload/device"
+)
+
+// sizeList parses "4MiB,256MiB".
+func sizeList(v string) ([]int64, error) {
+	var out []int64
+	for _, p := range strings.Split(v, ",") {
+		if p = strings.TrimSpace(p); p == "" {
+			continue
+		}
+		n, err := ParseSize(p)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, n)
+	}
+	return out, nil
+}
+
+// gpuCeilings measures what one GPU and this host allow, as step 1 of the
+// protocol asks: pinned and pageable host-to-device bandwidth over sizes
+// and stream counts, page-cache pread into pinned buffers, and what
+// pinning, registering and allocating cost.
+type gpuCeilings struct {
+	a        *cuda.Accelerator
+	rounds   int
+	perRun   int64
+	out      io.Writer
+	figures  []*Figure
+	problems []string
+}
+
+func (g *gpuCeilings) emit(f *Figure) error {
+	f.summarize()
+	g.figures = append(g.figures, f)
+	return jsonLine(g.out, figureLine{"figure", f})
+}
+
+// h2d measures copies of src (pinned or pageable, as what says).
+func (g *gpuCeilings) h2d(what string, src []byte, streams int) error {
+	iters := int(max(2, g.perRun/int64(len(src))))
+	f := &Figure{Group: "gpu-ceiling", Impl: "ceiling", Threads: streams, Bytes: int64(len(src)) * int64(iters),
+		Name: fmt.Sprintf("%s H2D %s × %d, %d stream(s)", what, fmtBytes(int64(len(src))), iters, streams)}
+	for range g.rounds {
+		rate, err := g.a.MeasureH2D(src, iters, streams)
+		if err != nil {
+			return err
+		}
+		f.Runs = append(f.Runs, float64(f.Bytes)/rate)
+	}
+	return g.emit(f)
+}
+
+// cost times one call that pins, registers or allocates n bytes.
+func (g *gpuCeilings) cost(name string, n int64, fn func() error) error {
+	start := time.Now()
+	err := fn()
+	f := &Figure{Group: "gpu-cost", Impl: "ceiling", Threads: 1, Bytes: n, Name: name,
+		Runs: []float64{time.Since(start).Seconds()}}
+	if err != nil {
+		g.problems = append(g.problems, fmt.Sprintf("%s: %v", name, err))
+		f.Note = "failed: " + err.Error()
+	}
+	return g.emit(f)
+}
+
+func cmdGPUCeiling(args []string, stdout, stderr io.Writer) error {
+	fs := newFlags("gpu-ceiling", stderr)
+	index := fs.Int("device", 0, "GPU index")
+	pinnedSizes := fs.String("sizes", "4MiB,16MiB,64MiB,256MiB,1GiB", "pinned buffer sizes")
+	pageableSizes := fs.String("pageable-sizes", "64MiB,1GiB", "pageable buffer sizes")
+	streamsFlag := fs.String("streams", "1,2", "stream counts")
+	rounds := fs.Int("rounds", 3, "timed runs per figure")
+	var perRun sizeFlag = 4 << 30
+	fs.Var(&perRun, "bytes-per-run", "bytes copied per timed run")
+	file := fs.String("file", "", "page-cached file: pread into pinned buffers, and register its mapping read-only")
+	threadsFlag := fs.String("threads", "1,2,4,8,12,16", "goroutine counts of the pinned pread ceiling")
+	costSizes := fs.String("cost-sizes", "256MiB,1GiB", "sizes whose pinning and registering is timed")
+	var devAlloc sizeFlag = 32 << 30
+	fs.Var(&devAlloc, "dev-alloc", "size of the timed device allocation (0: skip)")
+	var regFile sizeFlag = 4 << 30
+	fs.Var(&regFile, "register-file", "bytes of -file's mapping to register read-only (0: skip)")
+	if err := parseFlags(fs, args); err != nil {
+		return err
+	}
+	sizes, err := sizeList(*pinnedSizes)
+	if err != nil {
+		return usageError{err}
+	}
+	psizes, err := sizeList(*pageableSizes)
+	if err != nil {
+		return usageError{err}
+	}
+	csizes, err := sizeList(*costSizes)
+	if err != nil {
+		return usageError{err}
+	}
+	streams, err := intList(*streamsFlag)
+	if err != nil {
+		return usageError{err}
+	}
+	threads, err := intList(*threadsFlag)
+	if err != nil {
+		return usageError{err}
+	}
+	a, err := cuda.Open(*index)
+	if err != nil {
+		return err
+	}
+	defer a.Close()
+	g := &gpuCeilings{a: a, rounds: max(1, *rounds), perRun: int64(perRun), out: stdout}
+
+	// Pinned: one buffer of the largest size, measured through prefixes.
+	largest := int64(0)
+	for _, s := range sizes {
+		largest = max(largest, s)
+	}
+	if largest > 0 {
+		hm, err := a.AllocHost(int(largest))
+		if err != nil {
+			return err
+		}
+		buf := hm.Bytes()
+		FillParallel(buf, 17, 0, 0)
+		for _, s := range sizes {
+			for _, k := range streams {
+				if err := g.h2d("pinned", buf[:s], k); err != nil {
+					hm.Free()
+					return err
+				}
+			}
+		}
+		hm.Free()
+	}
+	// Pageable: Go memory, touched, which the driver stages itself.
+	for _, s := range psizes {
+		buf := touchedBuffers(1, int(s))[0]
+		FillParallel(buf, 19, 0, 0)
+		for _, k := range streams {
+			if err := g.h2d("pageable", buf, k); err != nil {
+				return err
+			}
+		}
+	}
+	if *file != "" {
+		if err := g.fileCeilings(*file, threads, int64(regFile)); err != nil {
+			return err
+		}
+	}
+	for _, s := range csizes {
+		var hm device.HostMemory
+		if err := g.cost(fmt.Sprintf("cuMemHostAlloc %s (pin new memory)", fmtBytes(s)), s, func() (err error) {
+			hm, err = a.AllocHost(int(s))
+			return err
+		}); err != nil {
+			return err
+		}
+		if hm != nil {
+			if err := g.cost(fmt.Sprintf("cuMemFreeHost %s", fmtBytes(s)), s, hm.Free); err != nil {
+				return err
+			}
+		}
+		mem, err := unix.Mmap(-1, 0, int(s), unix.PROT_READ|unix.PROT_WRITE, unix.MAP_ANON|unix.MAP_PRIVATE)
+		if err != nil {
+			return err
+		}
+		touch(mem)
+		var reg device.HostMemory
+		if err := g.cost(fmt.Sprintf("cuMemHostRegister %s (touched anonymous memory)", fmtBytes(s)), s, func() (err error) {
+			reg, err = a.RegisterHost(mem, 0)
+			return err
+		}); err != nil {
+			return err
+		}
+		if reg != nil {
+			reg.Free()
+		}
+		unix.Munmap(mem)
+	}
+	if devAlloc > 0 {
+		var m device.Memory
+		if err := g.cost(fmt.Sprintf("cuMemAlloc %s", fmtBytes(int64(devAlloc))), int64(devAlloc), func() (err error) {
+			m, err = a.Alloc(int64(devAlloc))
+			return err
+		}); err != nil {
+			return err
+		}
+		if m != nil {
+			m.Free()
+		}
+	}
+	for _, p := range g.problems {
+		fmt.Fprintln(stderr, "gpu-ceiling:", p)
+	}
+	return nil
+}
+
+// fileCeilings measures C_pc(N), pread of a page-cached file into pinned
+// buffers from N goroutines, and the cost of registering the file's
+// mapping read-only (the stretch design's zero-copy path).
+func (g *gpuCeilings) fileCeilings(path string, threads []int, regBytes int64) error {
+	f, err := os.Open(path)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	fi, err := f.Stat()
+	if err != nil {
+		return err
+	}
+	maxT := 0
+	for _, t := range threads {
+		maxT = max(maxT, t)
+	}
+	hm, err := g.a.AllocHost(maxT * ceilingChunk)
+	if err != nil {
+		return err
+	}
+	defer hm.Free()
+	all := hm.Bytes()
+	var cs []*contender
+	for _, t := range threads {
+		bufs := make([][]byte, t)
+		for i := range bufs {
+			bufs[i] = all[i*ceilingChunk : (i+1)*ceilingChunk]
+		}
+		cs = append(cs, preadInto("gpu-ceiling", "pinned buffers", f, fi.Size(), bufs))
+	}
+	if err := interleave(g.rounds, cs...); err != nil {
+		return err
+	}
+	for _, c := range cs {
+		if err := g.emit(c.fig); err != nil {
+			return err
+		}
+	}
+	if regBytes <= 0 {
+		return nil
+	}
+	ok, err := g.a.Attribute(cuda.AttrReadOnlyHostRegisterSupported)
+	if err != nil || ok == 0 {
+		g.problems = append(g.problems, "read-only host registration is not supported on this device")
+		return nil
+	}
+	n := min(regBytes, fi.Size()) &^ 4095
+	m, err := unix.Mmap(int(f.Fd()), 0, int(n), unix.PROT_READ, unix.MAP_SHARED)
+	if err != nil {
+		return err
+	}
+	defer unix.Munmap(m)
+	var reg device.HostMemory
+	if err := g.cost(fmt.Sprintf("cuMemHostRegister READ_ONLY %s of the file's mapping", fmtBytes(n)), n, func() (err error) {
+		reg, err = g.a.RegisterHost(m, cuda.HostRegisterReadOnly)
+		return err
+	}); err != nil {
+		return err
+	}
+	if reg == nil {
+		return nil
+	}
+	defer reg.Free()
+	// Copying straight from the registered mapping shows what removing the
+	// staging pass would gain.
+	return g.h2d("registered file mapping", m, 2)
+}

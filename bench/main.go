@@ -1,0 +1,351 @@
+package bench
+
+import (
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"maps"
+	"os"
+	"runtime"
+	"slices"
+	"strconv"
+	"strings"
+)
+
+// command is one subcommand of [Main].
+type command struct {
+	run  func(args []string, stdout, stderr io.Writer) error
+	help string
+}
+
+// commands maps subcommand names to their implementations; the GPU ones
+// are added by gpu_cuda.go or, without the cuda tag, by stubs that say so.
+var commands = map[string]command{
+	"cpu":     {cmdCPU, "run the CPU benchmark (parse, read, save, convert) and print the tables"},
+	"gen":     {cmdGen, "write a synthetic checkpoint (llama, moe, many, sharded)"},
+	"warm":    {cmdWarm, "read files into the page cache and report their residency"},
+	"ceiling": {cmdCeiling, "measure copy() and page-cache pread ceilings"},
+	"report":  {cmdReport, "turn JSON lines from trials and ceilings into tables"},
+	"machine": {cmdMachine, "print the machine facts as JSON"},
+}
+
+// Main runs the benchmark command line: args are the arguments after
+// "bench" (the subcommand first). It returns the process exit status: 0 on
+// success, 1 on failure, 2 on a usage error.
+func Main(args []string, stdout, stderr io.Writer) int {
+	if len(args) == 0 || args[0] == "-h" || args[0] == "-help" || args[0] == "help" {
+		usage(stderr)
+		if len(args) == 0 {
+			return 2
+		}
+		return 0
+	}
+	c, ok := commands[args[0]]
+	if !ok {
+		fmt.Fprintf(stderr, "bench: unknown command %q\n", args[0])
+		usage(stderr)
+		return 2
+	}
+	if err := c.run(args[1:], stdout, stderr); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return 0
+		}
+		var u usageError
+		if errors.As(err, &u) {
+			fmt.Fprintf(stderr, "bench %s: %v\n", args[0], err)
+			return 2
+		}
+		fmt.Fprintf(stderr, "bench %s: %v\n", args[0], err)
+		return 1
+	}
+	return 0
+}
+
+// usageError marks bad command lines (exit status 2).
+type usageError struct{ error }
+
+func usage(w io.Writer) {
+	fmt.Fprintln(w, "usage: bench <command> [flags]\n\ncommands:")
+	for _, name := range slices.Sorted(maps.Keys(commands)) {
+		fmt.Fprintf(w, "  %-12s %s\n", name, commands[name].help)
+	}
+	fmt.Fprintln(w, "\nRun 'bench <command> -h' for its flags.")
+}
+
+// newFlags returns a flag set that reports errors instead of exiting.
+func newFlags(name string, stderr io.Writer) *flag.FlagSet {
+	fs := flag.NewFlagSet("bench "+name, flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	return fs
+}
+
+func parseFlags(fs *flag.FlagSet, args []string) error {
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return err
+		}
+		return usageError{err}
+	}
+	return nil
+}
+
+// sizeFlag is a byte count written as 1073741824, 1GiB, 32GB, 512MiB, 4k.
+type sizeFlag int64
+
+func (s *sizeFlag) String() string { return strconv.FormatInt(int64(*s), 10) }
+
+func (s *sizeFlag) Set(v string) error {
+	n, err := ParseSize(v)
+	*s = sizeFlag(n)
+	return err
+}
+
+// ParseSize parses a byte count with an optional unit: B, k/KB (1e3),
+// KiB, M/MB, MiB, G/GB, GiB, T/TB, TiB; case does not matter.
+func ParseSize(v string) (int64, error) {
+	s := strings.ToLower(strings.TrimSpace(v))
+	units := []struct {
+		suffix string
+		mult   float64
+	}{{"kib", 1 << 10}, {"mib", 1 << 20}, {"gib", 1 << 30}, {"tib", 1 << 40},
+		{"kb", 1e3}, {"mb", 1e6}, {"gb", 1e9}, {"tb", 1e12},
+		{"k", 1e3}, {"m", 1e6}, {"g", 1e9}, {"t", 1e12}, {"b", 1}}
+	mult := 1.0
+	for _, u := range units {
+		if strings.HasSuffix(s, u.suffix) {
+			s, mult = strings.TrimSuffix(s, u.suffix), u.mult
+			break
+		}
+	}
+	f, err := strconv.ParseFloat(strings.TrimSpace(s), 64)
+	if err != nil || f < 0 {
+		return 0, fmt.Errorf("invalid size %q", v)
+	}
+	return int64(f * mult), nil
+}
+
+// intList parses "1,2,4".
+func intList(v string) ([]int, error) {
+	var out []int
+	for _, p := range strings.Split(v, ",") {
+		if p = strings.TrimSpace(p); p == "" {
+			continue
+		}
+		n, err := strconv.Atoi(p)
+		if err != nil || n < 1 {
+			return nil, fmt.Errorf("invalid count %q", p)
+		}
+		out = append(out, n)
+	}
+	return out, nil
+}
+
+// jsonLine writes v as one line of JSON.
+func jsonLine(w io.Writer, v any) error {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+	_, err = w.Write(append(b, '\n'))
+	return err
+}
+
+// createOut opens path for writing; "-" is stdout.
+func createOut(path string, stdout io.Writer) (io.Writer, func() error, error) {
+	if path == "-" {
+		return stdout, func() error { return nil }, nil
+	}
+	f, err := os.Create(path)
+	if err != nil {
+		return nil, nil, err
+	}
+	return f, f.Close, nil
+}
+
+func cmdCPU(args []string, stdout, stderr io.Writer) error {
+	fs := newFlags("cpu", stderr)
+	var o CPUOptions
+	var readSize, convSize sizeFlag = 1 << 30, 256 << 20
+	fs.StringVar(&o.Dir, "dir", "", "directory for the generated files (default: a temporary one, removed after)")
+	fs.Var(&readSize, "size", "payload of the Llama-shaped file read and saved")
+	fs.Var(&convSize, "convert-size", "bf16 bytes converted to f32")
+	var copySize sizeFlag = 512 << 20
+	fs.Var(&copySize, "copy-size", "buffer size of the copy() ceilings")
+	fs.IntVar(&o.HeaderTensors, "tensors", 10000, "tensors in the header-parsing file")
+	fs.IntVar(&o.Rounds, "rounds", 5, "timed runs per figure (parse: 3×)")
+	fs.IntVar(&o.Threads, "threads", runtime.GOMAXPROCS(0), "most goroutines per figure")
+	fs.BoolVar(&o.Durable, "durable", true, "also time saves that fsync (SaveFile against write+fsync)")
+	groups := fs.String("groups", "parse,read,save,convert", "groups to run")
+	seed := fs.Uint64("seed", 1, "random stream of the generated files")
+	jsonOut := fs.String("json", "", "also write the report as JSON to this file ('-': stdout, instead of markdown)")
+	mdOut := fs.String("md", "-", "write the markdown tables to this file ('-': stdout)")
+	quiet := fs.Bool("q", false, "no progress lines on stderr")
+	if err := parseFlags(fs, args); err != nil {
+		return err
+	}
+	o.ReadSize, o.ConvertSize, o.CopySize, o.Seed = int64(readSize), int64(convSize), int64(copySize), *seed
+	o.Groups = strings.Split(*groups, ",")
+	if !*quiet {
+		o.Log = stderr
+	}
+	rep, err := RunCPU(o)
+	if err != nil {
+		return err
+	}
+	if *jsonOut != "" {
+		w, done, err := createOut(*jsonOut, stdout)
+		if err != nil {
+			return err
+		}
+		if err := rep.WriteJSON(w); err != nil {
+			return err
+		}
+		if err := done(); err != nil {
+			return err
+		}
+	}
+	if *mdOut != "" && !(*jsonOut == "-" && *mdOut == "-") {
+		w, done, err := createOut(*mdOut, stdout)
+		if err != nil {
+			return err
+		}
+		rep.WriteMarkdown(w)
+		return done()
+	}
+	return nil
+}
+
+// genLine is the JSON line gen prints per file.
+type genLine struct {
+	Kind string `json:"kind"` // "gen"
+	Type string `json:"type"` // llama, moe, many, sharded
+	GenFile
+	GBps float64 `json:"gbps"`
+}
+
+func cmdGen(args []string, stdout, stderr io.Writer) error {
+	fs := newFlags("gen", stderr)
+	var r GenRequest
+	var size sizeFlag = 1 << 30
+	fs.StringVar(&r.Kind, "kind", KindLlama, "llama, moe, many or sharded")
+	fs.Var(&size, "size", "approximate tensor payload (llama, moe, sharded)")
+	fs.StringVar(&r.Out, "out", "", "file to write (sharded: directory)")
+	fs.IntVar(&r.Shards, "shards", 4, "shards of the sharded kind")
+	fs.IntVar(&r.Layers, "layers", 48, "moe: layers")
+	fs.IntVar(&r.Experts, "experts", 128, "moe: experts per layer")
+	fs.IntVar(&r.Tensors, "tensors", 10000, "many: tensor count")
+	fs.Uint64Var(&r.Seed, "seed", 1, "random stream")
+	fs.IntVar(&r.Workers, "workers", 0, "fill and write goroutines (default: all CPUs)")
+	fs.BoolVar(&r.Durable, "durable", false, "write through loader.CreateFile (fsync + rename)")
+	if err := parseFlags(fs, args); err != nil {
+		return err
+	}
+	if r.Out == "" {
+		return usageError{errors.New("-out is required")}
+	}
+	r.Size = int64(size)
+	files, err := Generate(r)
+	for _, f := range files {
+		l := genLine{Kind: "gen", Type: r.Kind, GenFile: f}
+		if f.Seconds > 0 {
+			l.GBps = float64(f.Bytes) / f.Seconds / 1e9
+		}
+		if err := jsonLine(stdout, l); err != nil {
+			return err
+		}
+	}
+	return err
+}
+
+func cmdWarm(args []string, stdout, stderr io.Writer) error {
+	fs := newFlags("warm", stderr)
+	threads := fs.Int("threads", runtime.GOMAXPROCS(0), "reading goroutines")
+	if err := parseFlags(fs, args); err != nil {
+		return err
+	}
+	for _, p := range fs.Args() {
+		w, err := Warm(p, *threads)
+		if err != nil {
+			return err
+		}
+		if err := jsonLine(stdout, struct {
+			Kind string `json:"kind"`
+			WarmResult
+		}{"warm", w}); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// figureLine is the JSON line of one figure, as ceiling and the GPU
+// commands print them and report reads them.
+type figureLine struct {
+	Kind string `json:"kind"` // "figure"
+	*Figure
+}
+
+func cmdCeiling(args []string, stdout, stderr io.Writer) error {
+	fs := newFlags("ceiling", stderr)
+	file := fs.String("file", "", "page-cached file for the pread ceiling (none: copy() only)")
+	threadsFlag := fs.String("threads", "", "goroutine counts (default 1,2,4… up to all CPUs)")
+	rounds := fs.Int("rounds", 5, "timed runs per figure")
+	var copySize sizeFlag = 512 << 20
+	fs.Var(&copySize, "copy-size", "bytes per copy() run")
+	md := fs.Bool("md", false, "markdown instead of JSON lines")
+	if err := parseFlags(fs, args); err != nil {
+		return err
+	}
+	threads := threadCounts(runtime.GOMAXPROCS(0))
+	if *threadsFlag != "" {
+		var err error
+		if threads, err = intList(*threadsFlag); err != nil {
+			return usageError{err}
+		}
+	}
+	rep := NewReport("stload ceilings")
+	cs := []*contender{}
+	for _, t := range dedupe(1, runtime.GOMAXPROCS(0)) {
+		cs = append(cs, memcpyCeiling("ceiling", int(copySize), t))
+	}
+	if *file != "" {
+		f, err := os.Open(*file)
+		if err != nil {
+			return err
+		}
+		defer f.Close()
+		fi, err := f.Stat()
+		if err != nil {
+			return err
+		}
+		for _, t := range threads {
+			cs = append(cs, preadCeiling("ceiling", f, fi.Size(), t))
+		}
+	}
+	if err := interleave(*rounds, cs...); err != nil {
+		return err
+	}
+	for _, c := range cs {
+		rep.Figures = append(rep.Figures, c.fig)
+	}
+	if *md {
+		rep.WriteMarkdown(stdout)
+		return nil
+	}
+	for _, f := range rep.Figures {
+		if err := jsonLine(stdout, figureLine{"figure", f}); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func cmdMachine(args []string, stdout, stderr io.Writer) error {
+	fs := newFlags("machine", stderr)
+	if err := parseFlags(fs, args); err != nil {
+		return err
+	}
+	return jsonLine(stdout, ReadMachine())
+}

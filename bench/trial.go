@@ -1,0 +1,283 @@
+package bench
+
+import (
+	"bufio"
+	"encoding/json"
+	"fmt"
+	"io"
+	"maps"
+	"os"
+	"slices"
+	"strings"
+)
+
+// Trial is one timed load in a fresh process: the JSON line that the
+// gpu-trial command and the Python baselines in bench/py print, and that
+// report aggregates. Times are seconds.
+type Trial struct {
+	Kind   string `json:"kind"`   // always "trial"
+	Loader string `json:"loader"` // stload, safe_open, load_file, load_file_pread, torch_ring
+	Label  string `json:"label"`  // which file: llama, moe, sharded (set by the script)
+	File   string `json:"file"`
+	Round  int    `json:"round"`
+	Device string `json:"device"`
+	// Bytes is the tensor payload loaded (header excluded), Tensors their
+	// number, Devices how many GPUs received them.
+	Bytes   int64 `json:"bytes"`
+	Tensors int   `json:"tensors"`
+	Devices int   `json:"devices,omitempty"`
+	// Seconds is the timed window: open, parse, allocate, copy, sync, until
+	// every tensor handle exists; the CUDA context exists before it starts.
+	Seconds float64 `json:"seconds"`
+	GBps    float64 `json:"gbps"`
+	// FirstTensorS is the time from the window's start until the first
+	// tensor was usable on the device, where the loader can tell.
+	FirstTensorS float64 `json:"first_tensor_s,omitempty"`
+	// ContextS is CUDA context creation, ImportS Python's imports, and
+	// ProcessS exec to exit as the script measured it: reported, not timed.
+	ContextS float64 `json:"context_s,omitempty"`
+	ImportS  float64 `json:"import_s,omitempty"`
+	ProcessS float64 `json:"process_s,omitempty"`
+	// PinnedBytes is the page-locked host memory the loader held at its
+	// peak; DeviceBytes the device memory it allocated.
+	PinnedBytes int64 `json:"pinned_bytes,omitempty"`
+	DeviceBytes int64 `json:"device_bytes,omitempty"`
+	// Verified reports that every tensor's device bytes were compared with
+	// the file's, after the window; nil when not checked.
+	Verified *bool   `json:"verified,omitempty"`
+	VerifyS  float64 `json:"verify_s,omitempty"`
+	Error    string  `json:"error,omitempty"`
+	Note     string  `json:"note,omitempty"`
+}
+
+// gpuReport builds a report from JSON lines: trials become one figure per
+// (file, loader) with the first round dropped when dropFirst and more than
+// one run exist; figure lines (ceilings) are kept as they are; gen and warm
+// lines become notes.
+func gpuReport(title string, inputs []io.Reader, dropFirst bool) (*Report, error) {
+	rep := NewReport(title)
+	type key struct{ label, loader string }
+	trials := map[key][]Trial{}
+	var order []key
+	var errs []string
+	for _, in := range inputs {
+		sc := bufio.NewScanner(in)
+		sc.Buffer(make([]byte, 1<<20), 1<<24)
+		for sc.Scan() {
+			line := strings.TrimSpace(sc.Text())
+			if !strings.HasPrefix(line, "{") {
+				continue // the scripts' logs interleave with the JSON lines
+			}
+			var kind struct {
+				Kind string `json:"kind"`
+			}
+			if json.Unmarshal([]byte(line), &kind) != nil {
+				continue
+			}
+			switch kind.Kind {
+			case "trial":
+				var t Trial
+				if err := json.Unmarshal([]byte(line), &t); err != nil {
+					return nil, err
+				}
+				if t.Error != "" {
+					errs = append(errs, fmt.Sprintf("%s %s round %d: %s", t.Label, t.Loader, t.Round, t.Error))
+					continue
+				}
+				k := key{cmpOrStr(t.Label, t.File), t.Loader}
+				if _, ok := trials[k]; !ok {
+					order = append(order, k)
+				}
+				trials[k] = append(trials[k], t)
+			case "figure":
+				var f Figure
+				if err := json.Unmarshal([]byte(line), &f); err != nil {
+					return nil, err
+				}
+				rep.Figures = append(rep.Figures, &f)
+			case "gen":
+				var g genLine
+				if err := json.Unmarshal([]byte(line), &g); err == nil {
+					rep.Notes = append(rep.Notes, fmt.Sprintf("generated %s %s: %s, %d tensors, %.1f s (%.2f GB/s)",
+						g.Type, g.Path, fmtBytes(g.Bytes), g.Tensors, g.Seconds, g.GBps))
+				}
+			case "warm":
+				var w WarmResult
+				if err := json.Unmarshal([]byte(line), &w); err == nil {
+					rep.Notes = append(rep.Notes, fmt.Sprintf("warmed %s: %s in %.1f s, %.2f%% resident",
+						w.Path, fmtBytes(w.Bytes), w.Seconds, 100*w.Resident))
+				}
+			}
+		}
+		if err := sc.Err(); err != nil {
+			return nil, err
+		}
+	}
+	byLabel := map[string]map[string]*Figure{}
+	pinnedByLabel := map[string]int64{}
+	for _, k := range order {
+		ts := trials[k]
+		slices.SortStableFunc(ts, func(a, b Trial) int { return a.Round - b.Round })
+		if dropFirst && len(ts) > 1 {
+			ts = ts[1:]
+		}
+		f := &Figure{Group: "gpu", Impl: k.loader, Threads: 0, Bytes: ts[0].Bytes, Tensors: ts[0].Tensors,
+			Name: fmt.Sprintf("%s: %s → %s", k.label, k.loader, ts[0].Device)}
+		var first, proc []float64
+		var pinned int64
+		verified, checked := true, false
+		for _, t := range ts {
+			f.Runs = append(f.Runs, t.Seconds)
+			if t.FirstTensorS > 0 {
+				first = append(first, t.FirstTensorS)
+			}
+			if t.ProcessS > 0 {
+				proc = append(proc, t.ProcessS)
+			}
+			pinned = max(pinned, t.PinnedBytes)
+			if t.Verified != nil {
+				checked = true
+				verified = verified && *t.Verified
+			}
+		}
+		// A trial that verified is usually the dropped first one; the note
+		// must still say so.
+		for _, t := range trials[k] {
+			if t.Verified != nil {
+				checked = true
+				verified = verified && *t.Verified
+			}
+		}
+		f.summarize()
+		var notes []string
+		if len(first) > 0 {
+			notes = append(notes, "first tensor "+fmtSeconds(median(first)))
+		}
+		if len(proc) > 0 {
+			notes = append(notes, "process wall "+fmtSeconds(median(proc)))
+		}
+		if pinned > 0 {
+			notes = append(notes, "pinned "+fmtBytes(pinned))
+		}
+		switch {
+		case checked && verified:
+			notes = append(notes, "verified every tensor")
+		case checked:
+			notes = append(notes, "VERIFICATION FAILED")
+		}
+		f.Note = strings.Join(notes, "; ")
+		if byLabel[k.label] == nil {
+			byLabel[k.label] = map[string]*Figure{}
+		}
+		byLabel[k.label][k.loader] = f
+		if k.loader == "stload" {
+			pinnedByLabel[k.label] = pinned
+		}
+		rep.Figures = append(rep.Figures, f)
+	}
+	gpuRatios(rep, byLabel, pinnedByLabel)
+	for _, e := range errs {
+		rep.Notes = append(rep.Notes, "error: "+e)
+	}
+	return rep, nil
+}
+
+// gpuRatios adds the GPU goals of issue 4: stload ≥ 8× safe_open and ≥ 90%
+// of the pinned ceiling on the Llama file, the MoE file within 10% of the
+// Llama file's rate, and at most 512 MiB of pinned host memory.
+func gpuRatios(rep *Report, figs map[string]map[string]*Figure, pinned map[string]int64) {
+	var pin *Figure
+	for _, f := range rep.Figures {
+		if f.Group == "gpu-ceiling" && strings.HasPrefix(f.Name, "pinned") && (pin == nil || f.GBps > pin.GBps) {
+			pin = f
+		}
+	}
+	for _, label := range slices.Sorted(maps.Keys(figs)) {
+		st := figs[label]["stload"]
+		if st == nil {
+			continue
+		}
+		for _, other := range slices.Sorted(maps.Keys(figs[label])) {
+			if other == "stload" {
+				continue
+			}
+			goal := 0.0
+			if other == "safe_open" && label == "llama" {
+				goal = 8
+			}
+			rep.Ratios = append(rep.Ratios, ratio(fmt.Sprintf("%s: stload / %s", label, other), st, figs[label][other], goal))
+		}
+		if pin != nil {
+			goal := 0.0
+			if label == "llama" {
+				goal = 0.9
+			}
+			rep.Ratios = append(rep.Ratios, ratio(fmt.Sprintf("%s: stload / best pinned H2D ceiling", label), st, pin, goal))
+		}
+		if p := pinned[label]; p > 0 {
+			met := "met"
+			if p > 512<<20 {
+				met = "NOT met"
+			}
+			rep.Notes = append(rep.Notes, fmt.Sprintf("%s: stload pinned host memory %s (goal ≤ 512 MiB: %s)", label, fmtBytes(p), met))
+		}
+	}
+	if moe, llama := figs["moe"]["stload"], figs["llama"]["stload"]; moe != nil && llama != nil {
+		rep.Ratios = append(rep.Ratios, ratio("stload: MoE file GB/s / Llama file GB/s", moe, llama, 0.9))
+	}
+}
+
+func cmpOrStr(a, b string) string {
+	if a != "" {
+		return a
+	}
+	return b
+}
+
+func cmdReport(args []string, stdout, stderr io.Writer) error {
+	fs := newFlags("report", stderr)
+	title := fs.String("title", "stload GPU benchmark", "report title")
+	md := fs.String("md", "-", "markdown output ('-': stdout)")
+	js := fs.String("json", "", "JSON output")
+	dropFirst := fs.Bool("drop-first", true, "drop each loader's first round (warm-up)")
+	if err := parseFlags(fs, args); err != nil {
+		return err
+	}
+	var ins []io.Reader
+	for _, p := range fs.Args() {
+		f, err := os.Open(p)
+		if err != nil {
+			return err
+		}
+		defer f.Close()
+		ins = append(ins, f)
+	}
+	if len(ins) == 0 {
+		ins = append(ins, os.Stdin)
+	}
+	rep, err := gpuReport(*title, ins, *dropFirst)
+	if err != nil {
+		return err
+	}
+	if *js != "" {
+		w, done, err := createOut(*js, stdout)
+		if err != nil {
+			return err
+		}
+		if err := rep.WriteJSON(w); err != nil {
+			return err
+		}
+		if err := done(); err != nil {
+			return err
+		}
+	}
+	if *md != "" {
+		w, done, err := createOut(*md, stdout)
+		if err != nil {
+			return err
+		}
+		rep.WriteMarkdown(w)
+		return done()
+	}
+	return nil
+}

@@ -1,0 +1,269 @@
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"flag"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+var update = flag.Bool("update", false, "rewrite the golden files and testdata/tiny-llama.safetensors")
+
+const conformance = "../../testdata/conformance"
+
+// result is what one run of the command produced.
+type result struct {
+	code           int
+	stdout, stderr string
+}
+
+// stload runs the command line args and returns what it produced. A
+// panic fails the test.
+func stload(t *testing.T, args ...string) result {
+	t.Helper()
+	var out, errb bytes.Buffer
+	code := func() (code int) {
+		defer func() {
+			if r := recover(); r != nil {
+				t.Fatalf("stload %q panicked: %v", args, r)
+			}
+		}()
+		return run(args, &out, &errb)
+	}()
+	return result{code, out.String(), errb.String()}
+}
+
+func (r result) String() string {
+	return "exit " + string(rune('0'+r.code)) + "\nstdout: " + head(r.stdout) + "\nstderr: " + head(r.stderr)
+}
+
+func head(s string) string {
+	if len(s) > 600 {
+		return s[:600] + "..."
+	}
+	return s
+}
+
+// decodeLine parses stdout, which must be exactly one line of JSON, into v.
+func decodeLine(t *testing.T, stdout string, v any) {
+	t.Helper()
+	if !strings.HasSuffix(stdout, "\n") || strings.Count(stdout, "\n") != 1 {
+		t.Fatalf("want one line of JSON, got %q", head(stdout))
+	}
+	if err := json.Unmarshal([]byte(stdout), v); err != nil {
+		t.Fatalf("bad JSON %q: %v", head(stdout), err)
+	}
+}
+
+// jsonKeys returns the keys of the JSON object in b, in order.
+func jsonKeys(t *testing.T, b []byte) []string {
+	t.Helper()
+	dec := json.NewDecoder(bytes.NewReader(b))
+	if tok, err := dec.Token(); err != nil || tok != json.Delim('{') {
+		t.Fatalf("not a JSON object: %q", head(string(b)))
+	}
+	var keys []string
+	for dec.More() {
+		tok, err := dec.Token()
+		if err != nil {
+			t.Fatal(err)
+		}
+		keys = append(keys, tok.(string))
+		var skip json.RawMessage
+		if err := dec.Decode(&skip); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return keys
+}
+
+func sum(b []byte) string {
+	h := sha256.Sum256(b)
+	return hex.EncodeToString(h[:])
+}
+
+func readJSONL(t *testing.T, path string) [][]byte {
+	t.Helper()
+	f, err := os.Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	var lines [][]byte
+	sc := bufio.NewScanner(f)
+	sc.Buffer(nil, 1<<20)
+	for sc.Scan() {
+		if len(bytes.TrimSpace(sc.Bytes())) > 0 {
+			lines = append(lines, bytes.Clone(sc.Bytes()))
+		}
+	}
+	if err := sc.Err(); err != nil {
+		t.Fatal(err)
+	}
+	return lines
+}
+
+// copyFile copies src into dir and returns the new path (writable, unlike
+// the conformance files).
+func copyFile(t *testing.T, src, dir string) string {
+	t.Helper()
+	b, err := os.ReadFile(src)
+	if err != nil {
+		t.Fatal(err)
+	}
+	dst := filepath.Join(dir, filepath.Base(src))
+	if err := os.WriteFile(dst, b, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return dst
+}
+
+// golden compares got with the golden file testdata/name, or rewrites it
+// under -update.
+func golden(t *testing.T, name, got string) {
+	t.Helper()
+	path := filepath.Join("testdata", name)
+	if *update {
+		if err := os.MkdirAll("testdata", 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(path, []byte(got), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		return
+	}
+	want, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatalf("%v (run go test -update to create it)", err)
+	}
+	if got != string(want) {
+		t.Errorf("output differs from %s (go test -update rewrites it):\n--- got\n%s\n--- want\n%s", path, got, want)
+	}
+}
+
+func TestUsage(t *testing.T) {
+	valid := filepath.Join(conformance, "valid", "all_dtypes.safetensors")
+	tests := []struct {
+		name     string
+		args     []string
+		code     int
+		stdout   string // substring of stdout, if set
+		stderr   string // substring of stderr, if set
+		noOutput bool   // nothing on stdout
+	}{
+		{"no args", nil, 2, "", "Commands:", true},
+		{"help", []string{"help"}, 0, "Commands:", "", false},
+		{"-h", []string{"-h"}, 0, "Commands:", "", false},
+		{"--help", []string{"--help"}, 0, "Commands:", "", false},
+		{"help inspect", []string{"help", "inspect"}, 0, "Usage: stload inspect", "", false},
+		{"help dump", []string{"help", "dump"}, 0, "--slice SPEC", "", false},
+		{"help unknown", []string{"help", "frobnicate"}, 2, "", `unknown command "frobnicate"`, true},
+		{"help too many", []string{"help", "inspect", "dump"}, 2, "", "too many", true},
+		{"unknown command", []string{"frobnicate"}, 2, "", `unknown command "frobnicate"`, true},
+		{"flag first", []string{"--json", "inspect", valid}, 2, "", "a command must come first", true},
+		{"inspect -h", []string{"inspect", "-h"}, 0, "Usage: stload inspect", "", false},
+		{"inspect --help after file", []string{"inspect", valid, "--help"}, 0, "Usage: stload inspect", "", false},
+		{"validate -h", []string{"validate", "-h"}, 0, "Usage: stload validate", "", false},
+		{"dump -help", []string{"dump", "-help"}, 0, "Usage: stload dump", "", false},
+		{"convert -h", []string{"convert", "-h"}, 0, "Usage: stload convert", "", false},
+		{"inspect no file", []string{"inspect"}, 2, "", "Usage: stload inspect", true},
+		{"inspect two files", []string{"inspect", valid, valid}, 2, "", "too many arguments", true},
+		{"inspect unknown flag", []string{"inspect", "--frob", valid}, 2, "", "flag provided but not defined: -frob", true},
+		{"inspect unknown flag after file", []string{"inspect", valid, "-x"}, 2, "", "Usage: stload inspect", true},
+		{"inspect bad bool", []string{"inspect", "--json=maybe", valid}, 2, "", "invalid boolean", true},
+		{"inspect triple dash", []string{"inspect", "---json", valid}, 2, "", "bad flag syntax", true},
+		{"validate no files", []string{"validate"}, 2, "", "Usage: stload validate", true},
+		{"validate --json no files", []string{"validate", "--json"}, 2, "", "missing arguments", true},
+		{"dump one arg", []string{"dump", valid}, 2, "", "Usage: stload dump", true},
+		{"dump three args", []string{"dump", valid, "t_f32", "x"}, 2, "", "too many arguments", true},
+		{"dump --slice without value", []string{"dump", valid, "t_f32", "--slice"}, 2, "", "flag needs an argument", true},
+		{"dump --raw --values", []string{"dump", "--raw", "--values", valid, "t_f32"}, 2, "", "exclude each other", true},
+		{"dump --raw --json", []string{"dump", "--raw", "--json", valid, "t_f32"}, 2, "", "exclude each other", true},
+		{"convert one arg", []string{"convert", valid}, 2, "", "Usage: stload convert", true},
+		{"convert bad dtype", []string{"convert", "--dtype", "f64", valid, "out"}, 2, "", `--dtype "f64"`, true},
+		{"convert unknown flag", []string{"convert", "--shard", "2", valid, "out"}, 2, "", "not defined", true},
+		{"lone dash is a file", []string{"inspect", "-"}, 1, "", "IoError", true},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			r := stload(t, tc.args...)
+			if r.code != tc.code {
+				t.Fatalf("exit %d, want %d\n%v", r.code, tc.code, r)
+			}
+			if tc.stdout != "" && !strings.Contains(r.stdout, tc.stdout) {
+				t.Errorf("stdout lacks %q\n%v", tc.stdout, r)
+			}
+			if tc.stderr != "" && !strings.Contains(r.stderr, tc.stderr) {
+				t.Errorf("stderr lacks %q\n%v", tc.stderr, r)
+			}
+			if tc.noOutput && r.stdout != "" {
+				t.Errorf("unexpected stdout\n%v", r)
+			}
+			if tc.code == 0 && r.stderr != "" {
+				t.Errorf("unexpected stderr\n%v", r)
+			}
+		})
+	}
+}
+
+// TestFlagOrder checks that flags work before, between and after the
+// positional arguments, and that "--" ends them.
+func TestFlagOrder(t *testing.T) {
+	valid := filepath.Join(conformance, "valid", "all_dtypes.safetensors")
+	want := stload(t, "dump", "--sha256", "--slice", "1", valid, "t_f32")
+	if want.code != 0 {
+		t.Fatal(want)
+	}
+	for _, args := range [][]string{
+		{"dump", valid, "t_f32", "--sha256", "--slice", "1"},
+		{"dump", valid, "--slice=1", "t_f32", "-sha256"},
+		{"dump", "-slice", "1", valid, "t_f32", "--sha256=true"},
+		{"dump", "--sha256", "--slice", "1", "--", valid, "t_f32"},
+		{"dump", "--sha256", valid, "--slice", "1", "--", "t_f32"},
+	} {
+		if got := stload(t, args...); got != want {
+			t.Errorf("%q:\n%v\nwant\n%v", args, got, want)
+		}
+	}
+	// After "--", a flag-like argument is a positional one.
+	r := stload(t, "dump", "--sha256", "--", valid, "--json")
+	if r.code != 1 || !strings.Contains(r.stdout, `"kind":"TensorNotFound"`) {
+		t.Errorf("after --: %v", r)
+	}
+	// "--" as the value of a flag is just a value.
+	r = stload(t, "dump", "--sha256", "--slice", "--", valid, "t_f32")
+	if r.code != 1 || !strings.Contains(r.stdout, `"kind":"InvalidSlice"`) {
+		t.Errorf("--slice --: %v", r)
+	}
+	// inspect FILE --json, the case the flag package alone gets wrong.
+	r = stload(t, "inspect", valid, "--json")
+	if r.code != 0 || !strings.HasPrefix(r.stdout, `{"ok":true,`) {
+		t.Errorf("inspect FILE --json: %v", r)
+	}
+}
+
+// TestNoPanic runs odd command lines through every command.
+func TestNoPanic(t *testing.T) {
+	valid := filepath.Join(conformance, "valid", "all_dtypes.safetensors")
+	odd := [][]string{
+		{}, {""}, {"-"}, {"--"}, {"---"}, {"-="}, {"--=x"}, {"-json="}, {"--slice"}, {"--slice", ""},
+		{"--dtype"}, {"--dtype", ""}, {valid, ""}, {valid, "", ""}, {"", valid}, {"--", "--", "--"},
+		{"-h", "-h"}, {valid, "t_f32", "--slice", ",,"}, {valid, "t_f32", "--slice", "::::"},
+		{valid, "t_f32", "--slice", "-9223372036854775808"}, {valid, "t_f32", "--slice", "0:9223372036854775807:9223372036854775807"},
+		{valid, "t_f32", "--slice", "-1:-9223372036854775808"}, {valid, "t_f4", "--values", "--slice", "0,1:2"},
+	}
+	for _, c := range append(commands(), &command{name: "help"}) {
+		for _, args := range odd {
+			r := stload(t, append([]string{c.name}, args...)...)
+			if r.code < 0 || r.code > 2 {
+				t.Errorf("stload %s %q: exit %d", c.name, args, r.code)
+			}
+		}
+	}
+}

@@ -1,0 +1,166 @@
+//go:build cuda
+
+package cuda
+
+import (
+	"cmp"
+	"slices"
+	"sync/atomic"
+	"unsafe"
+
+	"github.com/stload/stload/device"
+)
+
+// hostMem implements device.HostMemory for page-locked host memory, either
+// allocated by cuMemHostAlloc or registered by cuMemHostRegister.
+type hostMem struct {
+	a          *Accelerator
+	p          unsafe.Pointer // C memory, or memory the caller keeps alive
+	n          int
+	registered bool // from RegisterHost: Free unregisters, it does not free
+	freed      atomic.Bool
+}
+
+// hostRange is a page-locked range [start, end).
+type hostRange struct{ start, end uintptr }
+
+// AllocHost reserves n bytes of page-locked host memory with cuMemHostAlloc
+// and CU_MEMHOSTALLOC_PORTABLE. Page-locking is slow (on the order of
+// 1 GB/s), so allocate the staging buffers once and reuse them. It runs on
+// the caller's goroutine and does not hold up copies in flight.
+func (a *Accelerator) AllocHost(n int) (device.HostMemory, error) {
+	return a.AllocHostFlags(n, HostAllocPortable)
+}
+
+// AllocHostFlags is AllocHost with explicit cuMemHostAlloc flags, for
+// example to try HostAllocWriteCombined staging buffers.
+func (a *Accelerator) AllocHostFlags(n int, flags HostAllocFlags) (device.HostMemory, error) {
+	op := "alloc host " + formatBytes(int64(n))
+	if n < 0 {
+		return nil, &Error{Device: a.index, Op: op, Err: ErrInvalidSize}
+	}
+	h := &hostMem{a: a, n: n}
+	if n == 0 {
+		return h, nil
+	}
+	err := a.slow(op, func() (err error) {
+		if h.p, err = memHostAlloc(n, flags); err != nil {
+			return err
+		}
+		a.addHost(h)
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return h, nil
+}
+
+// RegisterHost page-locks existing host memory with cuMemHostRegister, so
+// copies can read it directly, and returns it as HostMemory whose Free
+// unregisters it (b itself is not freed). b should come from mmap or another
+// allocator outside the Go heap; if it is a Go slice, the caller must keep
+// it reachable until Free. For a read-only file mapping pass
+// HostRegisterReadOnly (see AttrReadOnlyHostRegisterSupported). Registering
+// is slow, roughly like AllocHost: measure it before relying on it.
+func (a *Accelerator) RegisterHost(b []byte, flags HostRegisterFlags) (device.HostMemory, error) {
+	op := "register host " + formatBytes(int64(len(b)))
+	if len(b) == 0 {
+		return nil, &Error{Device: a.index, Op: op, Err: ErrInvalidSize}
+	}
+	h := &hostMem{a: a, p: unsafe.Pointer(unsafe.SliceData(b)), n: len(b), registered: true}
+	err := a.slow(op, func() error {
+		if err := memHostRegister(h.p, h.n, flags); err != nil {
+			return err
+		}
+		a.addHost(h)
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return h, nil
+}
+
+// Bytes is the memory as a slice; nil after Free.
+func (h *hostMem) Bytes() []byte {
+	if h.freed.Load() || h.n == 0 {
+		return nil
+	}
+	return unsafe.Slice((*byte)(h.p), h.n)
+}
+
+// Free releases (or unregisters) the memory. Copies from it must have
+// completed; copies still queued are issued first.
+func (h *hostMem) Free() error {
+	a := h.a
+	if !h.freed.CompareAndSwap(false, true) {
+		if a.closed.Load() {
+			return &Error{Device: a.index, Op: "free host memory", Err: ErrClosed}
+		}
+		return &Error{Device: a.index, Op: "free host memory", Err: ErrFreed}
+	}
+	if h.n == 0 {
+		return nil
+	}
+	a.mu.Lock()
+	a.updatePinnedLocked() // from now on copies from h are refused
+	a.mu.Unlock()
+	a.fence()
+	return a.slow("free host memory "+formatBytes(int64(h.n)), func() error {
+		a.mu.Lock()
+		delete(a.hosts, h)
+		a.mu.Unlock()
+		return h.release()
+	})
+}
+
+// release frees or unregisters the memory; the context must be current.
+func (h *hostMem) release() error {
+	if h.registered {
+		return memHostUnregister(h.p)
+	}
+	return memFreeHost(h.p)
+}
+
+// addHost lists h as live and its range as a valid copy source.
+func (a *Accelerator) addHost(h *hostMem) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	a.hosts[h] = struct{}{}
+	a.updatePinnedLocked()
+}
+
+// updatePinnedLocked republishes the sorted ranges of the live host memory.
+// Allocations are few and rare, so rebuilding is simplest; readers keep
+// using the old slice meanwhile.
+func (a *Accelerator) updatePinnedLocked() {
+	rs := make([]hostRange, 0, len(a.hosts))
+	for h := range a.hosts {
+		if !h.freed.Load() {
+			rs = append(rs, hostRange{uintptr(h.p), uintptr(h.p) + uintptr(h.n)})
+		}
+	}
+	slices.SortFunc(rs, func(x, y hostRange) int { return cmp.Compare(x.start, y.start) })
+	a.pinned.Store(&rs)
+}
+
+// isPinned reports whether [p, p+n) lies inside one page-locked range of
+// this accelerator. It is on the copy hot path: a binary search, no locks.
+func (a *Accelerator) isPinned(p uintptr, n int64) bool {
+	rs := a.pinned.Load()
+	if rs == nil || n < 0 {
+		return false
+	}
+	r := *rs
+	lo, hi := 0, len(r) // find the number of ranges starting at or before p
+	for lo < hi {
+		mid := int(uint(lo+hi) >> 1)
+		if r[mid].start <= p {
+			lo = mid + 1
+		} else {
+			hi = mid
+		}
+	}
+	return lo > 0 && p < r[lo-1].end && uint64(n) <= uint64(r[lo-1].end-p)
+}

@@ -1,0 +1,296 @@
+//go:build cuda
+
+package cuda
+
+import (
+	"fmt"
+	"math"
+	"sync"
+	"sync/atomic"
+	"unsafe"
+
+	"gorgonia.org/cu"
+
+	"github.com/stload/stload/device"
+)
+
+// stream implements device.Stream on a CUDA stream created with
+// CU_STREAM_NON_BLOCKING, so it never synchronises with the legacy default
+// stream that other code in the process may use.
+type stream struct {
+	a      *Accelerator
+	cs     cu.Stream
+	closed atomic.Bool
+	// err holds the first failure of an op issued on the stream; once set,
+	// the stream issues no more copies and reports it.
+	err atomic.Pointer[Error]
+	// dead is set by the issuing goroutine when it destroys the stream; only
+	// that goroutine reads it.
+	dead bool
+}
+
+func (s *stream) fail(e *Error) { s.err.CompareAndSwap(nil, e) }
+
+func (s *stream) closedError(op string) error {
+	return &Error{Device: s.a.index, Op: op, Err: ErrClosed}
+}
+
+// Copy validates c on the caller's goroutine and enqueues it for the issuing
+// goroutine without waiting. Mistakes in c (bounds, freed or foreign memory,
+// a source outside pinned memory) are reported at once; a failure of the
+// driver call itself is reported by the next Copy, Record, Wait or Sync.
+func (s *stream) Copy(c device.Copy) error {
+	if s.closed.Load() {
+		return s.closedError("copy")
+	}
+	if e := s.err.Load(); e != nil {
+		return e
+	}
+	o, err := s.a.prepareCopy(c)
+	if err != nil || o.width == 0 {
+		return err
+	}
+	o.s = s
+	if !s.a.send(o) {
+		return s.closedError("copy")
+	}
+	return nil
+}
+
+// Record enqueues an event after everything enqueued on the stream so far.
+// Events come from a per-device pool; only the small handle is allocated.
+func (s *stream) Record() (device.Event, error) {
+	if s.closed.Load() {
+		return nil, s.closedError("record event")
+	}
+	e, err := s.record()
+	if err != nil {
+		return nil, err
+	}
+	return e, nil
+}
+
+func (s *stream) record() (*event, error) {
+	slot, err := s.a.getSlot()
+	if err != nil {
+		return nil, err
+	}
+	if !s.a.send(op{kind: opRecord, s: s, slot: slot}) {
+		return nil, s.closedError("record event")
+	}
+	return &event{a: s.a, slot: slot}, nil
+}
+
+// Sync waits until everything enqueued so far has finished.
+func (s *stream) Sync() error {
+	if s.closed.Load() {
+		return s.closedError("sync")
+	}
+	return s.sync()
+}
+
+func (s *stream) sync() error {
+	e, err := s.record()
+	if err != nil {
+		return err
+	}
+	err = e.Wait()
+	e.Close()
+	return err
+}
+
+// Close waits for the stream's work, then destroys it on the issuing
+// goroutine, after any op still queued for it.
+func (s *stream) Close() error {
+	if !s.closed.CompareAndSwap(false, true) {
+		return s.closedError("close stream")
+	}
+	err := s.sync()
+	done := make(chan error, 1)
+	if !s.a.send(op{kind: opDestroyStream, s: s, done: done}) {
+		return s.closedError("close stream") // Accelerator.Close destroys it
+	}
+	select {
+	case derr := <-done:
+		if err == nil {
+			err = derr
+		}
+	case <-s.a.done:
+	}
+	return err
+}
+
+// prepareCopy checks c against the device and turns it into an op. It runs
+// on the caller's goroutine, on the hot path: it must not allocate unless it
+// reports an error.
+func (a *Accelerator) prepareCopy(c device.Copy) (op, error) {
+	bad := func(format string, args ...any) (op, error) {
+		return op{}, &Error{Device: a.index, Op: "copy", Err: fmt.Errorf("%w: "+format, append([]any{ErrInvalidCopy}, args...)...)}
+	}
+	if c.Width < 0 || c.Height < 0 {
+		return bad("negative width %d or height %d", c.Width, c.Height)
+	}
+	if c.Width == 0 {
+		return op{}, nil
+	}
+	if c.Height == 0 {
+		return bad("height 0 (a linear copy has height 1)")
+	}
+	m, ok := c.Dst.(*memory)
+	if !ok || m.a != a {
+		return op{}, &Error{Device: a.index, Op: "copy", Err: ErrForeign}
+	}
+	if m.freed.Load() {
+		return op{}, &Error{Device: a.index, Op: "copy", Err: ErrFreed}
+	}
+	o := op{kind: opCopy, width: c.Width, height: 1}
+	srcSpan, dstSpan := c.Width, c.Width
+	if c.Height > 1 {
+		if c.SrcPitch < c.Width || c.DstPitch < c.Width {
+			return bad("pitches (source %d, destination %d) smaller than width %d", c.SrcPitch, c.DstPitch, c.Width)
+		}
+		if c.SrcPitch > a.maxPitch || c.DstPitch > a.maxPitch {
+			return bad("pitches (source %d, destination %d) above the device maximum %d", c.SrcPitch, c.DstPitch, a.maxPitch)
+		}
+		var ok1, ok2 bool
+		srcSpan, ok1 = span(c.Width, c.Height, c.SrcPitch)
+		dstSpan, ok2 = span(c.Width, c.Height, c.DstPitch)
+		if !ok1 || !ok2 {
+			return bad("%d rows of pitch %d/%d overflow", c.Height, c.SrcPitch, c.DstPitch)
+		}
+		o = op{kind: opCopy2D, width: c.Width, height: c.Height, spitch: c.SrcPitch, dpitch: c.DstPitch}
+	}
+	if c.DstOff < 0 || c.DstOff > m.n || dstSpan > m.n-c.DstOff {
+		return bad("destination bytes [%d, %d) outside the %d-byte allocation", c.DstOff, c.DstOff+dstSpan, m.n)
+	}
+	if int64(len(c.Src)) < srcSpan {
+		return bad("source holds %d bytes, the copy reads %d", len(c.Src), srcSpan)
+	}
+	p := unsafe.Pointer(unsafe.SliceData(c.Src))
+	if !a.isPinned(uintptr(p), srcSpan) {
+		return op{}, &Error{Device: a.index, Op: "copy", Err: ErrNotPinned}
+	}
+	o.dst = m.ptr + cu.DevicePtr(c.DstOff)
+	o.src = p
+	return o, nil
+}
+
+// span is the number of bytes height rows of width bytes cover when their
+// starts are pitch apart; ok is false on overflow. pitch ≥ width > 0.
+func span(width, height, pitch int64) (n int64, ok bool) {
+	if height-1 > (math.MaxInt64-width)/pitch {
+		return 0, false
+	}
+	return (height-1)*pitch + width, true
+}
+
+// eventSlot is a pooled CUevent created with CU_EVENT_DISABLE_TIMING (timing
+// costs extra work per record) and CU_EVENT_BLOCKING_SYNC (a waiting thread
+// sleeps instead of spinning a core that the file readers need).
+type eventSlot struct {
+	ev cu.Event
+	// ready receives the outcome of the slot's pending record from the
+	// issuing goroutine; Wait must not synchronise before the record has
+	// been issued, or it would return at once.
+	ready chan recordResult
+}
+
+type recordResult struct {
+	recorded bool  // the event was recorded and can be waited for
+	err      error // first error of the stream's work before the record
+}
+
+// getSlot takes an event from the pool, creating one if the pool is empty
+// (only while the pipeline warms up).
+func (a *Accelerator) getSlot() (*eventSlot, error) {
+	a.mu.Lock()
+	if n := len(a.freeSlots); n > 0 {
+		s := a.freeSlots[n-1]
+		a.freeSlots = a.freeSlots[:n-1]
+		a.mu.Unlock()
+		return s, nil
+	}
+	a.mu.Unlock()
+	var ev cu.Event
+	err := a.slow("create event", func() (err error) {
+		ev, err = cu.MakeEvent(cu.DisableTiming | cu.BlockingSyncEvent)
+		return err
+	})
+	if err != nil {
+		return nil, err
+	}
+	s := &eventSlot{ev: ev, ready: make(chan recordResult, 1)}
+	a.mu.Lock()
+	a.allSlots = append(a.allSlots, s)
+	a.mu.Unlock()
+	return s, nil
+}
+
+func (a *Accelerator) putSlot(s *eventSlot) {
+	a.mu.Lock()
+	a.freeSlots = append(a.freeSlots, s)
+	a.mu.Unlock()
+}
+
+// event implements device.Event. The handle is per Record, so a stale handle
+// cannot reach a recycled CUevent: after Close it only reports ErrClosed.
+type event struct {
+	a     *Accelerator
+	mu    sync.Mutex
+	slot  *eventSlot
+	state uint8
+	err   error
+}
+
+const (
+	evPending uint8 = iota // the record's outcome has not been received
+	evDone                 // Wait has finished; err is final
+	evClosed
+)
+
+// Wait blocks until the work before the event has finished. It runs on the
+// caller's goroutine (cuEventSynchronize on a locked thread), never on the
+// issuing goroutine, so waiting holds up no other copy.
+func (e *event) Wait() error {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	switch e.state {
+	case evClosed:
+		return &Error{Device: e.a.index, Op: "event wait", Err: ErrClosed}
+	case evDone:
+		return e.err
+	}
+	var r recordResult
+	select {
+	case r = <-e.slot.ready:
+	case <-e.a.done:
+		return &Error{Device: e.a.index, Op: "event wait", Err: ErrClosed}
+	}
+	e.err = r.err
+	if r.recorded {
+		if err := e.a.slow("event wait", e.slot.ev.Synchronize); err != nil && e.err == nil {
+			e.err = err
+		}
+	}
+	e.state = evDone
+	return e.err
+}
+
+// Close returns the event to its device's pool.
+func (e *event) Close() error {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if e.state == evClosed {
+		return &Error{Device: e.a.index, Op: "close event", Err: ErrClosed}
+	}
+	if e.state == evPending {
+		// The record may still be queued: let the issuing goroutine pool
+		// the slot after it. If the device is closed, Close destroys it.
+		e.a.send(op{kind: opRelease, slot: e.slot})
+	} else {
+		e.a.putSlot(e.slot)
+	}
+	e.state = evClosed
+	e.slot = nil
+	return nil
+}

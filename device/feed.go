@@ -1,0 +1,151 @@
+package device
+
+import "github.com/stload/stload/dtype"
+
+// feed allocates each file's memory and sends its jobs, in file order.
+func (e *exec) feed(jobs chan<- *job) {
+	defer close(jobs)
+	send := func(j *job) bool {
+		select {
+		case jobs <- j:
+			return true
+		case <-e.ctx.Done():
+			return false
+		}
+	}
+	var seq int64
+	for fi := range e.p.Files {
+		if e.ctx.Err() != nil || !e.allocate(fi) {
+			return
+		}
+		c := chunker{e: e, fi: fi, send: send, seq: &seq, size: int64(e.cfg.chunkSize)}
+		if !c.file() {
+			return
+		}
+	}
+}
+
+// chunker cuts one file's pieces into jobs.
+type chunker struct {
+	e    *exec
+	fi   int
+	send func(*job) bool
+	seq  *int64
+	size int64 // chunk size
+	cur  *job
+	used int64 // bytes of cur's buffer used
+}
+
+// file sends every job of the file; false when the load stopped.
+func (c *chunker) file() bool {
+	fp := &c.e.p.Files[c.fi]
+	for pi := range fp.Pieces {
+		p := &fp.Pieces[pi]
+		staged := false
+		for ti, t := range p.Targets {
+			if c.e.slots[fp.Allocs[t.Alloc].Device].ref == nil {
+				if !c.direct(pi, p, ti, t) {
+					return false
+				}
+			} else {
+				staged = true
+			}
+		}
+		if staged && !c.stage(pi, p) {
+			return false
+		}
+	}
+	return c.flush()
+}
+
+// stagedUnit is the smallest run of converted bytes that holds whole
+// source bytes and whole elements: chunk boundaries fall on multiples of
+// it, so each part converts on its own.
+func stagedUnit(from, to dtype.DType) int64 {
+	if from == to {
+		return 1
+	}
+	g := int64(1) // elements per group filling whole source bytes
+	for g*int64(from.Bits())%8 != 0 {
+		g++
+	}
+	return g * int64(to.Size())
+}
+
+// stage adds piece pi to chunks: bands of whole rows while a row fits a
+// chunk, else runs of columns of one row at a time.
+func (c *chunker) stage(pi int, p *Piece) bool {
+	unit := stagedUnit(p.From, p.To)
+	if p.Rows > 1 && p.RowLen <= c.size {
+		for r := int64(0); r < p.Rows; {
+			k := min(p.Rows-r, (c.size-c.used)/p.RowLen)
+			if k == 0 {
+				if !c.flush() {
+					return false
+				}
+				continue
+			}
+			c.add(seg{piece: pi, r0: r, r1: r + k, c0: 0, c1: p.RowLen})
+			r += k
+		}
+		return true
+	}
+	for r := int64(0); r < p.Rows; r++ {
+		for col := int64(0); col < p.RowLen; {
+			n := min(p.RowLen-col, (c.size-c.used)/unit*unit)
+			if n == 0 {
+				if !c.flush() {
+					return false
+				}
+				continue
+			}
+			c.add(seg{piece: pi, r0: r, r1: r + 1, c0: col, c1: col + n})
+			col += n
+		}
+	}
+	return true
+}
+
+// add appends s to the current chunk at the next free offset.
+func (c *chunker) add(s seg) {
+	if c.cur == nil {
+		c.cur = &job{file: c.fi, seq: *c.seq}
+		*c.seq++
+	}
+	s.off = c.used
+	c.used += s.len()
+	c.cur.segs = append(c.cur.segs, s)
+}
+
+// flush sends the current chunk, if any.
+func (c *chunker) flush() bool {
+	j := c.cur
+	c.cur, c.used = nil, 0
+	return j == nil || c.send(j)
+}
+
+// direct sends the jobs that read target t of piece pi straight into CPU
+// memory, in parts of about a chunk so that readers share the work.
+func (c *chunker) direct(pi int, p *Piece, ti int, t Target) bool {
+	if p.Rows == 1 {
+		unit := stagedUnit(p.From, p.To)
+		step := max(c.size/unit*unit, unit)
+		for col := t.Col; col < t.Col+t.Width; col += step {
+			j := &job{file: c.fi, direct: true, piece: pi, target: ti, r0: 0, r1: 1,
+				c0: col, c1: min(col+step, t.Col+t.Width)}
+			if !c.send(j) {
+				return false
+			}
+		}
+		return true
+	}
+	rows := max(1, c.size/max(t.Width, 1))
+	for r := int64(0); r < p.Rows; r += rows {
+		j := &job{file: c.fi, direct: true, piece: pi, target: ti, r0: r, r1: min(r+rows, p.Rows),
+			c0: t.Col, c1: t.Col + t.Width}
+		if !c.send(j) {
+			return false
+		}
+	}
+	return true
+}

@@ -1,0 +1,427 @@
+package device
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/stload/stload/dtype"
+	"github.com/stload/stload/loader"
+)
+
+// mixed is a file with a bit of everything: a tensor far larger than the
+// test chunks, sub-byte and boolean types, an empty tensor and a scalar.
+func mixed() []spec {
+	return append(layered(4, dtype.BF16, 40),
+		sp("big", dtype.F32, 300, 250),
+		sp("flags", dtype.BOOL, 7, 3),
+		sp("q4", dtype.F4, 16, 6),
+		sp("idx", dtype.I64, 5),
+		sp("bytes", dtype.U8, 13),
+		sp("empty", dtype.F16, 0, 4),
+		sp("scalar", dtype.F32),
+	)
+}
+
+func load(t *testing.T, files []*loader.File, opts ...Option) *Set {
+	t.Helper()
+	set, err := Load(t.Context(), files, opts...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		if err := set.Close(); err != nil {
+			t.Error(err)
+		}
+	})
+	return set
+}
+
+func TestLoadOneDevice(t *testing.T) {
+	dir := t.TempDir()
+	mapped := writeFile(t, dir, "m.safetensors", 1, mixed())
+	pread, err := loader.Open(mapped.Name(), loader.WithPread())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer pread.Close()
+	for _, tt := range []struct {
+		name string
+		file *loader.File
+		opts []Option
+	}{
+		{"mmap, small chunks", mapped, []Option{WithChunkSize(4 << 10), WithChunks(4)}},
+		{"pread, one reader, one stream", pread, []Option{WithChunkSize(8 << 10), WithChunks(2), WithReaders(1), WithStreams(1)}},
+		{"mmap, chunk larger than the file", mapped, nil},
+		{"aligned 256", mapped, []Option{WithChunkSize(16 << 10), WithAlign(256)}},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			s := newSim(t, 1, 1<<30, 300*time.Microsecond)
+			set := load(t, []*loader.File{tt.file}, append([]Option{To(s.dev(0))}, tt.opts...)...)
+			checkSet(t, set, tt.file)
+			st := set.Stats()
+			if len(st.Devices) != 1 || st.Devices[0].Allocs != 1 || st.Devices[0].Tensors != tt.file.Len() {
+				t.Errorf("stats %+v", st.Devices)
+			}
+			if st.Copied != st.Bytes || st.Bytes == 0 || st.Devices[0].FirstTensor <= 0 || st.Devices[0].FirstTensor > st.Devices[0].Elapsed {
+				t.Errorf("stats %+v", st)
+			}
+			cfg := newConfig(tt.opts)
+			if cap := int64(cfg.chunks * cfg.chunkSize); st.PeakPinned > cap || s.peakPinned > cap {
+				t.Errorf("pinned %d (sim %d), cap %d", st.PeakPinned, s.peakPinned, cap)
+			}
+			for tn := range set.All() {
+				if tn.Len > 0 && tn.Ptr() != tn.Memory.Ptr()+uintptr(tn.Offset) {
+					t.Errorf("%s: Ptr", tn.Name)
+				}
+				if tn.Len > 0 && tn.Offset%int64(max(1, tn.DType.Size())) != 0 {
+					t.Errorf("%s at %d: misaligned", tn.Name, tn.Offset)
+				}
+			}
+		})
+	}
+}
+
+func TestLoadRules(t *testing.T) {
+	s := newSim(t, 2, 1<<30, 200*time.Microsecond)
+	f := writeFile(t, t.TempDir(), "m.safetensors", 2, mixed())
+	set := load(t, []*loader.File{f}, To(s.dev(0)), WithChunkSize(8<<10),
+		Map("*.mlp.*", s.dev(1)), Map("model.norm.weight", CPU()), Map("big", CPU()), Map("*", s.dev(0)))
+	checkSet(t, set, f)
+	for tn := range set.All() {
+		want := s.dev(0)
+		switch {
+		case strings.Contains(tn.Name, ".mlp."):
+			want = s.dev(1)
+		case tn.Name == "model.norm.weight" || tn.Name == "big":
+			want = CPU()
+		}
+		if tn.Device != want {
+			t.Errorf("%s on %v, want %v", tn.Name, tn.Device, want)
+		}
+	}
+	if big, _ := set.Tensor("big"); !inside(big.Bytes(), f.Mapped()) {
+		t.Error("CPU tensor of a mapped file is not a view of the mapping")
+	}
+}
+
+func TestLoadAuto(t *testing.T) {
+	s := newSim(t, 3, 1<<30, 100*time.Microsecond)
+	s.free = []int64{2 << 20, 1 << 20, 1 << 20}
+	f := writeFile(t, t.TempDir(), "m.safetensors", 3, layered(16, dtype.F32, 32))
+	set := load(t, []*loader.File{f}, OnAuto(), WithChunkSize(16<<10))
+	checkSet(t, set, f)
+	layer := make(map[string]Device)
+	var bytes [3]int64
+	for tn := range set.All() {
+		k := layerKey(tn.Name)
+		if d, ok := layer[k]; ok && d != tn.Device {
+			t.Errorf("layer %s on %v and %v", k, d, tn.Device)
+		}
+		layer[k] = tn.Device
+		bytes[tn.Device.Index] += tn.Len
+	}
+	total := float64(bytes[0] + bytes[1] + bytes[2])
+	if share := float64(bytes[0]) / total; share < 0.35 || share > 0.65 {
+		t.Errorf("device 0 (half the free memory) holds %.2f of the bytes", share)
+	}
+	if len(set.Stats().Devices) != 3 {
+		t.Errorf("stats for %d devices", len(set.Stats().Devices))
+	}
+}
+
+func TestLoadShard(t *testing.T) {
+	specs := []spec{
+		sp("rows", dtype.F32, 10, 6), sp("cols", dtype.F32, 6, 10), sp("mid", dtype.BF16, 3, 7, 5),
+		sp("wide", dtype.F16, 3, 3000), sp("vec", dtype.F32, 7), sp("q4", dtype.F4, 6, 12), sp("keep", dtype.I32, 9),
+		sp("tiny", dtype.F32, 2, 2),
+	}
+	for _, tt := range []struct {
+		name string
+		pat  string
+		dim  int
+		opts []Option
+	}{
+		{"rows", "*", 0, nil},
+		{"last dim", "*", -1, nil},
+		{"columns, chunk smaller than a row", "*", -1, []Option{WithChunkSize(4 << 10)}},
+		{"columns to BF16", "*", -1, []Option{WithDType(dtype.BF16)}},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			s := newSim(t, 2, 1<<30, 200*time.Microsecond)
+			f := writeFile(t, t.TempDir(), "s.safetensors", 4, specs)
+			// Three parts: two accelerators and the CPU, so uneven splits and
+			// the direct CPU path are both exercised.
+			opts := append([]Option{To(s.dev(0)), WithChunkSize(8 << 10), Map("keep", s.dev(1)),
+				Shard(tt.pat, tt.dim, s.dev(0), CPU(), s.dev(1))}, tt.opts...)
+			set := load(t, []*loader.File{f}, opts...)
+			checkSet(t, set, f)
+			parts := set.Parts("cols")
+			if len(parts) != 3 || parts[1].Device != CPU() {
+				t.Fatalf("parts of cols: %d", len(parts))
+			}
+			if _, ok := set.Tensor("cols"); ok {
+				t.Error("Tensor returned a sharded tensor")
+			}
+			if k, _ := set.Tensor("keep"); k == nil || k.Device != s.dev(1) {
+				t.Error("keep not whole on device 1")
+			}
+			d := parts[0].Dim
+			if tt.dim == 0 && (d != 0 || parts[0].Shape[0] != 2 || parts[2].Shape[0] != 2) {
+				t.Errorf("cols split into %v / %v / %v", parts[0].Shape, parts[1].Shape, parts[2].Shape)
+			}
+			if tt.dim == -1 && (d != 1 || parts[0].Shape[1] != 4 || parts[2].Shape[1] != 3) {
+				t.Errorf("cols split into %v / %v / %v", parts[0].Shape, parts[1].Shape, parts[2].Shape)
+			}
+		})
+	}
+	t.Run("sub-byte inside a byte", func(t *testing.T) {
+		s := newSim(t, 2, 1<<30, 0)
+		f := writeFile(t, t.TempDir(), "s.safetensors", 5, []spec{sp("q4", dtype.F4, 4, 6)})
+		_, err := Load(t.Context(), []*loader.File{f}, Shard("q4", 1, s.dev(0), s.dev(1), s.dev(0), s.dev(1)))
+		if !errors.Is(err, ErrPlacement) || !strings.Contains(err.Error(), `"q4"`) {
+			t.Errorf("err = %v", err)
+		}
+	})
+}
+
+func TestLoadSeveralFiles(t *testing.T) {
+	s := newSim(t, 2, 1<<30, 200*time.Microsecond)
+	dir := t.TempDir()
+	var files []*loader.File
+	for i := range 3 {
+		specs := []spec{sp(fmt.Sprintf("f%d.w", i), dtype.BF16, 40, 24), sp(fmt.Sprintf("f%d.b", i), dtype.F32, 24)}
+		files = append(files, writeFile(t, dir, fmt.Sprintf("%d.safetensors", i), uint64(10+i), specs))
+	}
+	set := load(t, files, To(s.dev(0), s.dev(1)), Shard("*.w", 1), WithChunkSize(4<<10), WithDType(dtype.F32))
+	checkSet(t, set, files...)
+	st := set.Stats()
+	if st.Devices[0].Allocs != 3 || st.Devices[1].Allocs != 3 {
+		t.Errorf("allocations: %+v", st.Devices)
+	}
+	if p, _ := set.Shard("f1.w", 1); p.Device != s.dev(1) || p.Shape[1] != 12 || p.DType != dtype.F32 {
+		t.Errorf("f1.w shard 1: %+v", p)
+	}
+}
+
+func TestLoadConvert(t *testing.T) {
+	specs := []spec{sp("h", dtype.BF16, 33, 17), sp("g", dtype.F16, 100), sp("f", dtype.F32, 9, 9), sp("i", dtype.I16, 5), sp("u", dtype.U8, 3)}
+	dir := t.TempDir()
+	mapped := writeFile(t, dir, "c.safetensors", 6, specs)
+	pread, err := loader.Open(mapped.Name(), loader.WithPread())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer pread.Close()
+	for _, to := range []dtype.DType{dtype.F32, dtype.F16, dtype.BF16} {
+		for _, f := range []*loader.File{mapped, pread} {
+			for _, onCPU := range []bool{false, true} {
+				name := fmt.Sprintf("%v/pread=%v/cpu=%v", to, f.Mapped() == nil, onCPU)
+				t.Run(name, func(t *testing.T) {
+					s := newSim(t, 1, 1<<30, 100*time.Microsecond)
+					dev := s.dev(0)
+					if onCPU {
+						dev = CPU()
+					}
+					set := load(t, []*loader.File{f}, To(dev), WithDType(to), WithChunkSize(4<<10))
+					checkSet(t, set, f)
+					for tn := range set.All() {
+						want := to
+						if !tn.Source.DType.Float() {
+							want = tn.Source.DType
+						}
+						if tn.DType != want || tn.Len != tn.Source.Len()/int64(tn.Source.DType.Size())*int64(want.Size()) {
+							t.Errorf("%s: %v, %d bytes", tn.Name, tn.DType, tn.Len)
+						}
+					}
+				})
+			}
+		}
+	}
+}
+
+// TestLoadManySmall loads an MoE-like file of many small tensors and
+// checks that coalescing keeps the number of chunks at what the bytes
+// need, not what the tensor count would.
+func TestLoadManySmall(t *testing.T) {
+	var specs []spec
+	for l := range 4 {
+		for e := range 150 {
+			specs = append(specs, sp(fmt.Sprintf("model.layers.%d.mlp.experts.%d.w", l, e), dtype.BF16, 8, uint64(16+e%7*8)))
+		}
+	}
+	newSim(t, 2, 1<<30, 50*time.Microsecond)
+	f := writeFile(t, t.TempDir(), "moe.safetensors", 7, specs)
+	chunk := 16 << 10
+	set := load(t, []*loader.File{f}, OnAuto(), WithChunkSize(chunk))
+	checkSet(t, set, f)
+	st := set.Stats()
+	if max := st.Bytes/int64(chunk) + 4; st.Chunks > max {
+		t.Errorf("%d tensors, %d bytes in %d chunks; want at most %d", st.Tensors, st.Bytes, st.Chunks, max)
+	}
+}
+
+func TestLoadCPU(t *testing.T) {
+	dir := t.TempDir()
+	mapped := writeFile(t, dir, "m.safetensors", 8, mixed())
+	pread, err := loader.Open(mapped.Name(), loader.WithPread())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer pread.Close()
+	set := load(t, []*loader.File{mapped})
+	checkSet(t, set, mapped)
+	for tn := range set.All() {
+		if tn.Len > 0 && !inside(tn.Bytes(), mapped.Mapped()) {
+			t.Errorf("%s is not a view of the mapping", tn.Name)
+		}
+	}
+	if st := set.Stats(); st.Copied != 0 || st.Bytes == 0 {
+		t.Errorf("stats %+v", st)
+	}
+	for _, tt := range []struct {
+		name string
+		f    *loader.File
+		opts []Option
+	}{{"pread", pread, []Option{WithChunkSize(4 << 10)}}, {"WithCopy", mapped, []Option{WithCopy()}}} {
+		t.Run(tt.name, func(t *testing.T) {
+			set := load(t, []*loader.File{tt.f}, tt.opts...)
+			checkSet(t, set, tt.f)
+			for tn := range set.All() {
+				if inside(tn.Bytes(), mapped.Mapped()) {
+					t.Errorf("%s is a view of the mapping", tn.Name)
+				}
+			}
+			if st := set.Stats(); st.Copied != st.Bytes {
+				t.Errorf("stats %+v", st)
+			}
+		})
+	}
+}
+
+func TestLoadPinnedCap(t *testing.T) {
+	s := newSim(t, 2, 1<<30, 500*time.Microsecond)
+	f := writeFile(t, t.TempDir(), "m.safetensors", 9, mixed())
+	set := load(t, []*loader.File{f}, To(s.dev(0), s.dev(1)), Shard("big", 1), WithChunkSize(4<<10), WithChunks(3), WithReaders(8))
+	checkSet(t, set, f)
+	if cap := int64(3 * 4 << 10); s.peakPinned > cap || set.Stats().PeakPinned > cap {
+		t.Errorf("pinned %d bytes, cap %d", s.peakPinned, cap)
+	}
+	if s.hostAllocs.Load() > 3 {
+		t.Errorf("%d pinned allocations for a ring of 3", s.hostAllocs.Load())
+	}
+}
+
+func TestLoadCancel(t *testing.T) {
+	s := newSim(t, 2, 1<<30, 2*time.Millisecond)
+	f := writeFile(t, t.TempDir(), "m.safetensors", 10, mixed())
+	ctx, cancel := context.WithCancel(t.Context())
+	defer cancel()
+	var calls atomic.Int64
+	progress := func(done, total int64) {
+		calls.Add(1)
+		if done > 0 {
+			cancel()
+		}
+	}
+	_, err := Load(ctx, []*loader.File{f}, To(s.dev(0), s.dev(1)), Shard("big", 1),
+		WithChunkSize(4<<10), WithChunks(4), WithProgress(progress, time.Millisecond))
+	if !errors.Is(err, context.Canceled) {
+		t.Fatalf("err = %v; want context.Canceled", err)
+	}
+	if calls.Load() == 0 {
+		t.Error("progress never called")
+	}
+	// Canceled before it starts.
+	_, err = Load(ctx, []*loader.File{f}, To(s.dev(0)))
+	if !errors.Is(err, context.Canceled) {
+		t.Errorf("err = %v; want context.Canceled", err)
+	}
+	// sim.check at cleanup proves everything was released.
+}
+
+func TestLoadFaults(t *testing.T) {
+	for _, tt := range []struct {
+		name   string
+		inject func(*sim)
+		words  []string
+	}{
+		{"copy", func(s *sim) { s.failCopy = 7 }, []string{"copy", "tensor \"", "injected copy"}},
+		{"event", func(s *sim) { s.failEvent = 5 }, []string{"copy", "tensor \"", "injected event"}},
+		{"alloc", func(s *sim) { s.failAlloc = 2 }, []string{"alloc", "m.safetensors", "injected allocation"}},
+		{"pinned", func(s *sim) { s.failHost = 2 }, []string{"pinned", "injected pinned"}},
+		{"out of memory", func(s *sim) { s.free[1] = 100 }, []string{"not enough device memory"}},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			s := newSim(t, 2, 1<<30, 300*time.Microsecond)
+			tt.inject(s)
+			f := writeFile(t, t.TempDir(), "m.safetensors", 11, mixed())
+			_, err := Load(t.Context(), []*loader.File{f}, To(s.dev(0), s.dev(1)), Shard("big", 1),
+				WithChunkSize(4<<10), WithChunks(4))
+			if err == nil {
+				t.Fatal("load succeeded")
+			}
+			for _, w := range append(tt.words, s.name+":") {
+				if !strings.Contains(err.Error(), w) {
+					t.Errorf("error %q does not mention %q", err, w)
+				}
+			}
+			// sim.check at cleanup proves everything was released.
+		})
+	}
+}
+
+func TestLoaderReuse(t *testing.T) {
+	s := newSim(t, 1, 1<<30, 100*time.Microsecond)
+	f := writeFile(t, t.TempDir(), "m.safetensors", 12, mixed())
+	l := NewLoader(To(s.dev(0)), WithChunkSize(4<<10), WithChunks(4))
+	var sets []*Set
+	for range 3 {
+		set, err := l.Load(t.Context(), []*loader.File{f})
+		if err != nil {
+			t.Fatal(err)
+		}
+		checkSet(t, set, f)
+		sets = append(sets, set)
+	}
+	if n := s.hostAllocs.Load(); n > 4 {
+		t.Errorf("%d pinned allocations over 3 loads with a ring of 4", n)
+	}
+	if err := l.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := l.Load(t.Context(), []*loader.File{f}); !errors.Is(err, ErrClosed) {
+		t.Errorf("load after Close: %v", err)
+	}
+	// The sets outlive the Loader; the device closes with the last of them.
+	for _, set := range sets {
+		if err := set.Verify(t.Context()); err != nil {
+			t.Error(err)
+		}
+		if err := set.Close(); err != nil {
+			t.Error(err)
+		}
+	}
+	if err := sets[0].Close(); err != nil {
+		t.Errorf("second Close: %v", err)
+	}
+}
+
+func TestVerifyFindsCorruption(t *testing.T) {
+	s := newSim(t, 1, 1<<30, 0)
+	f := writeFile(t, t.TempDir(), "m.safetensors", 13, mixed())
+	set := load(t, []*loader.File{f}, To(s.dev(0)))
+	if err := set.Verify(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	big, _ := set.Tensor("big")
+	big.Memory.(*simMem).buf[big.Offset+1234] ^= 0x40
+	err := set.Verify(t.Context())
+	if !errors.Is(err, ErrMismatch) || !strings.Contains(err.Error(), "big@"+s.name+":0") {
+		t.Errorf("Verify after corruption: %v", err)
+	}
+}

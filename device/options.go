@@ -1,0 +1,301 @@
+package device
+
+import (
+	"fmt"
+	"path"
+	"runtime"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/stload/stload/dtype"
+)
+
+// Defaults of the loading pipeline. 16 buffers of 16 MiB keep 256 MiB of
+// pinned memory, half the 512 MiB budget, and are large enough for copies
+// to run near the PCIe peak (pinned copies reach ~53 GB/s from 4 MiB up).
+const (
+	DefaultChunkSize = 16 << 20
+	DefaultChunks    = 16
+	DefaultStreams   = 2
+	DefaultProgress  = 100 * time.Millisecond
+	maxReaders       = 8
+	minChunkSize     = 4 << 10
+)
+
+// Option configures a [Loader] or one load.
+type Option func(*config)
+
+type config struct {
+	target    []Device // where tensors no rule matches go; several: balanced
+	auto      bool     // target is Auto()
+	rules     []rule
+	to        dtype.DType // conversion target for floating tensors, or Invalid
+	align     int64
+	chunkSize int
+	chunks    int
+	readers   int
+	streams   int
+	reserve   int64
+	copyCPU   bool
+	progress  func(done, total int64)
+	every     time.Duration
+	err       error // the first invalid option
+}
+
+// rule is a Map or Shard rule.
+type rule struct {
+	pattern string
+	shard   bool
+	dim     int
+	devs    []Device // Map: one; Shard: the parts' devices, or nil for the target's
+}
+
+func newConfig(opts []Option) config {
+	c := config{
+		target:    []Device{{}},
+		chunkSize: DefaultChunkSize,
+		chunks:    DefaultChunks,
+		readers:   min(maxReaders, runtime.GOMAXPROCS(0)),
+		streams:   DefaultStreams,
+		every:     DefaultProgress,
+	}
+	for _, o := range opts {
+		o(&c)
+	}
+	c.readers = min(c.readers, c.chunks)
+	return c
+}
+
+func (c *config) fail(format string, args ...any) {
+	if c.err == nil {
+		c.err = &Error{Op: "option", Detail: fmt.Sprintf(format, args...), Err: ErrPlacement}
+	}
+}
+
+// To places the tensors that no [Map] or [Shard] rule matches on devs: all
+// of them on one device, or, with several, balanced across them like
+// [OnAuto]. The default is the CPU.
+func To(devs ...Device) Option {
+	return func(c *config) {
+		if len(devs) == 0 {
+			c.fail("To needs at least one device")
+			return
+		}
+		c.target, c.auto = canonicalAll(devs), false
+	}
+}
+
+// OnAuto places the tensors that no rule matches on every visible GPU
+// ([Auto]), or on the CPU when there is none. Across several devices whole
+// layers are assigned, in layer order, to consecutive devices in
+// proportion to each device's free memory (less [WithReserve]). A layer is
+// every tensor whose name shares the prefix up to and including the first
+// dot-separated component that is a number: "model.layers.12.mlp.up.weight"
+// belongs to layer "model.layers.12.", as do all experts of that layer.
+// A tensor without a numeric component ("lm_head.weight") is a group of its
+// own. Groups are ordered by name with numbers compared by value, so layer
+// 2 comes before layer 10.
+func OnAuto() Option {
+	return func(c *config) { c.auto = true }
+}
+
+// Map places the tensors whose names match pattern on dev. Patterns are
+// [path.Match] globs matched against the whole name: '*' matches any run of
+// characters (dots included, as names have no '/'), '?' one character,
+// '[a-z]' a class, '\' escapes. Map and Shard rules are tried in the order
+// given; the first that matches a tensor decides its placement.
+func Map(pattern string, dev Device) Option {
+	return func(c *config) {
+		if c.checkPattern(pattern) {
+			c.rules = append(c.rules, rule{pattern: pattern, devs: []Device{dev.canonical()}})
+		}
+	}
+}
+
+// Shard splits each tensor whose name matches pattern along dimension dim
+// (negative counts from the last, as in Python) into len(devs) parts, part
+// k on devs[k]; with no devs, across the load's target devices ([To],
+// [OnAuto]). Each device receives only its part, copied from the file's
+// bytes: a split of the outermost dimension (or of any dimension whose
+// outer dimensions are all 1) is one contiguous range, any other split one
+// strided 2-D copy per device. Uneven sizes follow torch.tensor_split: with
+// n parts of a dimension of size s, the first s%n parts get one more
+// element, and parts may be empty when s < n. A split that would cut a
+// sub-byte element type (F4, F6) inside a byte is an error.
+func Shard(pattern string, dim int, devs ...Device) Option {
+	return func(c *config) {
+		if c.checkPattern(pattern) {
+			c.rules = append(c.rules, rule{pattern: pattern, shard: true, dim: dim, devs: canonicalAll(devs)})
+		}
+	}
+}
+
+func (c *config) checkPattern(p string) bool {
+	if _, err := path.Match(p, ""); err != nil {
+		c.fail("pattern %q: %v", p, err)
+		return false
+	}
+	return true
+}
+
+func canonicalAll(devs []Device) []Device {
+	out := make([]Device, len(devs))
+	for i, d := range devs {
+		out[i] = d.canonical()
+	}
+	return out
+}
+
+// ParseMap parses a rule written "PATTERN=DEVICE" (as the CLI's --map
+// takes it) into a [Map] option.
+func ParseMap(s string) (Option, error) {
+	pat, dev, ok := strings.Cut(s, "=")
+	if !ok || pat == "" {
+		return nil, &Error{Op: "parse map", Detail: fmt.Sprintf("%q: want PATTERN=DEVICE", s), Err: ErrPlacement}
+	}
+	d, err := ParseDevice(dev)
+	if err != nil {
+		return nil, err
+	}
+	if _, err := path.Match(pat, ""); err != nil {
+		return nil, &Error{Op: "parse map", Detail: fmt.Sprintf("pattern %q: %v", pat, err), Err: ErrPlacement}
+	}
+	return Map(pat, d), nil
+}
+
+// ParseShard parses a rule written "PATTERN=DIM" or "PATTERN=DIM@DEVICES"
+// (DEVICES as for [ParseDevices]), as the CLI's --shard takes it, into a
+// [Shard] option.
+func ParseShard(s string) (Option, error) {
+	pat, spec, ok := strings.Cut(s, "=")
+	bad := func(why string) (Option, error) {
+		return nil, &Error{Op: "parse shard", Detail: fmt.Sprintf("%q: %s", s, why), Err: ErrPlacement}
+	}
+	if !ok || pat == "" {
+		return bad("want PATTERN=DIM or PATTERN=DIM@DEVICES")
+	}
+	if _, err := path.Match(pat, ""); err != nil {
+		return bad(err.Error())
+	}
+	dimStr, devStr, hasDevs := strings.Cut(spec, "@")
+	dim, err := strconv.Atoi(strings.TrimSpace(dimStr))
+	if err != nil {
+		return bad("DIM must be an integer")
+	}
+	var devs []Device
+	if hasDevs {
+		if devs, err = ParseDevices(devStr); err != nil {
+			return nil, err
+		}
+	}
+	return Shard(pat, dim, devs...), nil
+}
+
+// WithDType converts every floating-point tensor (but complex C64) to t
+// while staging it on the host, so devices receive and hold t: BF16 to F16
+// or F32, F32 to BF16, and so on. Integer and boolean tensors are loaded as
+// they are. A floating type that cannot be converted to t is an error.
+func WithDType(t dtype.DType) Option {
+	return func(c *config) {
+		if !t.Float() || t == dtype.C64 || t.Size() == 0 {
+			c.fail("WithDType(%v): the target must be a whole-byte floating type", t)
+			return
+		}
+		c.to = t
+	}
+}
+
+// WithAlign places every tensor at an offset within its device allocation
+// that is a multiple of n bytes (a power of two, e.g. 256 as cudaMalloc
+// aligns). The default aligns each tensor to its element size only, which
+// keeps runs of consecutive tensors contiguous so their copies coalesce.
+func WithAlign(n int64) Option {
+	return func(c *config) {
+		if n <= 0 || n&(n-1) != 0 {
+			c.fail("WithAlign(%d): not a power of two", n)
+			return
+		}
+		c.align = n
+	}
+}
+
+// WithChunkSize sets the size of each pinned staging buffer, in bytes
+// (default [DefaultChunkSize]). Larger chunks mean fewer, larger copies.
+func WithChunkSize(n int) Option {
+	return func(c *config) {
+		if n < minChunkSize {
+			c.fail("WithChunkSize(%d): at least %d bytes", n, minChunkSize)
+			return
+		}
+		c.chunkSize = n
+	}
+}
+
+// WithChunks sets how many pinned staging buffers the ring may hold
+// (default [DefaultChunks]). Host memory pinned for staging never exceeds
+// chunks × chunk size, whatever the model size. Buffers are allocated as
+// the pipeline first needs them, so a load that drains fast pins fewer.
+func WithChunks(n int) Option {
+	return func(c *config) {
+		if n < 1 {
+			c.fail("WithChunks(%d): at least 1", n)
+			return
+		}
+		c.chunks = n
+	}
+}
+
+// WithReaders sets how many goroutines read the file into staging buffers
+// (or straight into CPU tensors): default min(8, GOMAXPROCS), capped at
+// the number of chunks. Each reads with [loader.File.ReadAt], which copies
+// from the file's mapping or calls pread, as the file was opened
+// ([loader.WithPread] chooses pread).
+func WithReaders(n int) Option {
+	return func(c *config) {
+		if n < 1 {
+			c.fail("WithReaders(%d): at least 1", n)
+			return
+		}
+		c.readers = n
+	}
+}
+
+// WithStreams sets how many copy streams each accelerator uses (default
+// [DefaultStreams]); chunks go to them in turn.
+func WithStreams(n int) Option {
+	return func(c *config) {
+		if n < 1 {
+			c.fail("WithStreams(%d): at least 1", n)
+			return
+		}
+		c.streams = n
+	}
+}
+
+// WithReserve keeps n bytes of each device's free memory out of the
+// balance computed by [OnAuto] (for activations, caches and the like).
+func WithReserve(n int64) Option {
+	return func(c *config) { c.reserve = max(n, 0) }
+}
+
+// WithCopy makes CPU placement copy tensors into memory of their own even
+// when they could be views of the file's mapping, so that they outlive the
+// [loader.File].
+func WithCopy() Option {
+	return func(c *config) { c.copyCPU = true }
+}
+
+// WithProgress calls fn with the bytes placed so far and the total, about
+// every interval (default [DefaultProgress] when interval <= 0) while a
+// load runs and once more at its end on success (done == total). Calls come
+// from one goroutine at a time. The count is an atomic counter advanced
+// once per staging chunk, so reporting costs nothing per tensor.
+func WithProgress(fn func(done, total int64), interval time.Duration) Option {
+	return func(c *config) {
+		c.progress = fn
+		if interval > 0 {
+			c.every = interval
+		}
+	}
+}

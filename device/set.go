@@ -1,0 +1,221 @@
+package device
+
+import (
+	"errors"
+	"iter"
+	"sync"
+	"sync/atomic"
+	"time"
+	"unsafe"
+
+	"github.com/stload/stload/dtype"
+	"github.com/stload/stload/loader"
+)
+
+// Tensor is one loaded tensor, or one shard of a tensor split by a
+// [Shard] rule. It is a view into its device's allocation for the file;
+// it stays valid until its [Set] is closed (a CPU view of a memory-mapped
+// file, until that file is closed too).
+type Tensor struct {
+	// Name is the tensor's name in the file.
+	Name string
+	// Device is where the bytes are.
+	Device Device
+	// DType is the element type on the device (after any conversion).
+	DType dtype.DType
+	// Shape is the shape on the device: the shard's for a shard.
+	Shape []uint64
+	// Dim is the dimension a shard was split along, or -1.
+	Dim int
+	// Shard is the shard's index among Shards parts (0 of 1 when whole).
+	Shard, Shards int
+	// Memory is the device allocation that holds the tensor among others of
+	// its file, or nil on the CPU.
+	Memory Memory
+	// Offset is the tensor's byte offset within Memory.
+	Offset int64
+	// Len is the tensor's size in bytes.
+	Len int64
+	// Source describes the whole tensor in the file.
+	Source loader.TensorInfo
+
+	data []byte // CPU bytes
+	file *loader.File
+}
+
+// Ptr returns the address of the tensor's first byte: a device address
+// for an accelerator, a host address on the CPU (0 when empty).
+func (t *Tensor) Ptr() uintptr {
+	if t.Memory != nil {
+		return t.Memory.Ptr() + uintptr(t.Offset)
+	}
+	if len(t.data) == 0 {
+		return 0
+	}
+	return uintptr(unsafe.Pointer(unsafe.SliceData(t.data)))
+}
+
+// Bytes returns the bytes of a CPU tensor, or nil for one on an
+// accelerator. The bytes of a view of a memory-mapped file are read-only:
+// writing to them crashes the program.
+func (t *Tensor) Bytes() []byte { return t.data }
+
+// Set is the result of a load: the tensors by name, the device memory that
+// holds them, and statistics. Close frees the device memory.
+type Set struct {
+	tensors []*Tensor
+	byName  map[string][]*Tensor
+	files   []*loader.File
+	mems    []Memory
+	cpu     [][]byte // keeps CPU allocations reachable
+	refs    []*accRef
+	accs    map[Device]*accRef
+	stats   Stats
+	closed  atomic.Bool
+	closeMu sync.Mutex
+}
+
+// Tensor returns the named tensor when it was loaded whole.
+func (s *Set) Tensor(name string) (*Tensor, bool) {
+	ts := s.byName[name]
+	if len(ts) != 1 || ts[0].Shards != 1 {
+		return nil, false
+	}
+	return ts[0], true
+}
+
+// Shard returns shard i of the named tensor (shard 0 of a whole tensor is
+// the tensor).
+func (s *Set) Shard(name string, i int) (*Tensor, bool) {
+	ts := s.byName[name]
+	if i < 0 || i >= len(ts) {
+		return nil, false
+	}
+	return ts[i], true
+}
+
+// Parts returns every part of the named tensor in shard order: one for a
+// whole tensor, none for an unknown name.
+func (s *Set) Parts(name string) []*Tensor { return s.byName[name] }
+
+// All iterates over every tensor and shard, in file order.
+func (s *Set) All() iter.Seq[*Tensor] {
+	return func(yield func(*Tensor) bool) {
+		for _, t := range s.tensors {
+			if !yield(t) {
+				return
+			}
+		}
+	}
+}
+
+// Len returns the number of tensors and shards.
+func (s *Set) Len() int { return len(s.tensors) }
+
+// Stats returns the load's statistics.
+func (s *Set) Stats() Stats { return s.stats }
+
+// Close frees the device memory of every tensor and releases the devices.
+// Tensors must not be used afterwards. Close is idempotent.
+func (s *Set) Close() error {
+	s.closeMu.Lock()
+	defer s.closeMu.Unlock()
+	if s.closed.Swap(true) {
+		return nil
+	}
+	var errs []error
+	for _, m := range s.mems {
+		errs = append(errs, m.Free())
+	}
+	for _, r := range s.refs {
+		errs = append(errs, r.release())
+	}
+	s.mems, s.cpu, s.refs = nil, nil, nil
+	return errors.Join(errs...)
+}
+
+// Stats describes a load.
+type Stats struct {
+	// Elapsed is the time from the start of the load (after planning) to
+	// the last byte placed, including allocation.
+	Elapsed time.Duration
+	// Bytes is the size of all loaded tensors, on every device.
+	Bytes int64
+	// Copied is the number of bytes the pipeline wrote (Bytes less CPU
+	// views of the file).
+	Copied int64
+	// Tensors counts tensors and shards.
+	Tensors int
+	// Chunks counts the staging buffers filled and copied from.
+	Chunks int64
+	// PeakPinned is the pinned host memory held for staging at the end of
+	// the load: the most it held, as the ring only grows up to its cap.
+	PeakPinned int64
+	// Devices holds per-device figures, in plan order.
+	Devices []DeviceStats
+}
+
+// GBps returns Bytes per second of Elapsed, in GB (1e9 bytes) per second.
+func (s Stats) GBps() float64 { return gbps(s.Bytes, s.Elapsed) }
+
+// DeviceStats describes the part of a load that went to one device.
+type DeviceStats struct {
+	// Device is the device.
+	Device Device
+	// Name describes the device ("NVIDIA H100 80GB HBM3", "cpu").
+	Name string
+	// Tensors counts tensors and shards placed there.
+	Tensors int
+	// Bytes is their size.
+	Bytes int64
+	// Allocs counts the allocations made there (one per file).
+	Allocs int
+	// Elapsed is the time from the start of the load until the device's
+	// last copy completed.
+	Elapsed time.Duration
+	// FirstTensor is the time from the start until the first chunk of
+	// copies to the device completed: when the first tensors are usable.
+	FirstTensor time.Duration
+}
+
+// GBps returns Bytes per second of Elapsed, in GB (1e9 bytes) per second.
+func (d DeviceStats) GBps() float64 { return gbps(d.Bytes, d.Elapsed) }
+
+func gbps(n int64, d time.Duration) float64 {
+	if d <= 0 {
+		return 0
+	}
+	return float64(n) / d.Seconds() / 1e9
+}
+
+// accRef counts the users of an opened Accelerator (a Loader, its staging
+// ring, each Set with memory on it) and closes it after the last.
+type accRef struct {
+	acc Accelerator
+	dev Device
+	n   atomic.Int64
+}
+
+func (r *accRef) retain() *accRef {
+	r.n.Add(1)
+	return r
+}
+
+func (r *accRef) release() error {
+	if r.n.Add(-1) == 0 {
+		if err := r.acc.Close(); err != nil {
+			return &Error{Op: "close", Device: r.dev.String(), Err: err}
+		}
+	}
+	return nil
+}
+
+// alignedBytes returns n bytes of zeroed host memory aligned to 8, so
+// typed views of any element type are aligned.
+func alignedBytes(n int64) []byte {
+	if n == 0 {
+		return nil
+	}
+	w := make([]uint64, (n+7)/8)
+	return unsafe.Slice((*byte)(unsafe.Pointer(unsafe.SliceData(w))), n)
+}

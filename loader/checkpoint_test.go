@@ -1,0 +1,868 @@
+package loader
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"maps"
+	"math/rand/v2"
+	"os"
+	"path/filepath"
+	"reflect"
+	"slices"
+	"strings"
+	"sync"
+	"testing"
+
+	"github.com/stload/stload/dtype"
+)
+
+// ckptTensors returns n tensors of assorted element types and shapes
+// filled with seeded random bytes.
+func ckptTensors(t *testing.T, n int, seed uint64) map[string]Data {
+	t.Helper()
+	rng := rand.New(rand.NewPCG(seed, 1))
+	types := []string{"F32", "F16", "BF16", "I64", "U8", "F64", "I8", "BOOL"}
+	out := make(map[string]Data, n)
+	for i := range n {
+		dt := dtype.Lookup([]byte(types[rng.IntN(len(types))]))
+		if dt == dtype.Invalid {
+			t.Fatal("unknown dtype in test table")
+		}
+		shape := []uint64{uint64(1 + rng.IntN(7)), uint64(1 + rng.IntN(9))}
+		if i%5 == 4 {
+			shape = []uint64{} // a scalar now and then
+		}
+		size, err := byteSize(dt, shape)
+		if err != nil {
+			t.Fatal(err)
+		}
+		b := make([]byte, size)
+		for j := range b {
+			b[j] = byte(rng.Uint32())
+		}
+		out[fmt.Sprintf("model.layers.%d.weight", i)] = Data{DType: dt, Shape: shape, Bytes: b}
+	}
+	return out
+}
+
+// ckptSet describes a checkpoint to write: shard name -> tensors, and
+// the index's weight_map and metadata. A nil weight map is derived from
+// the shards.
+type ckptSet struct {
+	shards    map[string]map[string]Data
+	weightMap map[string]string
+	meta      map[string]any
+}
+
+// ckptGoodSet splits tensors round-robin into n shards with transformers'
+// names and a correct index.
+func ckptGoodSet(tensors map[string]Data, n int) ckptSet {
+	s := ckptSet{shards: map[string]map[string]Data{}, weightMap: map[string]string{}}
+	var total int64
+	for i, name := range slices.Sorted(maps.Keys(tensors)) {
+		shard := fmt.Sprintf("model-%05d-of-%05d.safetensors", i%n+1, n)
+		if s.shards[shard] == nil {
+			s.shards[shard] = map[string]Data{}
+		}
+		s.shards[shard][name] = tensors[name]
+		s.weightMap[name] = shard
+		total += int64(len(tensors[name].Bytes))
+	}
+	s.meta = map[string]any{"total_size": total}
+	return s
+}
+
+// write writes the shards and the index into dir and returns the index
+// path.
+func (s ckptSet) write(t *testing.T, dir string) string {
+	t.Helper()
+	for name, tensors := range s.shards {
+		path := filepath.Join(dir, filepath.FromSlash(name))
+		if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := SaveFile(path, tensors, map[string]string{"format": "pt"}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return ckptWriteIndex(t, dir, map[string]any{"metadata": s.meta, "weight_map": s.weightMap})
+}
+
+func ckptWriteIndex(t *testing.T, dir string, index any) string {
+	t.Helper()
+	b, ok := index.([]byte)
+	if !ok {
+		var err error
+		if b, err = json.MarshalIndent(index, "", "  "); err != nil {
+			t.Fatal(err)
+		}
+	}
+	path := filepath.Join(dir, DefaultIndexName)
+	if err := os.WriteFile(path, b, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return path
+}
+
+// ckptCheckTensors compares every tensor of c with want, bytes included.
+func ckptCheckTensors(t *testing.T, c *Checkpoint, want map[string]Data) {
+	t.Helper()
+	if got := c.Keys(); !slices.Equal(got, slices.Sorted(maps.Keys(want))) {
+		t.Fatalf("keys %v, want %v", got, slices.Sorted(maps.Keys(want)))
+	}
+	if c.Len() != len(want) {
+		t.Errorf("Len %d, want %d", c.Len(), len(want))
+	}
+	var total int64
+	for name, d := range want {
+		total += int64(len(d.Bytes))
+		info, ok := c.Info(name)
+		if !ok || info.DType != d.DType || !slices.Equal(info.Shape, d.Shape) {
+			t.Errorf("Info(%q) = %v %v %v, want %v %v", name, info.DType, info.Shape, ok, d.DType, d.Shape)
+		}
+		tensor, err := c.Tensor(name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, err := tensor.Bytes()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !bytes.Equal(b, d.Bytes) {
+			t.Errorf("tensor %q: bytes differ", name)
+		}
+	}
+	if c.TotalSize() != total {
+		t.Errorf("TotalSize %d, want %d", c.TotalSize(), total)
+	}
+}
+
+func TestCheckpointOpen(t *testing.T) {
+	tensors := ckptTensors(t, 23, 1)
+	dir := t.TempDir()
+	index := ckptGoodSet(tensors, 3).write(t, dir)
+	for _, path := range []string{index, dir} {
+		t.Run(map[string]string{index: "index", dir: "dir"}[path], func(t *testing.T) {
+			c, err := OpenCheckpoint(path)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer c.Close()
+			ckptCheckTensors(t, c, tensors)
+			if !c.Sharded() || c.Path() != index {
+				t.Errorf("Sharded %v Path %q, want true %q", c.Sharded(), c.Path(), index)
+			}
+			if got := c.Metadata(); got["total_size"] != fmt.Sprint(c.TotalSize()) || len(got) != 1 {
+				t.Errorf("metadata %v", got)
+			}
+			shards := c.Shards()
+			if len(shards) != 3 {
+				t.Fatalf("%d shards, want 3", len(shards))
+			}
+			// Tensors goes shard by shard, each in offset order.
+			var want []string
+			for i, f := range shards {
+				if base := filepath.Base(f.Name()); base != fmt.Sprintf("model-%05d-of-00003.safetensors", i+1) {
+					t.Errorf("shard %d is %s", i, base)
+				}
+				for name := range f.Tensors() {
+					want = append(want, name)
+					if s, ok := c.Shard(name); !ok || s != f {
+						t.Errorf("Shard(%q) is not %s", name, f.Name())
+					}
+				}
+			}
+			var got []string
+			for name := range c.Tensors() {
+				got = append(got, name)
+			}
+			if !slices.Equal(got, want) {
+				t.Errorf("Tensors order %v, want %v", got, want)
+			}
+			s, err := c.Slice("model.layers.1.weight", At(0))
+			if err != nil {
+				t.Fatal(err)
+			}
+			b, err := s.Bytes()
+			d := tensors["model.layers.1.weight"]
+			if row := len(d.Bytes) / int(d.Shape[0]); err != nil || !bytes.Equal(b, d.Bytes[:row]) {
+				t.Errorf("slice: %v %x, want %x", err, b, d.Bytes[:row])
+			}
+			if _, err := c.Tensor("nope"); !errors.Is(err, ErrTensorNotFound) {
+				t.Errorf("missing tensor: %v", err)
+			}
+		})
+	}
+}
+
+func TestCheckpointSingleFile(t *testing.T) {
+	tensors := ckptTensors(t, 5, 2)
+	dir := t.TempDir()
+	path := filepath.Join(dir, "model.safetensors")
+	if err := SaveFile(path, tensors, map[string]string{"format": "pt"}); err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range []string{path, dir} {
+		c, err := OpenCheckpoint(p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		ckptCheckTensors(t, c, tensors)
+		if c.Sharded() || c.Path() != path || len(c.Shards()) != 1 || c.Metadata()["format"] != "pt" {
+			t.Errorf("%s: Sharded %v Path %q shards %d metadata %v", p, c.Sharded(), c.Path(), len(c.Shards()), c.Metadata())
+		}
+		c.Close()
+	}
+}
+
+func TestCheckpointDirectoryChoice(t *testing.T) {
+	tensors := ckptTensors(t, 4, 3)
+	save := func(t *testing.T, dir, name string) {
+		if err := SaveFile(filepath.Join(dir, name), tensors, nil); err != nil {
+			t.Fatal(err)
+		}
+	}
+	index := func(t *testing.T, dir, name, shard string) {
+		wm := map[string]string{}
+		for k := range tensors {
+			wm[k] = shard
+		}
+		b, _ := json.Marshal(map[string]any{"weight_map": wm})
+		if err := os.WriteFile(filepath.Join(dir, name), b, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	cases := []struct {
+		name  string
+		setup func(t *testing.T, dir string)
+		want  string // base name of the chosen file, or "" for ErrNoCheckpoint
+	}{
+		{"default index wins", func(t *testing.T, dir string) {
+			save(t, dir, "a.safetensors")
+			index(t, dir, "other.safetensors.index.json", "a.safetensors")
+			index(t, dir, DefaultIndexName, "a.safetensors")
+		}, DefaultIndexName},
+		{"only index", func(t *testing.T, dir string) {
+			save(t, dir, "a.safetensors")
+			save(t, dir, "b.safetensors")
+			index(t, dir, "x.safetensors.index.json", "b.safetensors")
+		}, "x.safetensors.index.json"},
+		{"two indexes", func(t *testing.T, dir string) {
+			save(t, dir, "a.safetensors")
+			index(t, dir, "x.safetensors.index.json", "a.safetensors")
+			index(t, dir, "y.safetensors.index.json", "a.safetensors")
+		}, ""},
+		{"only file", func(t *testing.T, dir string) { save(t, dir, "w.safetensors") }, "w.safetensors"},
+		{"two files", func(t *testing.T, dir string) {
+			save(t, dir, "a.safetensors")
+			save(t, dir, "b.safetensors")
+		}, ""},
+		{"empty", func(t *testing.T, dir string) {}, ""},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			dir := t.TempDir()
+			tc.setup(t, dir)
+			c, err := OpenCheckpoint(dir)
+			if tc.want == "" {
+				if !errors.Is(err, ErrNoCheckpoint) {
+					t.Fatalf("got %v, want ErrNoCheckpoint", err)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer c.Close()
+			if filepath.Base(c.Path()) != tc.want {
+				t.Errorf("opened %s, want %s", c.Path(), tc.want)
+			}
+		})
+	}
+}
+
+// TestCheckpointBroken opens damaged shard sets and checks the error's
+// sentinel and what it names.
+func TestCheckpointBroken(t *testing.T) {
+	tensors := ckptTensors(t, 6, 4)
+	names := slices.Sorted(maps.Keys(tensors))
+	const s1, s2 = "model-00001-of-00002.safetensors", "model-00002-of-00002.safetensors"
+	cases := []struct {
+		name   string
+		mutate func(t *testing.T, dir string, s *ckptSet)
+		err    error
+		file   string // base name of the file the error names
+		tensor string
+		// lenientOK: WithLenient accepts the set.
+		lenientOK bool
+	}{
+		{name: "missing shard", mutate: func(t *testing.T, dir string, s *ckptSet) {
+			delete(s.shards, s2)
+		}, err: ErrShardMissing, file: s2},
+		{name: "tensor in map but not in shard", mutate: func(t *testing.T, dir string, s *ckptSet) {
+			s.weightMap["ghost"] = s1
+		}, err: ErrWeightMap, file: s1, tensor: "ghost"},
+		{name: "tensor in shard but not in map", mutate: func(t *testing.T, dir string, s *ckptSet) {
+			delete(s.weightMap, names[0])
+		}, err: ErrWeightMap, file: s1, tensor: names[0]},
+		{name: "tensor listed for the wrong shard", mutate: func(t *testing.T, dir string, s *ckptSet) {
+			s.weightMap[names[0]] = s2
+		}, err: ErrWeightMap, file: s1, tensor: names[0]},
+		{name: "tensor in two shard files", mutate: func(t *testing.T, dir string, s *ckptSet) {
+			s.shards[s2][names[0]] = tensors[names[0]]
+			s.meta["total_size"] = s.meta["total_size"].(int64) + int64(len(tensors[names[0]].Bytes))
+		}, err: ErrWeightMap, file: s2, tensor: names[0]},
+		{name: "traversal", mutate: func(t *testing.T, dir string, s *ckptSet) {
+			// The file exists outside: the name ckptMust be refused, not opened.
+			outside := filepath.Join(filepath.Dir(dir), "x.safetensors")
+			if err := SaveFile(outside, map[string]Data{"ghost": tensors[names[0]]}, nil); err != nil {
+				t.Fatal(err)
+			}
+			s.weightMap["ghost"] = "../x.safetensors"
+		}, err: ErrInsecurePath, file: DefaultIndexName, tensor: "ghost"},
+		{name: "traversal inside a name", mutate: func(t *testing.T, dir string, s *ckptSet) {
+			s.weightMap["ghost"] = "sub/../../x.safetensors"
+		}, err: ErrInsecurePath, file: DefaultIndexName, tensor: "ghost"},
+		{name: "absolute path", mutate: func(t *testing.T, dir string, s *ckptSet) {
+			s.weightMap["ghost"] = filepath.Join(dir, s1)
+		}, err: ErrInsecurePath, file: DefaultIndexName, tensor: "ghost"},
+		{name: "backslash", mutate: func(t *testing.T, dir string, s *ckptSet) {
+			s.weightMap["ghost"] = `..\x.safetensors`
+		}, err: ErrInsecurePath, file: DefaultIndexName, tensor: "ghost"},
+		{name: "symlink out of the directory", mutate: func(t *testing.T, dir string, s *ckptSet) {
+			outside := filepath.Join(t.TempDir(), "out.safetensors")
+			if err := SaveFile(outside, s.shards[s2], nil); err != nil {
+				t.Fatal(err)
+			}
+			delete(s.shards, s2)
+			if err := os.Symlink(outside, filepath.Join(dir, s2)); err != nil {
+				t.Skip(err)
+			}
+		}, err: ErrInsecurePath, file: s2},
+		{name: "relative symlink out of the directory", mutate: func(t *testing.T, dir string, s *ckptSet) {
+			if err := SaveFile(filepath.Join(filepath.Dir(dir), "out.safetensors"), s.shards[s2], nil); err != nil {
+				t.Fatal(err)
+			}
+			delete(s.shards, s2)
+			if err := os.Symlink("../out.safetensors", filepath.Join(dir, s2)); err != nil {
+				t.Skip(err)
+			}
+		}, err: ErrInsecurePath, file: s2},
+		{name: "shard is a directory", mutate: func(t *testing.T, dir string, s *ckptSet) {
+			delete(s.shards, s2)
+			os.Mkdir(filepath.Join(dir, s2), 0o755)
+		}, err: ErrShardMissing, file: s2},
+		{name: "corrupt shard", mutate: func(t *testing.T, dir string, s *ckptSet) {
+			delete(s.shards, s2)
+			os.WriteFile(filepath.Join(dir, s2), []byte("short"), 0o644)
+		}, err: ErrHeaderTooSmall, file: s2},
+		{name: "total_size mismatch", mutate: func(t *testing.T, dir string, s *ckptSet) {
+			s.meta["total_size"] = s.meta["total_size"].(int64) + 1
+		}, err: ErrInvalidIndex, file: DefaultIndexName, lenientOK: true},
+		{name: "total_size fractional", mutate: func(t *testing.T, dir string, s *ckptSet) {
+			s.meta["total_size"] = 10.5
+		}, err: ErrInvalidIndex, file: DefaultIndexName, lenientOK: true},
+		{name: "total_size string", mutate: func(t *testing.T, dir string, s *ckptSet) {
+			s.meta["total_size"] = "12"
+		}, err: ErrInvalidIndex, file: DefaultIndexName, lenientOK: true},
+		{name: "empty shard name", mutate: func(t *testing.T, dir string, s *ckptSet) {
+			s.weightMap["ghost"] = ""
+		}, err: ErrInvalidIndex, file: DefaultIndexName, tensor: "ghost"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			dir := filepath.Join(t.TempDir(), "ckpt")
+			os.Mkdir(dir, 0o755)
+			s := ckptGoodSet(tensors, 2)
+			tc.mutate(t, dir, &s)
+			index := s.write(t, dir)
+			for _, lenient := range []bool{false, true} {
+				var opts []Option
+				if lenient {
+					opts = append(opts, WithLenient())
+				}
+				c, err := OpenCheckpoint(index, opts...)
+				if lenient && tc.lenientOK {
+					if err != nil {
+						t.Fatalf("lenient: %v", err)
+					}
+					c.Close()
+					continue
+				}
+				ckptCheckErr(t, err, tc.err, tc.file, tc.tensor)
+			}
+		})
+	}
+}
+
+// TestCheckpointManyProblems: every weight_map problem is found and the
+// first, by tensor name, is reported with a count of the others. Here
+// the shard lacks one listed tensor and the map lacks the shard's three;
+// the second shard is named by no entry, so it is not opened.
+func TestCheckpointManyProblems(t *testing.T) {
+	tensors := ckptTensors(t, 6, 13)
+	dir := t.TempDir()
+	s := ckptGoodSet(tensors, 2)
+	s.weightMap = map[string]string{"a": "model-00001-of-00002.safetensors"}
+	_, err := OpenCheckpoint(s.write(t, dir))
+	ckptCheckErr(t, err, ErrWeightMap, "model-00001-of-00002.safetensors", "a")
+	if !strings.HasSuffix(err.Error(), "(and 3 more weight_map problems)") {
+		t.Errorf("error %v does not count the other problems", err)
+	}
+}
+
+// ckptCheckErr checks that err is an *Error wrapping want and naming file (a
+// base name) and tensor.
+func ckptCheckErr(t *testing.T, err, want error, file, tensor string) {
+	t.Helper()
+	if !errors.Is(err, want) {
+		t.Fatalf("got %v, want %v", err, want)
+	}
+	t.Log(err)
+	var e *Error
+	if !errors.As(err, &e) {
+		t.Fatalf("%T is not *Error", err)
+	}
+	if filepath.Base(e.File) != file && !strings.HasSuffix(e.File, "/"+file) {
+		t.Errorf("error names file %q, want %s: %v", e.File, file, err)
+	}
+	if e.Tensor != tensor {
+		t.Errorf("error names tensor %q, want %q: %v", e.Tensor, tensor, err)
+	}
+}
+
+func TestCheckpointIndexJSON(t *testing.T) {
+	tensors := ckptTensors(t, 2, 5)
+	cases := []struct {
+		name, index string
+		err         error
+		lenientOK   bool
+	}{
+		{"malformed", `{"weight_map": {"a": "model.safetensors",}}`, ErrInvalidIndex, false},
+		{"truncated", `{"weight_map": {"a": `, ErrInvalidIndex, false},
+		{"empty", ``, ErrInvalidIndex, false},
+		{"array", `[]`, ErrInvalidIndex, false},
+		{"no weight_map", `{"metadata": {}}`, ErrInvalidIndex, false},
+		{"weight_map array", `{"weight_map": []}`, ErrInvalidIndex, false},
+		{"weight_map number value", `{"weight_map": {"a": 1}}`, ErrInvalidIndex, false},
+		{"metadata array", `{"metadata": [], "weight_map": {}}`, ErrInvalidIndex, false},
+		{"trailing data", `{"weight_map": {}} {}`, ErrInvalidIndex, false},
+		{"invalid UTF-8", "{\"weight_map\": {\"\xff\": \"a\"}}", ErrInvalidIndex, false},
+		{"tensor listed twice", `{"weight_map": {"x": "model-00001-of-00002.safetensors", "x": "model-00002-of-00002.safetensors"}}`, ErrWeightMap, false},
+		{"weight_map twice", `{"weight_map": {}, "weight_map": {}}`, ErrInvalidIndex, false},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			dir := t.TempDir()
+			ckptGoodSet(tensors, 2).write(t, dir)
+			index := ckptWriteIndex(t, dir, []byte(tc.index))
+			_, err := OpenCheckpoint(index)
+			ckptCheckErr(t, err, tc.err, DefaultIndexName, func() string {
+				if tc.name == "tensor listed twice" {
+					return "x"
+				}
+				if tc.name == "weight_map number value" {
+					return "a"
+				}
+				return ""
+			}())
+		})
+	}
+	// Unknown fields are ignored, metadata keeps strings as they are and
+	// numbers as their text, and a float total_size that is whole counts.
+	dir := t.TempDir()
+	s := ckptGoodSet(tensors, 2)
+	s.write(t, dir)
+	total := s.meta["total_size"].(int64)
+	index := ckptWriteIndex(t, dir, []byte(fmt.Sprintf(`{"extra": [1, {"x": null}], "metadata": {"total_size": %d.0, "format": "pt", "n": 7, "o": {"a": [1, 2]}}, "weight_map": %s}`,
+		total, ckptMust(json.Marshal(s.weightMap)))))
+	c, err := OpenCheckpoint(index)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	want := map[string]string{"total_size": fmt.Sprintf("%d.0", total), "format": "pt", "n": "7", "o": `{"a":[1,2]}`}
+	if got := c.Metadata(); !reflect.DeepEqual(got, want) {
+		t.Errorf("metadata %v, want %v", got, want)
+	}
+}
+
+func ckptMust[T any](v T, err error) T {
+	if err != nil {
+		panic(err)
+	}
+	return v
+}
+
+// TestCheckpointSymlinkInside: links that stay in the directory are fine,
+// and so is a Hugging Face cache snapshot, whose files all link to
+// ../../blobs.
+func TestCheckpointSymlinks(t *testing.T) {
+	tensors := ckptTensors(t, 6, 6)
+	t.Run("inside", func(t *testing.T) {
+		dir := t.TempDir()
+		s := ckptGoodSet(tensors, 2)
+		s.write(t, dir)
+		if err := os.Mkdir(filepath.Join(dir, "store"), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		for name := range s.shards {
+			os.Rename(filepath.Join(dir, name), filepath.Join(dir, "store", name))
+			if err := os.Symlink(filepath.Join("store", name), filepath.Join(dir, name)); err != nil {
+				t.Skip(err)
+			}
+		}
+		c, err := OpenCheckpoint(dir)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer c.Close()
+		ckptCheckTensors(t, c, tensors)
+	})
+	t.Run("hf cache", func(t *testing.T) {
+		repo := filepath.Join(t.TempDir(), "models--org--name")
+		blobs, snap := filepath.Join(repo, "blobs"), filepath.Join(repo, "snapshots", "0123abc")
+		build := t.TempDir()
+		s := ckptGoodSet(tensors, 3)
+		s.write(t, build)
+		for _, d := range []string{blobs, snap} {
+			if err := os.MkdirAll(d, 0o755); err != nil {
+				t.Fatal(err)
+			}
+		}
+		entries, _ := os.ReadDir(build)
+		for i, e := range entries {
+			blob := fmt.Sprintf("blob%d", i)
+			os.Rename(filepath.Join(build, e.Name()), filepath.Join(blobs, blob))
+			if err := os.Symlink("../../blobs/"+blob, filepath.Join(snap, e.Name())); err != nil {
+				t.Skip(err)
+			}
+		}
+		for _, p := range []string{snap, filepath.Join(snap, DefaultIndexName)} {
+			c, err := OpenCheckpoint(p)
+			if err != nil {
+				t.Fatal(err)
+			}
+			ckptCheckTensors(t, c, tensors)
+			if f := c.Shards()[0]; filepath.Dir(f.Name()) != snap {
+				t.Errorf("shard named %s, want it in %s", f.Name(), snap)
+			}
+			c.Close()
+		}
+		// Out of the repository is still out.
+		other := filepath.Join(filepath.Dir(repo), "elsewhere.safetensors")
+		SaveFile(other, map[string]Data{}, nil)
+		link := filepath.Join(snap, "model-00001-of-00003.safetensors")
+		os.Remove(link)
+		os.Symlink("../../../elsewhere.safetensors", link)
+		_, err := OpenCheckpoint(snap)
+		ckptCheckErr(t, err, ErrInsecurePath, "model-00001-of-00003.safetensors", "")
+	})
+}
+
+func TestPlanShards(t *testing.T) {
+	// huggingface_hub's test_multiple_shards: sizes 6, 10, 30, 2, 2 with
+	// a limit of 10 give [layer_1], [layer_3], [layer_2], [layer_4 layer_5].
+	u8 := dtype.Lookup([]byte("U8"))
+	specs := []Spec{
+		{Name: "layer_1", DType: u8, Shape: []uint64{6}},
+		{Name: "layer_2", DType: u8, Shape: []uint64{10}},
+		{Name: "layer_3", DType: u8, Shape: []uint64{30}},
+		{Name: "layer_4", DType: u8, Shape: []uint64{2}},
+		{Name: "layer_5", DType: u8, Shape: []uint64{2}},
+	}
+	cases := []struct {
+		max  int64
+		want [][]int
+	}{
+		{10, [][]int{{0}, {2}, {1}, {3, 4}}},
+		{100, [][]int{{0, 1, 2, 3, 4}}},
+		{30, [][]int{{0, 1}, {2}, {3, 4}}},
+		{1, [][]int{{0}, {1}, {2}, {3}, {4}}},
+	}
+	for _, tc := range cases {
+		got, total, err := planShards(specs, tc.max)
+		if err != nil || total != 50 || !reflect.DeepEqual(got, tc.want) {
+			t.Errorf("max %d: %v %d %v, want %v 50", tc.max, got, total, err, tc.want)
+		}
+	}
+	if _, _, err := planShards(append(specs, specs[0]), 10); !errors.Is(err, ErrDuplicateKey) {
+		t.Errorf("duplicate name: %v", err)
+	}
+}
+
+// ckptSources returns Sources reading from in-memory tensors, in name
+// order.
+func ckptSources(tensors map[string]Data) []Source {
+	var out []Source
+	for _, name := range slices.Sorted(maps.Keys(tensors)) {
+		d := tensors[name]
+		out = append(out, Source{Spec: Spec{Name: name, DType: d.DType, Shape: d.Shape},
+			Open: func() (io.Reader, error) { return bytes.NewReader(d.Bytes), nil }})
+	}
+	return out
+}
+
+func TestSplitMergeRoundTrip(t *testing.T) {
+	ctx := context.Background()
+	tensors := ckptTensors(t, 40, 7)
+	var total int64
+	for _, d := range tensors {
+		total += int64(len(d.Bytes))
+	}
+	dir := t.TempDir()
+	meta := map[string]string{"format": "pt"}
+	paths, err := SaveSharded(ctx, dir, ckptSources(tensors), ShardOptions{MaxShardSize: 300, Metadata: meta})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(paths) < 3 || filepath.Base(paths[len(paths)-1]) != DefaultIndexName {
+		t.Fatalf("wrote %v", paths)
+	}
+	n := len(paths) - 1
+	for i, p := range paths[:n] {
+		if want := fmt.Sprintf("model-%05d-of-%05d.safetensors", i+1, n); filepath.Base(p) != want {
+			t.Errorf("shard %d is %s, want %s", i, p, want)
+		}
+	}
+	if entries, _ := os.ReadDir(dir); len(entries) != len(paths) {
+		t.Errorf("directory holds %d entries, want %d (no temporary files)", len(entries), len(paths))
+	}
+	c, err := OpenCheckpoint(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	ckptCheckTensors(t, c, tensors)
+	for _, f := range c.Shards() {
+		var size int64
+		for _, info := range f.Tensors() {
+			size += info.Len()
+		}
+		if size > 300 && f.Len() > 1 {
+			t.Errorf("%s holds %d bytes in %d tensors, over the limit", f.Name(), size, f.Len())
+		}
+		if !reflect.DeepEqual(f.Metadata(), meta) {
+			t.Errorf("%s: metadata %v", f.Name(), f.Metadata())
+		}
+	}
+
+	// Merging gives exactly what Save writes for the same tensors.
+	merged := filepath.Join(t.TempDir(), "merged.safetensors")
+	if err := SaveSources(ctx, merged, c.Sources(), meta); err != nil {
+		t.Fatal(err)
+	}
+	var want bytes.Buffer
+	if err := Save(&want, tensors, meta); err != nil {
+		t.Fatal(err)
+	}
+	if got, _ := os.ReadFile(merged); !bytes.Equal(got, want.Bytes()) {
+		t.Error("merged file differs from Save's output")
+	}
+
+	// Splitting the merged file again gives the same shards.
+	m, err := OpenCheckpoint(merged)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer m.Close()
+	dir2 := t.TempDir()
+	paths2, err := SaveSharded(ctx, dir2, m.Sources(), ShardOptions{MaxShardSize: 300, Metadata: meta})
+	if err != nil {
+		t.Fatal(err)
+	}
+	c2, err := OpenCheckpoint(dir2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c2.Close()
+	ckptCheckTensors(t, c2, tensors)
+	if len(paths2) != len(paths) {
+		t.Errorf("resplit wrote %d files, first split %d", len(paths2), len(paths))
+	}
+}
+
+// TestIndexFormat compares the index with what transformers writes:
+// json.dumps(index, indent=2, sort_keys=True) + "\n", ASCII only. The
+// expected text is CPython 3's output for the same dict.
+func TestIndexFormat(t *testing.T) {
+	u8 := dtype.Lookup([]byte("U8"))
+	tensors := map[string]Data{
+		"b":        {DType: u8, Shape: []uint64{4}, Bytes: []byte{1, 2, 3, 4}},
+		"a.x":      {DType: u8, Shape: []uint64{3}, Bytes: []byte{5, 6, 7}},
+		"é\"\\\n😀": {DType: u8, Shape: []uint64{2}, Bytes: []byte{8, 9}},
+		"\x7f\x01": {DType: u8, Shape: []uint64{1}, Bytes: []byte{10}},
+	}
+	dir := t.TempDir()
+	// Sources in a fixed order: a.x (3) | b (4) | é.. (2), \x7f (1).
+	srcs := ckptSources(tensors)
+	order := map[string]int{"a.x": 0, "b": 1, "é\"\\\n😀": 2, "\x7f\x01": 3}
+	slices.SortFunc(srcs, func(x, y Source) int { return order[x.Name] - order[y.Name] })
+	if _, err := SaveSharded(context.Background(), dir, srcs, ShardOptions{MaxShardSize: 4}); err != nil {
+		t.Fatal(err)
+	}
+	got, err := os.ReadFile(filepath.Join(dir, DefaultIndexName))
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := `{
+  "metadata": {
+    "total_size": 10
+  },
+  "weight_map": {
+    "a.x": "model-00001-of-00003.safetensors",
+    "b": "model-00002-of-00003.safetensors",
+    "\u007f\u0001": "model-00003-of-00003.safetensors",
+    "\u00e9\"\\\n\ud83d\ude00": "model-00003-of-00003.safetensors"
+  }
+}
+`
+	if string(got) != want {
+		t.Errorf("index:\n%s\nwant:\n%s", got, want)
+	}
+}
+
+func TestSaveShardedSingle(t *testing.T) {
+	tensors := ckptTensors(t, 5, 8)
+	dir := t.TempDir()
+	// A previous save left three shards and an index.
+	old := ckptGoodSet(tensors, 3)
+	old.write(t, dir)
+	paths, err := SaveSharded(context.Background(), dir, ckptSources(tensors), ShardOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(paths) != 1 || filepath.Base(paths[0]) != "model.safetensors" {
+		t.Fatalf("wrote %v", paths)
+	}
+	entries, _ := os.ReadDir(dir)
+	if len(entries) != 1 {
+		t.Errorf("left %v beside model.safetensors", entries)
+	}
+	c, err := OpenCheckpoint(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	ckptCheckTensors(t, c, tensors)
+}
+
+// TestSaveShardedAtomic fails a save halfway and expects the directory as
+// it was.
+func TestSaveShardedAtomic(t *testing.T) {
+	tensors := ckptTensors(t, 20, 9)
+	for _, failAt := range []int{0, 7, 19} {
+		t.Run(fmt.Sprint(failAt), func(t *testing.T) {
+			dir := t.TempDir()
+			os.WriteFile(filepath.Join(dir, "keep.txt"), []byte("x"), 0o644)
+			srcs := ckptSources(tensors)
+			boom := errors.New("boom")
+			srcs[failAt].Open = func() (io.Reader, error) { return nil, boom }
+			_, err := SaveSharded(context.Background(), dir, srcs, ShardOptions{MaxShardSize: 200})
+			if !errors.Is(err, boom) {
+				t.Fatalf("got %v, want boom", err)
+			}
+			var e *Error
+			if !errors.As(err, &e) || e.Tensor != srcs[failAt].Name || !strings.HasPrefix(filepath.Base(e.File), "model-") {
+				t.Errorf("error %v does not name the tensor and shard", err)
+			}
+			if entries, _ := os.ReadDir(dir); len(entries) != 1 {
+				t.Errorf("directory holds %v after a failed save", entries)
+			}
+		})
+	}
+	t.Run("short source", func(t *testing.T) {
+		dir := t.TempDir()
+		srcs := ckptSources(tensors)
+		srcs[3].Open = func() (io.Reader, error) { return strings.NewReader("x"), nil }
+		if err := SaveSources(context.Background(), filepath.Join(dir, "m.safetensors"), srcs, nil); !errors.Is(err, io.ErrUnexpectedEOF) {
+			t.Errorf("short source: %v", err)
+		}
+		srcs = ckptSources(tensors)
+		d := tensors[srcs[3].Name]
+		srcs[3].Open = func() (io.Reader, error) { return bytes.NewReader(append(slices.Clone(d.Bytes), 0)), nil }
+		if err := SaveSources(context.Background(), filepath.Join(dir, "m.safetensors"), srcs, nil); !errors.Is(err, ErrTensorInvalidInfo) {
+			t.Errorf("long source: %v", err)
+		}
+		if entries, _ := os.ReadDir(dir); len(entries) != 0 {
+			t.Errorf("directory holds %v after failed saves", entries)
+		}
+	})
+	t.Run("new directory", func(t *testing.T) {
+		dir := filepath.Join(t.TempDir(), "out")
+		srcs := ckptSources(tensors)
+		srcs[4].Open = func() (io.Reader, error) { return nil, errors.New("boom") }
+		if _, err := SaveSharded(context.Background(), dir, srcs, ShardOptions{MaxShardSize: 200}); err == nil {
+			t.Fatal("no error")
+		}
+		if _, err := os.Stat(dir); !errors.Is(err, os.ErrNotExist) {
+			t.Errorf("the directory it created is still there: %v", err)
+		}
+		if _, err := SaveSharded(context.Background(), dir, ckptSources(tensors), ShardOptions{MaxShardSize: 200}); err != nil {
+			t.Fatal(err)
+		}
+	})
+	t.Run("cancel", func(t *testing.T) {
+		dir := t.TempDir()
+		ctx, cancel := context.WithCancel(context.Background())
+		srcs := ckptSources(tensors)
+		srcs[5].Open = func() (io.Reader, error) { cancel(); return bytes.NewReader(make([]byte, 1<<20)), nil }
+		if _, err := SaveSharded(ctx, dir, srcs, ShardOptions{MaxShardSize: 200}); !errors.Is(err, context.Canceled) {
+			t.Errorf("got %v, want context.Canceled", err)
+		}
+		if entries, _ := os.ReadDir(dir); len(entries) != 0 {
+			t.Errorf("directory holds %v after a cancelled save", entries)
+		}
+	})
+}
+
+// TestCheckpointConcurrent reads every tensor from many goroutines while
+// another closes the checkpoint; run with -race.
+func TestCheckpointConcurrent(t *testing.T) {
+	tensors := ckptTensors(t, 30, 10)
+	dir := t.TempDir()
+	ckptGoodSet(tensors, 4).write(t, dir)
+	for _, opts := range [][]Option{nil, {WithPread()}} {
+		c, err := OpenCheckpoint(dir, opts...)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var wg sync.WaitGroup
+		for g := range 8 {
+			wg.Go(func() {
+				for _, name := range c.Keys() {
+					tensor, err := c.Tensor(name)
+					if err != nil {
+						t.Error(err)
+						return
+					}
+					buf := make([]byte, tensor.Len())
+					if _, err := tensor.ReadAt(buf, 0); err != nil && tensor.Len() > 0 {
+						t.Error(err)
+						return
+					}
+					if !bytes.Equal(buf, tensors[name].Bytes) {
+						t.Errorf("goroutine %d: %s differs", g, name)
+					}
+					c.Info(name)
+					for range c.Tensors() {
+					}
+				}
+			})
+		}
+		wg.Wait()
+		wg.Go(func() { c.Close() })
+		wg.Go(func() {
+			for _, name := range c.Keys() {
+				if tensor, err := c.Tensor(name); err == nil {
+					tensor.ReadAt(make([]byte, tensor.Len()), 0) // may fail with ErrClosed
+				}
+			}
+		})
+		wg.Wait()
+	}
+}

@@ -1,0 +1,484 @@
+package loader
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"maps"
+	"math"
+	"os"
+	"path/filepath"
+	"regexp"
+	"slices"
+	"strconv"
+	"strings"
+	"unicode/utf16"
+)
+
+// DefaultMaxShardSize is the shard size limit transformers and
+// huggingface_hub use by default: 5 GB, in decimal units.
+const DefaultMaxShardSize = 5_000_000_000
+
+// Source is one tensor to write with [SaveSources] or [SaveSharded]: its
+// description and where its bytes come from.
+type Source struct {
+	Spec
+	// Open returns a reader of the tensor's little-endian bytes: exactly
+	// as many as Spec's element type and shape need. It is called once,
+	// when the tensor's turn to be written comes, so a source can produce
+	// its bytes lazily (converting them from another element type, say)
+	// and only one tensor is in flight at a time. A reader that is also an
+	// io.Closer is closed after use.
+	Open func() (io.Reader, error)
+}
+
+// SourceOf returns a Source that copies the tensor t from its file.
+func SourceOf(t Tensor) Source {
+	return Source{
+		Spec: Spec{Name: t.Name, DType: t.DType, Shape: t.Shape},
+		Open: func() (io.Reader, error) { return t.Reader(), nil },
+	}
+}
+
+// Sources returns a Source for every tensor of the checkpoint, in
+// [Checkpoint.Tensors] order, reading each from its shard.
+func (c *Checkpoint) Sources() []Source {
+	out := make([]Source, 0, c.Len())
+	for name, info := range c.Tensors() {
+		f, _ := c.Shard(name)
+		out = append(out, SourceOf(Tensor{TensorInfo: info, f: f}))
+	}
+	return out
+}
+
+// SaveSources writes the tensors to one safetensors file at path, as
+// [SaveFile] does but streaming: each tensor's bytes are copied from its
+// source in turn, so merging the shards of a checkpoint (pass
+// [Checkpoint.Sources]) needs no more memory than a copy buffer. The file
+// is byte for byte what [Save] writes for the same tensors and metadata.
+// It appears at path only when complete; on failure or cancellation of
+// ctx nothing is left behind.
+func SaveSources(ctx context.Context, path string, tensors []Source, metadata map[string]string) error {
+	fw, err := CreateFile(path, specsOfSources(tensors), metadata)
+	if err != nil {
+		return err
+	}
+	if err := copySources(ctx, fw, tensors, make([]byte, copyBufSize)); err != nil {
+		fw.Abort()
+		return withFile(err, path)
+	}
+	return fw.Commit()
+}
+
+// ShardOptions configures [SaveSharded].
+type ShardOptions struct {
+	// MaxShardSize is the most bytes of tensor data per shard, 0 meaning
+	// DefaultMaxShardSize. A tensor larger than this gets a shard of its
+	// own.
+	MaxShardSize int64
+	// Prefix names the files: PREFIX-00001-of-00003.safetensors and
+	// PREFIX.safetensors.index.json, or PREFIX.safetensors alone when one
+	// shard holds everything. The default is "model".
+	Prefix string
+	// Metadata is written as every shard's __metadata__ (transformers
+	// writes {"format": "pt"}); nil writes none.
+	Metadata map[string]string
+}
+
+// SaveSharded writes the tensors to directory dir (created if need be) as
+// a checkpoint that transformers and [OpenCheckpoint] load, and returns
+// the paths of the files written, the index last.
+//
+// Tensors are grouped into shards in the order given, as huggingface_hub's
+// split_state_dict_into_shards does (and with it transformers'
+// save_pretrained): a shard is filled until the next tensor would take it
+// past MaxShardSize, which closes it; a tensor larger than MaxShardSize
+// gets a shard of its own straight away, while the shard being filled
+// stays open for the tensors after it. So with a limit of 10 and sizes
+// 6, 6, 2, 12, 2 the shards hold [6], [12], [6 2 2]. The shards are named
+// PREFIX-00001-of-0000N.safetensors and listed by
+// PREFIX.safetensors.index.json, written as transformers writes it: keys
+// sorted, two-space indentation, non-ASCII escaped, a final newline, and
+// {"total_size": N} as metadata, N being the bytes of tensor data. With a
+// single shard, only PREFIX.safetensors is written, as transformers does.
+//
+// Output is all or nothing: shards and index are first written in full to
+// a temporary directory inside dir, then renamed into place, shards first
+// and the index last, so that no index ever names a shard that is not
+// complete. After that, shards of another count left by an earlier save
+// with the same prefix are removed, as transformers does, and so is such
+// a save's index when the new checkpoint is a single file. Renaming over an existing checkpoint of the same
+// names is not atomic across files; to replace one, write to a new
+// directory and swap the directories.
+func SaveSharded(ctx context.Context, dir string, tensors []Source, opts ShardOptions) ([]string, error) {
+	opts = opts.withDefaults()
+	if err := checkShardPrefix(opts.Prefix); err != nil {
+		return nil, err
+	}
+	groups, total, err := planShards(specsOfSources(tensors), opts.MaxShardSize)
+	if err != nil {
+		return nil, err
+	}
+	created, err := makeDir(dir)
+	if err != nil {
+		return nil, err
+	}
+	written, err := saveSharded(ctx, dir, tensors, groups, total, opts)
+	if err != nil && created {
+		os.Remove(dir) // only if still empty
+	}
+	return written, err
+}
+
+// makeDir creates dir if it does not exist, as save_pretrained does, and
+// reports whether it did.
+func makeDir(dir string) (bool, error) {
+	if fi, err := os.Stat(dir); err == nil && fi.IsDir() {
+		return false, nil
+	}
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return false, &Error{File: dir, Offset: -1, Err: ErrIO, Cause: err}
+	}
+	return true, nil
+}
+
+// saveSharded writes the planned shards and index into dir.
+func saveSharded(ctx context.Context, dir string, tensors []Source, groups [][]int, total int64, opts ShardOptions) ([]string, error) {
+	stage, err := os.MkdirTemp(dir, ".stload-shards-*")
+	if err != nil {
+		return nil, &Error{File: dir, Offset: -1, Err: ErrIO, Cause: err}
+	}
+	defer os.RemoveAll(stage) // empty after success
+	names := shardFileNames(opts.Prefix, len(groups))
+	buf := make([]byte, copyBufSize)
+	for i, g := range groups {
+		shard := make([]Source, len(g))
+		for j, k := range g {
+			shard[j] = tensors[k]
+		}
+		if err := saveStaged(ctx, stage, names[i], dir, shard, opts.Metadata, buf); err != nil {
+			return nil, err
+		}
+	}
+	if len(groups) > 1 {
+		b := encodeIndex(names, groups, tensors, total)
+		if err := writeStaged(filepath.Join(stage, opts.Prefix+IndexSuffix), b); err != nil {
+			return nil, withFile(err, filepath.Join(dir, opts.Prefix+IndexSuffix))
+		}
+		names = append(names, opts.Prefix+IndexSuffix)
+	}
+	written, err := publish(stage, dir, names)
+	if err != nil {
+		return nil, err
+	}
+	removeStale(dir, opts.Prefix, names)
+	return written, nil
+}
+
+func (o ShardOptions) withDefaults() ShardOptions {
+	if o.MaxShardSize <= 0 {
+		o.MaxShardSize = DefaultMaxShardSize
+	}
+	if o.Prefix == "" {
+		o.Prefix = "model"
+	}
+	return o
+}
+
+// checkShardPrefix refuses a prefix that is not a plain file name.
+func checkShardPrefix(prefix string) error {
+	if !filepath.IsLocal(prefix) || strings.ContainsAny(prefix, `/\`) {
+		return &Error{Offset: -1, Err: ErrInsecurePath, Detail: fmt.Sprintf("shard prefix %q is not a plain file name", prefix)}
+	}
+	return nil
+}
+
+// copyBufSize is the copy buffer of the writers: big enough to keep
+// system calls few, small enough to be negligible next to a tensor.
+const copyBufSize = 1 << 20
+
+func specsOfSources(tensors []Source) []Spec {
+	specs := make([]Spec, len(tensors))
+	for i, t := range tensors {
+		specs[i] = t.Spec
+	}
+	return specs
+}
+
+// planShards groups tensors (by index) with huggingface_hub's rule (see
+// SaveSharded) and returns the groups and the total bytes. Names must be
+// unique across all shards, which each shard's writer cannot see.
+func planShards(specs []Spec, max int64) ([][]int, int64, error) {
+	seen := make(map[string]bool, len(specs))
+	var groups [][]int
+	var cur []int
+	var curSize, total int64
+	for i, s := range specs {
+		if seen[s.Name] {
+			return nil, 0, newError(ErrDuplicateKey, s.Name, "the name is given twice")
+		}
+		seen[s.Name] = true
+		if err := checkSpec(s); err != nil {
+			return nil, 0, err
+		}
+		n, err := byteSize(s.DType, s.Shape)
+		if err != nil || n > math.MaxInt64-uint64(total) {
+			if err == nil {
+				err = newError(ErrValidationOverflow, "", "the tensors' total size overflows 64 bits")
+			}
+			err.Tensor = s.Name
+			return nil, 0, err
+		}
+		size := int64(n)
+		total += size
+		if size > max {
+			groups = append(groups, []int{i})
+			continue
+		}
+		if curSize+size > max {
+			groups = append(groups, cur)
+			cur, curSize = nil, 0
+		}
+		cur = append(cur, i)
+		curSize += size
+	}
+	if len(cur) > 0 || len(groups) == 0 {
+		groups = append(groups, cur)
+	}
+	return groups, total, nil
+}
+
+// shardFileNames returns transformers' names for n shards.
+func shardFileNames(prefix string, n int) []string {
+	if n == 1 {
+		return []string{prefix + ".safetensors"}
+	}
+	names := make([]string, n)
+	for i := range names {
+		names[i] = fmt.Sprintf("%s-%05d-of-%05d.safetensors", prefix, i+1, n)
+	}
+	return names
+}
+
+// saveStaged writes one shard into the staging directory. Errors name the
+// shard's final path, which is what the user asked for.
+func saveStaged(ctx context.Context, stage, name, dir string, tensors []Source, metadata map[string]string, buf []byte) error {
+	final := filepath.Join(dir, name)
+	fw, err := CreateFile(filepath.Join(stage, name), specsOfSources(tensors), metadata)
+	if err != nil {
+		return withFile(err, final)
+	}
+	if err := copySources(ctx, fw, tensors, buf); err != nil {
+		fw.Abort()
+		return withFile(err, final)
+	}
+	if err := fw.Commit(); err != nil {
+		return withFile(err, final)
+	}
+	return nil
+}
+
+// copySources streams every tensor's bytes into fw, in the order the
+// writer needs them.
+func copySources(ctx context.Context, fw *FileWriter, tensors []Source, buf []byte) error {
+	byName := make(map[string]Source, len(tensors))
+	for _, t := range tensors {
+		byName[t.Name] = t
+	}
+	for i, spec := range fw.order {
+		if err := ctx.Err(); err != nil {
+			return &Error{Tensor: spec.Name, Offset: -1, Err: ErrIO, Cause: err}
+		}
+		if err := copySource(ctx, fw.Writer, byName[spec.Name], fw.sizes[i], buf); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// copySource copies one tensor: exactly size bytes, and then checks that
+// the source has no more, since a longer source means the bytes were not
+// what the spec describes.
+func copySource(ctx context.Context, w io.Writer, s Source, size int64, buf []byte) (err error) {
+	if s.Open == nil {
+		return newError(ErrIO, s.Name, "the source has no Open function")
+	}
+	r, err := s.Open()
+	if err != nil {
+		return &Error{Tensor: s.Name, Offset: -1, Err: ErrIO, Cause: err}
+	}
+	if c, ok := r.(io.Closer); ok {
+		defer func() {
+			if cerr := c.Close(); cerr != nil && err == nil {
+				err = &Error{Tensor: s.Name, Offset: -1, Err: ErrIO, Cause: cerr}
+			}
+		}()
+	}
+	n, err := io.CopyBuffer(w, ctxReader{ctx, io.LimitReader(r, size)}, buf)
+	if err != nil {
+		var e *Error
+		if errors.As(err, &e) {
+			return err // already says what failed: the writer, or the source's file
+		}
+		return &Error{Tensor: s.Name, Offset: -1, Err: ErrIO, Cause: err}
+	}
+	if n < size {
+		return &Error{Tensor: s.Name, Offset: -1, Err: ErrIO, Cause: io.ErrUnexpectedEOF,
+			Detail: fmt.Sprintf("the source gave %d of the %d bytes of %s %v", n, size, s.DType, s.Shape)}
+	}
+	if k, _ := io.ReadFull(r, buf[:1]); k > 0 {
+		return newError(ErrTensorInvalidInfo, s.Name, "the source has more than the %d bytes of %s %v", size, s.DType, s.Shape)
+	}
+	return nil
+}
+
+// ctxReader stops a copy when its context is done, so that cancelling a
+// long write does not wait for the current tensor to finish.
+type ctxReader struct {
+	ctx context.Context
+	r   io.Reader
+}
+
+func (r ctxReader) Read(p []byte) (int, error) {
+	if err := r.ctx.Err(); err != nil {
+		return 0, err
+	}
+	return r.r.Read(p)
+}
+
+// withFile sets the file an *Error names, if it names none.
+func withFile(err error, path string) error {
+	var e *Error
+	if errors.As(err, &e) && e.File == "" {
+		e.File = path
+	}
+	return err
+}
+
+// writeStaged writes and syncs a small file in the staging directory.
+func writeStaged(path string, b []byte) error {
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o644)
+	if err != nil {
+		return &Error{Offset: -1, Err: ErrIO, Cause: err}
+	}
+	_, err = f.Write(b)
+	if err == nil {
+		err = f.Sync()
+	}
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		return &Error{Offset: -1, Err: ErrIO, Cause: err}
+	}
+	return nil
+}
+
+// publish renames the staged files into dir in order and makes the
+// renames durable. If a rename fails, the files already moved are removed
+// again, so that no partial set of shards is left.
+func publish(stage, dir string, names []string) ([]string, error) {
+	paths := make([]string, 0, len(names))
+	for _, name := range names {
+		final := filepath.Join(dir, name)
+		if err := os.Rename(filepath.Join(stage, name), final); err != nil {
+			for _, p := range paths {
+				os.Remove(p)
+			}
+			return nil, &Error{File: final, Offset: -1, Err: ErrIO, Cause: err}
+		}
+		paths = append(paths, final)
+	}
+	syncDir(dir)
+	return paths, nil
+}
+
+// staleName matches the files of a checkpoint written with some prefix.
+var staleName = regexp.MustCompile(`^-[0-9]{5}-of-[0-9]{5}\.safetensors$`)
+
+// removeStale removes what an earlier save with the same prefix left and
+// the new checkpoint makes wrong, as transformers' save_pretrained does:
+// shards numbered for another count, and the index when the new
+// checkpoint is a single file. A PREFIX.safetensors beside a new sharded
+// checkpoint is kept (it may be the file the shards were made from);
+// OpenCheckpoint on the directory prefers the index.
+func removeStale(dir, prefix string, keep []string) {
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		return
+	}
+	for _, e := range entries {
+		name := e.Name()
+		rest, ok := strings.CutPrefix(name, prefix)
+		if !ok || slices.Contains(keep, name) || !e.Type().IsRegular() {
+			continue
+		}
+		if staleName.MatchString(rest) || rest == IndexSuffix {
+			os.Remove(filepath.Join(dir, name))
+		}
+	}
+}
+
+// encodeIndex writes the index exactly as transformers does, with
+// json.dumps(index, indent=2, sort_keys=True) + "\n".
+func encodeIndex(names []string, groups [][]int, tensors []Source, total int64) []byte {
+	weightMap := make(map[string]string, len(tensors))
+	for i, g := range groups {
+		for _, k := range g {
+			weightMap[tensors[k].Name] = names[i]
+		}
+	}
+	b := []byte("{\n  \"metadata\": {\n    \"total_size\": ")
+	b = strconv.AppendInt(b, total, 10)
+	b = append(b, "\n  },\n  \"weight_map\": {"...)
+	for i, name := range slices.Sorted(maps.Keys(weightMap)) {
+		if i > 0 {
+			b = append(b, ',')
+		}
+		b = append(b, "\n    "...)
+		b = appendPyString(b, name)
+		b = append(b, ": "...)
+		b = appendPyString(b, weightMap[name])
+	}
+	if len(weightMap) > 0 {
+		b = append(b, "\n  "...)
+	}
+	return append(b, "}\n}\n"...)
+}
+
+// appendPyString appends s as Python's json.dumps writes a string with
+// its default ensure_ascii=True: printable ASCII as is, except the quote
+// and the backslash; \n, \r, \t, \b, \f by name; every other character as
+// \uXXXX in lowercase hex, as a surrogate pair beyond the BMP.
+func appendPyString(b []byte, s string) []byte {
+	const hex = "0123456789abcdef"
+	u := func(b []byte, r rune) []byte {
+		return append(b, '\\', 'u', hex[r>>12&0xf], hex[r>>8&0xf], hex[r>>4&0xf], hex[r&0xf])
+	}
+	b = append(b, '"')
+	for _, r := range s {
+		switch {
+		case r == '"' || r == '\\':
+			b = append(b, '\\', byte(r))
+		case r == '\n':
+			b = append(b, `\n`...)
+		case r == '\r':
+			b = append(b, `\r`...)
+		case r == '\t':
+			b = append(b, `\t`...)
+		case r == '\b':
+			b = append(b, `\b`...)
+		case r == '\f':
+			b = append(b, `\f`...)
+		case r >= 0x20 && r < 0x7f:
+			b = append(b, byte(r))
+		case r > 0xffff:
+			hi, lo := utf16.EncodeRune(r)
+			b = u(u(b, hi), lo)
+		default:
+			b = u(b, r)
+		}
+	}
+	return append(b, '"')
+}

@@ -1,0 +1,286 @@
+package loader
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"os"
+	"path/filepath"
+	"reflect"
+	"strconv"
+	"strings"
+	"testing"
+)
+
+// maxSeed bounds the seed files: the fuzzer minimises each new input by
+// rerunning it thousands of times, which takes minutes for the larger files.
+const maxSeed = 16 << 10
+
+// seedFiles adds every conformance file and every input kept under
+// ../testdata/fuzz/<target>/ to the fuzzer's seed corpus. The kept inputs
+// use the go test fuzz v1 format; each holds the arguments of one call.
+func seedFiles(f *testing.F, args func(file []byte) []any) {
+	for _, dir := range []string{"valid", "invalid"} {
+		paths, _ := filepath.Glob(filepath.Join(conformance, dir, "*.safetensors"))
+		for _, p := range paths {
+			b, err := os.ReadFile(p)
+			if err != nil {
+				f.Fatal(err)
+			}
+			if len(b) > maxSeed {
+				continue // mutating megabytes makes each run slow, not more interesting
+			}
+			f.Add(args(b)...)
+		}
+	}
+	kept, _ := filepath.Glob(filepath.Join("..", "testdata", "fuzz", f.Name(), "*"))
+	for _, p := range kept {
+		vals, err := readCorpusFile(p)
+		if err != nil {
+			f.Fatalf("%s: %v", p, err)
+		}
+		f.Add(vals...)
+	}
+}
+
+// readCorpusFile parses a go test fuzz v1 file holding []byte and string
+// values.
+func readCorpusFile(path string) ([]any, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil, err
+	}
+	lines := strings.Split(strings.TrimSpace(string(b)), "\n")
+	if len(lines) == 0 || lines[0] != "go test fuzz v1" {
+		return nil, errors.New("not a go test fuzz v1 file")
+	}
+	var vals []any
+	for _, l := range lines[1:] {
+		switch {
+		case strings.HasPrefix(l, "[]byte(") && strings.HasSuffix(l, ")"):
+			s, err := strconv.Unquote(l[len("[]byte(") : len(l)-1])
+			if err != nil {
+				return nil, err
+			}
+			vals = append(vals, []byte(s))
+		case strings.HasPrefix(l, "string(") && strings.HasSuffix(l, ")"):
+			s, err := strconv.Unquote(l[len("string(") : len(l)-1])
+			if err != nil {
+				return nil, err
+			}
+			vals = append(vals, s)
+		default:
+			return nil, errors.New("unsupported value " + l)
+		}
+	}
+	return vals, nil
+}
+
+// FuzzHeader feeds arbitrary bytes to the JSON header parser. Whatever it
+// accepts must be valid JSON, and its errors must be typed.
+func FuzzHeader(f *testing.F) {
+	seedFiles(f, func(b []byte) []any {
+		if len(b) < 8 {
+			return []any{b}
+		}
+		n := min(int(b[0])|int(b[1])<<8|int(b[2])<<16, len(b)-8)
+		return []any{b[8 : 8+n]}
+	})
+	f.Fuzz(func(t *testing.T, hdr []byte) {
+		h, err := parseHeader(hdr, false)
+		if err != nil {
+			if !errors.Is(err, ErrInvalidHeaderDeserialization) {
+				t.Fatalf("untyped error %v", err)
+			}
+			return
+		}
+		if !json.Valid(hdr) {
+			t.Fatalf("accepted invalid JSON %q", hdr)
+		}
+		for name, i := range h.index {
+			if h.entries[i].name != name {
+				t.Fatalf("index maps %q to entry %q", name, h.entries[i].name)
+			}
+		}
+	})
+}
+
+// FuzzOpen opens arbitrary bytes through both byte sources. They must agree
+// on the verdict and the tensors; a valid file's tensors must be readable,
+// and saving them again must give a file that opens to the same tensors.
+func FuzzOpen(f *testing.F) {
+	seedFiles(f, func(b []byte) []any { return []any{b} })
+	dir := f.TempDir()
+	f.Fuzz(func(t *testing.T, data []byte) {
+		viaReader, rerr := NewReader(bytes.NewReader(data), int64(len(data)))
+		path := filepath.Join(dir, "f.safetensors")
+		if err := os.WriteFile(path, data, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		viaMap, merr := Open(path)
+		if (rerr == nil) != (merr == nil) || Kind(rerr) != Kind(merr) {
+			t.Fatalf("readerat: %v; mmap: %v", rerr, merr)
+		}
+		if rerr != nil {
+			if Kind(rerr) == "" {
+				t.Fatalf("untyped error %v", rerr)
+			}
+			return
+		}
+		defer viaMap.Close()
+		a, b := snapshot(t, viaReader), snapshot(t, viaMap)
+		if !reflect.DeepEqual(a, b) {
+			t.Fatalf("readerat and mmap disagree")
+		}
+		var buf bytes.Buffer
+		if err := Save(&buf, a.tensors, a.meta); err != nil {
+			t.Fatalf("re-save: %v", err)
+		}
+		again, err := NewReader(bytes.NewReader(buf.Bytes()), int64(buf.Len()))
+		if err != nil {
+			t.Fatalf("reopen: %v", err)
+		}
+		if c := snapshot(t, again); !reflect.DeepEqual(a.tensors, c.tensors) || !reflect.DeepEqual(a.meta, c.meta) {
+			t.Fatalf("round trip changed the tensors")
+		}
+	})
+}
+
+type fileSnapshot struct {
+	tensors map[string]Data
+	meta    map[string]string
+	order   []string
+}
+
+func snapshot(t *testing.T, f *File) fileSnapshot {
+	t.Helper()
+	s := fileSnapshot{tensors: map[string]Data{}, meta: f.Metadata()}
+	for name, info := range f.Tensors() {
+		tensor, err := f.Tensor(name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, err := tensor.Bytes()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if int64(len(b)) != info.Len() {
+			t.Fatalf("tensor %q: %d bytes, want %d", name, len(b), info.Len())
+		}
+		s.tensors[name] = Data{DType: info.DType, Shape: info.Shape, Bytes: bytes.Clone(b)}
+		s.order = append(s.order, name)
+	}
+	return s
+}
+
+// FuzzSlice slices the tensors of arbitrary files with arbitrary specs and
+// compares the result with an element-by-element gather.
+func FuzzSlice(f *testing.F) {
+	for _, spec := range []string{"", "0", "1:3", ":,1", "-1", "::2", "1:,:2", "0,0,0"} {
+		seedFiles(f, func(b []byte) []any { return []any{b, spec} })
+	}
+	f.Fuzz(func(t *testing.T, data []byte, spec string) {
+		file, err := NewReader(bytes.NewReader(data), int64(len(data)))
+		if err != nil {
+			return
+		}
+		idx, err := ParseSpec(spec)
+		if err != nil {
+			if !errors.Is(err, ErrInvalidSlice) {
+				t.Fatalf("untyped spec error %v", err)
+			}
+			return
+		}
+		for name, info := range file.Tensors() {
+			s, err := file.Slice(name, idx...)
+			if err != nil {
+				if Kind(err) == "" {
+					t.Fatalf("untyped slice error %v", err)
+				}
+				continue
+			}
+			got, err := s.Bytes()
+			if err != nil {
+				t.Fatal(err)
+			}
+			checkSlice(t, file, info, idx, s, got)
+		}
+	})
+}
+
+// checkSlice compares a slice of a byte-aligned tensor with a naive
+// element-by-element gather.
+func checkSlice(t *testing.T, f *File, info TensorInfo, idx []Index, s *Slice, got []byte) {
+	t.Helper()
+	es := info.DType.Bits() / 8
+	if info.DType.Bits()%8 != 0 || info.NumElements() > 1<<12 {
+		return
+	}
+	all, err := f.Tensor(info.Name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	src, err := all.Bytes()
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := gather(info.Shape, idx, src, es)
+	if !bytes.Equal(got, want) {
+		t.Fatalf("tensor %q %v spec %v: got %d bytes, want %d", info.Name, info.Shape, idx, len(got), len(want))
+	}
+	if int64(len(got)) != s.NBytes {
+		t.Fatalf("NBytes %d, gathered %d", s.NBytes, len(got))
+	}
+}
+
+// gather is the reference model of slicing: visit every element in
+// row-major order and keep those the indexes select.
+func gather(shape []uint64, idx []Index, src []byte, es int) []byte {
+	var out []byte
+	pos := make([]uint64, len(shape))
+	n := uint64(1)
+	for _, d := range shape {
+		n *= d
+	}
+	for flat := uint64(0); flat < n; flat++ {
+		rem := flat
+		for i := len(shape) - 1; i >= 0; i-- {
+			pos[i] = rem % shape[i]
+			rem /= shape[i]
+		}
+		if selected(pos, shape, idx) {
+			out = append(out, src[flat*uint64(es):(flat+1)*uint64(es)]...)
+		}
+	}
+	return out
+}
+
+func selected(pos, shape []uint64, idx []Index) bool {
+	for i, ix := range idx {
+		n := int64(shape[i])
+		abs := func(v int64) int64 {
+			if v < 0 {
+				return v + n
+			}
+			return v
+		}
+		p := int64(pos[i])
+		if ix.single {
+			if p != abs(ix.start) {
+				return false
+			}
+			continue
+		}
+		start, stop, step := int64(0), n, max(ix.step, 1)
+		if ix.hasStart {
+			start = abs(ix.start)
+		}
+		if ix.hasStop {
+			stop = abs(ix.stop)
+		}
+		if p < start || p >= stop || (p-start)%step != 0 {
+			return false
+		}
+	}
+	return true
+}

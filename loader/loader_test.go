@@ -1,0 +1,480 @@
+package loader
+
+import (
+	"bytes"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"math/rand/v2"
+	"os"
+	"path/filepath"
+	"reflect"
+	"runtime"
+	"strings"
+	"sync"
+	"testing"
+
+	"github.com/stload/stload/dtype"
+)
+
+var update = flag.Bool("update", false, "rewrite golden files")
+
+// randomTensors returns n tensors of random types, shapes and bytes.
+func randomTensors(r *rand.Rand, n int) map[string]Data {
+	types := dtype.All()
+	out := make(map[string]Data, n)
+	for i := range n {
+		dt := types[r.IntN(len(types))]
+		var shape []uint64
+		for range r.IntN(4) {
+			shape = append(shape, uint64(r.IntN(5)))
+		}
+		if dt.Bits()%8 != 0 { // sub-byte types need whole bytes: make the count a multiple of 8
+			shape = append(shape, 8)
+		}
+		size, err := byteSize(dt, shape)
+		if err != nil {
+			panic(err)
+		}
+		b := make([]byte, size)
+		for j := range b {
+			b[j] = byte(r.Uint32())
+		}
+		out[fmt.Sprintf("t%d.%s", i, dt)] = Data{DType: dt, Shape: shape, Bytes: b}
+	}
+	return out
+}
+
+// TestSaveOpenRoundTrip is the property test: random tensors saved and
+// opened again through both byte sources give back the same bytes, and
+// Save, SaveFile and the streaming Writer (fed in odd chunks) agree.
+func TestSaveOpenRoundTrip(t *testing.T) {
+	r := rand.New(rand.NewPCG(7, 7))
+	for trial := range 50 {
+		tensors := randomTensors(r, r.IntN(12))
+		var meta map[string]string
+		if trial%2 == 0 {
+			meta = map[string]string{"trial": fmt.Sprint(trial), "quote\"": "new\nline"}
+		}
+		var buf bytes.Buffer
+		if err := Save(&buf, tensors, meta); err != nil {
+			t.Fatal(err)
+		}
+		path := filepath.Join(t.TempDir(), "rt.safetensors")
+		if err := SaveFile(path, tensors, meta); err != nil {
+			t.Fatal(err)
+		}
+		onDisk, _ := os.ReadFile(path)
+		if !bytes.Equal(onDisk, buf.Bytes()) {
+			t.Fatalf("SaveFile and Save differ")
+		}
+		if got := streamInChunks(t, tensors, meta, r); !bytes.Equal(got, buf.Bytes()) {
+			t.Fatalf("streaming Writer and Save differ")
+		}
+		for _, mode := range openModes {
+			f, err := mode.open(t, path)
+			if err != nil {
+				t.Fatalf("%s: %v", mode.name, err)
+			}
+			s := snapshot(t, f)
+			f.Close()
+			if !sameTensors(s.tensors, tensors) || !reflect.DeepEqual(s.meta, meta) {
+				t.Fatalf("%s: round trip changed the tensors", mode.name)
+			}
+		}
+	}
+}
+
+func sameTensors(a, b map[string]Data) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for name, x := range a {
+		y := b[name]
+		if x.DType != y.DType || !bytes.Equal(x.Bytes, y.Bytes) || len(x.Shape) != len(y.Shape) {
+			return false
+		}
+		for i := range x.Shape {
+			if x.Shape[i] != y.Shape[i] {
+				return false
+			}
+		}
+	}
+	return true
+}
+
+// streamInChunks writes the tensors with NewWriter, concatenating their
+// bytes in write order and feeding them in random-sized pieces that cross
+// tensor boundaries.
+func streamInChunks(t *testing.T, tensors map[string]Data, meta map[string]string, r *rand.Rand) []byte {
+	var specs []Spec
+	for name, d := range tensors {
+		specs = append(specs, Spec{Name: name, DType: d.DType, Shape: d.Shape})
+	}
+	var out bytes.Buffer
+	w, err := NewWriter(&out, specs, meta)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var data []byte
+	for _, s := range w.Tensors() {
+		data = append(data, tensors[s.Name].Bytes...)
+	}
+	for len(data) > 0 {
+		k := min(len(data), 1+r.IntN(7))
+		if _, err := w.Write(data[:k]); err != nil {
+			t.Fatal(err)
+		}
+		data = data[k:]
+	}
+	if err := w.Close(); err != nil {
+		t.Fatal(err)
+	}
+	return out.Bytes()
+}
+
+func TestWriterErrors(t *testing.T) {
+	four := []byte{1, 2, 3, 4}
+	tests := []struct {
+		name    string
+		tensors map[string]Data
+		meta    map[string]string
+		want    error
+	}{
+		{"reserved name", map[string]Data{"__metadata__": {DType: dtype.U8, Shape: []uint64{4}, Bytes: four}}, nil, ErrReservedName},
+		{"short bytes", map[string]Data{"a": {DType: dtype.F32, Shape: []uint64{2}, Bytes: four}}, nil, ErrTensorInvalidInfo},
+		{"odd F4 count", map[string]Data{"a": {DType: dtype.F4, Shape: []uint64{3}, Bytes: four[:2]}}, nil, ErrMisalignedSlice},
+		{"invalid dtype", map[string]Data{"a": {DType: dtype.Invalid, Shape: []uint64{4}, Bytes: four}}, nil, ErrTensorInvalidInfo},
+		{"name not UTF-8", map[string]Data{"\xff": {DType: dtype.U8, Shape: []uint64{4}, Bytes: four}}, nil, ErrInvalidHeader},
+		{"metadata not UTF-8", nil, map[string]string{"k": "\xfe"}, ErrInvalidHeader},
+		{"overflow", map[string]Data{"a": {DType: dtype.U8, Shape: []uint64{1 << 40, 1 << 40}}}, nil, ErrValidationOverflow},
+		{"header too large", nil, map[string]string{"k": strings.Repeat("a", DefaultMaxHeaderSize)}, ErrHeaderTooLarge},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			err := Save(io.Discard, tt.tensors, tt.meta)
+			if !errors.Is(err, tt.want) {
+				t.Fatalf("got %v, want %v", err, tt.want)
+			}
+			dir := t.TempDir()
+			path := filepath.Join(dir, "out.safetensors")
+			os.WriteFile(path, []byte("keep me"), 0o644)
+			if err := SaveFile(path, tt.tensors, tt.meta); !errors.Is(err, tt.want) {
+				t.Fatalf("SaveFile: got %v, want %v", err, tt.want)
+			}
+			assertUntouched(t, dir, path, "keep me")
+		})
+	}
+	t.Run("duplicate spec", func(t *testing.T) {
+		specs := []Spec{{Name: "a", DType: dtype.U8}, {Name: "a", DType: dtype.F32}}
+		if _, err := NewWriter(io.Discard, specs, nil); !errors.Is(err, ErrDuplicateKey) {
+			t.Fatalf("got %v", err)
+		}
+	})
+	t.Run("write past end and short close", func(t *testing.T) {
+		w, err := NewWriter(io.Discard, []Spec{{Name: "a", DType: dtype.U8, Shape: []uint64{2}}}, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := w.Write([]byte{1}); err != nil {
+			t.Fatal(err)
+		}
+		if err := w.Close(); !errors.Is(err, ErrTensorInvalidInfo) {
+			t.Fatalf("short close: %v", err)
+		}
+		if _, err := w.Write([]byte{2, 3}); !errors.Is(err, ErrTensorInvalidInfo) {
+			t.Fatalf("write past end: %v", err)
+		}
+	})
+}
+
+// assertUntouched checks that path still holds want and that no temporary
+// file was left in dir.
+func assertUntouched(t *testing.T, dir, path, want string) {
+	t.Helper()
+	if b, _ := os.ReadFile(path); string(b) != want {
+		t.Fatalf("existing file changed to %q", b)
+	}
+	entries, _ := os.ReadDir(dir)
+	if len(entries) != 1 {
+		t.Fatalf("left behind: %v", entries)
+	}
+}
+
+// TestSaveOverMappedSource saves, over the file it came from, tensors whose
+// bytes point into that file's mapping: the rename must leave the mapping
+// intact while the new file is written (the reference's #762).
+func TestSaveOverMappedSource(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "m.safetensors")
+	r := rand.New(rand.NewPCG(1, 1))
+	orig := randomTensors(r, 8)
+	if err := SaveFile(path, orig, nil); err != nil {
+		t.Fatal(err)
+	}
+	f, err := Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	views := snapshotViews(t, f)
+	views["extra"] = Data{DType: dtype.U8, Shape: []uint64{3}, Bytes: []byte{9, 8, 7}}
+	if err := SaveFile(path, views, map[string]string{"v": "2"}); err != nil {
+		t.Fatal(err)
+	}
+	g, err := Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer g.Close()
+	got := snapshot(t, g)
+	orig["extra"] = views["extra"]
+	if !sameTensors(got.tensors, orig) {
+		t.Fatal("saved file differs from the source tensors")
+	}
+	if !sameTensors(snapshot(t, f).tensors, snapshotViews(t, f)) {
+		t.Fatal("the old mapping changed under its reader")
+	}
+}
+
+// snapshotViews returns the file's tensors as zero-copy views.
+func snapshotViews(t *testing.T, f *File) map[string]Data {
+	out := map[string]Data{}
+	for name, info := range f.Tensors() {
+		tensor, _ := f.Tensor(name)
+		b, err := tensor.Bytes()
+		if err != nil {
+			t.Fatal(err)
+		}
+		out[name] = Data{DType: info.DType, Shape: info.Shape, Bytes: b}
+	}
+	return out
+}
+
+func TestCreateFileAbort(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "a.safetensors")
+	os.WriteFile(path, []byte("old"), 0o600)
+	fw, err := CreateFile(path, []Spec{{Name: "x", DType: dtype.U8, Shape: []uint64{4}}}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	fw.Write([]byte{1, 2})
+	if err := fw.Commit(); !errors.Is(err, ErrTensorInvalidInfo) {
+		t.Fatalf("commit of a short file: %v", err)
+	}
+	assertUntouched(t, dir, path, "old")
+	fw, _ = CreateFile(path, []Spec{{Name: "x", DType: dtype.U8, Shape: []uint64{4}}}, nil)
+	fw.Write([]byte{1, 2})
+	fw.Abort()
+	assertUntouched(t, dir, path, "old")
+	fw, _ = CreateFile(path, []Spec{{Name: "x", DType: dtype.U8, Shape: []uint64{4}}}, nil)
+	fw.Write([]byte{1, 2, 3, 4})
+	if err := fw.Commit(); err != nil {
+		t.Fatal(err)
+	}
+	if fi, _ := os.Stat(path); fi.Mode().Perm() != 0o600 {
+		t.Errorf("mode %v, want the replaced file's 0600", fi.Mode().Perm())
+	}
+}
+
+func TestClose(t *testing.T) {
+	for _, mode := range openModes {
+		f, err := mode.open(t, filepath.Join(conformance, "valid", "tiny_transformer.safetensors"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		name := f.Keys()[0]
+		tensor, _ := f.Tensor(name)
+		if err := f.Close(); err != nil {
+			t.Fatal(err)
+		}
+		if err := f.Close(); err != nil {
+			t.Fatalf("%s: second Close: %v", mode.name, err)
+		}
+		if _, err := f.Tensor(name); !errors.Is(err, ErrClosed) {
+			t.Errorf("%s: Tensor after Close: %v", mode.name, err)
+		}
+		if _, err := tensor.Bytes(); mode.name == "mmap" && err == nil {
+			t.Errorf("%s: Bytes after Close succeeded", mode.name)
+		}
+		if _, err := f.ReadAt(make([]byte, 4), 0); !errors.Is(err, ErrClosed) {
+			t.Errorf("%s: ReadAt after Close: %v", mode.name, err)
+		}
+		if f.Mapped() != nil {
+			t.Errorf("%s: Mapped after Close", mode.name)
+		}
+	}
+}
+
+// TestConcurrentReaders reads and slices every tensor from many goroutines
+// while another closes the file; run with -race.
+func TestConcurrentReaders(t *testing.T) {
+	f, err := Open(filepath.Join(conformance, "valid", "many_tensors.safetensors"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := snapshot(t, f)
+	var longest int64
+	for _, info := range f.Tensors() {
+		longest = max(longest, info.Len())
+	}
+	var wg sync.WaitGroup
+	for g := range 8 {
+		wg.Go(func() {
+			buf := make([]byte, 0, longest)
+			for name, info := range f.Tensors() {
+				buf = buf[:info.Len()]
+				tensor, err := f.Tensor(name)
+				if err != nil {
+					return // closed
+				}
+				if _, err := tensor.ReadAt(buf, 0); err != nil {
+					if !errors.Is(err, ErrClosed) {
+						t.Error(err)
+					}
+					return
+				}
+				if !bytes.Equal(buf, want.tensors[name].Bytes) {
+					t.Errorf("goroutine %d: tensor %q differs", g, name)
+				}
+				if len(info.Shape) > 0 {
+					if s, err := f.Slice(name, All()); err == nil {
+						s.Bytes()
+					}
+				}
+			}
+		})
+	}
+	wg.Go(func() { runtime.Gosched(); f.Close() })
+	wg.Wait()
+}
+
+// TestHeaderNotPreallocated declares a header close to the cap over a
+// reader that fails early: the parser must not allocate the declared size.
+func TestHeaderNotPreallocated(t *testing.T) {
+	prefix := []byte{0x00, 0xe1, 0xf5, 0x05, 0, 0, 0, 0} // 100,000,000
+	r := failingReader{prefix: prefix}
+	var before, after runtime.MemStats
+	runtime.ReadMemStats(&before)
+	_, err := NewReader(r, 1<<40)
+	runtime.ReadMemStats(&after)
+	if !errors.Is(err, ErrIO) {
+		t.Fatalf("got %v, want an I/O error", err)
+	}
+	if grew := after.TotalAlloc - before.TotalAlloc; grew > 8<<20 {
+		t.Fatalf("allocated %d bytes for a header that never arrived", grew)
+	}
+}
+
+type failingReader struct{ prefix []byte }
+
+func (r failingReader) ReadAt(p []byte, off int64) (int, error) {
+	if off == 0 {
+		return copy(p, r.prefix), nil
+	}
+	return 0, errors.New("disk on fire")
+}
+
+// TestErrorMessages keeps the message of every rejected conformance file
+// in a golden file, so that a change in what users read is deliberate.
+func TestErrorMessages(t *testing.T) {
+	var b strings.Builder
+	for _, c := range readCases(t, "invalid") {
+		path := filepath.Join(conformance, "invalid", c.File)
+		_, err := Open(path)
+		if err == nil {
+			continue
+		}
+		msg := strings.ReplaceAll(err.Error(), path, c.File)
+		fmt.Fprintf(&b, "%s\t%s\t%s\n", c.File, Kind(err), msg)
+	}
+	golden := filepath.Join("testdata", "errors.golden")
+	if *update {
+		os.MkdirAll("testdata", 0o755)
+		if err := os.WriteFile(golden, []byte(b.String()), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	want, err := os.ReadFile(golden)
+	if err != nil {
+		t.Fatalf("%v (run go test -update once)", err)
+	}
+	if b.String() != string(want) {
+		t.Errorf("error messages changed; diff against %s (go test -update rewrites it):\n%s", golden, b.String())
+	}
+}
+
+func TestSliceRanges(t *testing.T) {
+	// F32 [2,3] and [1,2,3] examples from the reference's documentation.
+	tests := []struct {
+		shape []uint64
+		spec  string
+		want  []ByteRange // relative to the tensor start
+		shp   []uint64
+	}{
+		{[]uint64{2, 3}, ":,1:3", []ByteRange{{4, 8}, {16, 8}}, []uint64{2, 2}},
+		{[]uint64{2, 3}, "1,1:3", []ByteRange{{16, 8}}, []uint64{2}},
+		{[]uint64{2, 3}, "0,1:3", []ByteRange{{4, 8}}, []uint64{2}},
+		{[]uint64{2, 3}, "1:2,0", []ByteRange{{12, 4}}, []uint64{1}},
+		{[]uint64{1, 2, 3}, ":,:,0:1", []ByteRange{{0, 4}, {12, 4}}, []uint64{1, 2, 1}},
+		{[]uint64{1, 2, 3}, ":,1:2,0:1", []ByteRange{{12, 4}}, []uint64{1, 1, 1}},
+		{[]uint64{4, 3}, "1:3", []ByteRange{{12, 24}}, []uint64{2, 3}}, // whole rows merge
+		{[]uint64{4, 3}, "-1", []ByteRange{{36, 12}}, []uint64{3}},
+		{[]uint64{4, 3}, "::2", []ByteRange{{0, 12}, {24, 12}}, []uint64{2, 3}},
+		{[]uint64{4, 3}, ":,::2", []ByteRange{{0, 4}, {8, 8}, {20, 8}, {32, 8}, {44, 4}}, []uint64{4, 2}}, // neighbours merge
+		{[]uint64{4, 3}, "-3:-1,-2:", []ByteRange{{16, 8}, {28, 8}}, []uint64{2, 2}},
+		{[]uint64{4, 3}, "1:1", nil, []uint64{0, 3}},
+		{[]uint64{4, 3}, "", []ByteRange{{0, 48}}, []uint64{4, 3}},
+	}
+	for _, tt := range tests {
+		n := uint64(4)
+		for _, d := range tt.shape {
+			n *= d
+		}
+		info := TensorInfo{Name: "t", DType: dtype.F32, Shape: tt.shape, End: int64(n)}
+		idx, err := ParseSpec(tt.spec)
+		if err != nil {
+			t.Fatal(err)
+		}
+		s, perr := plan(info, idx)
+		if perr != nil {
+			t.Fatalf("%v %q: %v", tt.shape, tt.spec, perr)
+		}
+		if !reflect.DeepEqual(s.Ranges, tt.want) || !reflect.DeepEqual(s.Shape, tt.shp) {
+			t.Errorf("%v %q: ranges %v shape %v, want %v %v", tt.shape, tt.spec, s.Ranges, s.Shape, tt.want, tt.shp)
+		}
+	}
+}
+
+func TestSliceErrors(t *testing.T) {
+	tests := []struct {
+		spec string
+		want error
+	}{
+		{"0,0,0", ErrTooManySlices},
+		{"4", ErrSliceOutOfRange},
+		{"-5", ErrSliceOutOfRange},
+		{"3:2", ErrInvalidSlice},
+		{"::-1", ErrInvalidSlice},
+		{":,0:4", ErrSliceOutOfRange},
+		{"a", ErrInvalidSlice},
+		{"1:2:3:4", ErrInvalidSlice},
+	}
+	info := TensorInfo{Name: "t", DType: dtype.F32, Shape: []uint64{4, 3}}
+	for _, tt := range tests {
+		idx, err := ParseSpec(tt.spec)
+		if err == nil {
+			_, perr := plan(info, idx)
+			if perr != nil {
+				err = perr
+			}
+		}
+		if !errors.Is(err, tt.want) {
+			t.Errorf("%q: got %v, want %v", tt.spec, err, tt.want)
+		}
+	}
+	if _, err := plan(info, []Index{At(1).Step(2)}); !errors.Is(err, ErrInvalidSlice) {
+		t.Errorf("step on a single position: %v", err)
+	}
+}
