@@ -239,7 +239,7 @@ func TestMainGenWarmCeilingReport(t *testing.T) {
 	if rc := Main([]string{"report", "-json", filepath.Join(dir, "r.json"), in}, &out, &errb); rc != 0 {
 		t.Fatalf("report: %d %s", rc, errb.String())
 	}
-	for _, want := range []string{"llama: stload / safe_open | 10.0×", "best pinned H2D ceiling | 0.80×", "MoE file GB/s", "verified every tensor", "generated llama", "pread"} {
+	for _, want := range []string{"llama: stload / safe_open | 10.0×", "best pinned H2D ceiling | 0.800×", "MoE file GB/s", "verified every tensor", "generated llama", "pread"} {
 		if !strings.Contains(out.String(), want) {
 			t.Errorf("report lacks %q:\n%s", want, out.String())
 		}

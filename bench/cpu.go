@@ -6,6 +6,7 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"runtime/pprof"
 	"strings"
 	"time"
 )
@@ -38,6 +39,9 @@ type CPUOptions struct {
 	// Groups limits the run to some of "parse", "read", "save", "convert"
 	// (default all).
 	Groups []string
+	// ProfileDir, when set, receives a CPU profile per group (GROUP.pprof),
+	// for `go tool pprof` to say where each contender's time goes.
+	ProfileDir string
 	// Seed names the random stream of the generated files.
 	Seed uint64
 	// Log receives progress lines (default: discarded).
@@ -122,7 +126,7 @@ func RunCPU(o CPUOptions) (*Report, error) {
 			return nil, fmt.Errorf("bench: unknown group %q (want parse, read, save, convert)", g)
 		}
 		s.logf("group %s", g)
-		if err := fn(); err != nil {
+		if err := s.profiled(g, fn); err != nil {
 			return nil, fmt.Errorf("group %s: %w", g, err)
 		}
 	}
@@ -130,6 +134,26 @@ func RunCPU(o CPUOptions) (*Report, error) {
 		s.rep.Notes = append(s.rep.Notes, "load average at the end: "+strings.TrimSpace(string(b)))
 	}
 	return s.rep, nil
+}
+
+// profiled runs fn, under the CPU profiler when ProfileDir is set.
+func (s *cpuSuite) profiled(group string, fn func() error) error {
+	if s.o.ProfileDir == "" {
+		return fn()
+	}
+	if err := os.MkdirAll(s.o.ProfileDir, 0o755); err != nil {
+		return err
+	}
+	f, err := os.Create(filepath.Join(s.o.ProfileDir, group+".pprof"))
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	if err := pprof.StartCPUProfile(f); err != nil {
+		return err
+	}
+	defer pprof.StopCPUProfile()
+	return fn()
 }
 
 // genFigures measures the generator itself: the PRNG fill alone, from one
@@ -173,8 +197,8 @@ func (s *cpuSuite) generate(r GenRequest) (GenFile, error) {
 	return f, nil
 }
 
-// sink keeps the compiler from discarding reads whose values nobody uses.
-var sink byte
+// readSink keeps the compiler from discarding reads whose values nobody uses.
+var readSink byte
 
 // filePath returns the path of a generated file in the suite's directory.
 func (s *cpuSuite) filePath(name string) string { return filepath.Join(s.dir, name) }

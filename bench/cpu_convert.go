@@ -10,8 +10,8 @@ import (
 // plainBF16ToF32 is the loop a user writes without a conversion library:
 // one element at a time, each bfloat16 moved to the top half of a float32.
 func plainBF16ToF32(dst, src []byte) {
-	for i := 0; i+1 < len(src) && 2*i+3 < len(dst); i += 2 {
-		binary.LittleEndian.PutUint32(dst[2*i:], uint32(src[i])<<16|uint32(src[i+1])<<24)
+	for i := range len(src) / 2 {
+		binary.LittleEndian.PutUint32(dst[4*i:], uint32(binary.LittleEndian.Uint16(src[2*i:]))<<16)
 	}
 }
 

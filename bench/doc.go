@@ -22,6 +22,12 @@
 // pages, are measured and reported on their own line instead of hiding
 // inside a read figure.
 //
+// The GPU benchmark runs on a machine without Go: bench/gpu/build.sh builds
+// the two binaries it needs, and bench/gpu/run.sh runs ceilings, the Go
+// loader and the Python baselines in bench/py (safe_open, load_file and a
+// pinned-ring torch loader) as fresh processes, interleaved, and writes the
+// report. bench/RESULTS.md holds the latest figures.
+//
 // Synthetic files are random bytes from a counter-based generator
 // ([Fill]), so a byte depends only on the seed and its offset: the content
 // does not depend on how many goroutines wrote it, and zero-page shortcuts

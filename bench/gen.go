@@ -42,10 +42,15 @@ type GenRequest struct {
 
 // GenFile describes one written file.
 type GenFile struct {
-	Path    string  `json:"path"`
-	Bytes   int64   `json:"bytes"`   // file size
-	Payload int64   `json:"payload"` // tensor bytes
-	Tensors int     `json:"tensors"`
+	// Path is where the file was written.
+	Path string `json:"path"`
+	// Bytes is the file's size: prefix, header and tensor bytes.
+	Bytes int64 `json:"bytes"`
+	// Payload counts the tensor bytes alone.
+	Payload int64 `json:"payload"`
+	// Tensors is the number of tensors in the file.
+	Tensors int `json:"tensors"`
+	// Seconds is the time from creating the file to its rename into place.
 	Seconds float64 `json:"seconds"`
 }
 

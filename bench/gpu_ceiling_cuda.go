@@ -89,6 +89,9 @@ func cmdGPUCeiling(args []string, stdout, stderr io.Writer) error {
 	fs.Var(&perRun, "bytes-per-run", "bytes copied per timed run")
 	file := fs.String("file", "", "page-cached file: pread into pinned buffers, and register its mapping read-only")
 	threadsFlag := fs.String("threads", "1,2,4,8,12,16", "goroutine counts of the pinned pread ceiling")
+	var preadBytes sizeFlag = 8 << 30
+	fs.Var(&preadBytes, "pread-bytes", "bytes of -file each pread run reads (its start)")
+	shift := fs.Int64("shift", 4088, "also time 1-goroutine pread at offsets ≡ shift (mod 4096) over 2 GiB (0: skip)")
 	costSizes := fs.String("cost-sizes", "256MiB,1GiB", "sizes whose pinning and registering is timed")
 	var devAlloc sizeFlag = 32 << 30
 	fs.Var(&devAlloc, "dev-alloc", "size of the timed device allocation (0: skip)")
@@ -157,7 +160,7 @@ func cmdGPUCeiling(args []string, stdout, stderr io.Writer) error {
 		}
 	}
 	if *file != "" {
-		if err := g.fileCeilings(*file, threads, int64(regFile)); err != nil {
+		if err := g.fileCeilings(*file, threads, int64(preadBytes), *shift, int64(regFile)); err != nil {
 			return err
 		}
 	}
@@ -212,7 +215,7 @@ func cmdGPUCeiling(args []string, stdout, stderr io.Writer) error {
 // fileCeilings measures C_pc(N), pread of a page-cached file into pinned
 // buffers from N goroutines, and the cost of registering the file's
 // mapping read-only (the stretch design's zero-copy path).
-func (g *gpuCeilings) fileCeilings(path string, threads []int, regBytes int64) error {
+func (g *gpuCeilings) fileCeilings(path string, threads []int, preadBytes, shift, regBytes int64) error {
 	f, err := os.Open(path)
 	if err != nil {
 		return err
@@ -238,7 +241,12 @@ func (g *gpuCeilings) fileCeilings(path string, threads []int, regBytes int64) e
 		for i := range bufs {
 			bufs[i] = all[i*ceilingChunk : (i+1)*ceilingChunk]
 		}
-		cs = append(cs, preadInto("gpu-ceiling", "pinned buffers", f, fi.Size(), bufs))
+		cs = append(cs, preadInto("gpu-ceiling", "pinned buffers", f, min(fi.Size(), preadBytes), bufs))
+	}
+	if shift > 0 {
+		// The misaligned-destination case that costs 5× on AMD Zen 3
+		// (see preadShifted), beside the aligned 1-goroutine figure.
+		cs = append(cs, preadShifted("gpu-ceiling", f, min(fi.Size(), 2<<30), shift))
 	}
 	if err := interleave(g.rounds, cs...); err != nil {
 		return err

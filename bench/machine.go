@@ -14,18 +14,24 @@ import (
 // Machine holds the facts every report carries, so that no figure is
 // quoted without the hardware it was measured on.
 type Machine struct {
-	CPU        string   `json:"cpu"`
-	Cores      int      `json:"cores"`
-	GOMAXPROCS int      `json:"gomaxprocs"`
-	MemoryGiB  float64  `json:"memory_gib"`
-	Kernel     string   `json:"kernel"`
-	OSArch     string   `json:"os_arch"`
-	Go         string   `json:"go"`
-	FileSystem string   `json:"file_system,omitempty"`
+	// CPU is the model name from /proc/cpuinfo.
+	CPU string `json:"cpu"`
+	// Cores is runtime.NumCPU; GOMAXPROCS what the run was allowed.
+	Cores      int `json:"cores"`
+	GOMAXPROCS int `json:"gomaxprocs"`
+	// MemoryGiB is MemTotal from /proc/meminfo.
+	MemoryGiB float64 `json:"memory_gib"`
+	// Kernel is the release (uname -r): 4.4.0 under gVisor.
+	Kernel string `json:"kernel"`
+	// OSArch and Go describe the build.
+	OSArch string `json:"os_arch"`
+	Go     string `json:"go"`
+	// FileSystem is the type of the one holding the benchmark's files.
+	FileSystem string `json:"file_system,omitempty"`
 	// LoadAvg is /proc/loadavg when the report started: on a shared
 	// machine, other work competes for the cores and the memory bus.
-	LoadAvg string `json:"loadavg,omitempty"`
-	GPUs       []string `json:"gpus,omitempty"` // nvidia-smi: name, driver, PCIe gen/width, memory
+	LoadAvg string   `json:"loadavg,omitempty"`
+	GPUs    []string `json:"gpus,omitempty"` // nvidia-smi: name, driver, PCIe gen/width, memory
 }
 
 // ReadMachine gathers the facts from /proc and, where present, nvidia-smi.
@@ -33,7 +39,7 @@ func ReadMachine() Machine {
 	m := Machine{Cores: runtime.NumCPU(), GOMAXPROCS: runtime.GOMAXPROCS(0),
 		OSArch: runtime.GOOS + "/" + runtime.GOARCH, Go: runtime.Version()}
 	m.CPU = procField("/proc/cpuinfo", "model name")
-	if kb, err := strconv.ParseFloat(strings.Fields(procField("/proc/meminfo", "MemTotal")+" 0")[0], 64); err == nil {
+	if kb, err := strconv.ParseFloat(strings.Fields(procField("/proc/meminfo", "MemTotal") + " 0")[0], 64); err == nil {
 		m.MemoryGiB = kb / (1 << 20)
 	}
 	if b, err := os.ReadFile("/proc/sys/kernel/osrelease"); err == nil {

@@ -182,6 +182,7 @@ func cmdCPU(args []string, stdout, stderr io.Writer) error {
 	jsonOut := fs.String("json", "", "also write the report as JSON to this file ('-': stdout, instead of markdown)")
 	mdOut := fs.String("md", "-", "write the markdown tables to this file ('-': stdout)")
 	quiet := fs.Bool("q", false, "no progress lines on stderr")
+	fs.StringVar(&o.ProfileDir, "profile", "", "write a CPU profile per group (GROUP.pprof) into this directory")
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}

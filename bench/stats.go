@@ -3,6 +3,7 @@ package bench
 import (
 	"fmt"
 	"runtime"
+	"runtime/debug"
 	"slices"
 	"time"
 )
@@ -67,9 +68,12 @@ func median(xs []float64) float64 {
 // times in interleaved rounds (so that drift cancels), else the ratio of
 // the medians; Min and Max bound the per-run ratios.
 type Ratio struct {
-	Name  string  `json:"name"`
-	Num   string  `json:"num"`
-	Den   string  `json:"den"`
+	// Name says what is compared with what.
+	Name string `json:"name"`
+	// Num and Den name the two figures: Num's speed over Den's.
+	Num string `json:"num"`
+	Den string `json:"den"`
+	// Value is the median ratio; Min and Max bound the per-round ones.
 	Value float64 `json:"value"`
 	Min   float64 `json:"min"`
 	Max   float64 `json:"max"`
@@ -105,13 +109,21 @@ type contender struct {
 	setup func() error
 	// run is the timed operation.
 	run func() error
+	// warmHeap keeps the freed heap in the process before each run
+	// instead of returning it to the OS: for figures that should measure
+	// code, not the kernel handing out fresh pages to its allocations.
+	warmHeap bool
 }
 
 // interleave runs every contender once untimed (warming caches, the
 // allocator and the page cache alike for all), then runs rounds rounds in
 // which each contender runs once, in order: A B C A B C... A garbage
 // collection before each run keeps one contender's garbage from being
-// collected on another's time.
+// collected on another's time, and returning the freed memory to the OS
+// right then keeps the runtime's background scavenger from doing it during
+// the next run (on two cores it steals a visible share). It also means an
+// allocating contender gets fresh pages from the kernel, as it would in a
+// fresh process. A contender with warmHeap set gets only the collection.
 func interleave(rounds int, cs ...*contender) error {
 	once := func(c *contender) (float64, error) {
 		if c.setup != nil {
@@ -119,7 +131,11 @@ func interleave(rounds int, cs ...*contender) error {
 				return 0, fmt.Errorf("%s: setup: %w", c.fig.Name, err)
 			}
 		}
-		runtime.GC()
+		if c.warmHeap {
+			runtime.GC()
+		} else {
+			debug.FreeOSMemory()
+		}
 		start := time.Now()
 		if err := c.run(); err != nil {
 			return 0, fmt.Errorf("%s: %w", c.fig.Name, err)

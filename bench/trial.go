@@ -15,11 +15,17 @@ import (
 // gpu-trial command and the Python baselines in bench/py print, and that
 // report aggregates. Times are seconds.
 type Trial struct {
-	Kind   string `json:"kind"`   // always "trial"
-	Loader string `json:"loader"` // stload, safe_open, load_file, load_file_pread, torch_ring
-	Label  string `json:"label"`  // which file: llama, moe, sharded (set by the script)
-	File   string `json:"file"`
-	Round  int    `json:"round"`
+	// Kind is always "trial".
+	Kind string `json:"kind"`
+	// Loader names the loader: stload, safe_open, load_file, torch_ring.
+	Loader string `json:"loader"`
+	// Label says which file (llama, moe, sharded); the script sets it.
+	Label string `json:"label"`
+	// File is the file loaded, or the index of a sharded checkpoint.
+	File string `json:"file"`
+	// Round is the trial's round; round 0 is a warm-up the report drops.
+	Round int `json:"round"`
+	// Device is the target: cuda:0, or auto for every visible GPU.
 	Device string `json:"device"`
 	// Bytes is the tensor payload loaded (header excluded), Tensors their
 	// number, Devices how many GPUs received them.
@@ -29,7 +35,8 @@ type Trial struct {
 	// Seconds is the timed window: open, parse, allocate, copy, sync, until
 	// every tensor handle exists; the CUDA context exists before it starts.
 	Seconds float64 `json:"seconds"`
-	GBps    float64 `json:"gbps"`
+	// GBps is Bytes / Seconds in 1e9 bytes per second.
+	GBps float64 `json:"gbps"`
 	// FirstTensorS is the time from the window's start until the first
 	// tensor was usable on the device, where the loader can tell.
 	FirstTensorS float64 `json:"first_tensor_s,omitempty"`
@@ -44,16 +51,19 @@ type Trial struct {
 	DeviceBytes int64 `json:"device_bytes,omitempty"`
 	// Verified reports that every tensor's device bytes were compared with
 	// the file's, after the window; nil when not checked.
-	Verified *bool   `json:"verified,omitempty"`
-	VerifyS  float64 `json:"verify_s,omitempty"`
-	Error    string  `json:"error,omitempty"`
-	Note     string  `json:"note,omitempty"`
+	Verified *bool `json:"verified,omitempty"`
+	// VerifyS is how long verification took.
+	VerifyS float64 `json:"verify_s,omitempty"`
+	// Error is set when the trial failed; the report lists it.
+	Error string `json:"error,omitempty"`
+	// Note carries loader-specific detail (versions, close time).
+	Note string `json:"note,omitempty"`
 }
 
 // gpuReport builds a report from JSON lines: trials become one figure per
 // (file, loader) with the first round dropped when dropFirst and more than
-// one run exist; figure lines (ceilings) are kept as they are; gen and warm
-// lines become notes.
+// one run exist; figure lines (ceilings) are kept as they are; gen, warm
+// and note lines become notes.
 func gpuReport(title string, inputs []io.Reader, dropFirst bool) (*Report, error) {
 	rep := NewReport(title)
 	type key struct{ label, loader string }
@@ -100,6 +110,13 @@ func gpuReport(title string, inputs []io.Reader, dropFirst bool) (*Report, error
 				if err := json.Unmarshal([]byte(line), &g); err == nil {
 					rep.Notes = append(rep.Notes, fmt.Sprintf("generated %s %s: %s, %d tensors, %.1f s (%.2f GB/s)",
 						g.Type, g.Path, fmtBytes(g.Bytes), g.Tensors, g.Seconds, g.GBps))
+				}
+			case "note":
+				var n struct {
+					Text string `json:"text"`
+				}
+				if err := json.Unmarshal([]byte(line), &n); err == nil {
+					rep.Notes = append(rep.Notes, n.Text)
 				}
 			case "warm":
 				var w WarmResult
@@ -237,11 +254,25 @@ func cmpOrStr(a, b string) string {
 func cmdReport(args []string, stdout, stderr io.Writer) error {
 	fs := newFlags("report", stderr)
 	title := fs.String("title", "stload GPU benchmark", "report title")
+	command := fs.String("command", "", "the command to quote as having produced the figures (default: this one)")
 	md := fs.String("md", "-", "markdown output ('-': stdout)")
 	js := fs.String("json", "", "JSON output")
 	dropFirst := fs.Bool("drop-first", true, "drop each loader's first round (warm-up)")
+	rerender := fs.String("rerender", "", "print the markdown of a report saved with -json (cpu or report) and exit")
 	if err := parseFlags(fs, args); err != nil {
 		return err
+	}
+	if *rerender != "" {
+		b, err := os.ReadFile(*rerender)
+		if err != nil {
+			return err
+		}
+		var rep Report
+		if err := json.Unmarshal(b, &rep); err != nil {
+			return fmt.Errorf("%s: %w", *rerender, err)
+		}
+		rep.WriteMarkdown(stdout)
+		return nil
 	}
 	var ins []io.Reader
 	for _, p := range fs.Args() {
@@ -258,6 +289,9 @@ func cmdReport(args []string, stdout, stderr io.Writer) error {
 	rep, err := gpuReport(*title, ins, *dropFirst)
 	if err != nil {
 		return err
+	}
+	if *command != "" {
+		rep.Command = *command
 	}
 	if *js != "" {
 		w, done, err := createOut(*js, stdout)

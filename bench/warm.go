@@ -7,7 +7,9 @@ import (
 
 // WarmResult reports one file read into the page cache.
 type WarmResult struct {
-	Path    string  `json:"path"`
+	// Path is the file read.
+	Path string `json:"path"`
+	// Bytes is its size; Seconds the time the read took.
 	Bytes   int64   `json:"bytes"`
 	Seconds float64 `json:"seconds"`
 	// Resident is the fraction of the file's pages in the page cache

@@ -314,6 +314,7 @@ func (a *Accelerator) Close() error {
 		}
 		for h := range a.hosts {
 			h.freed.Store(true)
+			trackPortable(h, false)
 			keep("free host memory", h.release())
 		}
 		return nil

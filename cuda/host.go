@@ -5,6 +5,7 @@ package cuda
 import (
 	"cmp"
 	"slices"
+	"sync"
 	"sync/atomic"
 	"unsafe"
 
@@ -18,7 +19,38 @@ type hostMem struct {
 	p          unsafe.Pointer // C memory, or memory the caller keeps alive
 	n          int
 	registered bool // from RegisterHost: Free unregisters, it does not free
+	portable   bool // pinned for every context, so any GPU may copy from it
 	freed      atomic.Bool
+}
+
+// portableHosts indexes the live portable pinned memory of the process.
+// CUDA makes such memory page-locked for every context, so a copy to any
+// GPU may read it: the device loader fills one staging ring and feeds all
+// GPUs from it. The index mirrors that process-wide driver state, which is
+// why it lives at package level beside the backend's registration.
+var portableHosts struct {
+	sync.Mutex
+	hosts  map[*hostMem]struct{}
+	ranges atomic.Pointer[[]hostRange]
+}
+
+// trackPortable adds h to, or removes it from, the portable index.
+func trackPortable(h *hostMem, add bool) {
+	if !h.portable {
+		return
+	}
+	portableHosts.Lock()
+	defer portableHosts.Unlock()
+	if portableHosts.hosts == nil {
+		portableHosts.hosts = make(map[*hostMem]struct{})
+	}
+	if add {
+		portableHosts.hosts[h] = struct{}{}
+	} else {
+		delete(portableHosts.hosts, h)
+	}
+	rs := liveRanges(portableHosts.hosts)
+	portableHosts.ranges.Store(&rs)
 }
 
 // hostRange is a page-locked range [start, end).
@@ -39,7 +71,7 @@ func (a *Accelerator) AllocHostFlags(n int, flags HostAllocFlags) (device.HostMe
 	if n < 0 {
 		return nil, &Error{Device: a.index, Op: op, Err: ErrInvalidSize}
 	}
-	h := &hostMem{a: a, n: n}
+	h := &hostMem{a: a, n: n, portable: flags&HostAllocPortable != 0}
 	if n == 0 {
 		return h, nil
 	}
@@ -68,7 +100,8 @@ func (a *Accelerator) RegisterHost(b []byte, flags HostRegisterFlags) (device.Ho
 	if len(b) == 0 {
 		return nil, &Error{Device: a.index, Op: op, Err: ErrInvalidSize}
 	}
-	h := &hostMem{a: a, p: unsafe.Pointer(unsafe.SliceData(b)), n: len(b), registered: true}
+	h := &hostMem{a: a, p: unsafe.Pointer(unsafe.SliceData(b)), n: len(b), registered: true,
+		portable: flags&HostRegisterPortable != 0}
 	err := a.slow(op, func() error {
 		if err := memHostRegister(h.p, h.n, flags); err != nil {
 			return err
@@ -106,6 +139,7 @@ func (h *hostMem) Free() error {
 	a.mu.Lock()
 	a.updatePinnedLocked() // from now on copies from h are refused
 	a.mu.Unlock()
+	trackPortable(h, false)
 	a.fence()
 	return a.slow("free host memory "+formatBytes(int64(h.n)), func() error {
 		a.mu.Lock()
@@ -129,26 +163,38 @@ func (a *Accelerator) addHost(h *hostMem) {
 	defer a.mu.Unlock()
 	a.hosts[h] = struct{}{}
 	a.updatePinnedLocked()
+	trackPortable(h, true)
 }
 
 // updatePinnedLocked republishes the sorted ranges of the live host memory.
 // Allocations are few and rare, so rebuilding is simplest; readers keep
 // using the old slice meanwhile.
 func (a *Accelerator) updatePinnedLocked() {
-	rs := make([]hostRange, 0, len(a.hosts))
-	for h := range a.hosts {
+	rs := liveRanges(a.hosts)
+	a.pinned.Store(&rs)
+}
+
+// liveRanges returns the sorted ranges of the hosts not yet freed.
+func liveRanges(hosts map[*hostMem]struct{}) []hostRange {
+	rs := make([]hostRange, 0, len(hosts))
+	for h := range hosts {
 		if !h.freed.Load() {
 			rs = append(rs, hostRange{uintptr(h.p), uintptr(h.p) + uintptr(h.n)})
 		}
 	}
 	slices.SortFunc(rs, func(x, y hostRange) int { return cmp.Compare(x.start, y.start) })
-	a.pinned.Store(&rs)
+	return rs
 }
 
 // isPinned reports whether [p, p+n) lies inside one page-locked range of
-// this accelerator. It is on the copy hot path: a binary search, no locks.
+// this accelerator, or inside portable pinned memory of any accelerator. It
+// is on the copy hot path: binary searches, no locks.
 func (a *Accelerator) isPinned(p uintptr, n int64) bool {
-	rs := a.pinned.Load()
+	return inRanges(a.pinned.Load(), p, n) || inRanges(portableHosts.ranges.Load(), p, n)
+}
+
+// inRanges reports whether [p, p+n) lies inside one of the sorted ranges.
+func inRanges(rs *[]hostRange, p uintptr, n int64) bool {
 	if rs == nil || n < 0 {
 		return false
 	}

@@ -67,8 +67,11 @@ type HostMemory interface {
 // Height rows of Width bytes each. Source rows start SrcPitch bytes apart
 // from Src[0]; destination rows start DstPitch bytes apart from DstOff
 // within Dst. A copy with Height 1 is a plain linear copy and ignores the
-// pitches. Src must lie inside HostMemory of the same Accelerator, and must
-// not be modified until an Event recorded after the copy has completed.
+// pitches. Src must lie inside HostMemory allocated by an Accelerator of
+// the same Backend: pinned host memory is portable across a backend's
+// devices (CUDA's CU_MEMHOSTALLOC_PORTABLE), so one staging ring can feed
+// every device. Src must not be modified until an Event recorded after the
+// copy has completed.
 type Copy struct {
 	Dst      Memory
 	DstOff   int64

@@ -127,7 +127,7 @@ func (pl *planner) assign(groups []*group, caps []int64) error {
 		if i == len(caps) {
 			return &Error{Op: "plan", Tensor: g.key,
 				Detail: fmt.Sprintf("layer of %d bytes fits on none of %d devices (%s)", g.bytes, len(caps), pl.capString(caps, used)),
-				Err: ErrOutOfMemory}
+				Err:    ErrOutOfMemory}
 		}
 		used[i] += g.bytes
 		for _, c := range g.members {

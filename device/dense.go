@@ -124,8 +124,5 @@ func newDense[T any](t *Tensor, s []T) (d *tensor.Dense, err error) {
 			d, err = nil, t.errorf(ErrConvert, "gorgonia: %v", r)
 		}
 	}()
-	if len(shape) == 0 {
-		return tensor.New(tensor.FromScalar(s[0])), nil
-	}
 	return tensor.New(tensor.WithShape(shape...), tensor.WithBacking(s)), nil
 }

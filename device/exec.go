@@ -7,8 +7,6 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
-
-	"github.com/stload/stload/loader"
 )
 
 // exec is one run of the pipeline. Goroutines:
@@ -51,7 +49,6 @@ type slotState struct {
 	ref     *accRef // nil for the CPU
 	name    string
 	streams []Stream
-	bytes   atomic.Int64
 	first   atomic.Int64 // nanoseconds from start to the first landed chunk
 	last    atomic.Int64 // ... to the last
 }
@@ -89,8 +86,8 @@ type job struct {
 // [c0, c1) of each (in converted bytes), at offset off of the buffer. A
 // seg is either a band of whole rows or a run of columns of one row.
 type seg struct {
-	piece                   int
-	r0, r1, c0, c1, off     int64
+	piece               int
+	r0, r1, c0, c1, off int64
 }
 
 func (s *seg) len() int64 { return (s.r1 - s.r0) * (s.c1 - s.c0) }
@@ -317,7 +314,6 @@ func (e *exec) reap(flights <-chan *flight) {
 				e.fail(e.copyError(fl.file, fe.slot, fe.piece, fe.srcOff, err))
 				continue
 			}
-			e.slots[fe.slot].bytes.Add(fe.bytes)
 			e.slots[fe.slot].mark(e.since())
 			e.done.Add(fe.bytes)
 		}
@@ -348,12 +344,20 @@ func (fp *FilePlan) tensorAt(pi int, off int64) string {
 
 // buildSet turns the placed plan into a Set.
 func (e *exec) buildSet() *Set {
-	s := &Set{byName: make(map[string][]*Tensor), accs: make(map[Device]*accRef)}
+	n := 0
+	for _, fp := range e.p.Files {
+		n += len(fp.Tensors)
+	}
+	s := &Set{byName: make(map[string]int, n), accs: make(map[Device]*accRef),
+		tensors: make([]*Tensor, 0, n)}
 	elapsed := time.Since(e.start)
 	st := make([]DeviceStats, len(e.slots))
 	for i, sl := range e.slots {
 		st[i] = DeviceStats{Device: sl.dev, Name: sl.name,
 			Elapsed: time.Duration(sl.last.Load()), FirstTensor: time.Duration(sl.first.Load())}
+		if st[i].Elapsed == 0 { // nothing copied: views, or empty tensors
+			st[i].Elapsed = elapsed
+		}
 	}
 	for fi := range e.p.Files {
 		fp := &e.p.Files[fi]
@@ -388,9 +392,11 @@ func (e *exec) buildSet() *Set {
 // addTensors adds the tensors of one file to s.
 func (e *exec) addTensors(s *Set, fi int, fp *FilePlan, st []DeviceStats) {
 	var mapped []byte
+	ts := make([]Tensor, len(fp.Tensors)) // one allocation for the file's tensors
 	for k := range fp.Tensors {
 		pl := &fp.Tensors[k]
-		t := &Tensor{Name: pl.Name, Device: e.p.Devices[pl.Device], DType: pl.DType, Shape: pl.Shape,
+		t := &ts[k]
+		*t = Tensor{Name: pl.Name, Device: e.p.Devices[pl.Device], DType: pl.DType, Shape: pl.Shape,
 			Dim: pl.Dim, Shard: pl.Shard, Shards: pl.Shards, Offset: pl.Offset, Len: pl.Len,
 			Source: pl.Source, file: fp.File}
 		switch {
@@ -406,10 +412,9 @@ func (e *exec) addTensors(s *Set, fi int, fp *FilePlan, st []DeviceStats) {
 		}
 		st[pl.Device].Tensors++
 		st[pl.Device].Bytes += pl.Len
+		if t.Shard == 0 { // a tensor's shards follow each other
+			s.byName[t.Name] = len(s.tensors)
+		}
 		s.tensors = append(s.tensors, t)
-		s.byName[t.Name] = append(s.byName[t.Name], t)
 	}
 }
-
-// fileOf returns the loader file of a plan file, for readers.
-func (e *exec) fileOf(fi int) *loader.File { return e.p.Files[fi].File }

@@ -2,6 +2,7 @@ package device
 
 import (
 	"crypto/sha256"
+	"encoding/binary"
 	"math/rand/v2"
 	"path/filepath"
 	"testing"
@@ -23,9 +24,16 @@ func sp(name string, dt dtype.DType, shape ...uint64) spec { return spec{name, d
 // randomBytes returns n random bytes, none of them zero, so that no
 // zero-page shortcut can make a wrong copy look right.
 func randomBytes(r *rand.Rand, n int64) []byte {
+	var seed [32]byte
+	for i := range 4 {
+		binary.LittleEndian.PutUint64(seed[8*i:], r.Uint64())
+	}
 	b := make([]byte, n)
-	for i := range b {
-		b[i] = byte(1 + r.IntN(255))
+	rand.NewChaCha8(seed).Read(b)
+	for i, x := range b {
+		if x == 0 {
+			b[i] = 1
+		}
 	}
 	return b
 }
@@ -37,7 +45,7 @@ func tensorBytes(r *rand.Rand, dt dtype.DType, n int64) []byte {
 	switch dt {
 	case dtype.BF16, dtype.F16:
 		for i := 1; i < len(b); i += 2 {
-			b[i] = 0x3c + byte(r.IntN(4)) // exponent in range: finite values
+			b[i] = 0x3c + b[i]&3 // exponent in range: finite values
 		}
 	case dtype.F32:
 		for i := 3; i < len(b); i += 4 {

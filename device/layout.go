@@ -23,8 +23,8 @@ type fileLayout struct {
 // contiguous on the device as they are in the file and their copies
 // coalesce.
 func (pl *planner) layout(f *loader.File, choices []choice) (FilePlan, error) {
-	fl := &fileLayout{pl: pl, fp: FilePlan{File: f}, allocs: make(map[int]int),
-		mapped: f.Mapped() != nil}
+	fl := &fileLayout{pl: pl, fp: FilePlan{File: f, Tensors: make([]Placement, 0, f.Len())},
+		allocs: make(map[int]int), mapped: f.Mapped() != nil}
 	i := 0
 	for _, t := range f.Tensors() {
 		c := choices[i]
@@ -100,22 +100,22 @@ func (fl *fileLayout) add(p Placement, src, n int64, from dtype.DType) {
 		return
 	}
 	fl.addLinear(Piece{SrcOff: src, SrcLen: n, From: from, To: p.DType, Rows: 1, RowLen: p.Len,
-		Targets: []Target{{Alloc: p.Alloc, Off: p.Offset, Width: p.Len}},
-		First: len(fl.fp.Tensors) - 1, Count: 1})
+		First: len(fl.fp.Tensors) - 1, Count: 1}, Target{Alloc: p.Alloc, Off: p.Offset, Width: p.Len})
 }
 
-// addLinear appends a one-target contiguous piece, merging it into the
+// addLinear appends a contiguous piece to one target, merging it into the
 // previous piece when both ranges continue it: same allocation, same
 // conversion (or none for both, whatever the dtypes), adjacent in the file
-// and on the device.
-func (fl *fileLayout) addLinear(p Piece) {
+// and on the device. Merging is what keeps thousands of small tensors
+// from costing thousands of copies.
+func (fl *fileLayout) addLinear(p Piece, t Target) {
 	ps := fl.fp.Pieces
 	if k := len(ps) - 1; k >= 0 {
 		q := &ps[k]
-		qt, pt := q.Targets[0], p.Targets[0]
+		qt := q.Targets[0]
 		sameConv := q.From == p.From && q.To == p.To || q.From == q.To && p.From == p.To
-		if q.linear() && sameConv && qt.Alloc == pt.Alloc &&
-			q.SrcOff+q.SrcLen == p.SrcOff && qt.Off+q.RowLen == pt.Off {
+		if q.linear() && sameConv && qt.Alloc == t.Alloc &&
+			q.SrcOff+q.SrcLen == p.SrcOff && qt.Off+q.RowLen == t.Off {
 			q.SrcLen += p.SrcLen
 			q.RowLen += p.RowLen
 			q.Targets[0].Width += p.RowLen
@@ -123,16 +123,17 @@ func (fl *fileLayout) addLinear(p Piece) {
 			return
 		}
 	}
+	p.Targets = []Target{t}
 	fl.fp.Pieces = append(fl.fp.Pieces, p)
 }
 
 // split is the geometry of a tensor split along one dimension: outer rows
 // of full×inner elements, of which part k takes [start[k], start[k]+count[k]).
 type split struct {
-	dim                 int
-	outer, full, inner  int64
-	start, count        []int64
-	fromBits, toBits    int64
+	dim                int
+	outer, full, inner int64
+	start, count       []int64
+	fromBits, toBits   int64
 }
 
 // newSplit computes torch.tensor_split's parts of dimension dim into n.

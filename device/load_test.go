@@ -365,6 +365,7 @@ func TestLoadFaults(t *testing.T) {
 			if err == nil {
 				t.Fatal("load succeeded")
 			}
+			t.Log(err)
 			for _, w := range append(tt.words, s.name+":") {
 				if !strings.Contains(err.Error(), w) {
 					t.Errorf("error %q does not mention %q", err, w)
@@ -423,5 +424,34 @@ func TestVerifyFindsCorruption(t *testing.T) {
 	err := set.Verify(t.Context())
 	if !errors.Is(err, ErrMismatch) || !strings.Contains(err.Error(), "big@"+s.name+":0") {
 		t.Errorf("Verify after corruption: %v", err)
+	}
+}
+
+func TestLoadProgress(t *testing.T) {
+	s := newSim(t, 1, 1<<30, 200*time.Microsecond)
+	f := writeFile(t, t.TempDir(), "m.safetensors", 14, mixed())
+	var calls [][2]int64
+	progress := func(done, total int64) { calls = append(calls, [2]int64{done, total}) }
+	set := load(t, []*loader.File{f}, To(s.dev(0)), WithChunkSize(4<<10), WithChunks(2),
+		WithProgress(progress, time.Millisecond))
+	last := calls[len(calls)-1]
+	if last[0] != last[1] || last[1] != set.Stats().Copied {
+		t.Errorf("last progress %v, copied %d", last, set.Stats().Copied)
+	}
+	for i := 1; i < len(calls); i++ {
+		if calls[i][0] < calls[i-1][0] {
+			t.Errorf("progress went back: %v", calls)
+		}
+	}
+}
+
+func TestLoadEmpty(t *testing.T) {
+	s := newSim(t, 1, 1<<30, 0)
+	f := writeFile(t, t.TempDir(), "e.safetensors", 15, nil)
+	g := writeFile(t, t.TempDir(), "z.safetensors", 16, []spec{sp("z", dtype.F32, 0), sp("y", dtype.BF16, 3, 0)})
+	set := load(t, []*loader.File{f, g}, To(s.dev(0)), WithDType(dtype.F32))
+	checkSet(t, set, f, g)
+	if set.Len() != 2 || set.Stats().Copied != 0 {
+		t.Errorf("set of %d tensors, %+v", set.Len(), set.Stats())
 	}
 }

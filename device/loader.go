@@ -76,7 +76,45 @@ func (l *Loader) Plan(files []*loader.File, opts ...Option) (*Plan, error) {
 			}
 		}
 	}
-	return buildPlan(files, target, &cfg, l.freeMemory)
+	p, err := buildPlan(files, target, &cfg, l.freeMemory)
+	if err != nil {
+		return nil, err
+	}
+	p.fitRing()
+	return p, nil
+}
+
+// fitRing shrinks the staging ring of a load smaller than it: pinning
+// costs about 1 ms per MiB, so a load of a few megabytes must not pin the
+// default 256 MiB. Chunks never span files, so the largest file's staged
+// bytes bound the useful chunk size.
+func (p *Plan) fitRing() {
+	var total, largest int64
+	for _, fp := range p.Files {
+		var staged int64
+		for i := range fp.Pieces {
+			pc := &fp.Pieces[i]
+			for _, t := range pc.Targets {
+				if !p.Devices[fp.Allocs[t.Alloc].Device].IsCPU() {
+					staged += pc.Staged()
+					break
+				}
+			}
+		}
+		total += staged
+		largest = max(largest, staged)
+	}
+	if total == 0 {
+		return
+	}
+	const slack = 64 << 10 // room for the chunker's alignment padding
+	if size := (largest + slack + slack - 1) / slack * slack; size < int64(p.cfg.chunkSize) {
+		p.cfg.chunkSize = int(size)
+	}
+	size := int64(p.cfg.chunkSize)
+	if need := (total+size-1)/size + int64(len(p.Files)); need < int64(p.cfg.chunks) {
+		p.cfg.chunks = int(need)
+	}
 }
 
 // freeMemory reports the free memory of an accelerator, opening it.
@@ -120,6 +158,9 @@ func (l *Loader) accelerator(d Device) (*accRef, error) {
 // or cancellation everything the load allocated is freed and the error
 // names the tensor and device concerned (a cancellation wraps ctx.Err()).
 func (l *Loader) Execute(ctx context.Context, p *Plan) (*Set, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, &Error{Op: "load", Err: err}
+	}
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	if l.closed {
@@ -136,8 +177,8 @@ func (l *Loader) Execute(ctx context.Context, p *Plan) (*Set, error) {
 // the options changed its geometry.
 func (l *Loader) stagingRing(cfg *config, ref *accRef) (*ring, error) {
 	if r := l.ring; r != nil {
-		if r.size == cfg.chunkSize && r.count == cfg.chunks {
-			return r, nil
+		if r.size >= cfg.chunkSize && r.count >= cfg.chunks {
+			return r, nil // a ring fitted to a smaller load also serves this one
 		}
 		l.ring = nil
 		if err := r.close(); err != nil {

@@ -119,7 +119,10 @@ func (p *Piece) linear() bool {
 // bytes, and per file the number of pieces (copies before chunking).
 func (p *Plan) String() string {
 	var b strings.Builder
-	type sum struct{ allocs, tensors, views int; bytes int64 }
+	type sum struct {
+		allocs, tensors, views int
+		bytes                  int64
+	}
 	per := make([]sum, len(p.Devices))
 	pieces := 0
 	for _, fp := range p.Files {
@@ -206,7 +209,11 @@ func (pl *planner) slot(d Device) int {
 
 // decide applies the rules to every tensor of every file.
 func (pl *planner) decide(files []*loader.File) ([][]choice, error) {
-	owner := make(map[string]string)
+	n := 0
+	for _, f := range files {
+		n += f.Len()
+	}
+	owner := make(map[string]string, n)
 	out := make([][]choice, len(files))
 	for i, f := range files {
 		out[i] = make([]choice, 0, f.Len())

@@ -138,7 +138,7 @@ func TestPlan(t *testing.T) {
 			opts:  []Option{Shard("w", 1, devA, devA)},
 			check: wantPieces(pieceGeom{0, 16, 2, 8, []Target{{Alloc: 0, Off: 0, Col: 0, Width: 4}, {Alloc: 0, Off: 8, Col: 4, Width: 4}}})},
 		{name: "sub-byte split on byte boundaries", specs: []spec{sp("q", dtype.F4, 4, 4)}, target: []Device{devA},
-			opts: []Option{Shard("q", 1, devA, devB)},
+			opts:  []Option{Shard("q", 1, devA, devB)},
 			check: wantPieces(pieceGeom{0, 8, 4, 2, []Target{{Alloc: 0, Col: 0, Width: 1}, {Alloc: 1, Col: 1, Width: 1}}})},
 		{name: "sub-byte split inside a byte", specs: []spec{sp("q", dtype.F4, 4, 6)}, target: []Device{devA},
 			opts: []Option{Shard("q", 1, devA, devB, devC, devA)}, check: wantErr(ErrPlacement, "q", "byte")},
@@ -158,7 +158,7 @@ func TestPlan(t *testing.T) {
 				}
 			}},
 		{name: "column split with conversion", specs: []spec{sp("h", dtype.BF16, 2, 4)}, target: []Device{devA},
-			opts: []Option{WithDType(dtype.F32), Shard("h", 1, devA, devB)},
+			opts:  []Option{WithDType(dtype.F32), Shard("h", 1, devA, devB)},
 			check: wantPieces(pieceGeom{0, 16, 2, 16, []Target{{Alloc: 0, Col: 0, Width: 8}, {Alloc: 1, Col: 8, Width: 8}}})},
 		{name: "CPU: views of the mapping, no copies", specs: abc, target: []Device{CPU()},
 			check: func(t *testing.T, p *Plan, err error) {

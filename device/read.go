@@ -203,6 +203,9 @@ func (r *reader) dispatch(j *job, fl *flight, buf []byte) error {
 				}
 				if err := stream.Copy(c); err != nil {
 					off, _ := srcOf(p, s)
+					if fe.bytes > 0 {
+						stream.Sync() // no event covers the copies already enqueued
+					}
 					return e.copyError(j.file, slot, s.piece, off, err)
 				}
 				fe.bytes += c.Width * c.Height
@@ -213,6 +216,7 @@ func (r *reader) dispatch(j *job, fl *flight, buf []byte) error {
 		}
 		ev, err := stream.Record()
 		if err != nil {
+			stream.Sync()
 			return e.copyError(j.file, slot, fe.piece, fe.srcOff, fmt.Errorf("record event: %w", err))
 		}
 		fe.ev = ev
@@ -278,7 +282,6 @@ func (r *reader) direct(j *job) error {
 		return err
 	}
 	st := e.slots[fp.Allocs[t.Alloc].Device]
-	st.bytes.Add(n)
 	st.mark(e.since())
 	e.done.Add(n)
 	return nil

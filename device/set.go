@@ -64,7 +64,7 @@ func (t *Tensor) Bytes() []byte { return t.data }
 // holds them, and statistics. Close frees the device memory.
 type Set struct {
 	tensors []*Tensor
-	byName  map[string][]*Tensor
+	byName  map[string]int // index in tensors of the first part
 	files   []*loader.File
 	mems    []Memory
 	cpu     [][]byte // keeps CPU allocations reachable
@@ -77,8 +77,8 @@ type Set struct {
 
 // Tensor returns the named tensor when it was loaded whole.
 func (s *Set) Tensor(name string) (*Tensor, bool) {
-	ts := s.byName[name]
-	if len(ts) != 1 || ts[0].Shards != 1 {
+	ts := s.Parts(name)
+	if len(ts) != 1 {
 		return nil, false
 	}
 	return ts[0], true
@@ -87,7 +87,7 @@ func (s *Set) Tensor(name string) (*Tensor, bool) {
 // Shard returns shard i of the named tensor (shard 0 of a whole tensor is
 // the tensor).
 func (s *Set) Shard(name string, i int) (*Tensor, bool) {
-	ts := s.byName[name]
+	ts := s.Parts(name)
 	if i < 0 || i >= len(ts) {
 		return nil, false
 	}
@@ -95,8 +95,16 @@ func (s *Set) Shard(name string, i int) (*Tensor, bool) {
 }
 
 // Parts returns every part of the named tensor in shard order: one for a
-// whole tensor, none for an unknown name.
-func (s *Set) Parts(name string) []*Tensor { return s.byName[name] }
+// whole tensor, none for an unknown name. The caller must not modify the
+// slice.
+func (s *Set) Parts(name string) []*Tensor {
+	i, ok := s.byName[name]
+	if !ok {
+		return nil
+	}
+	n := s.tensors[i].Shards
+	return s.tensors[i : i+n : i+n]
+}
 
 // All iterates over every tensor and shard, in file order.
 func (s *Set) All() iter.Seq[*Tensor] {

@@ -17,6 +17,7 @@ type ring struct {
 	count int
 
 	mu   sync.Mutex
+	made int // buffers pinned or being pinned
 	all  []HostMemory
 	free chan HostMemory
 }
@@ -26,24 +27,23 @@ func newRing(ref *accRef, size, count int) *ring {
 }
 
 // get returns a free buffer, pinning a new one while fewer than count
-// exist, else waiting for one to be put back.
+// exist, else waiting for one to be put back. Pinning happens outside the
+// lock, so readers may pin in parallel and a buffer that comes back in the
+// meantime is not held up by a slow allocation.
 func (r *ring) get(ctx context.Context) (HostMemory, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
 	select {
 	case b := <-r.free:
 		return b, nil
 	default:
 	}
 	r.mu.Lock()
-	if len(r.all) < r.count {
-		b, err := r.ref.acc.AllocHost(r.size)
-		if err == nil {
-			r.all = append(r.all, b)
-		}
+	if r.made < r.count {
+		r.made++
 		r.mu.Unlock()
-		if err != nil {
-			return nil, &Error{Op: "alloc pinned host memory", Device: r.ref.dev.String(), Err: err}
-		}
-		return b, nil
+		return r.pin()
 	}
 	r.mu.Unlock()
 	select {
@@ -52,6 +52,19 @@ func (r *ring) get(ctx context.Context) (HostMemory, error) {
 	case <-ctx.Done():
 		return nil, ctx.Err()
 	}
+}
+
+// pin allocates one more buffer, whose slot get has reserved.
+func (r *ring) pin() (HostMemory, error) {
+	b, err := r.ref.acc.AllocHost(r.size)
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if err != nil {
+		r.made--
+		return nil, &Error{Op: "alloc pinned host memory", Device: r.ref.dev.String(), Err: err}
+	}
+	r.all = append(r.all, b)
+	return b, nil
 }
 
 // put returns a buffer whose copies have all completed.
@@ -72,7 +85,7 @@ func (r *ring) close() error {
 	for _, b := range r.all {
 		errs = append(errs, b.Free())
 	}
-	r.all = nil
+	r.all, r.made = nil, 0
 	errs = append(errs, r.ref.release())
 	return errors.Join(errs...)
 }

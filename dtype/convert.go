@@ -254,9 +254,48 @@ func f8Format(d DType) miniFormat {
 }
 
 // f32ToF8 encodes src into dst[:len(src)] in the signed FP8 format m.
+//
+// It rounds finite in-range values inline and leaves only overflow, Inf
+// and NaN to the full encoder; calling that for every value costs several
+// times more. In the format's normal range, subtracting the rebias from
+// the float32 bits leaves the target's exponent and mantissa in place, so
+// rounding at bit 23-mbits gives the code, a carry included. Below it,
+// adding a float32 whose unit in the last place is the format's smallest
+// subnormal makes the FPU round to nearest even at exactly that unit; the
+// sum's low bits are then the code.
 func f32ToF8(dst []byte, src []float32, m miniFormat) {
 	dst = dst[:len(src)]
+	// Loop invariants in locals; "& 31" tells the compiler the shifts are
+	// in range, sparing it Go's checks for shifts of 32 or more.
+	s := uint32(23-m.mbits) & 31
+	minNormal := uint32(127+1-m.bias) << 23 // 2**(1-bias)
+	rebias := uint32(127-m.bias) << 23
+	half := uint32(1)<<((s-1)&31) - 1
+	magicBits := uint32(127-m.bias+int(s)+1) << 23 // ulp 2**(1-bias-mbits)
+	magic := math.Float32frombits(magicBits)
+	maxMag, negZero := m.maxMag, uint32(0x80)
+	if m.noNeg0 {
+		negZero = 0
+	}
 	for i, f := range src {
-		dst[i] = uint8(m.encode(f))
+		u := math.Float32bits(f)
+		a := u & 0x7fffffff
+		// Both candidates, then a select: the compiler turns it into a
+		// conditional move, where a branch on the (unpredictable) range
+		// would cost more than the arithmetic.
+		q := (a - rebias + half + (a>>s)&1) >> s
+		qs := math.Float32bits(math.Float32frombits(a)+magic) - magicBits
+		if a < minNormal {
+			q = qs
+		}
+		if q > maxMag { // also catches Inf and NaN, far above maxMag
+			dst[i] = uint8(m.encode(f))
+			continue
+		}
+		sign := u >> 31 << 7
+		if q == 0 {
+			sign &= negZero
+		}
+		dst[i] = uint8(sign | q)
 	}
 }

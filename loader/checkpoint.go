@@ -347,20 +347,17 @@ func (p *indexParser) metadata() *Error {
 	p.idx.meta = make(map[string]string, len(m))
 	for k, v := range m {
 		var s string
-		if json.Unmarshal(v, &s) == nil {
-			p.idx.meta[k] = s
-			continue
+		if json.Unmarshal(v, &s) != nil {
+			var buf bytes.Buffer
+			json.Compact(&buf, v) // v is valid JSON
+			s = buf.String()
 		}
-		var buf bytes.Buffer
-		json.Compact(&buf, v) // v is valid JSON
-		p.idx.meta[k] = buf.String()
-		if k == "total_size" {
-			n := json.Number(buf.String())
-			p.idx.totalSize = &n
-		}
+		p.idx.meta[k] = s
 	}
-	if s, ok := m["total_size"]; ok && p.idx.totalSize == nil {
-		n := json.Number(s) // a string: checkTotal rejects it
+	if v, ok := m["total_size"]; ok {
+		// Kept as JSON text: checkTotal wants a number, and shows what
+		// it got otherwise.
+		n := json.Number(bytes.TrimSpace(v))
 		p.idx.totalSize = &n
 	}
 	return nil
@@ -641,25 +638,7 @@ func rootError(where string, err error) error {
 // *os.File; an exported OpenFile(*os.File, ...Option) there would replace
 // it.
 func openOSFile(osf *os.File, opts []Option) (*File, error) {
-	cfg := newConfig(osf.Name(), opts)
-	fi, err := osf.Stat()
-	if err != nil {
-		osf.Close()
-		return nil, &Error{File: cfg.name, Offset: -1, Err: ErrIO, Cause: err}
-	}
-	src := source{r: osf, close: osf.Close}
-	if !cfg.pread {
-		if m, err := mmapFile(osf, fi.Size()); err == nil && m != nil {
-			src.mapped = m
-			src.close = func() error { return errors.Join(munmap(m), osf.Close()) }
-		}
-	}
-	f, err := newFile(src, fi.Size(), cfg)
-	if err != nil {
-		src.close()
-		return nil, err
-	}
-	return f, nil
+	return OpenFile(osf, opts...)
 }
 
 // Path returns the path (or URL) the checkpoint was opened from: its

@@ -33,12 +33,51 @@ type Source struct {
 	Open func() (io.Reader, error)
 }
 
-// SourceOf returns a Source that copies the tensor t from its file.
+// SourceOf returns a Source that copies the tensor t from its file. A
+// mapped file is copied from its mapping; any other (a remote file, say)
+// is read in chunks of up to 64 MiB, so that a remote file's parts are
+// fetched in parallel rather than one copy buffer at a time.
 func SourceOf(t Tensor) Source {
 	return Source{
 		Spec: Spec{Name: t.Name, DType: t.DType, Shape: t.Shape},
-		Open: func() (io.Reader, error) { return t.Reader(), nil },
+		Open: func() (io.Reader, error) {
+			if t.f.Mapped() != nil {
+				return t.Reader(), nil
+			}
+			return &chunkReader{t: t}, nil
+		},
 	}
+}
+
+// sourceChunk is the largest read a chunkReader makes.
+const sourceChunk = 64 << 20
+
+// chunkReader reads a tensor in large chunks through its file's ReadAt.
+type chunkReader struct {
+	t     Tensor
+	off   int64  // next offset in the tensor to fetch
+	buf   []byte // fetched and not yet read
+	store []byte // the chunk buffer, reused
+}
+
+func (r *chunkReader) Read(p []byte) (int, error) {
+	if len(r.buf) == 0 {
+		if r.off >= r.t.Len() {
+			return 0, io.EOF
+		}
+		k := min(r.t.Len()-r.off, sourceChunk)
+		if r.store == nil {
+			r.store = make([]byte, k) // the first chunk is the largest
+		}
+		if n, err := r.t.ReadAt(r.store[:k], r.off); int64(n) < k {
+			return 0, err
+		}
+		r.buf = r.store[:k]
+		r.off += k
+	}
+	n := copy(p, r.buf)
+	r.buf = r.buf[n:]
+	return n, nil
 }
 
 // Sources returns a Source for every tensor of the checkpoint, in

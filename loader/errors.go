@@ -64,6 +64,13 @@ var kinds = []struct {
 	{ErrSliceOutOfRange, "SliceOutOfRange"},
 	{ErrInvalidSlice, "InvalidSlice"},
 	{ErrReservedName, "ReservedName"},
+	{ErrNoCheckpoint, "NoCheckpoint"},
+	{ErrInvalidIndex, "InvalidIndex"},
+	{ErrShardMissing, "ShardMissing"},
+	{ErrWeightMap, "WeightMapMismatch"},
+	{ErrInsecurePath, "InsecurePath"},
+	{ErrRangeUnsupported, "RangeUnsupported"},
+	{ErrRemoteChanged, "RemoteChanged"},
 	{ErrClosed, "Closed"},
 	{ErrIO, "IoError"},
 }

@@ -73,15 +73,22 @@ type source struct {
 // Where mapping fails (some network and FUSE file systems refuse it), or
 // when [WithPread] is given, reads go through pread instead.
 func Open(path string, opts ...Option) (*File, error) {
-	cfg := newConfig(path, opts)
 	osf, err := os.Open(path)
 	if err != nil {
 		return nil, &Error{File: path, Offset: -1, Err: ErrIO, Cause: err}
 	}
+	return OpenFile(osf, opts...)
+}
+
+// OpenFile is [Open] for a file already opened, for instance through an
+// [os.Root]. The File takes ownership of osf and closes it on Close, or
+// at once when validation fails.
+func OpenFile(osf *os.File, opts ...Option) (*File, error) {
+	cfg := newConfig(osf.Name(), opts)
 	fi, err := osf.Stat()
 	if err != nil {
 		osf.Close()
-		return nil, &Error{File: path, Offset: -1, Err: ErrIO, Cause: err}
+		return nil, &Error{File: cfg.name, Offset: -1, Err: ErrIO, Cause: err}
 	}
 	src := source{r: osf, close: osf.Close}
 	if !cfg.pread {
@@ -308,6 +315,18 @@ func (f *File) ReadAt(p []byte, off int64) (int, error) {
 		return n, nil
 	}
 	return f.src.r.ReadAt(p, off)
+}
+
+// withMapped calls fn with the mapping, or nil when the file is not mapped,
+// while holding the read lock, so that Close cannot unmap the memory while
+// fn uses it.
+func (f *File) withMapped(fn func(m []byte) error) error {
+	f.mu.RLock()
+	defer f.mu.RUnlock()
+	if f.closed {
+		return &Error{File: f.name, Offset: -1, Err: ErrClosed}
+	}
+	return fn(f.src.mapped)
 }
 
 // Mapped returns the whole file as mapped into memory, or nil when the

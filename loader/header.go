@@ -47,8 +47,8 @@ type parser struct {
 	depth   int
 	lenient bool
 	h       header
-	hasMeta bool // __metadata__ was seen, possibly as null
-	shapes  []uint64       // arena the shapes are cut from
+	hasMeta bool     // __metadata__ was seen, possibly as null
+	shapes  []uint64 // arena the shapes are cut from
 }
 
 // parseHeader parses the N header bytes b, which must already be valid

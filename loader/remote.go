@@ -132,6 +132,7 @@ type HTTPError struct {
 	Status     string // as the server gave it, "404 Not Found"
 }
 
+// Error returns "HTTP " and the status, as in "HTTP 404 Not Found".
 func (e *HTTPError) Error() string { return "HTTP " + e.Status }
 
 // HTTPReaderAt reads a file served over HTTP with range requests. It
@@ -687,8 +688,12 @@ func (r *HTTPReaderAt) fail(err error, off int64) error {
 // requests, [NewReader] validates it exactly as for a local file, and
 // tensor bytes are fetched when read (with [File.ReadAt], [Tensor.Bytes],
 // [Slice.WriteTo]...). opts configure validation as for [Open]; h
-// configures the requests and may be nil. Closing the File aborts its
-// requests in flight.
+// configures the requests and may be nil.
+//
+// ctx bounds the life of the File's requests: cancelling it makes reads
+// in progress fail promptly. [File.Close] waits for reads in progress to
+// end (as it does for a mapped file, whose memory they may be using)
+// before it ends the File's requests.
 //
 // Errors name the file by its URL without query string or user
 // information, which may hold credentials; [WithName] sets another name.

@@ -547,6 +547,33 @@ func TestRemoteConcurrent(t *testing.T) {
 	}
 }
 
+// TestRemoteCopy streams a remote file into a local one through
+// SourceOf, in few large requests.
+func TestRemoteCopy(t *testing.T) {
+	srv := newRemoteServer(t)
+	path := filepath.Join(conformance, "valid", "big_tensor.safetensors")
+	b, _ := os.ReadFile(path)
+	f, err := OpenURL(remoteCtx(t), srv.put("big.safetensors", b), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	c := single(f)
+	srv.reset()
+	out := filepath.Join(t.TempDir(), "copy.safetensors")
+	if err := SaveSources(remoteCtx(t), out, c.Sources(), f.Metadata()); err != nil {
+		t.Fatal(err)
+	}
+	if got, _ := os.ReadFile(out); !bytes.Equal(got, b) {
+		t.Error("copy differs")
+	}
+	// The 3 MiB tensor (less the first 64 KiB) is one 8 MiB part: one
+	// request, not one per 1 MiB copy buffer.
+	if n := srv.requests.Load(); n != 1 {
+		t.Errorf("%d requests, want 1", n)
+	}
+}
+
 // TestRemoteAbort ends a read that waits on a stalled server, by closing
 // the HTTPReaderAt or by cancelling the context a File was opened with
 // (File.Close waits for reads in progress).
@@ -629,6 +656,22 @@ func TestRemoteCheckpoint(t *testing.T) {
 	ckptCheckTensors(t, c, tensors)
 	if got := c.Shards()[1].Name(); got != base+"model-00002-of-00003.safetensors" {
 		t.Errorf("shard name %s", got)
+	}
+	// Merging the remote shards into one local file (convert from a URL)
+	// gives what Save writes; these shards are small enough for their
+	// first request to have brought them whole.
+	srv.reset()
+	merged := filepath.Join(t.TempDir(), "merged.safetensors")
+	if err := SaveSources(remoteCtx(t), merged, c.Sources(), nil); err != nil {
+		t.Fatal(err)
+	}
+	var want bytes.Buffer
+	Save(&want, tensors, nil)
+	if got, _ := os.ReadFile(merged); !bytes.Equal(got, want.Bytes()) {
+		t.Error("merged file differs from Save's output")
+	}
+	if n := srv.requests.Load(); n != 0 {
+		t.Errorf("%d requests for tensors the first requests already brought", n)
 	}
 	c.Close()
 

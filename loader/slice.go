@@ -157,21 +157,26 @@ func (w appendWriter) Write(p []byte) (int, error) {
 // gathering them first; it implements [io.WriterTo].
 func (s *Slice) WriteTo(w io.Writer) (int64, error) {
 	var total int64
-	var buf []byte
-	for _, r := range s.Ranges {
-		if m := s.f.Mapped(); m != nil {
+	err := s.f.withMapped(func(m []byte) error {
+		if m == nil {
+			return nil
+		}
+		for _, r := range s.Ranges {
 			n, err := w.Write(m[r.Off : r.Off+r.Len])
 			total += int64(n)
 			if err != nil {
-				return total, err
+				return err
 			}
-			continue
 		}
+		return nil
+	})
+	if err != nil || s.f.Mapped() != nil {
+		return total, err
+	}
+	buf := make([]byte, min(s.NBytes, 1<<20))
+	for _, r := range s.Ranges {
 		for done := int64(0); done < r.Len; {
-			k := min(r.Len-done, 1<<20)
-			if int64(len(buf)) < k {
-				buf = make([]byte, k)
-			}
+			k := min(r.Len-done, int64(len(buf)))
 			if _, err := s.f.ReadAt(buf[:k], r.Off+done); err != nil {
 				return total, err
 			}

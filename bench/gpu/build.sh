@@ -14,11 +14,12 @@ set -euo pipefail
 cd "$(dirname "$0")/../.."
 SHARED="${SHARED:-$(cd .. && pwd)/shared}"
 mkdir -p bench/gpu/bin
-CGO_ENABLED=0 go build -trimpath -o bench/gpu/bin/stbench ./bench/cmd/stbench
+# -s -w: no symbol tables; the binaries travel with the tree (64 MiB limit).
+CGO_ENABLED=0 go build -trimpath -ldflags "-s -w" -o bench/gpu/bin/stbench ./bench/cmd/stbench
 if [[ -z "${CGO_CFLAGS:-}" ]] || ! grep -q -- -I <<<"${CGO_CFLAGS:-}"; then
   eval "$(bash "$SHARED/scripts/cuda-headers.sh")"
 fi
-go build -tags cuda -trimpath -o bench/gpu/bin/stbench-cuda ./bench/cmd/stbench
+go build -tags cuda -trimpath -ldflags "-s -w" -o bench/gpu/bin/stbench-cuda ./bench/cmd/stbench
 ls -l bench/gpu/bin
 # Which glibc the cuda binary needs: the GPU machine's must be at least this.
 if command -v objdump >/dev/null; then

@@ -12,6 +12,7 @@ so reads run in parallel."""
 import os
 import sys
 import threading
+import time
 
 import common
 
@@ -78,7 +79,7 @@ def load_one(torch, args, path, streams, bufs, mark_first):
         th.start()
     if pieces:
         while done[first_chunk] is None and not errors and any(th.is_alive() for th in threads):
-            threading.Event().wait(0.0002)
+            time.sleep(0.0002)
         if done[first_chunk] is not None:
             done[first_chunk].synchronize()
             mark_first()

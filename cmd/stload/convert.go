@@ -8,7 +8,9 @@ import (
 	"os"
 	"os/signal"
 	"strings"
+	"sync/atomic"
 	"syscall"
+	"time"
 
 	"github.com/stload/stload/dtype"
 	"github.com/stload/stload/loader"
@@ -16,27 +18,57 @@ import (
 
 var convertCmd = &command{
 	name:    "convert",
-	summary: "rewrite a file in canonical form, optionally changing float dtypes",
-	usage: `Usage: stload convert [--dtype bf16|f16|f32] [--lenient] IN OUT
+	summary: "rewrite a file or checkpoint: canonical form, float dtypes, (re)sharding, merging",
+	usage: `Usage: stload convert [--dtype bf16|f16|f32] [--max-shard-size SIZE] [--lenient] INPUT OUT
 
-Convert validates IN and writes its tensors and metadata to OUT in the
-reference writer's canonical form: tensors ordered by dtype (widest first)
-then name, no gaps, the header padded with spaces to a multiple of 8,
-metadata keys sorted. A file the reference wrote (with at most one metadata
-key) comes out byte-identical.
+Convert validates INPUT and writes its tensors and metadata in the reference
+writer's canonical form: tensors ordered by dtype (widest first) then name,
+no gaps, the header padded with spaces to a multiple of 8, metadata keys
+sorted. A file the reference wrote (with at most one metadata key) comes out
+byte-identical. Tensors stream from INPUT to the output a chunk at a time.
 
-The output is written to a temporary file beside OUT, synced and renamed
-over OUT, so a failure or an interrupt never leaves a half-written OUT, and
-an existing OUT stays as it was until the new one is complete. OUT may be
-IN itself. Tensors stream from IN to OUT a chunk at a time.
+` + inputHelp + `
+What is written depends on INPUT and the flags:
+  --max-shard-size SIZE   OUT is a directory (created if need be) that
+                          receives a transformers-compatible sharded
+                          checkpoint: model-00001-of-0000N.safetensors and
+                          model.safetensors.index.json (or model.safetensors
+                          alone when everything fits in one shard), tensors
+                          grouped in order as save_pretrained groups them.
+  a single file           OUT is one safetensors file.
+  a sharded checkpoint    OUT ending in ".safetensors" merges the shards
+                          into that one file; any other OUT is a directory
+                          resharded with the default limit of 5GB.
+The shards' __metadata__ is kept (for a checkpoint, the first shard's); a
+new index gets {"total_size": N} as transformers writes it.
+
+Output is atomic. A file is written to a temporary file beside OUT, synced
+and renamed over OUT, so a failure or an interrupt never leaves a
+half-written OUT, and an existing OUT stays as it was until the new one is
+complete; OUT may be INPUT itself. A checkpoint is written in full to a
+temporary directory inside OUT, then its shards and, last, its index are
+renamed into place; on failure nothing is left behind (and OUT is removed
+again if convert created it). Shards of another count left in OUT by an
+earlier save are removed, as transformers does. Renaming over an existing
+checkpoint of the same names is not atomic across files: to replace one,
+write to a new directory and swap the directories.
 
 Flags:
-  --dtype T  convert every floating tensor (F64, F32, F16, BF16 and the F8,
-             F6 and F4 types) to T, one of bf16, f16, f32, rounding to
-             nearest even; integer, BOOL and C64 tensors are copied as they
-             are.
-  --lenient  read files inspect --lenient accepts (duplicate keys: the last
-             one wins); the output is always strictly valid.
+  --dtype T             convert every floating tensor (F64, F32, F16, BF16
+                        and the F8, F6 and F4 types) to T, one of bf16, f16,
+                        f32, rounding to nearest even; integer, BOOL and C64
+                        tensors are copied as they are.
+  --max-shard-size SIZE the most tensor bytes per shard: decimal units as
+                        transformers reads them (5GB = 5,000,000,000 bytes,
+                        500MB, 100kB), binary ones (4GiB, 512MiB, 64KiB), or
+                        a plain number of bytes. A tensor larger than SIZE
+                        gets a shard of its own.
+  --lenient             read inputs inspect --lenient accepts (duplicate
+                        keys: the last one wins); the output is always
+                        strictly valid.
+
+A progress bar (bytes, rate, time left) is drawn on standard error when it
+is a terminal.
 `,
 }
 
@@ -48,28 +80,40 @@ var convertTargets = map[string]dtype.DType{"bf16": dtype.BF16, "f16": dtype.F16
 func runConvert(args []string, stdout, stderr io.Writer) int {
 	var to string
 	var in inputOptions
+	var maxShard sizeFlag
 	fs := newFlags(convertCmd)
 	fs.StringVar(&to, "dtype", "", "")
+	fs.Var(&maxShard, "max-shard-size", "")
 	addInputFlags(fs, &in)
 	pos, code, ok := parseCommand(convertCmd, fs, args, 2, 2, stdout, stderr)
 	if !ok {
 		return code
 	}
-	target := dtype.Invalid
-	if to != "" {
-		if target, ok = convertTargets[strings.ToLower(to)]; !ok {
-			return usageError(convertCmd, fmt.Errorf("--dtype %q: want bf16, f16 or f32", to), stdout, stderr)
-		}
-	}
-	f, err := openInput(pos[0], in)
+	target, err := parseTarget(to)
 	if err != nil {
-		return failure(err, false, stdout, stderr)
+		return usageError(convertCmd, err, stdout, stderr)
 	}
-	defer f.Close()
 
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	st, err := convertFile(ctx, f, pos[1], target)
+	c, err := openInput(ctx, pos[0], in)
+	if err != nil {
+		return failure(err, false, stdout, stderr)
+	}
+	defer c.Close()
+
+	bar := newProgress(stderr, false)
+	var st convertStats
+	var written []string
+	switch out := pos[1]; {
+	case maxShard.set:
+		st, written, err = convertSharded(ctx, c.Shards(), out, target, maxShard.n, bar)
+	case c.Sharded() && !strings.HasSuffix(out, ".safetensors"):
+		st, written, err = convertSharded(ctx, c.Shards(), out, target, loader.DefaultMaxShardSize, bar)
+	default:
+		st, err = convertTo(ctx, c.Shards(), out, target, bar)
+	}
+	bar.done()
 	if errors.Is(err, context.Canceled) {
 		fmt.Fprintf(stderr, "stload convert: %s -> %s: interrupted; %s was not written\n", pos[0], pos[1], pos[1])
 		return exitFail
@@ -82,13 +126,38 @@ func runConvert(args []string, stdout, stderr io.Writer) int {
 	if target != dtype.Invalid {
 		fmt.Fprintf(stdout, " (%d converted to %v)", st.converted, target)
 	}
-	fmt.Fprintf(stdout, ", %s\n", plural(int(st.bytes), "byte"))
+	fmt.Fprintf(stdout, ", %s", plural(int(st.bytes), "byte"))
+	if written == nil {
+		fmt.Fprintln(stdout)
+		return exitOK
+	}
+	fmt.Fprintf(stdout, " in %s\n", plural(len(written), "file"))
+	tt := table{right: []bool{false, true}}
+	for _, p := range written {
+		size := int64(0)
+		if fi, err := os.Stat(p); err == nil {
+			size = fi.Size()
+		}
+		tt.add("  "+p, groupDigits(uint64(size)))
+	}
+	tt.write(stdout)
 	return exitOK
+}
+
+// parseTarget parses --dtype: "" for no conversion (dtype.Invalid).
+func parseTarget(to string) (dtype.DType, error) {
+	if to == "" {
+		return dtype.Invalid, nil
+	}
+	if t, ok := convertTargets[strings.ToLower(to)]; ok {
+		return t, nil
+	}
+	return dtype.Invalid, fmt.Errorf("--dtype %q: want bf16, f16 or f32", to)
 }
 
 type convertStats struct {
 	tensors, converted int
-	bytes              int64 // size of the output file
+	bytes              int64 // size of the output file (or files)
 }
 
 // converts reports whether convert --dtype to changes a tensor of type dt.
@@ -101,47 +170,29 @@ func converts(dt, to dtype.DType) bool {
 // F6, 8 for the widest types). A variable so that tests can make it small.
 var convertChunk int64 = 3 << 20
 
+// remoteChunks is how many convertChunks a converted tensor of a remote
+// file is read in at a time, so that its parts are fetched in parallel
+// (see loader.HTTPOptions.PartSize) rather than one small request at a
+// time.
+const remoteChunks = 16
+
 // convertFile writes f's tensors and metadata to out in canonical form,
 // converting floating tensors to the dtype to unless it is Invalid. The
 // file appears at out only once complete: on any error, or when ctx is
 // cancelled, the temporary file is removed and out is left as it was.
 func convertFile(ctx context.Context, f *loader.File, out string, to dtype.DType) (convertStats, error) {
-	var st convertStats
-	specs := make([]loader.Spec, 0, f.Len())
-	for name, info := range f.Tensors() {
-		dt := info.DType
-		if converts(dt, to) {
-			dt = to
-			st.converted++
-		}
-		specs = append(specs, loader.Spec{Name: name, DType: dt, Shape: info.Shape})
-	}
-	st.tensors = len(specs)
-	fw, err := loader.CreateFile(out, specs, f.Metadata())
+	return convertTo(ctx, []*loader.File{f}, out, to, nil)
+}
+
+// convertTo writes the tensors of files (one file, or a checkpoint's
+// shards) to the single file out, with the first file's metadata, as
+// convertFile does; bar, if not nil, shows the progress.
+func convertTo(ctx context.Context, files []*loader.File, out string, to dtype.DType, bar *progressBar) (convertStats, error) {
+	srcs, st, total := convertSources(files, to)
+	srcs, stop := meterSources(srcs, total, bar)
+	err := loader.SaveSources(ctx, out, srcs, firstMetadata(files))
+	stop()
 	if err != nil {
-		return st, err
-	}
-	st.bytes = fw.HeaderSize()
-	c := chunker{ctx: ctx, mapped: f.Mapped() != nil}
-	for _, spec := range fw.Tensors() {
-		t, err := f.Tensor(spec.Name)
-		if err == nil {
-			if spec.DType == t.DType {
-				err = c.copy(fw, t)
-			} else {
-				err = c.convert(fw, t, spec.DType)
-			}
-		}
-		if err != nil {
-			fw.Abort()
-			return st, err
-		}
-	}
-	if err := ctx.Err(); err != nil {
-		fw.Abort()
-		return st, err
-	}
-	if err := fw.Commit(); err != nil {
 		return st, err
 	}
 	if fi, err := os.Stat(out); err == nil {
@@ -150,74 +201,241 @@ func convertFile(ctx context.Context, f *loader.File, out string, to dtype.DType
 	return st, nil
 }
 
-// chunker streams tensors a chunk at a time, stopping early when ctx is
-// cancelled.
+// convertSharded writes the tensors of files into directory dir as a
+// sharded checkpoint with shards of at most maxShard bytes of tensor
+// data, every shard with the first file's metadata. It returns the paths
+// written, the index last.
+func convertSharded(ctx context.Context, files []*loader.File, dir string, to dtype.DType, maxShard int64, bar *progressBar) (convertStats, []string, error) {
+	srcs, st, total := convertSources(files, to)
+	srcs, stop := meterSources(srcs, total, bar)
+	written, err := loader.SaveSharded(ctx, dir, srcs, loader.ShardOptions{MaxShardSize: maxShard, Metadata: firstMetadata(files)})
+	stop()
+	if err != nil {
+		return st, nil, err
+	}
+	st.bytes = 0
+	for _, p := range written {
+		if fi, err := os.Stat(p); err == nil {
+			st.bytes += fi.Size()
+		}
+	}
+	return st, written, nil
+}
+
+// firstMetadata returns the __metadata__ of the first file: a single
+// file's own, or a checkpoint's first shard's (transformers writes the
+// same {"format": "pt"} in every shard).
+func firstMetadata(files []*loader.File) map[string]string {
+	if len(files) == 0 {
+		return nil
+	}
+	return files[0].Metadata()
+}
+
+// convertSources returns a source for every tensor of files, in file
+// order, converting the floating ones to the dtype to unless it is
+// Invalid, with the counts of convertStats (bytes: the tensor bytes to
+// write) and the total of tensor bytes to write.
+func convertSources(files []*loader.File, to dtype.DType) ([]loader.Source, convertStats, int64) {
+	var st convertStats
+	var total int64
+	c := &chunker{}
+	var srcs []loader.Source
+	for _, f := range files {
+		for name := range f.Tensors() {
+			t, err := f.Tensor(name)
+			if err != nil {
+				// Only a closed file fails here: let the source report it.
+				srcs = append(srcs, failedSource(name, err))
+				continue
+			}
+			st.tensors++
+			if !converts(t.DType, to) {
+				srcs = append(srcs, loader.SourceOf(t))
+				total += t.Len()
+				continue
+			}
+			st.converted++
+			src, n := c.source(f, t, to)
+			srcs = append(srcs, src)
+			total += n
+		}
+	}
+	st.bytes = total
+	return srcs, st, total
+}
+
+// failedSource is a source whose Open fails with err.
+func failedSource(name string, err error) loader.Source {
+	return loader.Source{Spec: loader.Spec{Name: name}, Open: func() (io.Reader, error) { return nil, err }}
+}
+
+// chunker converts tensors a chunk at a time, with buffers reused across
+// tensors: the writers open one source at a time, so one chunker serves
+// every source of a conversion.
 type chunker struct {
-	ctx      context.Context
-	mapped   bool   // the file is memory-mapped: chunks are views of it
 	src, dst []byte // buffers reused across tensors
 }
 
-// each calls fn with successive pieces of at most convertChunk bytes of
-// t: views of the mapping when the file is mapped (Bytes is zero-copy
-// then), else read into a buffer (Bytes would read the whole tensor).
-func (c *chunker) each(t loader.Tensor, fn func([]byte) error) error {
-	var whole []byte
-	if c.mapped && t.Len() > 0 {
-		b, err := t.Bytes()
-		if err != nil {
-			return err
-		}
-		whole = b
+// source returns a Source that produces the elements of t, a tensor of f,
+// converted to the dtype to, and the number of bytes it produces.
+func (c *chunker) source(f *loader.File, t loader.Tensor, to dtype.DType) (loader.Source, int64) {
+	n, err := dtype.ConvertedSize(t.Len(), t.DType, to)
+	spec := loader.Spec{Name: t.Name, DType: to, Shape: t.Shape}
+	if err != nil {
+		return loader.Source{Spec: spec, Open: func() (io.Reader, error) { return nil, c.convertError(t, to, err) }}, 0
 	}
-	for off := int64(0); off < t.Len(); off += convertChunk {
-		if err := c.ctx.Err(); err != nil {
-			return err
+	return loader.Source{Spec: spec, Open: func() (io.Reader, error) {
+		r := &convertReader{c: c, t: t, to: to, size: convertChunk}
+		if loader.IsURL(f.Name()) {
+			r.size *= remoteChunks
 		}
-		k := min(t.Len()-off, convertChunk)
-		var p []byte
-		if whole != nil {
-			p = whole[off : off+k]
+		if f.Mapped() != nil && t.Len() > 0 {
+			// A view of the mapping: chunks are read without copying.
+			b, err := t.Bytes()
+			if err != nil {
+				return nil, err
+			}
+			r.whole = b
+		}
+		return r, nil
+	}}, n
+}
+
+// convertReader reads a tensor's elements converted to another dtype,
+// converting a chunk of at most size bytes of the file at a time: a view
+// of the mapping when the file is mapped, else read into the chunker's
+// buffer.
+type convertReader struct {
+	c       *chunker
+	t       loader.Tensor
+	to      dtype.DType
+	size    int64
+	whole   []byte // the tensor's bytes in the mapping, or nil
+	off     int64  // the next offset in the tensor to convert
+	pending []byte // converted and not yet read
+}
+
+func (r *convertReader) Read(p []byte) (int, error) {
+	for len(r.pending) == 0 {
+		if r.off >= r.t.Len() {
+			return 0, io.EOF
+		}
+		k := min(r.t.Len()-r.off, r.size)
+		var in []byte
+		if r.whole != nil {
+			in = r.whole[r.off : r.off+k]
 		} else {
-			if int64(len(c.src)) < k {
-				c.src = make([]byte, k)
+			if int64(len(r.c.src)) < k {
+				r.c.src = make([]byte, k)
 			}
-			p = c.src[:k]
-			if _, err := t.ReadAt(p, off); err != nil {
-				return err
+			in = r.c.src[:k]
+			if _, err := r.t.ReadAt(in, r.off); err != nil {
+				return 0, err
 			}
 		}
-		if err := fn(p); err != nil {
-			return err
+		out, err := r.c.convert(r.t, in, r.to)
+		if err != nil {
+			return 0, err
 		}
+		r.off += k
+		r.pending = out
+	}
+	n := copy(p, r.pending)
+	r.pending = r.pending[n:]
+	return n, nil
+}
+
+// convert converts p, whole elements of t, to the dtype to, into the
+// chunker's output buffer.
+func (c *chunker) convert(t loader.Tensor, p []byte, to dtype.DType) ([]byte, error) {
+	need, err := dtype.ConvertedSize(int64(len(p)), t.DType, to)
+	if err == nil && int64(len(c.dst)) < need {
+		c.dst = make([]byte, need)
+	}
+	var n int
+	if err == nil {
+		n, err = dtype.Convert(c.dst, to, p, t.DType)
+	}
+	if err != nil {
+		return nil, c.convertError(t, to, err)
+	}
+	return c.dst[:n], nil
+}
+
+func (c *chunker) convertError(t loader.Tensor, to dtype.DType, err error) error {
+	return &loader.Error{Tensor: t.Name, Offset: t.Offset(), Err: loader.ErrTensorInvalidInfo,
+		Detail: fmt.Sprintf("converting %v to %v", t.DType, to), Cause: err}
+}
+
+// meterSources wraps srcs so that the bytes they produce advance bar,
+// which a ticker redraws every progressInterval until stop is called, and
+// stop once more. With a nil bar it returns srcs as they are.
+func meterSources(srcs []loader.Source, total int64, bar *progressBar) ([]loader.Source, func()) {
+	if bar == nil {
+		return srcs, func() {}
+	}
+	var done atomic.Int64
+	out := make([]loader.Source, len(srcs))
+	for i, s := range srcs {
+		open := s.Open
+		s.Open = func() (io.Reader, error) {
+			r, err := open()
+			if err != nil {
+				return nil, err
+			}
+			return &countingReader{r: r, n: &done}, nil
+		}
+		out[i] = s
+	}
+	draw := func() { bar.update(done.Load(), total) }
+	stop := tick(progressInterval, draw)
+	return out, func() {
+		stop()
+		draw() // the end, as device.WithProgress reports it
+	}
+}
+
+// tick calls fn every interval until the returned function is called,
+// which waits for a call in progress to end.
+func tick(interval time.Duration, fn func()) func() {
+	quit, stopped := make(chan struct{}), make(chan struct{})
+	go func() {
+		defer close(stopped)
+		t := time.NewTicker(interval)
+		defer t.Stop()
+		for {
+			select {
+			case <-t.C:
+				fn()
+			case <-quit:
+				return
+			}
+		}
+	}()
+	return func() {
+		close(quit)
+		<-stopped
+	}
+}
+
+// countingReader counts the bytes read through it into n.
+type countingReader struct {
+	r io.Reader
+	n *atomic.Int64
+}
+
+func (c *countingReader) Read(p []byte) (int, error) {
+	n, err := c.r.Read(p)
+	c.n.Add(int64(n))
+	return n, err
+}
+
+// Close closes the underlying reader when it is an io.Closer, as the
+// writers would have.
+func (c *countingReader) Close() error {
+	if cl, ok := c.r.(io.Closer); ok {
+		return cl.Close()
 	}
 	return nil
-}
-
-// copy writes t's bytes to w unchanged.
-func (c *chunker) copy(w io.Writer, t loader.Tensor) error {
-	return c.each(t, func(p []byte) error {
-		_, err := w.Write(p)
-		return err
-	})
-}
-
-// convert writes t's elements to w converted to the dtype to.
-func (c *chunker) convert(w io.Writer, t loader.Tensor, to dtype.DType) error {
-	return c.each(t, func(p []byte) error {
-		need, err := dtype.ConvertedSize(int64(len(p)), t.DType, to)
-		if err == nil && int64(len(c.dst)) < need {
-			c.dst = make([]byte, need)
-		}
-		var n int
-		if err == nil {
-			n, err = dtype.Convert(c.dst, to, p, t.DType)
-		}
-		if err != nil {
-			return &loader.Error{Tensor: t.Name, Offset: t.Offset(), Err: loader.ErrTensorInvalidInfo,
-				Detail: fmt.Sprintf("converting %v to %v", t.DType, to), Cause: err}
-		}
-		_, err = w.Write(c.dst[:n])
-		return err
-	})
 }

@@ -2,6 +2,7 @@ package main
 
 import (
 	"bufio"
+	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -12,9 +13,9 @@ import (
 var dumpCmd = &command{
 	name:    "dump",
 	summary: "print a tensor, or a slice of it, as bytes or values",
-	usage: `Usage: stload dump [--slice SPEC] [--raw | --values | --json] [--sha256] [--lenient] FILE TENSOR
+	usage: `Usage: stload dump [--slice SPEC] [--raw | --values | --json] [--sha256] [--lenient] INPUT TENSOR
 
-Dump writes the named tensor of FILE, or the part of it SPEC selects, to
+Dump writes the named tensor of INPUT, or the part of it SPEC selects, to
 standard output: as raw little-endian bytes in row-major order when
 standard output is not a terminal, as readable values (numpy's repr, big
 tensors summarised with "...") when it is. F16, BF16, the F8 types, F6 and
@@ -51,6 +52,9 @@ Flags:
                 MisalignedSlice, InvalidSlice, or any of inspect's) and
                 exit 1.
   --lenient     open files inspect --lenient accepts.
+
+` + inputHelp + `A tensor of a checkpoint is read from the shard that holds it; only the
+bytes the selection covers are read (fetched, for a URL).
 `,
 }
 
@@ -89,12 +93,12 @@ func runDump(args []string, stdout, stderr io.Writer) int {
 	}
 	jsonErrors := asJSON || sha
 
-	f, err := openInput(pos[0], in)
+	c, err := openInput(context.Background(), pos[0], in)
 	if err != nil {
 		return failure(err, jsonErrors, stdout, stderr)
 	}
-	defer f.Close()
-	s, err := selectSlice(f, pos[1], spec)
+	defer c.Close()
+	f, s, err := selectSlice(c, pos[1], spec)
 	if err != nil {
 		return failure(err, jsonErrors, stdout, stderr)
 	}
@@ -128,21 +132,24 @@ func runDump(args []string, stdout, stderr io.Writer) int {
 	}
 }
 
-// selectSlice looks up the tensor and applies the slice spec to it.
-func selectSlice(f *loader.File, tensor, spec string) (*loader.Slice, error) {
-	t, err := f.Tensor(tensor)
+// selectSlice looks up the tensor in the checkpoint and applies the slice
+// spec to it. It returns the file (shard) that holds the tensor too.
+func selectSlice(c *loader.Checkpoint, tensor, spec string) (*loader.File, *loader.Slice, error) {
+	t, err := c.Tensor(tensor)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
+	f, _ := c.Shard(tensor)
 	idx, err := loader.ParseSpec(spec)
 	if err != nil {
 		var e *loader.Error
 		if errors.As(err, &e) {
 			e.File, e.Tensor = f.Name(), tensor
 		}
-		return nil, err
+		return nil, nil, err
 	}
-	return t.Slice(idx...)
+	s, err := t.Slice(idx...)
+	return f, s, err
 }
 
 // writeStatus turns the error of writing a command's output (a closed

@@ -2,6 +2,7 @@ package main
 
 import (
 	"bufio"
+	"context"
 	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
@@ -19,25 +20,42 @@ import (
 var inspectCmd = &command{
 	name:    "inspect",
 	summary: "list a file's tensors, totals and metadata",
-	usage: `Usage: stload inspect [--json] [--sha256] [--lenient] FILE
+	usage: `Usage: stload inspect [--json] [--sha256] [--lenient] INPUT
 
-Inspect validates FILE and prints its tensors in file-offset order (ties by
+Inspect validates INPUT and prints its tensors in file-offset order (ties by
 name) as a table of name, dtype, shape, size in bytes and data offsets,
-then the totals per dtype, the parameter count and the metadata.
+then the totals per dtype, the parameter count and the metadata. For a
+sharded checkpoint it prints a summary of the whole, each shard's tensors
+under a line naming the shard, the totals over all shards, the index's
+metadata and the shards' metadata.
 
+` + inputHelp + `
 Flags:
-  --json     print one line of JSON instead:
+  --json     print one line of JSON instead. For a single file (also one
+             given by directory or URL):
              {"ok":true,"header_size":N,"metadata":{...}|null,
               "tensors":[{"name":..,"dtype":..,"shape":[..],"data_offsets":[b,e]},...]}
              metadata is null when the header has none (or null), {} when empty.
-             A file that fails validation prints {"ok":false,"kind":..,"error":..}
+             For a sharded checkpoint (opened from an index):
+             {"ok":true,"checkpoint":true,"metadata":{...}|null,
+              "shards":[{"file":..,"header_size":N,"metadata":{...}|null,
+                         "tensors":[...]},...]}
+             where metadata is the index's (values as strings: total_size
+             reads "123"), shards come in name order, file is the shard's
+             name as weight_map gives it, and each shard's fields are a
+             single file's; data_offsets are within the shard.
+             An input that fails validation prints {"ok":false,"kind":..,"error":..}
              (kind is the reference's error variant, stload's own such as
-             DuplicateKey, or IoError) and exits 1.
+             DuplicateKey, a checkpoint's NoCheckpoint, InvalidIndex,
+             ShardMissing, WeightMapMismatch, InsecurePath, a URL's
+             RangeUnsupported or RemoteChanged, or IoError) and exits 1.
   --sha256   add each tensor's SHA-256 (hex, of its bytes): a column, or a
              "sha256" field in JSON. Reads every tensor.
   --lenient  accept what the reference accepts and stload rejects by default:
              duplicate tensor names or metadata keys (the last one wins) and
-             tensor entries written as positional arrays.
+             tensor entries written as positional arrays; for a checkpoint,
+             also a metadata.total_size that disagrees with the shards and a
+             tensor listed twice in weight_map (the last entry wins).
 `,
 }
 
@@ -58,20 +76,38 @@ func runInspect(args []string, stdout, stderr io.Writer) int {
 	if !ok {
 		return code
 	}
-	f, err := openInput(pos[0], fl.in)
+	c, err := openInput(context.Background(), pos[0], fl.in)
 	if err != nil {
 		return failure(err, fl.json, stdout, stderr)
 	}
-	defer f.Close()
-	rep, err := describe(f, fl.sha)
+	defer c.Close()
+	if f := single(c); f != nil {
+		rep, err := describe(f, fl.sha)
+		if err != nil {
+			return failure(err, fl.json, stdout, stderr)
+		}
+		if fl.json {
+			err = writeJSON(stdout, rep)
+		} else {
+			err = rep.writeText(stdout, pos[0], fl.sha)
+		}
+		return writeResult(err, stderr)
+	}
+	rep, err := describeCheckpoint(c, fl.sha)
 	if err != nil {
 		return failure(err, fl.json, stdout, stderr)
 	}
 	if fl.json {
 		err = writeJSON(stdout, rep)
 	} else {
-		err = rep.writeText(stdout, pos[0], fl.sha)
+		err = rep.writeText(stdout, pos[0], c.Path(), fl.sha)
 	}
+	return writeResult(err, stderr)
+}
+
+// writeResult turns the error of writing inspect's output into an exit
+// status.
+func writeResult(err error, stderr io.Writer) int {
 	if err != nil {
 		fmt.Fprintf(stderr, "stload inspect: %v\n", err)
 		return exitFail
@@ -149,74 +185,178 @@ func hashSlice(s *loader.Slice) (int64, string, error) {
 // the totals per dtype and the metadata.
 func (rep *inspectJSON) writeText(w io.Writer, file string, sha bool) error {
 	bw := bufio.NewWriter(w)
-	type total struct {
-		tensors  int
-		elements uint64
-		bytes    int64
+	all := tally(rep.Tensors)
+	fmt.Fprintf(bw, "%s: %s, %s parameters, %s of tensor data, header %s\n",
+		file, plural(all.tensors, "tensor"), groupDigits(all.elements), sizeText(all.bytes), plural(int(rep.HeaderSize), "byte"))
+	if len(rep.Tensors) > 0 {
+		bw.WriteString("\n")
+		writeTensorTable(bw, rep.Tensors, sha)
+		bw.WriteString("\n")
+		writeTotals(bw, rep.Tensors)
 	}
+	bw.WriteString("\n")
+	writeMetadata(bw, "metadata", rep.Metadata)
+	return bw.Flush()
+}
+
+// total counts tensors, their elements and their bytes.
+type total struct {
+	tensors  int
+	elements uint64
+	bytes    int64
+}
+
+func (x *total) add(t tensorJSON) {
+	x.tensors++
+	x.elements += t.elements
+	x.bytes += t.bytes
+}
+
+// tally totals tensors.
+func tally(tensors []tensorJSON) total {
+	var all total
+	for _, t := range tensors {
+		all.add(t)
+	}
+	return all
+}
+
+// writeTensorTable prints one row per tensor: name, dtype, shape, bytes,
+// offsets and, with sha, the SHA-256.
+func writeTensorTable(w io.Writer, tensors []tensorJSON, sha bool) {
+	tt := table{right: []bool{false, false, false, true, false, false}}
+	head := []string{"NAME", "DTYPE", "SHAPE", "BYTES", "OFFSETS"}
+	if sha {
+		head = append(head, "SHA256")
+	}
+	tt.add(head...)
+	for _, t := range tensors {
+		row := []string{displayName(t.Name), t.DType, shapeText(t.Shape), strconv.FormatInt(t.bytes, 10),
+			fmt.Sprintf("[%d, %d]", t.DataOffsets[0], t.DataOffsets[1])}
+		if sha {
+			row = append(row, t.SHA256)
+		}
+		tt.add(row...)
+	}
+	tt.write(w)
+}
+
+// writeTotals prints the tensors, parameters and bytes per dtype, widest
+// type first, and over all.
+func writeTotals(w io.Writer, tensors []tensorJSON) {
 	totals := map[string]*total{}
 	var all total
-	for _, t := range rep.Tensors {
+	for _, t := range tensors {
 		tt := totals[t.DType]
 		if tt == nil {
 			tt = &total{}
 			totals[t.DType] = tt
 		}
-		for _, x := range []*total{tt, &all} {
-			x.tensors++
-			x.elements += t.elements
-			x.bytes += t.bytes
-		}
+		tt.add(t)
+		all.add(t)
 	}
-	fmt.Fprintf(bw, "%s: %s, %s parameters, %s of tensor data, header %s\n",
-		file, plural(all.tensors, "tensor"), groupDigits(all.elements), sizeText(all.bytes), plural(int(rep.HeaderSize), "byte"))
-
-	if len(rep.Tensors) > 0 {
-		bw.WriteString("\n")
-		tt := table{right: []bool{false, false, false, true, false, false}}
-		head := []string{"NAME", "DTYPE", "SHAPE", "BYTES", "OFFSETS"}
-		if sha {
-			head = append(head, "SHA256")
-		}
-		tt.add(head...)
-		for _, t := range rep.Tensors {
-			row := []string{displayName(t.Name), t.DType, shapeText(t.Shape), strconv.FormatInt(t.bytes, 10),
-				fmt.Sprintf("[%d, %d]", t.DataOffsets[0], t.DataOffsets[1])}
-			if sha {
-				row = append(row, t.SHA256)
-			}
-			tt.add(row...)
-		}
-		tt.write(bw)
-
-		bw.WriteString("\n")
-		tt = table{right: []bool{false, true, true, true, false}}
-		tt.add("DTYPE", "TENSORS", "PARAMETERS", "BYTES", "")
-		names := slices.SortedFunc(maps.Keys(totals), func(a, b string) int {
-			// Widest type first, as the writer orders tensors.
-			da, _ := dtype.Parse(a)
-			db, _ := dtype.Parse(b)
-			return int(db) - int(da)
-		})
-		for _, name := range names {
-			x := totals[name]
-			tt.add(name, strconv.Itoa(x.tensors), groupDigits(x.elements), groupDigits(uint64(x.bytes)), "("+sizeText(x.bytes)+")")
-		}
-		tt.add("total", strconv.Itoa(all.tensors), groupDigits(all.elements), groupDigits(uint64(all.bytes)), "("+sizeText(all.bytes)+")")
-		tt.write(bw)
+	tt := table{right: []bool{false, true, true, true, false}}
+	tt.add("DTYPE", "TENSORS", "PARAMETERS", "BYTES", "")
+	names := slices.SortedFunc(maps.Keys(totals), func(a, b string) int {
+		// Widest type first, as the writer orders tensors.
+		da, _ := dtype.Parse(a)
+		db, _ := dtype.Parse(b)
+		return int(db) - int(da)
+	})
+	for _, name := range names {
+		x := totals[name]
+		tt.add(name, strconv.Itoa(x.tensors), groupDigits(x.elements), groupDigits(uint64(x.bytes)), "("+sizeText(x.bytes)+")")
 	}
+	tt.add("total", strconv.Itoa(all.tensors), groupDigits(all.elements), groupDigits(uint64(all.bytes)), "("+sizeText(all.bytes)+")")
+	tt.write(w)
+}
 
-	bw.WriteString("\n")
+// writeMetadata prints a metadata map under label, keys sorted.
+func writeMetadata(w io.Writer, label string, meta map[string]string) {
 	switch {
-	case rep.Metadata == nil:
-		bw.WriteString("metadata: none\n")
-	case len(rep.Metadata) == 0:
-		bw.WriteString("metadata: {} (empty)\n")
+	case meta == nil:
+		fmt.Fprintf(w, "%s: none\n", label)
+	case len(meta) == 0:
+		fmt.Fprintf(w, "%s: {} (empty)\n", label)
 	default:
-		bw.WriteString("metadata:\n")
-		for _, k := range slices.Sorted(maps.Keys(rep.Metadata)) {
-			fmt.Fprintf(bw, "  %s: %s\n", displayName(k), displayValue(rep.Metadata[k]))
+		fmt.Fprintf(w, "%s:\n", label)
+		for _, k := range slices.Sorted(maps.Keys(meta)) {
+			fmt.Fprintf(w, "  %s: %s\n", displayName(k), displayValue(meta[k]))
 		}
+	}
+}
+
+// checkpointJSON is inspect's --json output for a sharded checkpoint; the
+// field order is the contract.
+type checkpointJSON struct {
+	OK         bool              `json:"ok"`
+	Checkpoint bool              `json:"checkpoint"`
+	Metadata   map[string]string `json:"metadata"` // the index's
+	Shards     []shardJSON       `json:"shards"`
+}
+
+// shardJSON is one shard of checkpointJSON: a single file's report with
+// the shard's name first.
+type shardJSON struct {
+	File       string            `json:"file"`
+	HeaderSize int64             `json:"header_size"`
+	Metadata   map[string]string `json:"metadata"`
+	Tensors    []tensorJSON      `json:"tensors"`
+}
+
+// describeCheckpoint collects what inspect prints about a sharded
+// checkpoint, shard by shard.
+func describeCheckpoint(c *loader.Checkpoint, sha bool) (*checkpointJSON, error) {
+	rep := &checkpointJSON{OK: true, Checkpoint: true, Metadata: c.Metadata(), Shards: []shardJSON{}}
+	for _, f := range c.Shards() {
+		r, err := describe(f, sha)
+		if err != nil {
+			return nil, err
+		}
+		rep.Shards = append(rep.Shards, shardJSON{File: shardName(c, f), HeaderSize: r.HeaderSize, Metadata: r.Metadata, Tensors: r.Tensors})
+	}
+	return rep, nil
+}
+
+// writeText prints the readable report of a checkpoint: a summary, each
+// shard's tensors under a line that names the shard with its totals, the
+// totals per dtype over all shards, the index's metadata and the shards'.
+func (rep *checkpointJSON) writeText(w io.Writer, input, index string, sha bool) error {
+	bw := bufio.NewWriter(w)
+	var tensors []tensorJSON
+	for _, s := range rep.Shards {
+		tensors = append(tensors, s.Tensors...)
+	}
+	all := tally(tensors)
+	fmt.Fprintf(bw, "%s: checkpoint of %s, %s, %s parameters, %s of tensor data\n",
+		input, plural(len(rep.Shards), "shard"), plural(all.tensors, "tensor"), groupDigits(all.elements), sizeText(all.bytes))
+	if index != input {
+		fmt.Fprintf(bw, "index: %s\n", index)
+	}
+	sameMeta := true
+	for _, s := range rep.Shards {
+		sameMeta = sameMeta && maps.Equal(s.Metadata, rep.Shards[0].Metadata) && (s.Metadata == nil) == (rep.Shards[0].Metadata == nil)
+	}
+	for _, s := range rep.Shards {
+		x := tally(s.Tensors)
+		fmt.Fprintf(bw, "\n%s: %s, %s parameters, %s, header %s\n",
+			displayName(s.File), plural(x.tensors, "tensor"), groupDigits(x.elements), sizeText(x.bytes), plural(int(s.HeaderSize), "byte"))
+		if !sameMeta {
+			writeMetadata(bw, "metadata", s.Metadata)
+		}
+		if len(s.Tensors) > 0 {
+			bw.WriteString("\n")
+			writeTensorTable(bw, s.Tensors, sha)
+		}
+	}
+	if len(tensors) > 0 {
+		bw.WriteString("\n")
+		writeTotals(bw, tensors)
+	}
+	bw.WriteString("\n")
+	writeMetadata(bw, "index metadata", rep.Metadata)
+	if sameMeta && len(rep.Shards) > 0 {
+		writeMetadata(bw, "shard metadata", rep.Shards[0].Metadata)
 	}
 	return bw.Flush()
 }

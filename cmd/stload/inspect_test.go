@@ -46,10 +46,10 @@ func TestInspectErrors(t *testing.T) {
 	if r.code != 1 || got.Kind != "IoError" || !strings.Contains(got.Error, missing) {
 		t.Errorf("%v", r)
 	}
-	// A directory is not a safetensors file.
+	// A directory is a checkpoint; an empty one holds none.
 	r = stload(t, "inspect", "--json", t.TempDir())
 	decodeLine(t, r.stdout, &got)
-	if r.code != 1 || got.Kind != "IoError" {
+	if r.code != 1 || got.Kind != "NoCheckpoint" {
 		t.Errorf("%v", r)
 	}
 }
@@ -64,6 +64,8 @@ func TestWriteFailure(t *testing.T) {
 		{"dump", "--json", valid, "bias"},
 		{"inspect", valid},
 		{"validate", "--json", valid},
+		{"load", valid},
+		{"load", "--json", "--verify", valid},
 	} {
 		var errb strings.Builder
 		if code := run(args, failingWriter{}, &errb); code != 1 || !strings.Contains(errb.String(), "stdout is gone") {

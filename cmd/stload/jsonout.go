@@ -1,9 +1,12 @@
 package main
 
 import (
+	"context"
 	"encoding/json"
+	"errors"
 	"io"
 
+	"github.com/stload/stload/device"
 	"github.com/stload/stload/loader"
 )
 
@@ -22,12 +25,37 @@ type errorJSON struct {
 	Error string `json:"error"`
 }
 
+// deviceKinds names the errors of the device layer, and a cancelled
+// operation, for kindOf.
+var deviceKinds = []struct {
+	err  error
+	kind string
+}{
+	{device.ErrBadDevice, "BadDevice"},
+	{device.ErrNoBackend, "NoBackend"},
+	{device.ErrNoDevice, "NoDevice"},
+	{device.ErrPlacement, "InvalidPlacement"},
+	{device.ErrConvert, "UnsupportedConversion"},
+	{device.ErrOutOfMemory, "OutOfMemory"},
+	{device.ErrMismatch, "Mismatch"},
+	{device.ErrNotOnCPU, "NotOnCPU"},
+	{device.ErrClosed, "Closed"},
+	{context.Canceled, "Canceled"},
+	{context.DeadlineExceeded, "DeadlineExceeded"},
+}
+
 // kindOf returns the kind name of err: loader.Kind's name (the
-// reference's error variant, or stload's own), or IoError for an error
-// that does not come from the loader (a failed write, say).
+// reference's error variant, or stload's own), else the device layer's
+// (NoBackend, NoDevice, InvalidPlacement, OutOfMemory, Mismatch, ...) or
+// Canceled, or IoError for any other error (a failed write, say).
 func kindOf(err error) string {
 	if k := loader.Kind(err); k != "" {
 		return k
+	}
+	for _, k := range deviceKinds {
+		if errors.Is(err, k.err) {
+			return k.kind
+		}
 	}
 	return "IoError"
 }

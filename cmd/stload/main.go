@@ -1,12 +1,24 @@
-// Command stload inspects, validates, dumps and converts safetensors files.
+// Command stload inspects, validates, dumps, converts and loads
+// safetensors files and checkpoints, onto the CPU or NVIDIA GPUs.
 //
 // Usage:
 //
-//	stload inspect  [--json] [--sha256] [--lenient] FILE
-//	stload validate [--json] [--lenient] FILE...
-//	stload dump     [--slice SPEC] [--raw | --values | --json] [--sha256] [--lenient] FILE TENSOR
-//	stload convert  [--dtype bf16|f16|f32] [--lenient] IN OUT
+//	stload inspect  [--json] [--sha256] [--lenient] INPUT
+//	stload validate [--json] [--lenient] INPUT...
+//	stload dump     [--slice SPEC] [--raw | --values | --json] [--sha256] [--lenient] INPUT TENSOR
+//	stload convert  [--dtype bf16|f16|f32] [--max-shard-size SIZE] [--lenient] INPUT OUT
+//	stload load     [--device DEVICES] [--map PATTERN=DEVICE]... [--shard PATTERN=DIM[@DEVICES]]...
+//	                [--dtype T] [--verify] [--json] [--copy] [--dry-run] [--chunk-size SIZE]
+//	                [--chunks N] [--readers N] [--streams N] [--lenient] INPUT
+//	stload bench    COMMAND [flags]
 //	stload help [COMMAND]
+//
+// INPUT is a safetensors file, a checkpoint directory, a transformers
+// index.json, or an http(s) URL of a file or an index.
+//
+// GPUs need a build with -tags cuda, which links the NVIDIA driver
+// (libcuda.so.1) and starts only on a machine that has one; the default
+// build is cgo-free and places tensors on the CPU.
 //
 // Flags may come before or after the positional arguments; "--" ends the
 // flags. Run "stload help COMMAND" for the details of each command.
@@ -43,14 +55,15 @@ type command struct {
 }
 
 // commands lists the subcommands in the order "stload help" shows them.
-// A new subcommand (issue 3's "load") is one more entry here and a file
-// of its own.
+// A new subcommand is one more entry here and a file of its own.
 func commands() []*command {
 	return []*command{
 		inspectCmd,
 		validateCmd,
 		dumpCmd,
 		convertCmd,
+		loadCmd,
+		benchCmd,
 	}
 }
 
@@ -106,7 +119,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 
 func mainUsage(w io.Writer) {
 	var b strings.Builder
-	b.WriteString(`stload reads, checks and writes safetensors files.
+	b.WriteString(`stload reads, checks, writes and loads safetensors files and checkpoints.
 
 Usage:
 	stload COMMAND [flags] ARGS...
@@ -118,6 +131,8 @@ Commands:
 	}
 	b.WriteString(`	help      show this help, or "stload help COMMAND" for one command
 
+INPUT may be a safetensors file, a checkpoint directory, a transformers
+index.json, or an http(s) URL of either.
 Flags may come before or after the arguments; "--" ends the flags.
 Exit status: 0 on success, 1 when a file is invalid or an operation fails,
 2 on a usage error.

@@ -172,6 +172,13 @@ func TestUsage(t *testing.T) {
 		{"validate -h", []string{"validate", "-h"}, 0, "Usage: stload validate", "", false},
 		{"dump -help", []string{"dump", "-help"}, 0, "Usage: stload dump", "", false},
 		{"convert -h", []string{"convert", "-h"}, 0, "Usage: stload convert", "", false},
+		{"load -h", []string{"load", "-h"}, 0, "Usage: stload load", "", false},
+		{"help load", []string{"help", "load"}, 0, "--shard PATTERN=DIM[@DEVICES]", "", false},
+		{"help bench", []string{"help", "bench"}, 0, "Usage: stload bench", "", false},
+		{"help lists load", []string{"help"}, 0, "\tload      place tensors", "", false},
+		{"help lists bench", []string{"help"}, 0, "\tbench     benchmark", "", false},
+		{"load no input", []string{"load"}, 2, "", "Usage: stload load", true},
+		{"convert bad shard size", []string{"convert", "--max-shard-size", "lots", valid, "out"}, 2, "", "--max-shard-size", true},
 		{"inspect no file", []string{"inspect"}, 2, "", "Usage: stload inspect", true},
 		{"inspect two files", []string{"inspect", valid, valid}, 2, "", "too many arguments", true},
 		{"inspect unknown flag", []string{"inspect", "--frob", valid}, 2, "", "flag provided but not defined: -frob", true},
@@ -264,6 +271,25 @@ func TestNoPanic(t *testing.T) {
 			if r.code < 0 || r.code > 2 {
 				t.Errorf("stload %s %q: exit %d", c.name, args, r.code)
 			}
+		}
+	}
+}
+
+// TestBench checks that "stload bench" is the harness's command line.
+func TestBench(t *testing.T) {
+	for _, tc := range []struct {
+		args           []string
+		code           int
+		stdout, stderr string
+	}{
+		{[]string{"bench"}, 2, "", "usage: bench <command>"},
+		{[]string{"bench", "help"}, 0, "", "machine "},
+		{[]string{"bench", "frobnicate"}, 2, "", `unknown command "frobnicate"`},
+		{[]string{"bench", "machine"}, 0, `"cores":`, ""},
+	} {
+		r := stload(t, tc.args...)
+		if r.code != tc.code || !strings.Contains(r.stdout, tc.stdout) || !strings.Contains(r.stderr, tc.stderr) {
+			t.Errorf("%q: %v", tc.args, r)
 		}
 	}
 }

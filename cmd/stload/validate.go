@@ -2,6 +2,7 @@ package main
 
 import (
 	"bufio"
+	"context"
 	"fmt"
 	"io"
 	"strings"
@@ -9,25 +10,32 @@ import (
 
 var validateCmd = &command{
 	name:    "validate",
-	summary: "check files against the safetensors format",
-	usage: `Usage: stload validate [--json] [--lenient] FILE...
+	summary: "check files and checkpoints against the safetensors format",
+	usage: `Usage: stload validate [--json] [--lenient] INPUT...
 
 Validate runs every check of the reference implementation, in its order,
 plus stload's stricter ones (no duplicate keys, tensor entries must be JSON
-objects) on each FILE. It prints nothing for a valid file and one line for
-each invalid one, naming the file, what is wrong and where:
+objects) on each INPUT. A checkpoint (a directory, an index file, or the URL
+of one) is validated whole: the index file, every shard, and weight_map
+against the shards' headers (every listed tensor in its shard, none missing
+or extra, none in two shards, metadata.total_size equal to the shards'
+tensor bytes when present). It prints nothing for a valid input and one
+line for each invalid one, naming the input, what is wrong and where:
 
-  FILE: KIND: MESSAGE
+  INPUT: KIND: MESSAGE
 
 where KIND is the reference's error variant (InvalidOffset, ...) or
-stload's own (DuplicateKey, EntryNotObject, IoError) and MESSAGE names the
-tensor and the byte offset where there is one.
+stload's own (DuplicateKey, EntryNotObject, NoCheckpoint, InvalidIndex,
+ShardMissing, WeightMapMismatch, InsecurePath, RangeUnsupported,
+RemoteChanged, IoError) and MESSAGE names the file (the shard or index
+concerned), the tensor and the byte offset where there are some.
 
-Exit status: 0 when every file is valid, 1 when any is not, 2 on a usage
+` + inputHelp + `
+Exit status: 0 when every input is valid, 1 when any is not, 2 on a usage
 error.
 
 Flags:
-  --json     print one line of JSON per file, valid or not:
+  --json     print one line of JSON per input, valid or not:
              {"file":..,"ok":true} or {"file":..,"ok":false,"kind":..,"error":..}
   --lenient  accept what the reference accepts and stload rejects by default:
              duplicate tensor names or metadata keys (the last one wins) and
@@ -58,9 +66,9 @@ func runValidate(args []string, stdout, stderr io.Writer) int {
 	bw := bufio.NewWriter(stdout)
 	status := exitOK
 	for _, file := range files {
-		f, err := openInput(file, in)
+		c, err := openInput(context.Background(), file, in)
 		if err == nil {
-			f.Close()
+			c.Close()
 		} else {
 			status = exitFail
 		}

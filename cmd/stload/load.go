@@ -1,0 +1,492 @@
+package main
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"math"
+	"os"
+	"os/signal"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/stload/stload/device"
+	"github.com/stload/stload/loader"
+)
+
+var loadCmd = &command{
+	name:    "load",
+	summary: "place tensors on the CPU or GPUs and report how fast they got there",
+	usage: `Usage: stload load [--device DEVICES] [--map PATTERN=DEVICE]... [--shard PATTERN=DIM[@DEVICES]]...
+                   [--dtype bf16|f16|f32] [--verify] [--json] [--copy] [--dry-run]
+                   [--chunk-size SIZE] [--chunks N] [--readers N] [--streams N] [--lenient] [--pread] INPUT
+
+Load places every tensor of INPUT on the devices the flags choose, as an
+inference engine using stload's device package would, and prints per device
+the tensors and bytes placed, the time it took, the rate in GB/s (1e9 bytes
+per second), the time until the first tensors were usable, and the pinned
+host memory used for staging. The tensors are freed when load exits.
+
+` + inputHelp + `
+Devices are written "cpu", "cuda" (cuda:0), "cuda:N", or a bare index "N"
+(cuda:N); a list separates names with commas ("cuda:0,cuda:1"). GPUs need a
+build with -tags cuda (see README); without it, naming one fails with an
+error that says so.
+
+Placement. Each tensor is placed by the first --map or --shard rule, in the
+order given on the command line, whose PATTERN matches its whole name;
+tensors no rule matches go to --device. PATTERN is a path.Match glob over the
+whole tensor name: '*' matches any run of characters, dots included
+("model.layers.*.mlp.*"), '?' one character, '[a-z]' a class, '\' escapes
+the next character. Quote patterns from the shell.
+  --device DEVICES   where unmatched tensors go (default auto). One device
+                     takes them all; several share them balanced by free
+                     memory, whole layers together: a layer is every
+                     tensor sharing the name prefix up to and including the
+                     first dot-separated number ("model.layers.12."), and
+                     layers are assigned in numeric order to consecutive
+                     devices. "auto" is every GPU of a cuda build, or the
+                     CPU when there is none (always the CPU without -tags
+                     cuda).
+  --map PATTERN=DEVICE
+                     place the matching tensors whole on DEVICE
+                     ("lm_head.weight=cpu", "model.embed_*=cuda:1").
+  --shard PATTERN=DIM[@DEVICES]
+                     split each matching tensor along dimension DIM
+                     (negative counts from the last, as in Python) into one
+                     part per device of DEVICES, part k on the k-th device;
+                     without @DEVICES, across the --device devices
+                     ("*.q_proj.weight=0@cuda:0,cuda:1" splits rows,
+                     "*.o_proj.weight=-1" columns). Each device receives
+                     only its part, copied straight from the file: a split
+                     of the outermost dimension is one contiguous copy, any
+                     other one strided 2-D copy per device. Uneven sizes
+                     follow torch.tensor_split: with n parts of a dimension
+                     of size s, the first s%n parts get one element more
+                     (10 over 4 devices: 3, 3, 2, 2), and parts are empty
+                     when s < n. A split that would cut an F4 or F6 element
+                     group inside a byte is an error, as is a DIM the tensor
+                     does not have.
+
+Flags:
+  --dtype T          convert every floating tensor (but C64) to T (bf16,
+                     f16, f32) on the host while staging; integer and BOOL
+                     tensors load as they are.
+  --verify           after loading, read every tensor back from its device
+                     and compare its SHA-256 with the file's bytes (converted
+                     as the load converted them); a mismatch fails the load.
+  --json             print one line of JSON instead of the report:
+                     {"ok":true,"input":..,"files":N,"tensors":N,"bytes":N,
+                      "copied":N,"open_ns":N,"elapsed_ns":N,"gbps":X,
+                      "chunks":N,"peak_pinned":N,"dtype":"F32",
+                      "devices":[{"device":"cpu","name":..,"tensors":N,
+                        "bytes":N,"allocs":N,"elapsed_ns":N,
+                        "first_tensor_ns":N,"gbps":X},...],"verified":true}
+                     tensors counts the tensors and shards placed, bytes
+                     their size on the devices, copied the bytes the
+                     pipeline wrote (CPU views of the file are not copied),
+                     open_ns the time to open and validate INPUT, elapsed_ns
+                     the load from its first allocation to its last byte,
+                     gbps bytes per second of elapsed_ns in units of 1e9
+                     (for zero-copy views, a measure of nothing); dtype only
+                     with --dtype, verified only with --verify.
+                     A failure prints {"ok":false,"kind":..,"error":..}, kind
+                     being an input error's (see inspect) or NoBackend,
+                     NoDevice, InvalidPlacement, UnsupportedConversion,
+                     OutOfMemory, Mismatch, Canceled.
+  --copy             on the CPU, copy tensors into memory of their own; by
+                     default CPU tensors of a memory-mapped file are
+                     zero-copy views of the mapping.
+  --dry-run          print the placement plan as text (per device:
+                     allocations, tensors, bytes) and load nothing.
+  --lenient          open inputs inspect --lenient accepts.
+  --pread            read files with pread instead of mapping them (as
+                     safetensors' backend="pread"): better on network file
+                     systems, and no page faults on the reader threads.
+Pipeline (copies to GPUs go through a ring of pinned host buffers):
+  --chunk-size SIZE  size of each staging buffer (default 16MiB; units as
+                     for convert --max-shard-size: 16MiB, 8MB, 4096).
+  --chunks N         number of staging buffers (default 16): pinned host
+                     memory never exceeds N × SIZE, whatever the model size.
+  --readers N        goroutines reading the file (default min(8, CPUs)).
+  --streams N        copy streams per GPU (default 2).
+
+A progress bar (bytes, rate, time left) is drawn on standard error when it
+is a terminal, and never under --json. Interrupting (Ctrl-C) cancels the
+load cleanly: copies in flight are waited for and everything is freed.
+
+Exit status: 0 when everything loaded (and verified), 1 when the input is
+invalid, a device is missing or lacks memory, the load fails or is
+interrupted, or --verify finds a difference; 2 on a usage error (unknown
+flag, malformed device, --map or --shard rule).
+`,
+}
+
+func init() { loadCmd.run = runLoad }
+
+// loadFlags are load's flags.
+type loadFlags struct {
+	devices                  string
+	rules                    []device.Option // --map and --shard, in order
+	dtype                    string
+	verify, json, copy, dry  bool
+	chunkSize                sizeFlag
+	chunks, readers, streams countFlag
+	in                       inputOptions
+}
+
+// ruleFlag is a flag.Value that parses a placement rule and appends it to
+// a list shared by --map and --shard, so that rules keep the order of the
+// command line.
+type ruleFlag struct {
+	rules *[]device.Option
+	parse func(string) (device.Option, error)
+}
+
+func (f ruleFlag) String() string { return "" }
+
+func (f ruleFlag) Set(s string) error {
+	o, err := f.parse(s)
+	if err != nil {
+		return errors.New(strings.TrimPrefix(err.Error(), "stload: "))
+	}
+	*f.rules = append(*f.rules, o)
+	return nil
+}
+
+func runLoad(args []string, stdout, stderr io.Writer) int {
+	var fl loadFlags
+	fs := newFlags(loadCmd)
+	fs.StringVar(&fl.devices, "device", "auto", "")
+	fs.Var(ruleFlag{&fl.rules, device.ParseMap}, "map", "")
+	fs.Var(ruleFlag{&fl.rules, device.ParseShard}, "shard", "")
+	fs.StringVar(&fl.dtype, "dtype", "", "")
+	fs.BoolVar(&fl.verify, "verify", false, "")
+	fs.BoolVar(&fl.json, "json", false, "")
+	fs.BoolVar(&fl.copy, "copy", false, "")
+	fs.BoolVar(&fl.dry, "dry-run", false, "")
+	fs.Var(&fl.chunkSize, "chunk-size", "")
+	fs.Var(&fl.chunks, "chunks", "")
+	fs.Var(&fl.readers, "readers", "")
+	fs.Var(&fl.streams, "streams", "")
+	addInputFlags(fs, &fl.in)
+	fs.BoolVar(&fl.in.pread, "pread", false, "")
+	pos, code, ok := parseCommand(loadCmd, fs, args, 1, 1, stdout, stderr)
+	if !ok {
+		return code
+	}
+	opts, devs, err := fl.options()
+	if err != nil {
+		return usageError(loadCmd, err, stdout, stderr)
+	}
+	// A device that this build or machine lacks fails before the input is
+	// opened, with the device package's explanation (-tags cuda).
+	for _, d := range devs {
+		if err := device.Check(d); err != nil {
+			return failure(err, fl.json, stdout, stderr)
+		}
+	}
+
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	start := time.Now()
+	c, err := openInput(ctx, pos[0], fl.in)
+	if err != nil {
+		return failure(err, fl.json, stdout, stderr)
+	}
+	defer c.Close()
+	opened := time.Since(start)
+
+	if fl.dry {
+		l := device.NewLoader()
+		defer l.Close()
+		p, err := l.Plan(c.Shards(), opts...)
+		if err != nil {
+			return failure(err, fl.json, stdout, stderr)
+		}
+		_, err = io.WriteString(stdout, p.String())
+		return writeStatus(err, stderr)
+	}
+
+	bar := newProgress(stderr, fl.json)
+	if bar != nil {
+		opts = append(opts, device.WithProgress(bar.update, progressInterval))
+	}
+	set, err := device.Load(ctx, c.Shards(), opts...)
+	if !fl.verify || err != nil {
+		bar.done()
+	}
+	if err != nil {
+		return loadFailure(pos[0], err, fl.json, stdout, stderr)
+	}
+	defer set.Close()
+	rep := newLoadReport(pos[0], c, set.Stats(), opened, fl)
+	rep.views = viewBytes(set, c)
+	rep.auto = strings.EqualFold(strings.TrimSpace(fl.devices), "auto")
+
+	if fl.verify {
+		vstart := time.Now()
+		bar.message(fmt.Sprintf("verifying %s against the file...", decimalText(rep.Bytes)))
+		err := set.Verify(ctx)
+		bar.done()
+		if err != nil {
+			if !fl.json {
+				rep.writeText(stdout)
+			}
+			return loadFailure(pos[0], err, fl.json, stdout, stderr)
+		}
+		rep.Verified = true
+		rep.verifyTime = time.Since(vstart)
+	}
+	if fl.json {
+		return writeStatus(writeJSON(stdout, rep), stderr)
+	}
+	return writeStatus(rep.writeText(stdout), stderr)
+}
+
+// loadFailure reports a failed load or verification: an interrupt in a
+// sentence of its own, any other error as failure does.
+func loadFailure(input string, err error, asJSON bool, stdout, stderr io.Writer) int {
+	if !asJSON && errors.Is(err, context.Canceled) {
+		fmt.Fprintf(stderr, "stload load: %s: interrupted; everything loaded was freed\n", input)
+		return exitFail
+	}
+	return failure(err, asJSON, stdout, stderr)
+}
+
+// options turns the flags into device options, and returns the devices
+// --device names explicitly (none for auto) for an early check.
+func (fl *loadFlags) options() ([]device.Option, []device.Device, error) {
+	var opts []device.Option
+	var devs []device.Device
+	if strings.EqualFold(strings.TrimSpace(fl.devices), "auto") {
+		opts = append(opts, device.OnAuto())
+	} else {
+		var err error
+		if devs, err = device.ParseDevices(fl.devices); err != nil {
+			return nil, nil, fmt.Errorf("--device %q: %s", fl.devices, strings.TrimPrefix(err.Error(), "stload: "))
+		}
+		opts = append(opts, device.To(devs...))
+	}
+	opts = append(opts, fl.rules...)
+	if fl.dtype != "" {
+		t, err := parseTarget(fl.dtype)
+		if err != nil {
+			return nil, nil, err
+		}
+		opts = append(opts, device.WithDType(t))
+	}
+	if fl.copy {
+		opts = append(opts, device.WithCopy())
+	}
+	if fl.chunkSize.set {
+		if fl.chunkSize.n < 4<<10 || fl.chunkSize.n > math.MaxInt32 {
+			return nil, nil, fmt.Errorf("--chunk-size %d: want 4KiB to 2GiB", fl.chunkSize.n)
+		}
+		opts = append(opts, device.WithChunkSize(int(fl.chunkSize.n)))
+	}
+	if fl.chunks > 0 {
+		opts = append(opts, device.WithChunks(int(fl.chunks)))
+	}
+	if fl.readers > 0 {
+		opts = append(opts, device.WithReaders(int(fl.readers)))
+	}
+	if fl.streams > 0 {
+		opts = append(opts, device.WithStreams(int(fl.streams)))
+	}
+	return opts, devs, nil
+}
+
+// loadJSON is load's --json output; the field order is the contract.
+type loadJSON struct {
+	OK         bool             `json:"ok"`
+	Input      string           `json:"input"`
+	Files      int              `json:"files"`
+	Tensors    int              `json:"tensors"`
+	Bytes      int64            `json:"bytes"`
+	Copied     int64            `json:"copied"`
+	OpenNS     int64            `json:"open_ns"`
+	ElapsedNS  int64            `json:"elapsed_ns"`
+	GBps       float64          `json:"gbps"`
+	Chunks     int64            `json:"chunks"`
+	PeakPinned int64            `json:"peak_pinned"`
+	DType      string           `json:"dtype,omitempty"`
+	Devices    []loadDeviceJSON `json:"devices"`
+	Verified   bool             `json:"verified,omitempty"`
+
+	stats        device.Stats
+	sharded      bool
+	ringSize     int64 // bytes per staging buffer
+	ringCount    int64 // staging buffers at most
+	verifyTime   time.Duration
+	views        map[device.Device]int64 // bytes of CPU views per device
+	auto         bool                    // --device auto
+	inputTensors int                     // tensors in the input
+}
+
+// loadDeviceJSON is one device of loadJSON.
+type loadDeviceJSON struct {
+	Device        string  `json:"device"`
+	Name          string  `json:"name"`
+	Tensors       int     `json:"tensors"`
+	Bytes         int64   `json:"bytes"`
+	Allocs        int     `json:"allocs"`
+	ElapsedNS     int64   `json:"elapsed_ns"`
+	FirstTensorNS int64   `json:"first_tensor_ns"`
+	GBps          float64 `json:"gbps"`
+}
+
+func newLoadReport(input string, c *loader.Checkpoint, st device.Stats, opened time.Duration, fl loadFlags) *loadJSON {
+	rep := &loadJSON{
+		OK: true, Input: input, Files: len(c.Shards()), Tensors: st.Tensors, Bytes: st.Bytes, Copied: st.Copied,
+		OpenNS: int64(opened), ElapsedNS: int64(st.Elapsed), GBps: st.GBps(), Chunks: st.Chunks, PeakPinned: st.PeakPinned,
+		Devices: []loadDeviceJSON{}, stats: st, sharded: c.Sharded(), inputTensors: c.Len(),
+	}
+	if fl.dtype != "" {
+		t, _ := parseTarget(fl.dtype)
+		rep.DType = t.String()
+	}
+	size, n := int64(device.DefaultChunkSize), int64(device.DefaultChunks)
+	if fl.chunkSize.set {
+		size = fl.chunkSize.n
+	}
+	if fl.chunks > 0 {
+		n = int64(fl.chunks)
+	}
+	rep.ringSize, rep.ringCount = size, n
+	for _, d := range st.Devices {
+		rep.Devices = append(rep.Devices, loadDeviceJSON{
+			Device: d.Device.String(), Name: d.Name, Tensors: d.Tensors, Bytes: d.Bytes, Allocs: d.Allocs,
+			ElapsedNS: int64(d.Elapsed), FirstTensorNS: int64(d.FirstTensor), GBps: d.GBps(),
+		})
+	}
+	return rep
+}
+
+// writeText prints the readable report: a summary line, a table of the
+// devices, and the facts about memory and verification.
+func (rep *loadJSON) writeText(w io.Writer) error {
+	bw := bufio.NewWriter(w)
+	st := rep.stats
+	var where []string
+	cpuOnly := true
+	for _, d := range rep.Devices {
+		where = append(where, d.Device)
+		cpuOnly = cpuOnly && d.Device == "cpu"
+	}
+	what := plural(rep.inputTensors, "tensor")
+	if rep.Tensors != rep.inputTensors {
+		what += fmt.Sprintf(" (%d placed parts)", rep.Tensors)
+	}
+	if rep.sharded {
+		what = fmt.Sprintf("%s in %s", what, plural(rep.Files, "shard"))
+	}
+	fmt.Fprintf(bw, "%s: %s, %s", rep.Input, what, decimalText(rep.Bytes))
+	if rep.DType != "" {
+		fmt.Fprintf(bw, " as %s", rep.DType)
+	}
+	fmt.Fprintf(bw, " loaded onto %s in %s", strings.Join(where, ", "), durText(st.Elapsed))
+	if st.Copied > 0 {
+		fmt.Fprintf(bw, " (%s GB/s)", rateText(st.GBps()))
+	}
+	bw.WriteString("\n\n")
+
+	showName := false
+	for _, d := range rep.Devices {
+		showName = showName || d.Name != d.Device
+	}
+	tt := table{}
+	head := []string{"DEVICE"}
+	if showName {
+		head = append(head, "NAME")
+	}
+	head = append(head, "TENSORS", "BYTES", "TIME", "GB/s", "FIRST TENSOR")
+	tt.right = make([]bool, len(head))
+	for i := len(head) - 5; i < len(head); i++ {
+		tt.right[i] = true
+	}
+	tt.add(head...)
+	row := func(dev, name string, tensors int, bytes int64, elapsed, first time.Duration, gbps float64) {
+		r := []string{dev}
+		if showName {
+			r = append(r, name)
+		}
+		firstText := "-"
+		if first > 0 {
+			firstText = durText(first)
+		}
+		tt.add(append(r, groupDigits(uint64(tensors)), decimalText(bytes), durText(elapsed), rateText(gbps), firstText)...)
+	}
+	for _, d := range st.Devices {
+		gbps := d.GBps()
+		if d.Bytes > 0 && rep.views[d.Device] == d.Bytes {
+			gbps = 0 // nothing was copied: a rate would mean nothing
+		}
+		row(d.Device.String(), d.Name, d.Tensors, d.Bytes, d.Elapsed, d.FirstTensor, gbps)
+	}
+	if len(st.Devices) > 1 {
+		var first time.Duration
+		for _, d := range st.Devices {
+			if d.FirstTensor > 0 && (first == 0 || d.FirstTensor < first) {
+				first = d.FirstTensor
+			}
+		}
+		gbps := st.GBps()
+		if st.Copied == 0 {
+			gbps = 0
+		}
+		row("total", "", st.Tensors, st.Bytes, st.Elapsed, first, gbps)
+	}
+	tt.write(bw)
+	bw.WriteString("\n")
+
+	fmt.Fprintf(bw, "open and validate: %s", durText(time.Duration(rep.OpenNS)))
+	if st.Chunks > 0 {
+		fmt.Fprintf(bw, "; %s staged", plural(int(st.Chunks), "chunk"))
+	}
+	bw.WriteString("\n")
+	if cpuOnly {
+		fmt.Fprintf(bw, "peak pinned host memory: %s (the CPU needs no staging)\n", sizeText(st.PeakPinned))
+	} else {
+		fmt.Fprintf(bw, "peak pinned host memory: %s (cap %s: %d staging buffers of %s)\n",
+			sizeText(st.PeakPinned), sizeText(rep.ringSize*rep.ringCount), rep.ringCount, sizeText(rep.ringSize))
+	}
+	if views := st.Bytes - st.Copied; views > 0 {
+		fmt.Fprintf(bw, "%s of CPU tensors are zero-copy views of the file's memory mapping (--copy reads them)\n", decimalText(views))
+	}
+	if rep.auto && cpuOnly {
+		if _, ok := device.Lookup(device.GPUBackend); ok {
+			bw.WriteString("--device auto chose the CPU: no GPU is visible\n")
+		} else {
+			bw.WriteString("--device auto chose the CPU: this build has no GPU backend (build with -tags cuda for GPUs)\n")
+		}
+	}
+	if rep.Verified {
+		fmt.Fprintf(bw, "verify: ok, every tensor matches the file (%s)\n", durText(rep.verifyTime))
+	}
+	return bw.Flush()
+}
+
+// viewBytes returns, per device, the bytes of the CPU tensors of set that
+// are views of their file's memory mapping rather than copies.
+func viewBytes(set *device.Set, c *loader.Checkpoint) map[device.Device]int64 {
+	views := map[device.Device]int64{}
+	for t := range set.All() {
+		b := t.Bytes()
+		if !t.Device.IsCPU() || len(b) == 0 {
+			continue
+		}
+		f, ok := c.Shard(t.Name)
+		if !ok {
+			continue
+		}
+		m := f.Mapped()
+		if off := f.DataOffset() + t.Source.Begin; m != nil && off < int64(len(m)) && &b[0] == &m[off] {
+			views[t.Device] += t.Len
+		}
+	}
+	return views
+}

@@ -1,0 +1,250 @@
+package main
+
+import (
+	"context"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/stload/stload/device"
+)
+
+// tinyLlamaBytes is the size of tiny-llama's tensor data (BF16).
+const tinyLlamaBytes = 213632
+
+// TestLoadCPU loads the shipped model onto the CPU in the ways README and
+// the help show.
+func TestLoadCPU(t *testing.T) {
+	tests := []struct {
+		name string
+		args []string
+		// text output: substrings of stdout
+		text []string
+		// JSON output: expected fields
+		tensors       int
+		bytes, copied int64
+		dtype         string
+		verified      bool
+	}{
+		{name: "default", args: nil, text: []string{
+			tinyLlamaPath + ": 21 tensors, 213.6 kB loaded onto cpu in ",
+			"DEVICE  TENSORS     BYTES", "\ncpu          21  213.6 kB",
+			"peak pinned host memory: 0 B", "zero-copy views", "--device auto chose the CPU",
+		}},
+		{name: "verify", args: []string{"--verify", "--device", "cpu"}, text: []string{"verify: ok, every tensor matches the file"}},
+		{name: "copy", args: []string{"--copy", "--device=cpu"}, text: []string{"loaded onto cpu in", "GB/s)"}},
+		{name: "dtype", args: []string{"--dtype", "f32"}, text: []string{"21 tensors, 427.3 kB as F32 loaded onto cpu"}},
+		{name: "shard", args: []string{"--device", "cpu", "--shard", "*.q_proj.weight=-1@cpu,cpu", "--verify"},
+			text: []string{"21 tensors (23 placed parts)", "verify: ok"}},
+		{name: "json", args: []string{"--json"}, tensors: 21, bytes: tinyLlamaBytes, copied: 0},
+		{name: "json verify", args: []string{"--json", "--verify"}, tensors: 21, bytes: tinyLlamaBytes, verified: true},
+		{name: "json copy", args: []string{"--json", "--copy", "--readers", "2"}, tensors: 21, bytes: tinyLlamaBytes, copied: tinyLlamaBytes},
+		{name: "json dtype verify", args: []string{"--json", "--dtype", "F32", "--verify"}, tensors: 21,
+			bytes: 2 * tinyLlamaBytes, copied: 2 * tinyLlamaBytes, dtype: "F32", verified: true},
+		{name: "json map shard", args: []string{"--json", "--map", "lm_head.weight=cpu", "--shard", "model.embed_tokens.weight=0@cpu,cpu,cpu", "--device", "cpu", "--verify"},
+			tensors: 23, bytes: tinyLlamaBytes, copied: 0, verified: true}, // row splits of a mapped file are views too
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			r := stload(t, append(append([]string{"load"}, tc.args...), tinyLlamaPath)...)
+			if r.code != 0 || r.stderr != "" {
+				t.Fatal(r)
+			}
+			if tc.text != nil {
+				for _, s := range tc.text {
+					if !strings.Contains(r.stdout, s) {
+						t.Errorf("stdout lacks %q:\n%s", s, r.stdout)
+					}
+				}
+				return
+			}
+			var got loadJSON
+			decodeLine(t, r.stdout, &got)
+			if !got.OK || got.Input != tinyLlamaPath || got.Files != 1 || got.Tensors != tc.tensors || got.Bytes != tc.bytes ||
+				got.Copied != tc.copied || got.DType != tc.dtype || got.Verified != tc.verified || got.PeakPinned != 0 {
+				t.Errorf("got %s", r.stdout)
+			}
+			if len(got.Devices) != 1 || got.Devices[0].Device != "cpu" || got.Devices[0].Tensors != tc.tensors || got.Devices[0].Bytes != tc.bytes {
+				t.Errorf("devices: %s", r.stdout)
+			}
+			want := []string{"ok", "input", "files", "tensors", "bytes", "copied", "open_ns", "elapsed_ns", "gbps", "chunks", "peak_pinned"}
+			if tc.dtype != "" {
+				want = append(want, "dtype")
+			}
+			want = append(want, "devices")
+			if tc.verified {
+				want = append(want, "verified")
+			}
+			if keys := jsonKeys(t, []byte(r.stdout)); strings.Join(keys, ",") != strings.Join(want, ",") {
+				t.Errorf("keys %v, want %v", keys, want)
+			}
+		})
+	}
+}
+
+// TestLoadErrors checks the exit statuses: 2 for a command line load
+// cannot use, 1 for a device or input that fails.
+func TestLoadErrors(t *testing.T) {
+	missing := filepath.Join(t.TempDir(), "missing.safetensors")
+	tests := []struct {
+		name   string
+		args   []string
+		code   int
+		stderr string // substring of stderr
+		kind   string // with --json: the kind on stdout
+	}{
+		{"gpu without cuda", []string{"--device", "cuda"}, 1, "-tags cuda", ""},
+		{"gpu index without cuda", []string{"--device", "1"}, 1, "-tags cuda", ""},
+		{"gpu json", []string{"--device", "cuda:0", "--json"}, 1, "", "NoBackend"},
+		{"gpu in map", []string{"--device", "cpu", "--map", "lm_head.weight=cuda:0"}, 1, "-tags cuda", ""},
+		{"gpu in shard", []string{"--shard", "lm_head.weight=0@cuda:0,cuda:1", "--json"}, 1, "", "NoBackend"},
+		{"unknown backend", []string{"--device", "tpu:0"}, 1, "no \"tpu\" backend", ""},
+		{"bad device", []string{"--device", "cuda:x"}, 2, `--device "cuda:x"`, ""},
+		{"empty device", []string{"--device", ""}, 2, "--device", ""},
+		{"map without =", []string{"--map", "lm_head.weight"}, 2, "want PATTERN=DEVICE", ""},
+		{"map bad pattern", []string{"--map", "[=cpu"}, 2, "pattern", ""},
+		{"map bad device", []string{"--map", "x=cuda:-1"}, 2, "invalid value", ""},
+		{"shard without =", []string{"--shard", "x"}, 2, "PATTERN=DIM", ""},
+		{"shard bad dim", []string{"--shard", "x=a"}, 2, "DIM must be an integer", ""},
+		{"shard bad devices", []string{"--shard", "x=0@cuda:y"}, 2, "invalid value", ""},
+		{"shard empty pattern", []string{"--shard", "=0"}, 2, "PATTERN=DIM", ""},
+		{"shard bad dim for tensor", []string{"--device", "cpu", "--shard", "model.norm.weight=1@cpu,cpu", "--json"}, 1, "", "InvalidPlacement"},
+		{"bad dtype", []string{"--dtype", "f64"}, 2, `--dtype "f64"`, ""},
+		{"chunk size too small", []string{"--chunk-size", "1KiB"}, 2, "--chunk-size", ""},
+		{"chunk size garbage", []string{"--chunk-size", "lots"}, 2, "invalid value", ""},
+		{"zero chunks", []string{"--chunks", "0"}, 2, "positive integer", ""},
+		{"negative readers", []string{"--readers", "-1"}, 2, "positive integer", ""},
+		{"streams garbage", []string{"--streams", "x"}, 2, "positive integer", ""},
+		{"two inputs", []string{tinyLlamaPath}, 2, "too many arguments", ""},
+		{"unknown flag", []string{"--frob"}, 2, "not defined", ""},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			r := stload(t, append(append([]string{"load"}, tc.args...), tinyLlamaPath)...)
+			if r.code != tc.code {
+				t.Fatalf("exit %d, want %d\n%v", r.code, tc.code, r)
+			}
+			if tc.stderr != "" && !strings.Contains(r.stderr, tc.stderr) {
+				t.Errorf("stderr lacks %q\n%v", tc.stderr, r)
+			}
+			if tc.code == 2 && !strings.Contains(r.stderr, "Usage: stload load") {
+				t.Errorf("no usage\n%v", r)
+			}
+			if tc.kind != "" {
+				var got errorJSON
+				decodeLine(t, r.stdout, &got)
+				if got.OK || got.Kind != tc.kind {
+					t.Errorf("got %s, want kind %s", r.stdout, tc.kind)
+				}
+			} else if r.stdout != "" {
+				t.Errorf("unexpected stdout\n%v", r)
+			}
+		})
+	}
+
+	r := stload(t, "load", "--json", missing)
+	var got errorJSON
+	decodeLine(t, r.stdout, &got)
+	if r.code != 1 || got.Kind != "IoError" || !strings.Contains(got.Error, missing) {
+		t.Errorf("missing input: %v", r)
+	}
+	r = stload(t, "load", filepath.Join(conformance, "invalid", "offsets_hole.safetensors"))
+	if r.code != 1 || !strings.Contains(r.stderr, "[InvalidOffset]") {
+		t.Errorf("invalid input: %v", r)
+	}
+}
+
+// TestLoadInterrupted checks the message of a cancelled load.
+func TestLoadInterrupted(t *testing.T) {
+	err := &device.Error{Op: "load", Err: context.Canceled}
+	var out, errb strings.Builder
+	if code := loadFailure("model", err, false, &out, &errb); code != 1 || out.String() != "" ||
+		errb.String() != "stload load: model: interrupted; everything loaded was freed\n" {
+		t.Errorf("exit %d, stdout %q, stderr %q", code, out.String(), errb.String())
+	}
+	out.Reset()
+	if code := loadFailure("model", err, true, &out, &errb); code != 1 || !strings.Contains(out.String(), `"kind":"Canceled"`) {
+		t.Errorf("json: exit %d, stdout %q", code, out.String())
+	}
+}
+
+// TestLoadSimulatedGPUs runs the accelerator path on a simulated backend:
+// two devices chosen by auto, layers balanced across them, a tensor split
+// across both, a small staging ring, and verification; then a device that
+// returns wrong bytes, which --verify must catch.
+func TestLoadSimulatedGPUs(t *testing.T) {
+	sim := newSimGPU(t, 2, 1<<30)
+	args := []string{"load", "--json", "--verify", "--chunk-size", "16KiB", "--chunks", "3", "--streams", "1",
+		"--shard", "lm_head.weight=0", "--map", "model.norm.weight=cpu", tinyLlamaPath}
+	r := stload(t, args...)
+	if r.code != 0 {
+		t.Fatal(r)
+	}
+	var got loadJSON
+	decodeLine(t, r.stdout, &got)
+	if got.Tensors != 22 || got.Bytes != tinyLlamaBytes || !got.Verified || got.Chunks == 0 || got.PeakPinned == 0 || got.PeakPinned > 3*16<<10 {
+		t.Errorf("got %s", r.stdout)
+	}
+	devs := map[string]loadDeviceJSON{}
+	for _, d := range got.Devices {
+		devs[d.Device] = d
+	}
+	if len(devs) != 3 || devs[sim.dev(0)].Tensors == 0 || devs[sim.dev(1)].Tensors == 0 || devs["cpu"].Tensors != 1 || devs[sim.dev(0)].Name != "Simulated GPU" {
+		t.Errorf("devices: %+v", got.Devices)
+	}
+
+	// The text report names the devices and the staging.
+	r = stload(t, "load", "--device", sim.dev(1), tinyLlamaPath)
+	for _, s := range []string{"loaded onto " + sim.dev(1), "NAME", "Simulated GPU", "; 1 chunk staged", "peak pinned host memory: 320.0 KiB (cap 256.0 MiB: 16 staging buffers of 16.0 MiB)"} {
+		if !strings.Contains(r.stdout, s) {
+			t.Errorf("text lacks %q:\n%s", s, r.stdout)
+		}
+	}
+	if r.code != 0 || strings.Contains(r.stdout, "auto chose") {
+		t.Error(r)
+	}
+
+	// A device that gives wrong bytes back.
+	sim.corrupt.Store(true)
+	r = stload(t, "load", "--verify", "--device", sim.dev(0), tinyLlamaPath)
+	if r.code != 1 || !strings.Contains(r.stderr, "[Mismatch]") || !strings.Contains(r.stdout, "loaded onto") || strings.Contains(r.stdout, "verify: ok") {
+		t.Errorf("corrupt device: %v", r)
+	}
+	r = stload(t, "load", "--verify", "--json", "--device", sim.dev(0), tinyLlamaPath)
+	var e errorJSON
+	decodeLine(t, r.stdout, &e)
+	if r.code != 1 || e.Kind != "Mismatch" {
+		t.Errorf("corrupt device, json: %v", r)
+	}
+	// Without --verify nothing is read back.
+	if r := stload(t, "load", "--device", sim.dev(0), tinyLlamaPath); r.code != 0 {
+		t.Error(r)
+	}
+
+	// A device that does not exist.
+	r = stload(t, "load", "--device", sim.dev(2), tinyLlamaPath)
+	if r.code != 1 || !strings.Contains(r.stderr, "[NoDevice]") {
+		t.Errorf("missing device: %v", r)
+	}
+}
+
+// TestLoadDryRun prints the plan and loads nothing.
+func TestLoadDryRun(t *testing.T) {
+	r := stload(t, "load", "--dry-run", "--device", "cpu", "--copy", tinyLlamaPath)
+	if r.code != 0 || !strings.HasPrefix(r.stdout, "plan: 1 files, 213632 bytes to place") || !strings.Contains(r.stdout, "cpu: 21 tensors, 1 allocations") {
+		t.Error(r)
+	}
+}
+
+// TestLoadREADME runs the command README shows, as go run would, and
+// checks that the file it names exists where README says.
+func TestLoadREADME(t *testing.T) {
+	if _, err := os.Stat(tinyLlamaPath); err != nil {
+		t.Fatal(err)
+	}
+	r := stload(t, "load", tinyLlamaPath)
+	if r.code != 0 || r.stderr != "" || strings.Count(r.stdout, "\n") > 12 {
+		t.Errorf("%v", r)
+	}
+}
