@@ -70,6 +70,7 @@ func cmdGPUTrial(args []string, stdout, stderr io.Writer) error {
 	t0 := fs.Float64("t0", 0, "Unix time (seconds) the script started this process, for the process wall time")
 	verify := fs.Bool("verify", false, "after the timed window, compare every tensor on the device with the file")
 	pread := fs.Bool("pread", false, "open files with loader.WithPread instead of mapping them")
+	register := fs.Bool("register", false, "copy straight from page-locked windows of the mapping (device.WithRegister)")
 	var chunkSize sizeFlag
 	fs.Var(&chunkSize, "chunk-size", "staging buffer size (default: the device package's)")
 	chunks := fs.Int("chunks", 0, "staging buffers (default: the device package's)")
@@ -92,7 +93,11 @@ func cmdGPUTrial(args []string, stdout, stderr io.Writer) error {
 	if *index != "" {
 		tr.File = *index
 	}
-	err := gpuTrial(&tr, paths, *dev, *verify, *pread, gpuOptions(int(chunkSize), *chunks, *readers, *streams))
+	tuning := gpuOptions(int(chunkSize), *chunks, *readers, *streams)
+	if *register {
+		tuning = append(tuning, device.WithRegister())
+	}
+	err := gpuTrial(&tr, paths, *dev, *verify, *pread, tuning)
 	if err != nil {
 		tr.Error = err.Error()
 	}
@@ -211,6 +216,9 @@ func gpuTrial(tr *Trial, paths []string, dev string, verify, pread bool, tuning 
 		tr.FirstTensorS = (window - st.Elapsed + first).Seconds()
 	}
 	tr.Note = "loader close " + strconv.FormatFloat(closeS*1e3, 'f', 1, 64) + " ms; chunks " + strconv.FormatInt(st.Chunks, 10)
+	if st.PeakLocked > 0 {
+		tr.Note += fmt.Sprintf("; page cache locked in place at most %d MiB", st.PeakLocked>>20)
+	}
 	if cerr != nil {
 		return cerr
 	}

@@ -23,6 +23,7 @@ type Backend struct{}
 var (
 	_ device.Backend     = Backend{}
 	_ device.Accelerator = (*Accelerator)(nil)
+	_ device.Registrar   = (*Accelerator)(nil)
 	_ device.Memory      = (*memory)(nil)
 	_ device.HostMemory  = (*hostMem)(nil)
 	_ device.Stream      = (*stream)(nil)

@@ -115,6 +115,15 @@ func (a *Accelerator) RegisterHost(b []byte, flags HostRegisterFlags) (device.Ho
 	return h, nil
 }
 
+// RegisterReadOnly page-locks b in place for copies to any GPU, read-only
+// (CU_MEMHOSTREGISTER_READ_ONLY | PORTABLE), as the device loader's
+// WithRegister does with windows of a file's read-only mapping: the driver
+// refuses a writable registration of a read-only mapping. It implements
+// device.Registrar.
+func (a *Accelerator) RegisterReadOnly(b []byte) (device.HostMemory, error) {
+	return a.RegisterHost(b, HostRegisterReadOnly|HostRegisterPortable)
+}
+
 // Bytes is the memory as a slice; nil after Free.
 func (h *hostMem) Bytes() []byte {
 	if h.freed.Load() || h.n == 0 {

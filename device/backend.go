@@ -45,6 +45,18 @@ type Accelerator interface {
 	Close() error
 }
 
+// Registrar is implemented by accelerators that can page-lock host memory
+// in place (CUDA's cuMemHostRegister) so that copies read it directly. With
+// [WithRegister] the loader uses it to copy straight from a file's memory
+// mapping: one DRAM pass per byte instead of the three that staging costs
+// (read the page cache, write a pinned buffer, DMA it out).
+type Registrar interface {
+	// RegisterReadOnly page-locks b, which starts and ends on page
+	// boundaries and is never written, for copies to any accelerator of
+	// the backend. Free on the result unregisters it; b itself stays.
+	RegisterReadOnly(b []byte) (HostMemory, error)
+}
+
 // Memory is a range of device memory.
 type Memory interface {
 	// Ptr is the device address of the first byte.

@@ -37,6 +37,13 @@ type exec struct {
 	mems   [][]memory // per file, per allocation
 	ring   *ring
 
+	// registrar page-locks windows of mappings (WithRegister), or is nil;
+	// windows bounds how many are locked at once, locked their bytes.
+	registrar Registrar
+	windows   chan struct{}
+	locked    atomic.Int64
+	maxLocked atomic.Int64
+
 	mu     sync.Mutex
 	err    error
 	done   atomic.Int64 // bytes placed
@@ -77,6 +84,11 @@ type job struct {
 	seq  int64 // chunk number, which picks the stream
 	segs []seg
 
+	// mapped jobs copy straight from window number window of the file's
+	// mapping (WithRegister); their segs' offsets are within the window.
+	mapped bool
+	window int64
+
 	direct         bool
 	piece, target  int
 	r0, r1, c0, c1 int64
@@ -92,10 +104,12 @@ type seg struct {
 
 func (s *seg) len() int64 { return (s.r1 - s.r0) * (s.c1 - s.c0) }
 
-// flight is a filled staging buffer whose copies are in flight.
+// flight is a filled staging buffer, or a page-locked window of a
+// mapping, whose copies are in flight.
 type flight struct {
 	buf    HostMemory
 	file   int
+	mapped bool // buf is a registered window: unregister it, don't recycle it
 	events []flightEvent
 }
 
@@ -111,7 +125,8 @@ type flightEvent struct {
 // newExec opens the plan's accelerators, creates their streams and picks
 // the staging ring.
 func (l *Loader) newExec(ctx context.Context, p *Plan) (*exec, error) {
-	e := &exec{l: l, p: p, cfg: &p.cfg, parent: ctx, mems: make([][]memory, len(p.Files))}
+	e := &exec{l: l, p: p, cfg: &p.cfg, parent: ctx, mems: make([][]memory, len(p.Files)),
+		windows: make(chan struct{}, p.cfg.chunks)}
 	e.ctx, e.cancel = context.WithCancel(ctx)
 	used := make([]bool, len(p.Devices))
 	for _, fp := range p.Files {
@@ -140,7 +155,31 @@ func (l *Loader) newExec(ctx context.Context, p *Plan) (*exec, error) {
 			e.ring = r
 		}
 	}
+	e.registrar = e.pickRegistrar()
 	return e, nil
+}
+
+// pickRegistrar returns the accelerator that page-locks mapping windows
+// for WithRegister, or nil: every accelerator of the load must implement
+// Registrar, since windows feed them all.
+func (e *exec) pickRegistrar() Registrar {
+	if !e.cfg.register {
+		return nil
+	}
+	var first Registrar
+	for _, s := range e.slots {
+		if s.ref == nil {
+			continue
+		}
+		r, ok := s.ref.acc.(Registrar)
+		if !ok {
+			return nil
+		}
+		if first == nil {
+			first = r
+		}
+	}
+	return first
 }
 
 // openSlot opens an accelerator and its streams.
@@ -318,7 +357,16 @@ func (e *exec) reap(flights <-chan *flight) {
 			e.done.Add(fe.bytes)
 		}
 		e.chunks.Add(1)
-		e.ring.put(fl.buf)
+		if !fl.mapped {
+			e.ring.put(fl.buf)
+			continue
+		}
+		n := int64(len(fl.buf.Bytes()))
+		if err := fl.buf.Free(); err != nil {
+			e.fail(&Error{Op: "unregister mapping", File: e.p.Files[fl.file].File.Name(), Err: err})
+		}
+		e.locked.Add(-n)
+		<-e.windows
 	}
 }
 
@@ -386,6 +434,7 @@ func (e *exec) buildSet() *Set {
 	if e.ring != nil {
 		s.stats.PeakPinned = e.ring.pinned()
 	}
+	s.stats.PeakLocked = e.maxLocked.Load()
 	return s
 }
 

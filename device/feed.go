@@ -19,6 +19,9 @@ func (e *exec) feed(jobs chan<- *job) {
 			return
 		}
 		c := chunker{e: e, fi: fi, send: send, seq: &seq, size: int64(e.cfg.chunkSize)}
+		if c.mapped = e.canRegister(fi); c.mapped {
+			c.size = (c.size + pageSize - 1) / pageSize * pageSize
+		}
 		if !c.file() {
 			return
 		}
@@ -34,6 +37,10 @@ type chunker struct {
 	size int64 // chunk size
 	cur  *job
 	used int64 // bytes of cur's buffer used
+
+	// mapped cuts pieces at windows of size bytes of the file's mapping
+	// instead of packing them into staging buffers (WithRegister).
+	mapped bool
 }
 
 // file sends every job of the file; false when the load stopped.
@@ -51,7 +58,13 @@ func (c *chunker) file() bool {
 				staged = true
 			}
 		}
-		if staged && !c.stage(pi, p) {
+		switch {
+		case !staged:
+		case c.mapped:
+			if !c.stageMapped(pi, p) {
+				return false
+			}
+		case !c.stage(pi, p):
 			return false
 		}
 	}
@@ -106,6 +119,67 @@ func (c *chunker) stage(pi int, p *Piece) bool {
 		}
 	}
 	return true
+}
+
+// pageSize is the unit of page-locking: mapping windows start and end on
+// multiples of it. 4 KiB is the smallest page of the platforms CUDA runs
+// on, and windows are large multiples of it.
+const pageSize = 4096
+
+// canRegister reports whether file fi can be copied straight from its
+// mapping: WithRegister was asked for, every accelerator can page-lock
+// host memory, the file is mapped, and nothing it sends to an accelerator
+// needs conversion (converted bytes must be staged).
+func (e *exec) canRegister(fi int) bool {
+	fp := &e.p.Files[fi]
+	if e.registrar == nil || fp.File.Mapped() == nil {
+		return false
+	}
+	for i := range fp.Pieces {
+		if p := &fp.Pieces[i]; p.From != p.To {
+			return false
+		}
+	}
+	return true
+}
+
+// stageMapped cuts piece pi at the windows of the file (absolute offsets
+// that are multiples of c.size): each window is one job, whose segments
+// sit where their bytes are in the window. Whole rows that fit in the
+// window form one band; a row that crosses a window boundary is split
+// into runs of columns.
+func (c *chunker) stageMapped(pi int, p *Piece) bool {
+	row := p.SrcLen / p.Rows // unconverted, so equal to p.RowLen
+	for r, col := int64(0), int64(0); r < p.Rows; {
+		pos := p.SrcOff + r*row + col
+		win := pos / c.size
+		if c.cur != nil && c.cur.window != win && !c.flush() {
+			return false
+		}
+		end := (win + 1) * c.size
+		if k := min(p.Rows-r, (end-pos)/row); col == 0 && k > 0 {
+			c.place(seg{piece: pi, r0: r, r1: r + k, c0: 0, c1: row}, win, pos)
+			r += k
+			continue
+		}
+		n := min(row-col, end-pos)
+		c.place(seg{piece: pi, r0: r, r1: r + 1, c0: col, c1: col + n}, win, pos)
+		if col += n; col == row {
+			r, col = r+1, 0
+		}
+	}
+	return true
+}
+
+// place adds s, whose bytes start at file offset pos, to the job of
+// window win.
+func (c *chunker) place(s seg, win, pos int64) {
+	if c.cur == nil {
+		c.cur = &job{file: c.fi, seq: *c.seq, mapped: true, window: win}
+		*c.seq++
+	}
+	s.off = pos - win*c.size
+	c.cur.segs = append(c.cur.segs, s)
 }
 
 // align pads the current chunk so that the next segment of p, starting at

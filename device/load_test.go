@@ -455,3 +455,55 @@ func TestLoadEmpty(t *testing.T) {
 		t.Errorf("set of %d tensors, %+v", set.Len(), set.Stats())
 	}
 }
+
+// TestLoadRegister copies straight from page-locked windows of the mapping:
+// the bytes land right, at most chunks windows are locked at a time, no
+// staging memory is pinned, windows never overlap (the sim refuses
+// overlapping or unaligned registrations), and every one is released. A
+// file that needs conversion or is read with pread falls back to staging.
+func TestLoadRegister(t *testing.T) {
+	dir := t.TempDir()
+	specs := append(mixed(), sp("cols", dtype.F32, 37, 50), sp("rows", dtype.BF16, 50, 37))
+	mapped := writeFile(t, dir, "r.safetensors", 11, specs)
+	pread, err := loader.Open(mapped.Name(), loader.WithPread())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer pread.Close()
+	for _, tt := range []struct {
+		name    string
+		file    *loader.File
+		opts    func(s *sim) []Option
+		staging bool
+	}{
+		{"windows of 8 KiB", mapped, func(*sim) []Option { return []Option{WithChunkSize(8 << 10), WithChunks(3)} }, false},
+		{"one window", mapped, func(*sim) []Option { return nil }, false},
+		{"column and row splits over two devices and the CPU", mapped, func(s *sim) []Option {
+			return []Option{WithChunkSize(8 << 10), Shard("cols", 1, s.dev(0), CPU(), s.dev(1)), Shard("rows", 0, s.dev(1), s.dev(0))}
+		}, false},
+		{"conversion stages", mapped, func(*sim) []Option { return []Option{WithDType(dtype.F32)} }, true},
+		{"pread stages", pread, func(*sim) []Option { return nil }, true},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			s := newSim(t, 2, 1<<30, 300*time.Microsecond)
+			opts := append([]Option{To(s.dev(0)), WithRegister()}, tt.opts(s)...)
+			set := load(t, []*loader.File{tt.file}, opts...)
+			checkSet(t, set, tt.file)
+			st := set.Stats()
+			if tt.staging {
+				if st.PeakLocked != 0 || s.peakLocked != 0 {
+					t.Errorf("locked %d bytes of the mapping; this load must stage", s.peakLocked)
+				}
+				return
+			}
+			if st.PeakPinned != 0 || s.peakPinned != 0 {
+				t.Errorf("pinned %d bytes for staging", s.peakPinned)
+			}
+			cfg := newConfig(opts)
+			window := int64(cfg.chunkSize+pageSize-1) / pageSize * pageSize
+			if st.PeakLocked == 0 || s.peakLocked > int64(cfg.chunks)*window {
+				t.Errorf("locked at most %d (stats %d), cap %d", s.peakLocked, st.PeakLocked, int64(cfg.chunks)*window)
+			}
+		})
+	}
+}

@@ -38,6 +38,7 @@ type config struct {
 	streams   int
 	reserve   int64
 	copyCPU   bool
+	register  bool
 	progress  func(done, total int64)
 	every     time.Duration
 	err       error // the first invalid option
@@ -284,6 +285,18 @@ func WithReserve(n int64) Option {
 // [loader.File].
 func WithCopy() Option {
 	return func(c *config) { c.copyCPU = true }
+}
+
+// WithRegister copies tensors to accelerators straight from the file's
+// memory mapping instead of staging them: each window of a chunk's size is
+// page-locked in place ([Registrar]) while its copies run, then released.
+// It applies to memory-mapped files loaded without conversion onto
+// accelerators that implement Registrar, and falls back to staging
+// otherwise. Page-locking runs on the reader goroutines; at most chunks
+// windows are locked at a time, so the locked page cache stays within the
+// same bound as the staging ring.
+func WithRegister() Option {
+	return func(c *config) { c.register = true }
 }
 
 // WithProgress calls fn with the bytes placed so far and the total, about

@@ -3,6 +3,7 @@ package device
 import (
 	"fmt"
 	"io"
+	"unsafe"
 
 	"github.com/stload/stload/dtype"
 	"github.com/stload/stload/loader"
@@ -54,6 +55,9 @@ func (e *exec) read(jobs <-chan *job, flights chan<- *flight) {
 // buffer always goes to the reaper, which recycles it once every copy
 // enqueued from it has finished.
 func (r *reader) stage(j *job, flights chan<- *flight) error {
+	if j.mapped {
+		return r.stageMapped(j, flights)
+	}
 	buf, err := r.e.ring.get(r.e.ctx)
 	if err != nil {
 		if r.e.ctx.Err() != nil {
@@ -68,6 +72,44 @@ func (r *reader) stage(j *job, flights chan<- *flight) error {
 	}
 	flights <- fl // never blocks: room for every buffer
 	return err
+}
+
+// stageMapped page-locks the job's window of the file's mapping and
+// enqueues its copies straight from it; the reaper unlocks the window once
+// they have finished. At most chunks windows are locked at a time.
+func (r *reader) stageMapped(j *job, flights chan<- *flight) error {
+	e := r.e
+	select {
+	case e.windows <- struct{}{}:
+	case <-e.ctx.Done():
+		return nil // stopped; the load reports why
+	}
+	fp := &e.p.Files[j.file]
+	b, off := windowOf(fp.File.Mapped(), j.window, int64(e.cfg.chunkSize))
+	h, err := e.registrar.RegisterReadOnly(b)
+	if err != nil {
+		<-e.windows
+		return &Error{Op: "register mapping", File: fp.File.Name(),
+			Detail: fmt.Sprintf("%d bytes at byte %d", len(b), off), Err: err}
+	}
+	locked := e.locked.Add(int64(len(b)))
+	for m := e.maxLocked.Load(); locked > m && !e.maxLocked.CompareAndSwap(m, locked); m = e.maxLocked.Load() {
+	}
+	fl := &flight{buf: h, file: j.file, mapped: true}
+	err = r.dispatch(j, fl, h.Bytes())
+	flights <- fl // never blocks: room for every window
+	return err
+}
+
+// windowOf returns window win of a mapping cut into windows of size bytes
+// rounded up to whole pages, and its offset in the file. The last window
+// runs to the end of the last page, which the mapping covers even past the
+// end of the file.
+func windowOf(m []byte, win, size int64) ([]byte, int64) {
+	size = (size + pageSize - 1) / pageSize * pageSize
+	whole := (int64(len(m)) + pageSize - 1) / pageSize * pageSize
+	all := unsafe.Slice(unsafe.SliceData(m), whole)
+	return all[win*size : min((win+1)*size, whole)], win * size
 }
 
 // srcOf returns the file offset of seg s of piece p and the number of

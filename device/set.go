@@ -159,6 +159,9 @@ type Stats struct {
 	// PeakPinned is the pinned host memory held for staging at the end of
 	// the load: the most it held, as the ring only grows up to its cap.
 	PeakPinned int64
+	// PeakLocked is the most file-mapping memory page-locked at once by
+	// [WithRegister] (page cache locked in place, not allocated).
+	PeakLocked int64
 	// Devices holds per-device figures, in plan order.
 	Devices []DeviceStats
 }

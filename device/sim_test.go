@@ -42,6 +42,8 @@ type sim struct {
 	liveEvents int
 	pinned     int64
 	peakPinned int64
+	locked     int64 // registered in place (RegisterReadOnly)
+	peakLocked int64
 	nextPtr    uintptr
 	violations []string
 	pool       map[int64][][]byte // instant mode: reused memory
@@ -84,7 +86,7 @@ func (s *sim) check(t testing.TB) {
 	for _, v := range s.violations {
 		t.Errorf("sim: %s", v)
 	}
-	if len(s.accs) > 0 || len(s.mems) > 0 || len(s.hosts) > 0 || s.streams > 0 || s.pinned != 0 || s.liveEvents != 0 {
+	if len(s.accs) > 0 || len(s.mems) > 0 || len(s.hosts) > 0 || s.streams > 0 || s.pinned != 0 || s.locked != 0 || s.liveEvents != 0 {
 		t.Errorf("sim: leaked %d accelerators, %d allocations, %d pinned buffers (%d bytes), %d streams, %d events",
 			len(s.accs), len(s.mems), len(s.hosts), s.pinned, s.streams, s.liveEvents)
 	}
@@ -176,6 +178,36 @@ func (a *simAcc) AllocHost(n int) (HostMemory, error) {
 	return h, nil
 }
 
+// RegisterReadOnly page-locks b in place: it becomes a valid copy source
+// until Free, and counts as locked, not as pinned allocation.
+func (a *simAcc) RegisterReadOnly(b []byte) (HostMemory, error) {
+	s := a.s
+	if p := uintptr(unsafe.Pointer(unsafe.SliceData(b))); p%4096 != 0 || len(b)%4096 != 0 {
+		s.violate("registered range %#x+%d is not page-aligned", p, len(b))
+		return nil, errors.New("sim: unaligned registration")
+	}
+	h := &simHost{s: s, buf: b, registered: true}
+	s.mu.Lock()
+	for o := range s.hosts {
+		if o.registered && overlaps(o.buf, b) {
+			s.mu.Unlock()
+			s.violate("overlapping registrations")
+			return nil, errors.New("sim: memory already registered")
+		}
+	}
+	s.hosts[h] = true
+	s.locked += int64(len(b))
+	s.peakLocked = max(s.peakLocked, s.locked)
+	s.mu.Unlock()
+	return h, nil
+}
+
+// overlaps reports whether two byte ranges share memory.
+func overlaps(a, b []byte) bool {
+	pa, pb := uintptr(unsafe.Pointer(unsafe.SliceData(a))), uintptr(unsafe.Pointer(unsafe.SliceData(b)))
+	return pa < pb+uintptr(len(b)) && pb < pa+uintptr(len(a))
+}
+
 func (a *simAcc) NewStream() (Stream, error) {
 	a.s.mu.Lock()
 	a.s.streams++
@@ -243,8 +275,9 @@ func (m *simMem) Free() error {
 }
 
 type simHost struct {
-	s   *sim
-	buf []byte
+	s          *sim
+	buf        []byte
+	registered bool // RegisterReadOnly: the memory is the caller's
 }
 
 func (h *simHost) Bytes() []byte { return h.buf }
@@ -258,6 +291,10 @@ func (h *simHost) Free() error {
 		return nil
 	}
 	delete(s.hosts, h)
+	if h.registered {
+		s.locked -= int64(len(h.buf))
+		return nil
+	}
 	s.pinned -= int64(len(h.buf))
 	s.recycle(h.buf)
 	return nil
@@ -298,6 +335,14 @@ func rows(c Copy, fn func(src []byte, dst int64)) {
 	}
 }
 
+// need is the number of source bytes a copy reads.
+func need(c Copy) int64 {
+	if c.Height > 1 {
+		return (c.Height-1)*c.SrcPitch + c.Width
+	}
+	return c.Width
+}
+
 func (st *simStream) validate(c Copy) (*simMem, error) {
 	s := st.a.s
 	m, ok := c.Dst.(*simMem)
@@ -307,14 +352,14 @@ func (st *simStream) validate(c Copy) (*simMem, error) {
 	if c.Width <= 0 || c.Height <= 0 {
 		return nil, fmt.Errorf("sim: copy of %d×%d", c.Height, c.Width)
 	}
-	need, end := c.Width, c.DstOff+c.Width
+	end := c.DstOff + c.Width
 	if c.Height > 1 {
 		if c.SrcPitch < c.Width || c.DstPitch < c.Width {
 			return nil, fmt.Errorf("sim: pitches %d/%d below width %d", c.SrcPitch, c.DstPitch, c.Width)
 		}
-		need = (c.Height-1)*c.SrcPitch + c.Width
 		end = c.DstOff + (c.Height-1)*c.DstPitch + c.Width
 	}
+	need := need(c)
 	if int64(len(c.Src)) < need || c.DstOff < 0 || end > m.n {
 		return nil, fmt.Errorf("sim: copy out of range: src %d of %d, dst [%d,%d) of %d", need, len(c.Src), c.DstOff, end, m.n)
 	}
@@ -349,6 +394,9 @@ func (st *simStream) Copy(c Copy) error {
 		rows(c, func(src []byte, _ int64) { now = append(now, src...) })
 		if !bytes.Equal(now, snap) {
 			s.violate("staging buffer overwritten while its copy was in flight")
+		}
+		if !s.pinnedHas(c.Src[:need(c)]) {
+			s.violate("source unpinned or unregistered while its copy was in flight")
 		}
 		if !s.live(m) {
 			s.violate("copy completed into freed memory")

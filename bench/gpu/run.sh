@@ -148,7 +148,7 @@ gen -kind llama -size "${LLAMA_GB}GB" -out "$LLAMA" || { say "generation failed"
 say "ceilings: copy()"
 "$BIN/stbench" ceiling -copy-size 1GiB -rounds 3 >>"$TRIALS"
 say "ceilings: GPU"
-timeout 120 "$BIN/stbench-cuda" gpu-ceiling -file "$LLAMA" -threads 1,4,8,16 -rounds 3 -pread-bytes 8GiB \
+timeout 120 "$BIN/stbench-cuda" gpu-ceiling -file "$LLAMA" -threads "${CEIL_THREADS:-1,4,8,16}" -rounds "${CEIL_ROUNDS:-3}" -pread-bytes 8GiB \
   -dev-alloc "$((LLAMA_GB < 60 ? LLAMA_GB : 60))GB" >>"$TRIALS" || say "gpu-ceiling failed (exit $?)"
 report
 

@@ -22,7 +22,7 @@ var loadCmd = &command{
 	summary: "place tensors on the CPU or GPUs and report how fast they got there",
 	usage: `Usage: stload load [--device DEVICES] [--map PATTERN=DEVICE]... [--shard PATTERN=DIM[@DEVICES]]...
                    [--dtype bf16|f16|f32] [--verify] [--json] [--copy] [--dry-run]
-                   [--chunk-size SIZE] [--chunks N] [--readers N] [--streams N] [--lenient] [--pread] INPUT
+                   [--chunk-size SIZE] [--chunks N] [--readers N] [--streams N] [--lenient] [--pread] [--register] INPUT
 
 Load places every tensor of INPUT on the devices the flags choose, as an
 inference engine using stload's device package would, and prints per device
@@ -103,6 +103,9 @@ Flags:
   --dry-run          print the placement plan as text (per device:
                      allocations, tensors, bytes) and load nothing.
   --lenient          open inputs inspect --lenient accepts.
+  --register         copy to GPUs straight from the file's mapping, page-
+                     locking windows of it in place instead of staging
+                     them through pinned buffers (mapped files, no --dtype).
   --pread            read files with pread instead of mapping them (as
                      safetensors' backend="pread"): better on network file
                      systems, and no page faults on the reader threads.
@@ -133,6 +136,7 @@ type loadFlags struct {
 	rules                    []device.Option // --map and --shard, in order
 	dtype                    string
 	verify, json, copy, dry  bool
+	register                 bool
 	chunkSize                sizeFlag
 	chunks, readers, streams countFlag
 	in                       inputOptions
@@ -174,6 +178,7 @@ func runLoad(args []string, stdout, stderr io.Writer) int {
 	fs.Var(&fl.streams, "streams", "")
 	addInputFlags(fs, &fl.in)
 	fs.BoolVar(&fl.in.pread, "pread", false, "")
+	fs.BoolVar(&fl.register, "register", false, "")
 	pos, code, ok := parseCommand(loadCmd, fs, args, 1, 1, stdout, stderr)
 	if !ok {
 		return code
@@ -281,6 +286,9 @@ func (fl *loadFlags) options() ([]device.Option, []device.Device, error) {
 	}
 	if fl.copy {
 		opts = append(opts, device.WithCopy())
+	}
+	if fl.register {
+		opts = append(opts, device.WithRegister())
 	}
 	if fl.chunkSize.set {
 		if fl.chunkSize.n < 4<<10 || fl.chunkSize.n > math.MaxInt32 {
@@ -453,6 +461,9 @@ func (rep *loadJSON) writeText(w io.Writer) error {
 	} else {
 		fmt.Fprintf(bw, "peak pinned host memory: %s (cap %s: %d staging buffers of %s)\n",
 			sizeText(st.PeakPinned), sizeText(rep.ringSize*rep.ringCount), rep.ringCount, sizeText(rep.ringSize))
+	}
+	if st.PeakLocked > 0 {
+		fmt.Fprintf(bw, "page cache locked in place (--register): at most %s at a time\n", sizeText(st.PeakLocked))
 	}
 	if views := st.Bytes - st.Copied; views > 0 {
 		fmt.Fprintf(bw, "%s of CPU tensors are zero-copy views of the file's memory mapping (--copy reads them)\n", decimalText(views))
