@@ -109,6 +109,29 @@ func (s *cpuSuite) read() error {
 			})
 		}}
 	}
+	// stload, one goroutine: every tensor through Tensor.Bytes (a view of
+	// the mapping, or with WithPread a fresh copy), one byte read per page.
+	touchAll := func(name string, opts ...loader.Option) *contender {
+		return &contender{fig: mk("stload", name, 1, payload), run: func() error {
+			f, err := loader.Open(path, opts...)
+			if err != nil {
+				return err
+			}
+			defer f.Close()
+			for key := range f.Tensors() {
+				t, err := f.Tensor(key)
+				if err != nil {
+					return err
+				}
+				b, err := t.Bytes()
+				if err != nil {
+					return err
+				}
+				readSink += readTouch(b)
+			}
+			return nil
+		}}
+	}
 	// Whole tensors land in a buffer as large as the largest tensor (the
 	// embeddings), far beyond the caches, so every byte is written back to
 	// DRAM; 8 MiB pieces reuse a buffer that stays in the last-level cache,
@@ -122,47 +145,9 @@ func (s *cpuSuite) read() error {
 	stMmap1 := par(1, "loader.Open (mmap) + File.ReadAt 8 MiB pieces → reused buffer (copy from the mapping)")
 	stPreadN := par(T, "loader.Open(WithPread) + File.ReadAt 8 MiB pieces → reused buffers", loader.WithPread())
 	stMmapN := par(T, "loader.Open (mmap) + File.ReadAt 8 MiB pieces → reused buffers (copy from the mapping)")
-	stTouch := &contender{fig: mk("stload", "loader.Open (mmap) + Tensor.Bytes, zero-copy, read 1 byte per 4 KiB page", 1, payload),
-		run: func() error {
-			f, err := loader.Open(path)
-			if err != nil {
-				return err
-			}
-			defer f.Close()
-			for name := range f.Tensors() {
-				t, err := f.Tensor(name)
-				if err != nil {
-					return err
-				}
-				b, err := t.Bytes()
-				if err != nil {
-					return err
-				}
-				readSink += readTouch(b)
-			}
-			return nil
-		}}
+	stTouch := touchAll("loader.Open (mmap) + Tensor.Bytes, zero-copy, read 1 byte per 4 KiB page")
 	stTouch.fig.Note = "maps pages, copies nothing: page-fault cost of a fresh mapping"
-	stBytes := &contender{fig: mk("stload", "loader.Open(WithPread) + Tensor.Bytes (allocates each tensor)", 1, payload),
-		run: func() error {
-			f, err := loader.Open(path, loader.WithPread())
-			if err != nil {
-				return err
-			}
-			defer f.Close()
-			for name := range f.Tensors() {
-				t, err := f.Tensor(name)
-				if err != nil {
-					return err
-				}
-				b, err := t.Bytes()
-				if err != nil {
-					return err
-				}
-				readSink += readTouch(b)
-			}
-			return nil
-		}}
+	stBytes := touchAll("loader.Open(WithPread) + Tensor.Bytes (allocates each tensor)", loader.WithPread())
 	stBytes.fig.Note = "includes the allocator: see the alloc line"
 	peer := &contender{fig: mk("nlpodyssey", "os.ReadFile + Deserialize + Tensors()[i].Data(), 1 byte per page read", 1, payload),
 		run: func() error {

@@ -86,23 +86,7 @@ func (s *cpuSuite) save() error {
 		return &Figure{Group: "save", Impl: impl, Threads: 1, Bytes: size, Tensors: len(tensors), Name: name}
 	}
 	create := func(p string, write func(f *os.File) error, durable bool) func() error {
-		return func() error {
-			f, err := os.Create(p)
-			if err != nil {
-				return err
-			}
-			if err := write(f); err != nil {
-				f.Close()
-				return err
-			}
-			if durable {
-				if err := f.Sync(); err != nil {
-					f.Close()
-					return err
-				}
-			}
-			return f.Close()
-		}
+		return func() error { return writeFile(p, write, durable) }
 	}
 	ceil := writeCeiling("save", target("ceiling"), pieces, false)
 	ceil.setup = clean

@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"strings"
 	"time"
 
 	"golang.org/x/sys/unix"
@@ -16,20 +15,7 @@ import (
 )
 
 // sizeList parses "4MiB,256MiB".
-func sizeList(v string) ([]int64, error) {
-	var out []int64
-	for _, p := range strings.Split(v, ",") {
-		if p = strings.TrimSpace(p); p == "" {
-			continue
-		}
-		n, err := ParseSize(p)
-		if err != nil {
-			return nil, err
-		}
-		out = append(out, n)
-	}
-	return out, nil
-}
+func sizeList(v string) ([]int64, error) { return parseList(v, ParseSize) }
 
 // gpuCeilings measures what one GPU and this host allow, as step 1 of the
 // protocol asks: pinned and pageable host-to-device bandwidth over sizes

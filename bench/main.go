@@ -52,12 +52,11 @@ func Main(args []string, stdout, stderr io.Writer) int {
 		if errors.Is(err, flag.ErrHelp) {
 			return 0
 		}
+		fmt.Fprintf(stderr, "bench %s: %v\n", args[0], err)
 		var u usageError
 		if errors.As(err, &u) {
-			fmt.Fprintf(stderr, "bench %s: %v\n", args[0], err)
 			return 2
 		}
-		fmt.Fprintf(stderr, "bench %s: %v\n", args[0], err)
 		return 1
 	}
 	return 0
@@ -128,16 +127,28 @@ func ParseSize(v string) (int64, error) {
 
 // intList parses "1,2,4".
 func intList(v string) ([]int, error) {
-	var out []int
+	return parseList(v, func(p string) (int, error) {
+		n, err := strconv.Atoi(p)
+		if err != nil || n < 1 {
+			return 0, fmt.Errorf("invalid count %q", p)
+		}
+		return n, nil
+	})
+}
+
+// parseList parses the comma-separated items of v with parse, passing over
+// empty ones.
+func parseList[T any](v string, parse func(string) (T, error)) ([]T, error) {
+	var out []T
 	for _, p := range strings.Split(v, ",") {
 		if p = strings.TrimSpace(p); p == "" {
 			continue
 		}
-		n, err := strconv.Atoi(p)
-		if err != nil || n < 1 {
-			return nil, fmt.Errorf("invalid count %q", p)
+		x, err := parse(p)
+		if err != nil {
+			return nil, err
 		}
-		out = append(out, n)
+		out = append(out, x)
 	}
 	return out, nil
 }
@@ -162,6 +173,32 @@ func createOut(path string, stdout io.Writer) (io.Writer, func() error, error) {
 		return nil, nil, err
 	}
 	return f, f.Close, nil
+}
+
+// writeReport writes rep as JSON to jsonPath and as markdown to mdPath,
+// each unless empty; "-" is stdout.
+func writeReport(rep *Report, jsonPath, mdPath string, stdout io.Writer) error {
+	if jsonPath != "" {
+		w, done, err := createOut(jsonPath, stdout)
+		if err != nil {
+			return err
+		}
+		if err := rep.WriteJSON(w); err != nil {
+			return err
+		}
+		if err := done(); err != nil {
+			return err
+		}
+	}
+	if mdPath != "" {
+		w, done, err := createOut(mdPath, stdout)
+		if err != nil {
+			return err
+		}
+		rep.WriteMarkdown(w)
+		return done()
+	}
+	return nil
 }
 
 func cmdCPU(args []string, stdout, stderr io.Writer) error {
@@ -195,27 +232,11 @@ func cmdCPU(args []string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	if *jsonOut != "" {
-		w, done, err := createOut(*jsonOut, stdout)
-		if err != nil {
-			return err
-		}
-		if err := rep.WriteJSON(w); err != nil {
-			return err
-		}
-		if err := done(); err != nil {
-			return err
-		}
+	md := *mdOut
+	if *jsonOut == "-" && md == "-" {
+		md = "" // the JSON takes stdout instead of the markdown
 	}
-	if *mdOut != "" && !(*jsonOut == "-" && *mdOut == "-") {
-		w, done, err := createOut(*mdOut, stdout)
-		if err != nil {
-			return err
-		}
-		rep.WriteMarkdown(w)
-		return done()
-	}
-	return nil
+	return writeReport(rep, *jsonOut, md, stdout)
 }
 
 // genLine is the JSON line gen prints per file.

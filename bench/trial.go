@@ -2,6 +2,7 @@ package bench
 
 import (
 	"bufio"
+	"cmp"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -94,7 +95,7 @@ func gpuReport(title string, inputs []io.Reader, dropFirst bool) (*Report, error
 					errs = append(errs, fmt.Sprintf("%s %s round %d: %s", t.Label, t.Loader, t.Round, t.Error))
 					continue
 				}
-				k := key{cmpOrStr(t.Label, t.File), t.Loader}
+				k := key{cmp.Or(t.Label, t.File), t.Loader}
 				if _, ok := trials[k]; !ok {
 					order = append(order, k)
 				}
@@ -244,13 +245,6 @@ func gpuRatios(rep *Report, figs map[string]map[string]*Figure, pinned map[strin
 	}
 }
 
-func cmpOrStr(a, b string) string {
-	if a != "" {
-		return a
-	}
-	return b
-}
-
 func cmdReport(args []string, stdout, stderr io.Writer) error {
 	fs := newFlags("report", stderr)
 	title := fs.String("title", "stload GPU benchmark", "report title")
@@ -293,25 +287,5 @@ func cmdReport(args []string, stdout, stderr io.Writer) error {
 	if *command != "" {
 		rep.Command = *command
 	}
-	if *js != "" {
-		w, done, err := createOut(*js, stdout)
-		if err != nil {
-			return err
-		}
-		if err := rep.WriteJSON(w); err != nil {
-			return err
-		}
-		if err := done(); err != nil {
-			return err
-		}
-	}
-	if *md != "" {
-		w, done, err := createOut(*md, stdout)
-		if err != nil {
-			return err
-		}
-		rep.WriteMarkdown(w)
-		return done()
-	}
-	return nil
+	return writeReport(rep, *js, *md, stdout)
 }

@@ -75,17 +75,10 @@ func (a *Accelerator) AllocHostFlags(n int, flags HostAllocFlags) (device.HostMe
 	if n == 0 {
 		return h, nil
 	}
-	err := a.slow(op, func() (err error) {
-		if h.p, err = memHostAlloc(n, flags); err != nil {
-			return err
-		}
-		a.addHost(h)
-		return nil
+	return a.pin(op, h, func() (err error) {
+		h.p, err = memHostAlloc(n, flags)
+		return err
 	})
-	if err != nil {
-		return nil, err
-	}
-	return h, nil
 }
 
 // RegisterHost page-locks existing host memory with cuMemHostRegister, so
@@ -102,8 +95,15 @@ func (a *Accelerator) RegisterHost(b []byte, flags HostRegisterFlags) (device.Ho
 	}
 	h := &hostMem{a: a, p: unsafe.Pointer(unsafe.SliceData(b)), n: len(b), registered: true,
 		portable: flags&HostRegisterPortable != 0}
+	return a.pin(op, h, func() error { return memHostRegister(h.p, h.n, flags) })
+}
+
+// pin runs lock, which page-locks h's memory, with the context current,
+// and only once it succeeds lists h as live: copies from h are accepted
+// from then on, and Close releases it.
+func (a *Accelerator) pin(op string, h *hostMem, lock func() error) (device.HostMemory, error) {
 	err := a.slow(op, func() error {
-		if err := memHostRegister(h.p, h.n, flags); err != nil {
+		if err := lock(); err != nil {
 			return err
 		}
 		a.addHost(h)

@@ -461,6 +461,9 @@ func (e *exec) addTensors(s *Set, fi int, fp *FilePlan, st []DeviceStats) {
 		}
 		st[pl.Device].Tensors++
 		st[pl.Device].Bytes += pl.Len
+		if pl.Alloc >= 0 { // copied: the load placed every planned byte
+			st[pl.Device].Copied += pl.Len
+		}
 		if t.Shard == 0 { // a tensor's shards follow each other
 			s.byName[t.Name] = len(s.tensors)
 		}

@@ -507,3 +507,103 @@ func TestLoadRegister(t *testing.T) {
 		})
 	}
 }
+
+// TestLoadDuplicateTarget names a target device twice: that is the one
+// device, not a balance across it and itself.
+func TestLoadDuplicateTarget(t *testing.T) {
+	f := writeFile(t, t.TempDir(), "m.safetensors", 11, layered(4, dtype.F32, 16))
+	files := []*loader.File{f}
+
+	// The CPU twice (as --device cpu,cpu parses) is the CPU: before, this
+	// failed with "cannot balance across the CPU and accelerators".
+	devs, err := ParseDevices("cpu,cpu")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, opts := range [][]Option{{To(devs...)}, {To(CPU(), Device{Backend: "cpu"}), WithCopy()}} {
+		set := load(t, files, opts...)
+		checkSet(t, set, f)
+		if st := set.Stats(); len(st.Devices) != 1 || !st.Devices[0].Device.IsCPU() || st.Devices[0].Tensors != f.Len() {
+			t.Errorf("devices: %+v", st.Devices)
+		}
+	}
+
+	// An accelerator twice: a Shard rule without devices splits across the
+	// target, so it makes one part, not two parts on the same device.
+	s := newSim(t, 2, 1<<30, 0)
+	set := load(t, files, To(s.dev(1), s.dev(1)), Shard("*.up_proj.weight", 1))
+	checkSet(t, set, f)
+	if parts := set.Parts("model.layers.2.mlp.up_proj.weight"); len(parts) != 1 || parts[0].Shards != 1 || parts[0].Device != s.dev(1) {
+		t.Errorf("parts: %+v", parts)
+	}
+	if st := set.Stats(); len(st.Devices) != 1 || st.Devices[0].Device != s.dev(1) || st.Devices[0].Allocs != 1 {
+		t.Errorf("devices: %+v", st.Devices)
+	}
+
+	// With several distinct devices a repeated one still counts once:
+	// balanced as two devices, whatever the order of the repeats.
+	p, err := planFor(files, []Device{devA, devB, devA, devB}, nil, Shard("*.up_proj.weight", 1))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(p.Devices) != 2 {
+		t.Errorf("plan devices %v", p.Devices)
+	}
+	for _, pl := range p.Files[0].Tensors {
+		if strings.HasSuffix(pl.Name, "up_proj.weight") && pl.Shards != 2 {
+			t.Errorf("%s: %d parts, want 2", pl.Name, pl.Shards)
+		}
+	}
+}
+
+// TestDeviceStatsCopied checks the bytes counted as copied per device, and
+// that a device's rate counts them only: zero-copy CPU views are no
+// transfer.
+func TestDeviceStatsCopied(t *testing.T) {
+	f := writeFile(t, t.TempDir(), "m.safetensors", 12, layered(3, dtype.F32, 16))
+	s := newSim(t, 1, 1<<30, 0)
+	// Column parts of a mapped file on the CPU are copies, row parts views.
+	cols := Shard("*.up_proj.weight", 1, CPU(), CPU())
+	var colBytes int64
+	for name, info := range f.Tensors() {
+		if strings.HasSuffix(name, ".up_proj.weight") {
+			colBytes += info.Len()
+		}
+	}
+	for _, tt := range []struct {
+		name   string
+		opts   []Option
+		copied []int64 // per device; -1: all of the device's bytes
+	}{
+		{"views", []Option{To(CPU())}, []int64{0}},
+		{"copy", []Option{To(CPU()), WithCopy()}, []int64{-1}},
+		{"views and copies", []Option{To(CPU()), cols}, []int64{colBytes}},
+		{"accelerator and views", []Option{To(s.dev(0)), Map("model.norm.weight", CPU())}, []int64{-1, 0}},
+		{"accelerator and copies", []Option{To(s.dev(0)), cols}, []int64{-1, colBytes}},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			set := load(t, []*loader.File{f}, tt.opts...)
+			st := set.Stats()
+			if len(st.Devices) != len(tt.copied) {
+				t.Fatalf("devices: %+v", st.Devices)
+			}
+			var sum int64
+			for i, d := range st.Devices {
+				want := tt.copied[i]
+				if want < 0 {
+					want = d.Bytes
+				}
+				if d.Copied != want || d.Bytes == 0 {
+					t.Errorf("%s: copied %d of %d bytes, want %d", d.Device, d.Copied, d.Bytes, want)
+				}
+				if got := d.GBps(); (got > 0) != (want > 0) || got != float64(d.Copied)/d.Elapsed.Seconds()/1e9 {
+					t.Errorf("%s: GBps %g for %d bytes copied in %v", d.Device, got, d.Copied, d.Elapsed)
+				}
+				sum += d.Copied
+			}
+			if sum != st.Copied {
+				t.Errorf("devices copied %d bytes in all, the load %d", sum, st.Copied)
+			}
+		})
+	}
+}

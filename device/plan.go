@@ -3,6 +3,7 @@ package device
 import (
 	"fmt"
 	"path"
+	"slices"
 	"strings"
 
 	"github.com/stload/stload/dtype"
@@ -173,7 +174,15 @@ type choice struct {
 func buildPlan(files []*loader.File, target []Device, cfg *config, free func(Device) (int64, error)) (*Plan, error) {
 	pl := &planner{p: &Plan{cfg: *cfg}, cfg: cfg, free: free}
 	for _, d := range target {
-		pl.target = append(pl.target, pl.slot(d))
+		// A device named twice is still one device: To(cpu, cpu) is the
+		// CPU, not a balance across it and itself, and balancing across
+		// cuda:0 twice would count its free memory twice. A Shard rule
+		// with no devices splits across the target, so it gets one part
+		// per distinct device too. (A Shard rule's own device list is kept
+		// as given: it says how many parts to make.)
+		if s := pl.slot(d); !slices.Contains(pl.target, s) {
+			pl.target = append(pl.target, s)
+		}
 	}
 	choices, err := pl.decide(files)
 	if err != nil {

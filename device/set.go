@@ -166,8 +166,9 @@ type Stats struct {
 	Devices []DeviceStats
 }
 
-// GBps returns Bytes per second of Elapsed, in GB (1e9 bytes) per second.
-func (s Stats) GBps() float64 { return gbps(s.Bytes, s.Elapsed) }
+// GBps returns Copied bytes per second of Elapsed, in GB (1e9 bytes) per
+// second: zero-copy views cost nothing and do not count.
+func (s Stats) GBps() float64 { return gbps(s.Copied, s.Elapsed) }
 
 // DeviceStats describes the part of a load that went to one device.
 type DeviceStats struct {
@@ -179,6 +180,10 @@ type DeviceStats struct {
 	Tensors int
 	// Bytes is their size.
 	Bytes int64
+	// Copied is the number of bytes the load wrote to the device: Bytes
+	// less the CPU tensors that are views of the file's mapping, which
+	// cost no copy. It is 0 on a CPU that holds only views.
+	Copied int64
 	// Allocs counts the allocations made there (one per file).
 	Allocs int
 	// Elapsed is the time from the start of the load until the device's
@@ -189,8 +194,11 @@ type DeviceStats struct {
 	FirstTensor time.Duration
 }
 
-// GBps returns Bytes per second of Elapsed, in GB (1e9 bytes) per second.
-func (d DeviceStats) GBps() float64 { return gbps(d.Bytes, d.Elapsed) }
+// GBps returns Copied per second of Elapsed, in GB (1e9 bytes) per second:
+// the rate at which the load wrote to the device, 0 when it wrote nothing
+// (views are not a transfer, and counting them would make the rate a
+// measure of nothing).
+func (d DeviceStats) GBps() float64 { return gbps(d.Copied, d.Elapsed) }
 
 func gbps(n int64, d time.Duration) float64 {
 	if d <= 0 {

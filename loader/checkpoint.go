@@ -104,7 +104,7 @@ func OpenCheckpoint(path string, opts ...Option) (*Checkpoint, error) {
 	cfg := newConfig(path, opts)
 	fi, err := os.Stat(path)
 	if err != nil {
-		return nil, &Error{File: path, Offset: -1, Err: ErrIO, Cause: err}
+		return nil, &Error{File: path, Offset: -1, Err: ErrIO, Cause: asOpenError(err)}
 	}
 	if fi.IsDir() {
 		if path, err = findCheckpoint(path); err != nil {
@@ -133,6 +133,19 @@ func OpenCheckpoint(path string, opts ...Option) (*Checkpoint, error) {
 	}
 	defer src.close()
 	return assemble(path, idx, src, opts, cfg.lenient)
+}
+
+// asOpenError reports a failed os.Stat of a path as os.Open of it reports
+// the same failure ("open PATH: no such file or directory"), so that a
+// missing or unreachable path reads the same whether the caller opens it
+// with Open or OpenCheckpoint. Both resolve the path alike, so the cause
+// is the one Open would have met.
+func asOpenError(err error) error {
+	var pe *fs.PathError
+	if errors.As(err, &pe) && pe.Op == "stat" {
+		return &fs.PathError{Op: "open", Path: pe.Path, Err: pe.Err}
+	}
+	return err
 }
 
 // findCheckpoint picks the file to open in directory dir.

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"maps"
 	"math/rand/v2"
 	"os"
@@ -216,6 +217,39 @@ func TestCheckpointSingleFile(t *testing.T) {
 			t.Errorf("%s: Sharded %v Path %q shards %d metadata %v", p, c.Sharded(), c.Path(), len(c.Shards()), c.Metadata())
 		}
 		c.Close()
+	}
+}
+
+// TestCheckpointMissingPath expects a path that does not exist, or leads
+// through a file, to fail as Open fails on it: the same error, word for
+// word, with the operating system's error as cause.
+func TestCheckpointMissingPath(t *testing.T) {
+	dir := t.TempDir()
+	file := filepath.Join(dir, "file")
+	os.WriteFile(file, []byte("x"), 0o644)
+	for _, path := range []string{
+		filepath.Join(dir, "missing.safetensors"),
+		filepath.Join(dir, "missing", "model.safetensors.index.json"),
+		filepath.Join(file, "model.safetensors"), // not a directory
+	} {
+		_, cerr := OpenCheckpoint(path)
+		_, ferr := Open(path)
+		if cerr == nil || ferr == nil {
+			t.Fatalf("%s: OpenCheckpoint %v, Open %v", path, cerr, ferr)
+		}
+		if cerr.Error() != ferr.Error() {
+			t.Errorf("OpenCheckpoint: %v\n          Open: %v", cerr, ferr)
+		}
+		var e *Error
+		var pe *fs.PathError
+		if !errors.As(cerr, &e) || e.Err != ErrIO || e.File != path || !errors.As(e.Cause, &pe) || pe.Op != "open" {
+			t.Errorf("OpenCheckpoint: %v: not an ErrIO *Error with an open *fs.PathError as cause", cerr)
+		}
+	}
+	path := filepath.Join(dir, "missing.safetensors")
+	_, err := OpenCheckpoint(path)
+	if want := "stload: " + path + ": I/O error: open " + path + ": no such file or directory"; err == nil || err.Error() != want || !errors.Is(err, fs.ErrNotExist) {
+		t.Errorf("got %v, want %s", err, want)
 	}
 }
 
@@ -865,4 +899,148 @@ func TestCheckpointConcurrent(t *testing.T) {
 		})
 		wg.Wait()
 	}
+}
+
+// ckptSnapshot returns every file under dir, recursively, by slash path
+// relative to dir, with its contents; directories map to nil.
+func ckptSnapshot(t *testing.T, dir string) map[string][]byte {
+	t.Helper()
+	out := map[string][]byte{}
+	err := filepath.WalkDir(dir, func(path string, d os.DirEntry, err error) error {
+		if err != nil || path == dir {
+			return err
+		}
+		rel, _ := filepath.Rel(dir, path)
+		if d.IsDir() {
+			out[filepath.ToSlash(rel)+"/"] = nil
+			return nil
+		}
+		b, err := os.ReadFile(path)
+		out[filepath.ToSlash(rel)] = b
+		return err
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return out
+}
+
+// failRename makes the renames of publish numbered from first to last
+// (counting from 1, last 0 meaning all after first) fail, and returns a
+// count of the renames tried. It must not be used by parallel tests.
+func failRename(t *testing.T, first, last int, cause error) *int {
+	t.Helper()
+	calls := new(int)
+	rename = func(from, to string) error {
+		*calls++
+		if first > 0 && *calls >= first && (last == 0 || *calls <= last) {
+			return &os.LinkError{Op: "rename", Old: from, New: to, Err: cause}
+		}
+		return os.Rename(from, to)
+	}
+	t.Cleanup(func() { rename = os.Rename })
+	return calls
+}
+
+// TestSaveShardedOverwrite writes a checkpoint over an earlier one with
+// the same file names and makes each rename of publishing fail in turn:
+// the directory must be left exactly as it was, the earlier checkpoint
+// whole, rather than new shards mixed with old ones or old shards lost.
+func TestSaveShardedOverwrite(t *testing.T) {
+	ctx := context.Background()
+	oldTensors := ckptTensors(t, 12, 21)
+	newTensors := make(map[string]Data, len(oldTensors)) // same shapes, so same shard names
+	for name, d := range oldTensors {
+		b := slices.Clone(d.Bytes)
+		for i := range b {
+			b[i] ^= 0xa5
+		}
+		newTensors[name] = Data{DType: d.DType, Shape: d.Shape, Bytes: b}
+	}
+	opts := ShardOptions{MaxShardSize: 120, Metadata: map[string]string{"format": "pt"}}
+	setup := func(t *testing.T) (string, map[string][]byte) {
+		t.Helper()
+		dir := t.TempDir()
+		os.WriteFile(filepath.Join(dir, "keep.txt"), []byte("x"), 0o644)
+		if _, err := SaveSharded(ctx, dir, ckptSources(oldTensors), opts); err != nil {
+			t.Fatal(err)
+		}
+		return dir, ckptSnapshot(t, dir)
+	}
+	checkOld := func(t *testing.T, dir string, want map[string][]byte) {
+		t.Helper()
+		if got := ckptSnapshot(t, dir); !reflect.DeepEqual(got, want) {
+			t.Errorf("directory holds %v, want %v as before", slices.Sorted(maps.Keys(got)), slices.Sorted(maps.Keys(want)))
+		}
+		c, err := OpenCheckpoint(dir)
+		if err != nil {
+			t.Fatalf("the earlier checkpoint no longer opens: %v", err)
+		}
+		defer c.Close()
+		ckptCheckTensors(t, c, oldTensors)
+	}
+
+	// A successful overwrite: the new checkpoint, and nothing else left.
+	dir, before := setup(t)
+	files := len(before) - 1 // less keep.txt
+	if files < 4 {
+		t.Fatalf("the earlier checkpoint has %d files; the test wants several shards", files)
+	}
+	calls := failRename(t, 0, 0, nil)
+	paths, err := SaveSharded(ctx, dir, ckptSources(newTensors), opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(paths) != files {
+		t.Fatalf("wrote %d files over %d", len(paths), files)
+	}
+	if after := ckptSnapshot(t, dir); !slices.Equal(slices.Sorted(maps.Keys(after)), slices.Sorted(maps.Keys(before))) {
+		t.Errorf("directory holds %v after the overwrite, want %v", slices.Sorted(maps.Keys(after)), slices.Sorted(maps.Keys(before)))
+	}
+	c, err := OpenCheckpoint(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ckptCheckTensors(t, c, newTensors)
+	c.Close()
+	renames := *calls
+	if renames != 2*files {
+		t.Fatalf("%d renames for %d files; want each set aside, then each moved in", renames, files)
+	}
+
+	// A failure at each rename: setting aside an old file, or moving a
+	// new one in.
+	boom := errors.New("boom")
+	for k := 1; k <= renames; k++ {
+		t.Run(fmt.Sprint("rename ", k), func(t *testing.T) {
+			dir, before := setup(t)
+			failRename(t, k, k, boom)
+			_, err := SaveSharded(ctx, dir, ckptSources(newTensors), opts)
+			if !errors.Is(err, boom) || !errors.Is(err, ErrIO) {
+				t.Fatalf("got %v, want boom", err)
+			}
+			checkOld(t, dir, before)
+		})
+	}
+
+	// A failure that also stops the old files from going back: they are
+	// kept in the staging directory, and the error says where.
+	t.Run("no way back", func(t *testing.T) {
+		dir, before := setup(t)
+		failRename(t, files+1, 0, boom)
+		_, err := SaveSharded(ctx, dir, ckptSources(newTensors), opts)
+		var e *Error
+		if !errors.As(err, &e) || !errors.Is(err, boom) || !strings.Contains(e.Detail, "kept in") {
+			t.Fatalf("got %v, want boom and where the replaced files are", err)
+		}
+		aside := e.Detail[strings.LastIndex(e.Detail, " ")+1:]
+		for name, b := range before {
+			if name == "keep.txt" {
+				continue
+			}
+			if got, err := os.ReadFile(filepath.Join(aside, name)); err != nil || !bytes.Equal(got, b) {
+				t.Errorf("%s is not kept in %s: %v", name, aside, err)
+			}
+		}
+	})
 }

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"maps"
 	"math"
 	"os"
@@ -145,11 +146,16 @@ type ShardOptions struct {
 // Output is all or nothing: shards and index are first written in full to
 // a temporary directory inside dir, then renamed into place, shards first
 // and the index last, so that no index ever names a shard that is not
-// complete. After that, shards of another count left by an earlier save
-// with the same prefix are removed, as transformers does, and so is such
-// a save's index when the new checkpoint is a single file. Renaming over an existing checkpoint of the same
-// names is not atomic across files; to replace one, write to a new
-// directory and swap the directories.
+// complete. Files of the same names already in dir (an earlier save's)
+// are first moved aside into the temporary directory and deleted only
+// once the new files are all in place; if a rename fails, they are put
+// back, so a failed save leaves dir as it was. After that, shards of
+// another count left by an earlier save with the same prefix are removed,
+// as transformers does, and so is such a save's index when the new
+// checkpoint is a single file. Replacing a checkpoint is still several
+// renames, not one: a crash part-way through leaves the earlier files in
+// dir's .stload-shards-* directory. To replace one atomically, write to a
+// new directory and swap the directories.
 func SaveSharded(ctx context.Context, dir string, tensors []Source, opts ShardOptions) ([]string, error) {
 	opts = opts.withDefaults()
 	if err := checkShardPrefix(opts.Prefix); err != nil {
@@ -188,7 +194,12 @@ func saveSharded(ctx context.Context, dir string, tensors []Source, groups [][]i
 	if err != nil {
 		return nil, &Error{File: dir, Offset: -1, Err: ErrIO, Cause: err}
 	}
-	defer os.RemoveAll(stage) // empty after success
+	keep := false // publish could not put back the files it replaced
+	defer func() {
+		if !keep {
+			os.RemoveAll(stage)
+		}
+	}()
 	names := shardFileNames(opts.Prefix, len(groups))
 	buf := make([]byte, copyBufSize)
 	for i, g := range groups {
@@ -207,7 +218,8 @@ func saveSharded(ctx context.Context, dir string, tensors []Source, groups [][]i
 		}
 		names = append(names, opts.Prefix+IndexSuffix)
 	}
-	written, err := publish(stage, dir, names)
+	var written []string
+	written, keep, err = publish(stage, dir, names)
 	if err != nil {
 		return nil, err
 	}
@@ -414,23 +426,83 @@ func writeStaged(path string, b []byte) error {
 	return nil
 }
 
-// publish renames the staged files into dir in order and makes the
-// renames durable. If a rename fails, the files already moved are removed
-// again, so that no partial set of shards is left.
-func publish(stage, dir string, names []string) ([]string, error) {
-	paths := make([]string, 0, len(names))
-	for _, name := range names {
-		final := filepath.Join(dir, name)
-		if err := os.Rename(filepath.Join(stage, name), final); err != nil {
-			for _, p := range paths {
+// rename is os.Rename. Tests replace it to make a chosen rename fail.
+var rename = os.Rename
+
+// asideDir is the directory of the staging directory where publish keeps
+// the files it replaces until the new ones are all in place. No staged
+// file has this name: they all end in .safetensors or .json.
+const asideDir = "replaced"
+
+// publish moves the staged files into dir, in order, replacing files of
+// the same names, and makes the renames durable. A failed rename must not
+// leave dir with part of the new checkpoint over part of the old one,
+// whose index would then name shards that are gone or that hold other
+// tensors. So the files to be replaced are first set aside in the staging
+// directory (renames within one file system: nothing is copied), the
+// index first so that no index in dir names a shard already set aside;
+// then the new files go in, shards first and the index last. If a rename
+// fails, the new files are taken out again (the index first) and the old
+// ones put back (the index last), which leaves dir as it was. The old
+// files are deleted only once the new ones are in place and durable.
+//
+// keep reports that putting an old file back failed too: the error says
+// where the old files are, and the staging directory must not be removed.
+func publish(stage, dir string, names []string) (paths []string, keep bool, err error) {
+	aside := filepath.Join(stage, asideDir)
+	if err := os.Mkdir(aside, 0o700); err != nil {
+		return nil, false, &Error{File: dir, Offset: -1, Err: ErrIO, Cause: err}
+	}
+	var replaced, placed []string // names set aside, names moved in
+	fail := func(final string, cause error) ([]string, bool, error) {
+		e := &Error{File: final, Offset: -1, Err: ErrIO, Cause: cause}
+		for _, name := range slices.Backward(placed) {
+			p := filepath.Join(dir, name)
+			if rename(p, filepath.Join(stage, name)) != nil {
 				os.Remove(p)
 			}
-			return nil, &Error{File: final, Offset: -1, Err: ErrIO, Cause: err}
 		}
+		var lost []string
+		// replaced holds the index first: backwards puts the shards back
+		// before the index that names them.
+		for _, name := range slices.Backward(replaced) {
+			if rename(filepath.Join(aside, name), filepath.Join(dir, name)) != nil {
+				lost = append(lost, name)
+			}
+		}
+		if lost != nil {
+			e.Detail = fmt.Sprintf("could not put back %s, replaced files kept in %s", strings.Join(lost, ", "), aside)
+		}
+		syncDir(dir)
+		return nil, lost != nil, e
+	}
+	for _, name := range slices.Backward(names) {
+		final := filepath.Join(dir, name)
+		// A directory is left where it is: the rename of the new file
+		// over it fails below, and a failed save must not delete it.
+		if fi, err := os.Lstat(final); err != nil || fi.IsDir() {
+			continue
+		}
+		if err := rename(final, filepath.Join(aside, name)); err != nil {
+			if errors.Is(err, fs.ErrNotExist) {
+				continue // removed meanwhile: nothing to replace
+			}
+			return fail(final, err)
+		}
+		replaced = append(replaced, name)
+	}
+	paths = make([]string, 0, len(names))
+	for _, name := range names {
+		final := filepath.Join(dir, name)
+		if err := rename(filepath.Join(stage, name), final); err != nil {
+			return fail(final, err)
+		}
+		placed = append(placed, name)
 		paths = append(paths, final)
 	}
 	syncDir(dir)
-	return paths, nil
+	os.RemoveAll(aside)
+	return paths, false, nil
 }
 
 // staleName matches the files of a checkpoint written with some prefix.

@@ -165,15 +165,7 @@ func checkVerdict(t *testing.T, mode string, f *File, err error, wantOK bool, wa
 			info.Begin != w.DataOffsets[0] || info.End != w.DataOffsets[1] {
 			t.Errorf("%s: tensor %q %v %v [%d %d], want %q %s %v %v", mode, name, info.DType, info.Shape, info.Begin, info.End, w.Name, w.DType, w.Shape, w.DataOffsets)
 		}
-		tensor, err := f.Tensor(name)
-		if err != nil {
-			t.Fatal(err)
-		}
-		b, err := tensor.Bytes()
-		if err != nil {
-			t.Fatal(err)
-		}
-		if got := sum(b); got != w.SHA256 {
+		if got := sum(tensorBytes(t, f, name)); got != w.SHA256 {
 			t.Errorf("%s: tensor %q sha256 %s, want %s", mode, name, got, w.SHA256)
 		}
 	}
@@ -185,6 +177,21 @@ func checkVerdict(t *testing.T, mode string, f *File, err error, wantOK bool, wa
 func sum(b []byte) string {
 	h := sha256.Sum256(b)
 	return hex.EncodeToString(h[:])
+}
+
+// tensorBytes returns the bytes of f's tensor name, failing the test if it
+// cannot.
+func tensorBytes(t *testing.T, f *File, name string) []byte {
+	t.Helper()
+	tensor, err := f.Tensor(name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := tensor.Bytes()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
 }
 
 // openModes are the two byte sources a File can read through.
@@ -285,17 +292,8 @@ func TestRewriteIdentical(t *testing.T) {
 				t.Fatal(err)
 			}
 			defer f.Close()
-			tensors := map[string]Data{}
-			for name, info := range f.Tensors() {
-				tensor, _ := f.Tensor(name)
-				b, err := tensor.Bytes()
-				if err != nil {
-					t.Fatal(err)
-				}
-				tensors[name] = Data{DType: info.DType, Shape: info.Shape, Bytes: b}
-			}
 			var buf bytes.Buffer
-			if err := Save(&buf, tensors, f.Metadata()); err != nil {
+			if err := Save(&buf, snapshotViews(t, f), f.Metadata()); err != nil {
 				t.Fatal(err)
 			}
 			if !bytes.Equal(buf.Bytes(), orig) {

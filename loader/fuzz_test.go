@@ -156,14 +156,7 @@ func snapshot(t *testing.T, f *File) fileSnapshot {
 	t.Helper()
 	s := fileSnapshot{tensors: map[string]Data{}, meta: f.Metadata()}
 	for name, info := range f.Tensors() {
-		tensor, err := f.Tensor(name)
-		if err != nil {
-			t.Fatal(err)
-		}
-		b, err := tensor.Bytes()
-		if err != nil {
-			t.Fatal(err)
-		}
+		b := tensorBytes(t, f, name)
 		if int64(len(b)) != info.Len() {
 			t.Fatalf("tensor %q: %d bytes, want %d", name, len(b), info.Len())
 		}
@@ -216,15 +209,7 @@ func checkSlice(t *testing.T, f *File, info TensorInfo, idx []Index, s *Slice, g
 	if info.DType.Bits()%8 != 0 || info.NumElements() > 1<<12 {
 		return
 	}
-	all, err := f.Tensor(info.Name)
-	if err != nil {
-		t.Fatal(err)
-	}
-	src, err := all.Bytes()
-	if err != nil {
-		t.Fatal(err)
-	}
-	want := gather(info.Shape, idx, src, es)
+	want := gather(info.Shape, idx, tensorBytes(t, f, info.Name), es)
 	if !bytes.Equal(got, want) {
 		t.Fatalf("tensor %q %v spec %v: got %d bytes, want %d", info.Name, info.Shape, idx, len(got), len(want))
 	}

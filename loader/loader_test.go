@@ -237,16 +237,13 @@ func TestSaveOverMappedSource(t *testing.T) {
 	}
 }
 
-// snapshotViews returns the file's tensors as zero-copy views.
+// snapshotViews returns the file's tensors as zero-copy views (for a
+// mapped file; copies otherwise).
 func snapshotViews(t *testing.T, f *File) map[string]Data {
+	t.Helper()
 	out := map[string]Data{}
 	for name, info := range f.Tensors() {
-		tensor, _ := f.Tensor(name)
-		b, err := tensor.Bytes()
-		if err != nil {
-			t.Fatal(err)
-		}
-		out[name] = Data{DType: info.DType, Shape: info.Shape, Bytes: b}
+		out[name] = Data{DType: info.DType, Shape: info.Shape, Bytes: tensorBytes(t, f, name)}
 	}
 	return out
 }

@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"flag"
-	"os"
 	"path/filepath"
 	"strings"
 
@@ -65,16 +64,6 @@ func openInput(ctx context.Context, name string, o inputOptions) (*loader.Checkp
 	opts := o.loaderOptions()
 	if loader.IsURL(name) {
 		return loader.OpenCheckpointURL(ctx, name, nil, opts...)
-	}
-	if _, err := os.Stat(name); err != nil {
-		// Report a missing or unreadable path as opening it as a file
-		// does ("open NAME: no such file or directory"), as stload always
-		// has.
-		f, oerr := loader.Open(name, opts...)
-		if oerr != nil {
-			return nil, oerr
-		}
-		f.Close() // it appeared meanwhile: open it as a checkpoint below
 	}
 	return loader.OpenCheckpoint(name, opts...)
 }

@@ -83,7 +83,7 @@ Flags:
                       "copied":N,"open_ns":N,"elapsed_ns":N,"gbps":X,
                       "chunks":N,"peak_pinned":N,"dtype":"F32",
                       "devices":[{"device":"cpu","name":..,"tensors":N,
-                        "bytes":N,"allocs":N,"elapsed_ns":N,
+                        "bytes":N,"copied":N,"allocs":N,"elapsed_ns":N,
                         "first_tensor_ns":N,"gbps":X},...],"verified":true}
                      tensors counts the tensors and shards placed, bytes
                      their size on the devices, copied the bytes the
@@ -91,7 +91,9 @@ Flags:
                      open_ns the time to open and validate INPUT, elapsed_ns
                      the load from its first allocation to its last byte,
                      gbps bytes per second of elapsed_ns in units of 1e9
-                     (for zero-copy views, a measure of nothing); dtype only
+                     (for zero-copy views, a measure of nothing), and a
+                     device's gbps its copied bytes per second of its
+                     elapsed_ns (0 when it holds only views); dtype only
                      with --dtype, verified only with --verify.
                      A failure prints {"ok":false,"kind":..,"error":..}, kind
                      being an input error's (see inspect) or NoBackend,
@@ -106,15 +108,17 @@ Flags:
   --register         copy to GPUs straight from the file's mapping, page-
                      locking windows of it in place instead of staging
                      them through pinned buffers (mapped files, no --dtype).
+                     Slower on the machines measured so far (page-locking
+                     runs at ~11 GB/s); see bench/RESULTS.md.
   --pread            read files with pread instead of mapping them (as
                      safetensors' backend="pread"): better on network file
                      systems, and no page faults on the reader threads.
 Pipeline (copies to GPUs go through a ring of pinned host buffers):
-  --chunk-size SIZE  size of each staging buffer (default 16MiB; units as
+  --chunk-size SIZE  size of each staging buffer (default 8MiB; units as
                      for convert --max-shard-size: 16MiB, 8MB, 4096).
-  --chunks N         number of staging buffers (default 16): pinned host
+  --chunks N         number of staging buffers (default 32): pinned host
                      memory never exceeds N × SIZE, whatever the model size.
-  --readers N        goroutines reading the file (default min(8, CPUs)).
+  --readers N        goroutines reading the file (default min(16, CPUs)).
   --streams N        copy streams per GPU (default 2).
 
 A progress bar (bytes, rate, time left) is drawn on standard error when it
@@ -229,7 +233,6 @@ func runLoad(args []string, stdout, stderr io.Writer) int {
 	}
 	defer set.Close()
 	rep := newLoadReport(pos[0], c, set.Stats(), opened, fl)
-	rep.views = viewBytes(set, c)
 	rep.auto = strings.EqualFold(strings.TrimSpace(fl.devices), "auto")
 
 	if fl.verify {
@@ -330,9 +333,8 @@ type loadJSON struct {
 	ringSize     int64 // bytes per staging buffer
 	ringCount    int64 // staging buffers at most
 	verifyTime   time.Duration
-	views        map[device.Device]int64 // bytes of CPU views per device
-	auto         bool                    // --device auto
-	inputTensors int                     // tensors in the input
+	auto         bool // --device auto
+	inputTensors int  // tensors in the input
 }
 
 // loadDeviceJSON is one device of loadJSON.
@@ -341,6 +343,7 @@ type loadDeviceJSON struct {
 	Name          string  `json:"name"`
 	Tensors       int     `json:"tensors"`
 	Bytes         int64   `json:"bytes"`
+	Copied        int64   `json:"copied"`
 	Allocs        int     `json:"allocs"`
 	ElapsedNS     int64   `json:"elapsed_ns"`
 	FirstTensorNS int64   `json:"first_tensor_ns"`
@@ -367,7 +370,7 @@ func newLoadReport(input string, c *loader.Checkpoint, st device.Stats, opened t
 	rep.ringSize, rep.ringCount = size, n
 	for _, d := range st.Devices {
 		rep.Devices = append(rep.Devices, loadDeviceJSON{
-			Device: d.Device.String(), Name: d.Name, Tensors: d.Tensors, Bytes: d.Bytes, Allocs: d.Allocs,
+			Device: d.Device.String(), Name: d.Name, Tensors: d.Tensors, Bytes: d.Bytes, Copied: d.Copied, Allocs: d.Allocs,
 			ElapsedNS: int64(d.Elapsed), FirstTensorNS: int64(d.FirstTensor), GBps: d.GBps(),
 		})
 	}
@@ -429,11 +432,8 @@ func (rep *loadJSON) writeText(w io.Writer) error {
 		tt.add(append(r, groupDigits(uint64(tensors)), decimalText(bytes), durText(elapsed), rateText(gbps), firstText)...)
 	}
 	for _, d := range st.Devices {
-		gbps := d.GBps()
-		if d.Bytes > 0 && rep.views[d.Device] == d.Bytes {
-			gbps = 0 // nothing was copied: a rate would mean nothing
-		}
-		row(d.Device.String(), d.Name, d.Tensors, d.Bytes, d.Elapsed, d.FirstTensor, gbps)
+		// The rate of the bytes copied there: 0 for a CPU of views only.
+		row(d.Device.String(), d.Name, d.Tensors, d.Bytes, d.Elapsed, d.FirstTensor, d.GBps())
 	}
 	if len(st.Devices) > 1 {
 		var first time.Duration
@@ -479,25 +479,4 @@ func (rep *loadJSON) writeText(w io.Writer) error {
 		fmt.Fprintf(bw, "verify: ok, every tensor matches the file (%s)\n", durText(rep.verifyTime))
 	}
 	return bw.Flush()
-}
-
-// viewBytes returns, per device, the bytes of the CPU tensors of set that
-// are views of their file's memory mapping rather than copies.
-func viewBytes(set *device.Set, c *loader.Checkpoint) map[device.Device]int64 {
-	views := map[device.Device]int64{}
-	for t := range set.All() {
-		b := t.Bytes()
-		if !t.Device.IsCPU() || len(b) == 0 {
-			continue
-		}
-		f, ok := c.Shard(t.Name)
-		if !ok {
-			continue
-		}
-		m := f.Mapped()
-		if off := f.DataOffset() + t.Source.Begin; m != nil && off < int64(len(m)) && &b[0] == &m[off] {
-			views[t.Device] += t.Len
-		}
-	}
-	return views
 }

@@ -44,6 +44,11 @@ func TestLoadCPU(t *testing.T) {
 			bytes: 2 * tinyLlamaBytes, copied: 2 * tinyLlamaBytes, dtype: "F32", verified: true},
 		{name: "json map shard", args: []string{"--json", "--map", "lm_head.weight=cpu", "--shard", "model.embed_tokens.weight=0@cpu,cpu,cpu", "--device", "cpu", "--verify"},
 			tensors: 23, bytes: tinyLlamaBytes, copied: 0, verified: true}, // row splits of a mapped file are views too
+		// Column splits of a mapped file are copies, the rest views: the
+		// device's rate counts the copies only.
+		{name: "json views and copies", args: []string{"--json", "--device", "cpu,cpu", "--shard", "*.q_proj.weight=-1@cpu,cpu"},
+			tensors: 23, bytes: tinyLlamaBytes, copied: 16384},
+		{name: "cpu twice", args: []string{"--device", "cpu,cpu"}, text: []string{"loaded onto cpu in", "\ncpu          21  213.6 kB"}},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -67,6 +72,9 @@ func TestLoadCPU(t *testing.T) {
 			}
 			if len(got.Devices) != 1 || got.Devices[0].Device != "cpu" || got.Devices[0].Tensors != tc.tensors || got.Devices[0].Bytes != tc.bytes {
 				t.Errorf("devices: %s", r.stdout)
+			}
+			if d := got.Devices[0]; d.Copied != tc.copied || (d.GBps > 0) != (tc.copied > 0) {
+				t.Errorf("device copied %d bytes at %g GB/s, want %d bytes", d.Copied, d.GBps, tc.copied)
 			}
 			want := []string{"ok", "input", "files", "tensors", "bytes", "copied", "open_ns", "elapsed_ns", "gbps", "chunks", "peak_pinned"}
 			if tc.dtype != "" {
@@ -196,7 +204,7 @@ func TestLoadSimulatedGPUs(t *testing.T) {
 
 	// The text report names the devices and the staging.
 	r = stload(t, "load", "--device", sim.dev(1), tinyLlamaPath)
-	for _, s := range []string{"loaded onto " + sim.dev(1), "NAME", "Simulated GPU", "; 1 chunk staged", "peak pinned host memory: 320.0 KiB (cap 256.0 MiB: 16 staging buffers of 16.0 MiB)"} {
+	for _, s := range []string{"loaded onto " + sim.dev(1), "NAME", "Simulated GPU", "; 1 chunk staged", "peak pinned host memory: 320.0 KiB (cap 256.0 MiB: 32 staging buffers of 8.0 MiB)"} {
 		if !strings.Contains(r.stdout, s) {
 			t.Errorf("text lacks %q:\n%s", s, r.stdout)
 		}
