@@ -83,3 +83,102 @@ func BenchmarkOpenFile10k(b *testing.B) {
 	}
 	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N)/10000/1000, "µs/tensor")
 }
+
+// bigFile writes a file of about 1 GiB of random bytes in 64 tensors once
+// per benchmark and returns its path and tensors.
+func bigFile(b *testing.B) (string, map[string]Data) {
+	b.Helper()
+	r := rand.New(rand.NewPCG(3, 4))
+	tensors := map[string]Data{}
+	for i := range 64 {
+		buf := make([]byte, 16<<20)
+		for j := 0; j < len(buf); j += 8 {
+			v := r.Uint64()
+			for k := range 8 {
+				buf[j+k] = byte(v >> (8 * k))
+			}
+		}
+		tensors[fmt.Sprintf("layers.%d.weight", i)] = Data{DType: dtype.BF16, Shape: []uint64{4096, 2048}, Bytes: buf}
+	}
+	path := filepath.Join(b.TempDir(), "big.safetensors")
+	if err := SaveFile(path, tensors, nil); err != nil {
+		b.Fatal(err)
+	}
+	return path, tensors
+}
+
+// BenchmarkReadAll reads every tensor of a page-cached 1 GiB file into one
+// reused buffer, through the mapping and through pread;
+// BenchmarkCopy1GiB is copy() of the same bytes, the memory-bandwidth
+// ceiling measured the same way. The buffer is touched before timing: on
+// a VM that hands freed memory back to its host, a fresh page costs more
+// than reading it.
+func BenchmarkReadAll(b *testing.B) {
+	path, _ := bigFile(b)
+	for _, mode := range []struct {
+		name string
+		opts []Option
+	}{{"mmap", nil}, {"pread", []Option{WithPread()}}} {
+		b.Run(mode.name, func(b *testing.B) {
+			f, err := Open(path, mode.opts...)
+			if err != nil {
+				b.Fatal(err)
+			}
+			defer f.Close()
+			buf := make([]byte, 16<<20)
+			for i := range buf {
+				buf[i] = 1
+			}
+			b.SetBytes(f.Size() - f.DataOffset())
+			for b.Loop() {
+				for _, t := range f.Tensors() {
+					if _, err := f.ReadAt(buf[:t.Len()], t.Offset()); err != nil {
+						b.Fatal(err)
+					}
+				}
+			}
+		})
+	}
+}
+
+func BenchmarkCopy1GiB(b *testing.B) {
+	src := make([]byte, 1<<30)
+	dst := make([]byte, 16<<20)
+	for i := range src {
+		src[i] = byte(i)
+	}
+	for i := range dst {
+		dst[i] = 1
+	}
+	b.SetBytes(int64(len(src)))
+	for b.Loop() {
+		for off := 0; off < len(src); off += len(dst) {
+			copy(dst, src[off:])
+		}
+	}
+}
+
+// BenchmarkSave writes the 1 GiB of tensors with Save to a file that is
+// truncated and rewritten each iteration (no fsync: the page cache is what
+// is measured; SaveFile adds fsync and rename).
+func BenchmarkSave(b *testing.B) {
+	_, tensors := bigFile(b)
+	out, err := os.Create(filepath.Join(b.TempDir(), "out.safetensors"))
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer out.Close()
+	var n int64
+	for _, d := range tensors {
+		n += int64(len(d.Bytes))
+	}
+	b.SetBytes(n)
+	for b.Loop() {
+		if _, err := out.Seek(0, 0); err != nil {
+			b.Fatal(err)
+		}
+		if err := Save(out, tensors, nil); err != nil {
+			b.Fatal(err)
+		}
+	}
+}

@@ -475,3 +475,33 @@ func TestSliceErrors(t *testing.T) {
 		t.Errorf("step on a single position: %v", err)
 	}
 }
+
+// TestOpenReadsOnlyTheHeader opens files through a reader that records
+// what is read: opening must not touch tensor data.
+func TestOpenReadsOnlyTheHeader(t *testing.T) {
+	for _, c := range readCases(t, "valid") {
+		b, err := os.ReadFile(filepath.Join(conformance, "valid", c.File))
+		if err != nil {
+			t.Fatal(err)
+		}
+		r := &recordingReader{r: bytes.NewReader(b)}
+		f, err := NewReader(r, int64(len(b)))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if r.end > f.DataOffset() {
+			t.Errorf("%s: opening read up to byte %d; the data starts at %d", c.File, r.end, f.DataOffset())
+		}
+	}
+}
+
+type recordingReader struct {
+	r   io.ReaderAt
+	end int64 // one past the last byte read
+}
+
+func (r *recordingReader) ReadAt(p []byte, off int64) (int, error) {
+	n, err := r.r.ReadAt(p, off)
+	r.end = max(r.end, off+int64(n))
+	return n, err
+}
