@@ -250,12 +250,23 @@ func TestMainGenWarmCeilingReport(t *testing.T) {
 }
 
 func TestParseSize(t *testing.T) {
-	for in, want := range map[string]int64{"1GiB": 1 << 30, "32GB": 32e9, "512MiB": 512 << 20, "4k": 4000, "100": 100, "1.5GB": 1.5e9} {
-		if got, err := ParseSize(in); err != nil || got != want {
-			t.Errorf("ParseSize(%q) = %d, %v; want %d", in, got, err, want)
+	for _, tc := range []struct {
+		in   string
+		want int64
+	}{
+		{"5GB", 5_000_000_000}, {"5gb", 5_000_000_000}, {"5GiB", 5 << 30}, {"512MiB", 512 << 20}, {"500MB", 500_000_000},
+		{"100kB", 100_000}, {"64KiB", 64 << 10}, {"2TB", 2e12}, {"1TiB", 1 << 40}, {"1.5GB", 1_500_000_000},
+		{"4096", 4096}, {"16M", 16_000_000}, {"4k", 4000}, {" 7 B ", 7}, {"9223372036854775807", 1<<63 - 1},
+		{"0", 0}, {"0MB", 0},
+	} {
+		got, err := ParseSize(tc.in)
+		if err != nil || got != tc.want {
+			t.Errorf("ParseSize(%q) = %d, %v; want %d", tc.in, got, err, tc.want)
 		}
 	}
-	if _, err := ParseSize("lots"); err == nil {
-		t.Error("ParseSize(lots) succeeded")
+	for _, in := range []string{"", "GB", "-1", "-5GB", "lots", "5XB", "5 G B", "9223372036854775807KB", "1e30GB", "NaNGB", "InfGB", "1e19", "0.5", "0.1B"} {
+		if n, err := ParseSize(in); err == nil {
+			t.Errorf("ParseSize(%q) = %d, want an error", in, n)
+		}
 	}
 }

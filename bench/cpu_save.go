@@ -10,14 +10,15 @@ import (
 	"github.com/stload/stload/loader"
 )
 
-// peerDType maps the element types nlpodyssey knows.
+// peerDTypes maps the element types nlpodyssey knows.
+var peerDTypes = map[dtype.DType]nlp.DType{
+	dtype.BOOL: nlp.BOOL, dtype.U8: nlp.U8, dtype.I8: nlp.I8, dtype.I16: nlp.I16, dtype.U16: nlp.U16,
+	dtype.F16: nlp.F16, dtype.BF16: nlp.BF16, dtype.I32: nlp.I32, dtype.U32: nlp.U32, dtype.F32: nlp.F32,
+	dtype.F64: nlp.F64, dtype.I64: nlp.I64, dtype.U64: nlp.U64,
+}
+
 func peerDType(d dtype.DType) (nlp.DType, error) {
-	m := map[dtype.DType]nlp.DType{
-		dtype.BOOL: nlp.BOOL, dtype.U8: nlp.U8, dtype.I8: nlp.I8, dtype.I16: nlp.I16, dtype.U16: nlp.U16,
-		dtype.F16: nlp.F16, dtype.BF16: nlp.BF16, dtype.I32: nlp.I32, dtype.U32: nlp.U32, dtype.F32: nlp.F32,
-		dtype.F64: nlp.F64, dtype.I64: nlp.I64, dtype.U64: nlp.U64,
-	}
-	p, ok := m[d]
+	p, ok := peerDTypes[d]
 	if !ok {
 		return 0, fmt.Errorf("nlpodyssey has no %v", d)
 	}
@@ -94,15 +95,15 @@ func (s *cpuSuite) save() error {
 		run: create(target("stload"), func(f *os.File) error { return loader.Save(f, tensors, meta) }, false)}
 	peerW := &contender{fig: mk("nlpodyssey", "safetensors.SerializeToWriter(tensors, meta, *os.File) — no fsync"), setup: clean,
 		run: create(target("nlp-writer"), func(f *os.File) error { return nlp.SerializeToWriter(peerTensors, meta, f) }, false)}
+	serialPath := target("nlp-serialize")
 	peerS := &contender{fig: mk("nlpodyssey", "safetensors.Serialize → []byte + os.WriteFile — no fsync"), setup: clean,
 		run: func() error {
 			b, err := nlp.Serialize(peerTensors, meta)
 			if err != nil {
 				return err
 			}
-			return os.WriteFile(s.filePath("save-nlp-serialize.safetensors"), b, 0o644)
+			return os.WriteFile(serialPath, b, 0o644)
 		}}
-	target("nlp-serialize")
 	peerS.fig.Note = "builds the whole file in a fresh buffer first: see the read group's alloc line"
 	cs := []*contender{ceil, st, peerW, peerS}
 	var dCeil, dSt, dPeer *contender

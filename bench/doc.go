@@ -12,8 +12,8 @@
 //	stbench gen -kind llama -size 32GB -out /data/llama.safetensors
 //	stbench ceiling -file F          # memcpy and page-cache pread ceilings
 //	stbench gpu-ceiling              # pinned/pageable H2D (cuda build only)
-//	stbench gpu-trial -file F        # one timed load into cuda:0 (cuda build)
-//	stbench report -in trials.jsonl  # medians, ratios and a markdown table
+//	stbench gpu-trial F              # one timed load into cuda:0 (cuda build)
+//	stbench report trials.jsonl      # medians, ratios and a markdown table
 //
 // Figures are medians of at least five runs with min and max, competitors
 // interleaved run by run (ABAB) so that drift hits all of them alike, and

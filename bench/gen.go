@@ -60,13 +60,13 @@ func Generate(r GenRequest) ([]GenFile, error) {
 	meta := map[string]string{"format": "pt", "generator": "stload bench", "seed": fmt.Sprint(r.Seed)}
 	switch r.Kind {
 	case KindLlama:
-		f, err := WriteCheckpoint(r.Out, LlamaSpecs(r.Size), meta, r.Seed, r)
+		f, err := WriteCheckpoint(r, LlamaSpecs(r.Size), meta)
 		return []GenFile{f}, err
 	case KindMoE:
-		f, err := WriteCheckpoint(r.Out, MoESpecs(r.Size, cmpOr(r.Layers, 48), cmpOr(r.Experts, 128)), meta, r.Seed, r)
+		f, err := WriteCheckpoint(r, MoESpecs(r.Size, cmpOr(r.Layers, 48), cmpOr(r.Experts, 128)), meta)
 		return []GenFile{f}, err
 	case KindMany:
-		f, err := WriteCheckpoint(r.Out, ManySpecs(cmpOr(r.Tensors, 10000)), meta, r.Seed, r)
+		f, err := WriteCheckpoint(r, ManySpecs(cmpOr(r.Tensors, 10000)), meta)
 		return []GenFile{f}, err
 	case KindSharded:
 		return writeSharded(r, meta)
@@ -96,8 +96,11 @@ func writeSharded(r GenRequest, meta map[string]string) ([]GenFile, error) {
 	var files []GenFile
 	for i, g := range groups {
 		name := fmt.Sprintf("model-%05d-of-%05d.safetensors", i+1, len(groups))
+		sr := r
+		sr.Out = filepath.Join(r.Out, name)
 		// Each shard has its own stream so that shards never share bytes.
-		f, err := WriteCheckpoint(filepath.Join(r.Out, name), g, meta, r.Seed+uint64(i)*0x9e3779b97f4a7c15, r)
+		sr.Seed = r.Seed + uint64(i)*0x9e3779b97f4a7c15
+		f, err := WriteCheckpoint(sr, g, meta)
 		if err != nil {
 			return files, err
 		}
@@ -126,29 +129,28 @@ type chunk struct {
 	refs atomic.Int32 // pieces still being written, plus one while queued
 }
 
-// WriteCheckpoint writes a safetensors file of the given tensors at path,
-// their bytes drawn from the stream seed (byte i of the data section is
-// byte i of the stream). The header and the byte accounting go through
-// loader's streaming writer, so a file of any size is written with a few
-// megabytes of memory: see [GenRequest.Durable] for the two ways.
-func WriteCheckpoint(path string, specs []loader.Spec, meta map[string]string, seed uint64, r GenRequest) (GenFile, error) {
+// WriteCheckpoint writes a safetensors file of the given tensors at r.Out,
+// their bytes drawn from the stream r.Seed (byte i of the data section is
+// byte i of the stream), with r.Workers goroutines; r.Kind and the sizes
+// are not used. The header and the byte accounting go through loader's
+// streaming writer, so a file of any size is written with a few megabytes
+// of memory: see [GenRequest.Durable] for the two ways.
+func WriteCheckpoint(r GenRequest, specs []loader.Spec, meta map[string]string) (GenFile, error) {
 	workers := r.Workers
 	if workers < 1 {
 		workers = runtime.GOMAXPROCS(0)
 	}
 	start := time.Now()
 	total := payload(specs)
-	var header int64
-	var err error
+	write := writeParallel
 	if r.Durable {
-		header, err = writeDurable(path, specs, meta, seed, total, workers)
-	} else {
-		header, err = writeParallel(path, specs, meta, seed, total, workers)
+		write = writeDurable
 	}
+	header, err := write(r.Out, specs, meta, r.Seed, total, workers)
 	if err != nil {
 		return GenFile{}, err
 	}
-	return GenFile{Path: path, Bytes: header + total, Payload: total, Tensors: len(specs),
+	return GenFile{Path: r.Out, Bytes: header + total, Payload: total, Tensors: len(specs),
 		Seconds: time.Since(start).Seconds()}, nil
 }
 

@@ -9,14 +9,9 @@ package bench
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
-	"maps"
-	"os"
-	"path/filepath"
-	"slices"
 	"strconv"
 	"time"
 
@@ -33,36 +28,9 @@ func init() {
 	commands["gpu-trial"] = command{cmdGPUTrial, "load files into GPUs once, timed, and print one Trial JSON line"}
 }
 
-// indexFiles returns the shard paths of a transformers index.json, in
-// shard-name order, each once.
-func indexFiles(index string) ([]string, error) {
-	b, err := os.ReadFile(index)
-	if err != nil {
-		return nil, err
-	}
-	var idx struct {
-		WeightMap map[string]string `json:"weight_map"`
-	}
-	if err := json.Unmarshal(b, &idx); err != nil {
-		return nil, fmt.Errorf("%s: %w", index, err)
-	}
-	set := map[string]bool{}
-	for _, f := range idx.WeightMap {
-		set[f] = true
-	}
-	var out []string
-	for _, f := range slices.Sorted(maps.Keys(set)) {
-		if !filepath.IsLocal(f) {
-			return nil, fmt.Errorf("%s: shard %q is outside the index's directory", index, f)
-		}
-		out = append(out, filepath.Join(filepath.Dir(index), f))
-	}
-	return out, nil
-}
-
 func cmdGPUTrial(args []string, stdout, stderr io.Writer) error {
 	fs := newFlags("gpu-trial", stderr)
-	index := fs.String("index", "", "model.safetensors.index.json: load every shard it names")
+	index := fs.String("index", "", "model.safetensors.index.json: load every shard it names (as a FILE argument would)")
 	dev := fs.String("device", "cuda:0", "target device, or 'auto' for every visible GPU (layers balanced)")
 	label := fs.String("label", "", "which file this is (llama, moe, sharded), for the report")
 	name := fs.String("loader", "stload", "loader name in the report (to tell tuning variants apart)")
@@ -79,25 +47,19 @@ func cmdGPUTrial(args []string, stdout, stderr io.Writer) error {
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
-	paths := fs.Args()
+	inputs := fs.Args()
 	if *index != "" {
-		var err error
-		if paths, err = indexFiles(*index); err != nil {
-			return err
-		}
+		inputs = []string{*index}
 	}
-	if len(paths) == 0 {
+	if len(inputs) == 0 {
 		return usageError{errors.New("give the files to load, or -index")}
 	}
-	tr := Trial{Kind: "trial", Loader: *name, Label: *label, Round: *round, Device: *dev, File: paths[0]}
-	if *index != "" {
-		tr.File = *index
-	}
+	tr := Trial{Kind: "trial", Loader: *name, Label: *label, Round: *round, Device: *dev, File: inputs[0]}
 	tuning := gpuOptions(int(chunkSize), *chunks, *readers, *streams)
 	if *register {
 		tuning = append(tuning, device.WithRegister())
 	}
-	err := gpuTrial(&tr, paths, *dev, *verify, *pread, tuning)
+	err := gpuTrial(&tr, inputs, *dev, *verify, *pread, tuning)
 	if err != nil {
 		tr.Error = err.Error()
 	}
@@ -131,11 +93,12 @@ func gpuOptions(chunkSize, chunks, readers, streams int) []device.Option {
 }
 
 // gpuTrial runs one load as the protocol's step 4 says: the CUDA context
-// exists before the window; the window covers opening the files, parsing
-// their headers, allocating device memory, every copy and the final
+// exists before the window; the window covers opening the inputs (files,
+// or the index of a sharded checkpoint and its shards), parsing their
+// headers, allocating device memory, every copy and the final
 // synchronization, and ends when every tensor handle exists. Freeing the
 // staging ring and verifying come after it.
-func gpuTrial(tr *Trial, paths []string, dev string, verify, pread bool, tuning []device.Option) error {
+func gpuTrial(tr *Trial, inputs []string, dev string, verify, pread bool, tuning []device.Option) error {
 	ctxStart := time.Now()
 	n, err := cuda.Backend{}.Count()
 	if err != nil {
@@ -175,19 +138,15 @@ func gpuTrial(tr *Trial, paths []string, dev string, verify, pread bool, tuning 
 	l := device.NewLoader(append(target, tuning...)...)
 	ctx := context.Background()
 	start := time.Now()
-	files := make([]*loader.File, 0, len(paths))
-	defer func() {
-		for _, f := range files {
-			f.Close()
-		}
-	}()
-	for _, p := range paths {
-		f, err := loader.Open(p, fopts...)
+	var files []*loader.File
+	for _, p := range inputs {
+		c, err := loader.OpenCheckpoint(p, fopts...)
 		if err != nil {
 			l.Close()
 			return err
 		}
-		files = append(files, f)
+		defer c.Close()
+		files = append(files, c.Shards()...)
 	}
 	set, err := l.Load(ctx, files)
 	window := time.Since(start)

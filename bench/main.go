@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"maps"
+	"math"
 	"os"
 	"runtime"
 	"slices"
@@ -90,39 +91,74 @@ func parseFlags(fs *flag.FlagSet, args []string) error {
 	return nil
 }
 
-// sizeFlag is a byte count written as 1073741824, 1GiB, 32GB, 512MiB, 4k.
+// sizeFlag is a byte count written for ParseSize: 1073741824, 1GiB, 32GB.
 type sizeFlag int64
 
 func (s *sizeFlag) String() string { return strconv.FormatInt(int64(*s), 10) }
 
 func (s *sizeFlag) Set(v string) error {
 	n, err := ParseSize(v)
-	*s = sizeFlag(n)
+	if err == nil {
+		*s = sizeFlag(n)
+	}
 	return err
 }
 
-// ParseSize parses a byte count with an optional unit: B, k/KB (1e3),
-// KiB, M/MB, MiB, G/GB, GiB, T/TB, TiB; case does not matter.
-func ParseSize(v string) (int64, error) {
-	s := strings.ToLower(strings.TrimSpace(v))
-	units := []struct {
-		suffix string
-		mult   float64
-	}{{"kib", 1 << 10}, {"mib", 1 << 20}, {"gib", 1 << 30}, {"tib", 1 << 40},
-		{"kb", 1e3}, {"mb", 1e6}, {"gb", 1e9}, {"tb", 1e12},
-		{"k", 1e3}, {"m", 1e6}, {"g", 1e9}, {"t", 1e12}, {"b", 1}}
-	mult := 1.0
-	for _, u := range units {
-		if strings.HasSuffix(s, u.suffix) {
-			s, mult = strings.TrimSuffix(s, u.suffix), u.mult
+// sizeUnits are the suffixes ParseSize accepts, longest first so that
+// "GiB" is not read as "B". Decimal units are powers of 1000, as
+// transformers' max_shard_size ("5GB") reads them; binary ones powers of
+// 1024.
+var sizeUnits = []struct {
+	suffix string
+	size   int64
+}{
+	{"KIB", 1 << 10}, {"MIB", 1 << 20}, {"GIB", 1 << 30}, {"TIB", 1 << 40},
+	{"KB", 1e3}, {"MB", 1e6}, {"GB", 1e9}, {"TB", 1e12},
+	{"K", 1e3}, {"M", 1e6}, {"G", 1e9}, {"T", 1e12},
+	{"B", 1},
+}
+
+// ParseSize parses a byte count as people write it: "5GB" (decimal,
+// 5,000,000,000), "512MiB" (binary), "1.5GB", "100kB", "4k", or a plain
+// number of bytes. Units are case-insensitive and may be separated from
+// the number by a space. The count may be 0 (the benchmark's flags use it
+// for "skip"), but not negative, nor a fraction of a byte. The stload CLI
+// parses its size flags here too.
+func ParseSize(s string) (int64, error) {
+	t := strings.ToUpper(strings.TrimSpace(s))
+	mult := int64(1)
+	for _, u := range sizeUnits {
+		if rest, ok := strings.CutSuffix(t, u.suffix); ok {
+			t, mult = strings.TrimSpace(rest), u.size
 			break
 		}
 	}
-	f, err := strconv.ParseFloat(strings.TrimSpace(s), 64)
-	if err != nil || f < 0 {
-		return 0, fmt.Errorf("invalid size %q", v)
+	if t == "" {
+		return 0, fmt.Errorf("size %q: no number", s)
 	}
-	return int64(f * mult), nil
+	if n, err := strconv.ParseInt(t, 10, 64); err == nil {
+		if n < 0 {
+			return 0, fmt.Errorf("size %q: negative", s)
+		}
+		if n > math.MaxInt64/mult {
+			return 0, fmt.Errorf("size %q: too large", s)
+		}
+		return n * mult, nil
+	}
+	f, err := strconv.ParseFloat(t, 64)
+	if err != nil || math.IsNaN(f) || math.IsInf(f, 0) {
+		return 0, fmt.Errorf("size %q: want a number of bytes with an optional unit (5GB, 512MiB)", s)
+	}
+	v := f * float64(mult)
+	switch {
+	case v < 0:
+		return 0, fmt.Errorf("size %q: negative", s)
+	case v > 0 && v < 1:
+		return 0, fmt.Errorf("size %q: less than one byte", s)
+	case v >= math.MaxInt64:
+		return 0, fmt.Errorf("size %q: too large", s)
+	}
+	return int64(v), nil
 }
 
 // intList parses "1,2,4".
@@ -312,7 +348,7 @@ type figureLine struct {
 func cmdCeiling(args []string, stdout, stderr io.Writer) error {
 	fs := newFlags("ceiling", stderr)
 	file := fs.String("file", "", "page-cached file for the pread ceiling (none: copy() only)")
-	threadsFlag := fs.String("threads", "", "goroutine counts (default 1,2,4… up to all CPUs)")
+	threadsFlag := fs.String("threads", "", "goroutine counts of the pread ceiling (default 1,2,4… up to all CPUs)")
 	rounds := fs.Int("rounds", 5, "timed runs per figure")
 	var copySize sizeFlag = 512 << 20
 	fs.Var(&copySize, "copy-size", "bytes per copy() run")
@@ -327,7 +363,6 @@ func cmdCeiling(args []string, stdout, stderr io.Writer) error {
 			return usageError{err}
 		}
 	}
-	rep := NewReport("stload ceilings")
 	cs := []*contender{}
 	for _, t := range dedupe(1, runtime.GOMAXPROCS(0)) {
 		cs = append(cs, memcpyCeiling("ceiling", int(copySize), t))
@@ -349,15 +384,17 @@ func cmdCeiling(args []string, stdout, stderr io.Writer) error {
 	if err := interleave(*rounds, cs...); err != nil {
 		return err
 	}
-	for _, c := range cs {
-		rep.Figures = append(rep.Figures, c.fig)
-	}
 	if *md {
+		// Only the markdown shows the machine facts a report gathers.
+		rep := NewReport("stload ceilings")
+		for _, c := range cs {
+			rep.Figures = append(rep.Figures, c.fig)
+		}
 		rep.WriteMarkdown(stdout)
 		return nil
 	}
-	for _, f := range rep.Figures {
-		if err := jsonLine(stdout, figureLine{"figure", f}); err != nil {
+	for _, c := range cs {
+		if err := jsonLine(stdout, figureLine{"figure", c.fig}); err != nil {
 			return err
 		}
 	}

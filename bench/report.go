@@ -78,7 +78,7 @@ func (r *Report) WriteMarkdown(w io.Writer) {
 	}
 	if len(r.Params) > 0 {
 		var ps []string
-		for _, k := range sortedKeys(r.Params) {
+		for _, k := range slices.Sorted(maps.Keys(r.Params)) {
 			ps = append(ps, k+"="+r.Params[k])
 		}
 		fmt.Fprintf(w, "- Parameters: %s\n", strings.Join(ps, ", "))
@@ -117,13 +117,12 @@ func (r *Report) WriteMarkdown(w io.Writer) {
 
 func (r *Report) writeGroup(w io.Writer, group, title string) {
 	var figs []*Figure
-	perTensor := false
 	for _, f := range r.Figures {
 		if f.Group == group {
 			figs = append(figs, f)
-			perTensor = perTensor || group == "parse"
 		}
 	}
+	perTensor := group == "parse"
 	if len(figs) == 0 {
 		return
 	}
@@ -184,5 +183,3 @@ func fmtRatio(x float64) string {
 	}
 	return fmt.Sprintf("%.3f×", x)
 }
-
-func sortedKeys(m map[string]string) []string { return slices.Sorted(maps.Keys(m)) }

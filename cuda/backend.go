@@ -53,9 +53,10 @@ func (Backend) Open(index int) (device.Accelerator, error) {
 // 1000*major + 10*minor (13000 for CUDA 13.0), or -1 if it cannot tell.
 func DriverVersion() int { return cu.Version() }
 
-// Accelerator is one opened GPU. It implements device.Accelerator and adds
-// the extras benchmarks and the loader may use: AllocHostFlags, RegisterHost,
-// Attribute and MeasureH2D. All methods are safe for concurrent use.
+// Accelerator is one opened GPU. It implements device.Accelerator and
+// device.Registrar (RegisterReadOnly), and adds the extras benchmarks may
+// use: AllocHostFlags, RegisterHost, Attribute and MeasureH2D. All methods
+// are safe for concurrent use.
 type Accelerator struct {
 	index int
 	name  string
@@ -79,12 +80,12 @@ type Accelerator struct {
 	// nothing uses the context or a handle after Close releases it.
 	life sync.RWMutex
 
-	mu        sync.Mutex // guards the fields below; taken after life
-	mems      map[*memory]struct{}
-	hosts     map[*hostMem]struct{}
-	streams   map[*stream]struct{}
-	freeSlots []*eventSlot // pooled events ready for reuse
-	allSlots  []*eventSlot // every event created, destroyed by Close
+	mu         sync.Mutex // guards the fields below; taken after life
+	mems       map[*memory]struct{}
+	hosts      map[*hostMem]struct{}
+	streams    map[*stream]struct{}
+	freeEvents []*event // pooled events ready for reuse
+	allEvents  []*event // every event created, destroyed by Close
 }
 
 // Open retains the primary context of GPU index and starts the goroutine that
@@ -306,8 +307,8 @@ func (a *Accelerator) Close() error {
 			keep("destroy stream", s.cs.Destroy())
 			s.dead = true
 		}
-		for _, s := range a.allSlots {
-			keep("destroy event", cu.DestroyEvent(&s.ev))
+		for _, e := range a.allEvents {
+			keep("destroy event", cu.DestroyEvent(&e.ev))
 		}
 		for m := range a.mems {
 			m.freed.Store(true)
@@ -323,7 +324,7 @@ func (a *Accelerator) Close() error {
 	clear(a.streams)
 	clear(a.mems)
 	clear(a.hosts)
-	a.freeSlots, a.allSlots = nil, nil
+	a.freeEvents, a.allEvents = nil, nil
 	a.pinned.Store(nil)
 	keep("release primary context", a.dev.ReleasePrimaryCtx())
 	return errors.Join(errs...)

@@ -591,3 +591,23 @@ func TestCopyDoesNotAllocate(t *testing.T) {
 	}
 	noErr(t, s.Sync())
 }
+
+// TestEventDoesNotAllocate guards the other per-chunk call: once the pool
+// has an event, Record and Close allocate nothing, and Wait only the 8
+// bytes of gorgonia's CurrentContext.
+func TestEventDoesNotAllocate(t *testing.T) {
+	a := open(t)
+	s := newStream(t, a)
+	defer s.Close()
+	noErr(t, s.Sync()) // creates the pool's first event
+	n := testing.AllocsPerRun(200, func() {
+		ev := record(t, s)
+		noErr(t, ev.Wait())
+		noErr(t, ev.Close())
+	})
+	// Wait makes the context current with gorgonia's CurrentContext, which
+	// allocates its 8-byte result; nothing else may allocate.
+	if n > 1 {
+		t.Errorf("Record, Wait and Close allocate %.1f times per round", n)
+	}
+}

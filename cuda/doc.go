@@ -25,8 +25,9 @@
 // Copy and Record only hand it a small request and return. Calls that can
 // take long (allocation, freeing, waiting for events, synchronous reads) run
 // on the caller's goroutine instead, locked to its thread for the duration of
-// the call, with the context made current and unset again afterwards, so a
-// slow cuMemAlloc or cuEventSynchronize never holds up the copies of others.
+// the call, with the context pushed as the thread's current context and popped
+// again afterwards, so a slow cuMemAlloc or cuEventSynchronize never holds up
+// the copies of others.
 //
 // # Errors
 //

@@ -57,9 +57,10 @@ func trackPortable(h *hostMem, add bool) {
 type hostRange struct{ start, end uintptr }
 
 // AllocHost reserves n bytes of page-locked host memory with cuMemHostAlloc
-// and CU_MEMHOSTALLOC_PORTABLE. Page-locking is slow (on the order of
-// 1 GB/s), so allocate the staging buffers once and reuse them. It runs on
-// the caller's goroutine and does not hold up copies in flight.
+// and CU_MEMHOSTALLOC_PORTABLE. Page-locking is slow (256 MiB took 89 to
+// 106 ms, about 2.5 GB/s, on the H200 host of bench/RESULTS.md), so allocate
+// the staging buffers once and reuse them. It runs on the caller's goroutine
+// and does not hold up copies in flight.
 func (a *Accelerator) AllocHost(n int) (device.HostMemory, error) {
 	return a.AllocHostFlags(n, HostAllocPortable)
 }
@@ -87,7 +88,9 @@ func (a *Accelerator) AllocHostFlags(n int, flags HostAllocFlags) (device.HostMe
 // allocator outside the Go heap; if it is a Go slice, the caller must keep
 // it reachable until Free. For a read-only file mapping pass
 // HostRegisterReadOnly (see AttrReadOnlyHostRegisterSupported). Registering
-// is slow, roughly like AllocHost: measure it before relying on it.
+// is faster than AllocHost but still far slower than the copies it enables
+// (11 to 16 GB/s against 55 on the H200 host of bench/RESULTS.md, and more
+// threads did not register faster): measure it before relying on it.
 func (a *Accelerator) RegisterHost(b []byte, flags HostRegisterFlags) (device.HostMemory, error) {
 	op := "register host " + formatBytes(int64(len(b)))
 	if len(b) == 0 {

@@ -58,7 +58,8 @@ func (s *stream) Copy(c device.Copy) error {
 }
 
 // Record enqueues an event after everything enqueued on the stream so far.
-// Events come from a per-device pool; only the small handle is allocated.
+// Events come from a per-device pool, so recording allocates nothing once
+// the pool has warmed up.
 func (s *stream) Record() (device.Event, error) {
 	if s.closed.Load() {
 		return nil, s.closedError("record event")
@@ -71,14 +72,14 @@ func (s *stream) Record() (device.Event, error) {
 }
 
 func (s *stream) record() (*event, error) {
-	slot, err := s.a.getSlot()
+	e, err := s.a.getEvent()
 	if err != nil {
 		return nil, err
 	}
-	if !s.a.send(op{kind: opRecord, s: s, slot: slot}) {
+	if !s.a.send(op{kind: opRecord, s: s, ev: e}) {
 		return nil, s.closedError("record event")
 	}
-	return &event{a: s.a, slot: slot}, nil
+	return e, nil
 }
 
 // Sync waits until everything enqueued so far has finished.
@@ -184,15 +185,24 @@ func span(width, height, pitch int64) (n int64, ok bool) {
 	return (height-1)*pitch + width, true
 }
 
-// eventSlot is a pooled CUevent created with CU_EVENT_DISABLE_TIMING (timing
-// costs extra work per record) and CU_EVENT_BLOCKING_SYNC (a waiting thread
-// sleeps instead of spinning a core that the file readers need).
-type eventSlot struct {
+// event implements device.Event with a CUevent created with
+// CU_EVENT_DISABLE_TIMING (timing costs extra work per record) and
+// CU_EVENT_BLOCKING_SYNC (a waiting thread sleeps instead of spinning a core
+// that the file readers need). Events are pooled per device: Record takes
+// one, Close gives it back, so the loader's one event per chunk and device
+// costs no allocation but the 8 bytes Wait's context switch takes. An event must not be used after Close, when another
+// Record may already hold it.
+type event struct {
+	a  *Accelerator
 	ev cu.Event
-	// ready receives the outcome of the slot's pending record from the
-	// issuing goroutine; Wait must not synchronise before the record has
-	// been issued, or it would return at once.
+	// ready receives the outcome of the pending record from the issuing
+	// goroutine; Wait must not synchronise before the record has been
+	// issued, or it would return at once.
 	ready chan recordResult
+
+	mu    sync.Mutex
+	state uint8
+	err   error
 }
 
 type recordResult struct {
@@ -200,53 +210,45 @@ type recordResult struct {
 	err      error // first error of the stream's work before the record
 }
 
-// getSlot takes an event from the pool, creating one if the pool is empty
+const (
+	evPending uint8 = iota // the record's outcome has not been received
+	evDone                 // Wait has finished; err is final
+	evClosed               // back in the pool, or about to be
+)
+
+// getEvent takes an event from the pool, creating one if the pool is empty
 // (only while the pipeline warms up).
-func (a *Accelerator) getSlot() (*eventSlot, error) {
+func (a *Accelerator) getEvent() (*event, error) {
 	a.mu.Lock()
-	if n := len(a.freeSlots); n > 0 {
-		s := a.freeSlots[n-1]
-		a.freeSlots = a.freeSlots[:n-1]
+	if n := len(a.freeEvents); n > 0 {
+		e := a.freeEvents[n-1]
+		a.freeEvents = a.freeEvents[:n-1]
 		a.mu.Unlock()
-		return s, nil
+		e.mu.Lock()
+		e.state, e.err = evPending, nil
+		e.mu.Unlock()
+		return e, nil
 	}
 	a.mu.Unlock()
-	var ev cu.Event
+	e := &event{a: a, ready: make(chan recordResult, 1)}
 	err := a.slow("create event", func() (err error) {
-		ev, err = cu.MakeEvent(cu.DisableTiming | cu.BlockingSyncEvent)
+		e.ev, err = cu.MakeEvent(cu.DisableTiming | cu.BlockingSyncEvent)
 		return err
 	})
 	if err != nil {
 		return nil, err
 	}
-	s := &eventSlot{ev: ev, ready: make(chan recordResult, 1)}
 	a.mu.Lock()
-	a.allSlots = append(a.allSlots, s)
+	a.allEvents = append(a.allEvents, e)
 	a.mu.Unlock()
-	return s, nil
+	return e, nil
 }
 
-func (a *Accelerator) putSlot(s *eventSlot) {
+func (a *Accelerator) putEvent(e *event) {
 	a.mu.Lock()
-	a.freeSlots = append(a.freeSlots, s)
+	a.freeEvents = append(a.freeEvents, e)
 	a.mu.Unlock()
 }
-
-// event implements device.Event. The handle is per Record, so a stale handle
-// cannot reach a recycled CUevent: after Close it only reports ErrClosed.
-type event struct {
-	a     *Accelerator
-	mu    sync.Mutex
-	slot  *eventSlot
-	state uint8
-	err   error
-}
-
-const (
-	evPending uint8 = iota // the record's outcome has not been received
-	evDone                 // Wait has finished; err is final
-	evClosed
-)
 
 // Wait blocks until the work before the event has finished. It runs on the
 // caller's goroutine (cuEventSynchronize on a locked thread), never on the
@@ -262,13 +264,13 @@ func (e *event) Wait() error {
 	}
 	var r recordResult
 	select {
-	case r = <-e.slot.ready:
+	case r = <-e.ready:
 	case <-e.a.done:
 		return &Error{Device: e.a.index, Op: "event wait", Err: ErrClosed}
 	}
 	e.err = r.err
 	if r.recorded {
-		if err := e.a.slow("event wait", e.slot.ev.Synchronize); err != nil && e.err == nil {
+		if err := e.a.slow("event wait", e.ev.Synchronize); err != nil && e.err == nil {
 			e.err = err
 		}
 	}
@@ -279,18 +281,18 @@ func (e *event) Wait() error {
 // Close returns the event to its device's pool.
 func (e *event) Close() error {
 	e.mu.Lock()
-	defer e.mu.Unlock()
-	if e.state == evClosed {
-		return &Error{Device: e.a.index, Op: "close event", Err: ErrClosed}
-	}
-	if e.state == evPending {
-		// The record may still be queued: let the issuing goroutine pool
-		// the slot after it. If the device is closed, Close destroys it.
-		e.a.send(op{kind: opRelease, slot: e.slot})
-	} else {
-		e.a.putSlot(e.slot)
-	}
+	state := e.state
 	e.state = evClosed
-	e.slot = nil
+	e.mu.Unlock()
+	switch state {
+	case evClosed:
+		return &Error{Device: e.a.index, Op: "close event", Err: ErrClosed}
+	case evPending:
+		// The record may still be queued: let the issuing goroutine pool
+		// the event after it. If the device is closed, Close destroys it.
+		e.a.send(op{kind: opRelease, ev: e})
+	default:
+		e.a.putEvent(e)
+	}
 	return nil
 }

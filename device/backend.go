@@ -19,10 +19,14 @@ type Backend interface {
 	Open(index int) (Accelerator, error)
 }
 
-// Accelerator is one opened device. Its methods may be called from any
-// goroutine: an implementation serialises its driver calls itself (CUDA
-// binds a context to an OS thread, so the cuda backend runs them on one
-// locked goroutine per device).
+// Accelerator is one opened device. Its methods, and those of the memory,
+// streams and events it makes, may be called from any goroutine: an
+// implementation deals with its driver's threading itself. (CUDA binds a
+// context to an OS thread. The cuda backend issues stream work, copies and
+// event records, in order on one locked goroutine per device, and runs the
+// calls that may block, such as allocation, event waits and reads, on the
+// caller's goroutine with its thread locked and the context current for the
+// call, so that they hold up no copy.)
 type Accelerator interface {
 	// Index is the device's ordinal within its backend.
 	Index() int
@@ -32,8 +36,8 @@ type Accelerator interface {
 	MemInfo() (free, total int64, err error)
 	// Alloc reserves n bytes of device memory, aligned to at least 256 bytes.
 	Alloc(n int64) (Memory, error)
-	// AllocHost reserves n bytes of page-locked host memory, the only memory
-	// a Stream copies from.
+	// AllocHost reserves n bytes of page-locked host memory for a Stream to
+	// copy from; a Registrar's locked memory is the only other source.
 	AllocHost(n int) (HostMemory, error)
 	// NewStream creates an ordered queue of asynchronous copies.
 	NewStream() (Stream, error)
@@ -79,11 +83,12 @@ type HostMemory interface {
 // Height rows of Width bytes each. Source rows start SrcPitch bytes apart
 // from Src[0]; destination rows start DstPitch bytes apart from DstOff
 // within Dst. A copy with Height 1 is a plain linear copy and ignores the
-// pitches. Src must lie inside HostMemory allocated by an Accelerator of
-// the same Backend: pinned host memory is portable across a backend's
-// devices (CUDA's CU_MEMHOSTALLOC_PORTABLE), so one staging ring can feed
-// every device. Src must not be modified until an Event recorded after the
-// copy has completed.
+// pitches. Src must lie inside HostMemory from AllocHost or
+// [Registrar.RegisterReadOnly] of an Accelerator of the same Backend: such
+// memory is portable across a backend's devices (CUDA's PORTABLE flags), so
+// one staging ring, or one locked window of a mapping, can feed every
+// device. Src must not be modified until an Event recorded after the copy
+// has completed.
 type Copy struct {
 	Dst      Memory
 	DstOff   int64
@@ -112,7 +117,8 @@ type Event interface {
 	// Wait blocks until the work before the event has finished, and reports
 	// the first error of that work.
 	Wait() error
-	// Close releases the event.
+	// Close releases the event, which must not be used afterwards: an
+	// implementation may hand it out again to a later Record.
 	Close() error
 }
 

@@ -46,7 +46,8 @@
 // full row) for a split of an inner dimension, one per device the chunk
 // feeds; it records one Event per device and hands the buffer to a reaper
 // goroutine, which waits for all of the chunk's events before the buffer
-// is reused. Nothing is synchronised or allocated per tensor. CPU
+// is reused. Nothing is synchronised or allocated per tensor, and, once
+// the pipeline is warm, nothing is allocated per chunk either. CPU
 // placement reads straight into host memory, or, for an unconverted
 // tensor of a memory-mapped file, is a zero-copy view of the mapping.
 //

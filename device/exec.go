@@ -14,17 +14,20 @@ import (
 //   - the feeder allocates each file's device memory (one allocation per
 //     device, just before the file's work, so later files' allocations
 //     overlap earlier files' copies) and cuts the plan's pieces into jobs:
-//     chunks of at most one staging buffer, and direct jobs for the CPU;
+//     chunks of at most one staging buffer, and CPU jobs;
 //   - R readers take jobs; for a chunk, a reader takes a pinned buffer from
 //     the ring, fills it from the file (converting if asked), enqueues its
 //     copies on one stream of each device the chunk feeds, records one
-//     event per device and hands the buffer to the reaper; a direct job is
-//     read straight into CPU memory;
+//     event per device and hands the job to the reaper; a registered job
+//     (WithRegister) page-locks its window of the mapping instead of
+//     filling a buffer; a CPU job is read straight into CPU memory;
 //   - the reaper waits on each chunk's events (all of them: a chunk may
-//     feed several devices) and only then returns the buffer to the ring.
+//     feed several devices) and only then returns the buffer to the ring,
+//     or unlocks the window.
 //
 // Nothing is synchronised per tensor: one event per chunk and device, one
-// atomic add per chunk for progress.
+// atomic add per chunk for progress. Jobs are recycled, so the pipeline
+// itself allocates nothing per chunk.
 type exec struct {
 	l      *Loader
 	p      *Plan
@@ -37,12 +40,18 @@ type exec struct {
 	mems   [][]memory // per file, per allocation
 	ring   *ring
 
-	// registrar page-locks windows of mappings (WithRegister), or is nil;
-	// windows bounds how many are locked at once, locked their bytes.
-	registrar Registrar
-	windows   chan struct{}
-	locked    atomic.Int64
-	maxLocked atomic.Int64
+	// registrar page-locks windows of windowSize bytes of mappings
+	// (WithRegister), or is nil; windows bounds how many are locked at
+	// once, locked their bytes.
+	registrar  Registrar
+	windowSize int64
+	windows    chan struct{}
+	locked     atomic.Int64
+	maxLocked  atomic.Int64
+
+	// spare holds recycled jobs, as many as the pipeline holds at once:
+	// queued and being read (readers each), in flight (up to chunks).
+	spare chan *job
 
 	mu     sync.Mutex
 	err    error
@@ -63,9 +72,14 @@ type slotState struct {
 // mark records that bytes landed at now (nanoseconds since start).
 func (s *slotState) mark(now int64) {
 	s.first.CompareAndSwap(0, now)
+	raise(&s.last, now)
+}
+
+// raise sets a to v if v is larger (sync/atomic has no max).
+func raise(a *atomic.Int64, v int64) {
 	for {
-		l := s.last.Load()
-		if now <= l || s.last.CompareAndSwap(l, now) {
+		old := a.Load()
+		if v <= old || a.CompareAndSwap(old, v) {
 			return
 		}
 	}
@@ -77,26 +91,36 @@ type memory struct {
 	cpu []byte
 }
 
-// job is a unit of reader work: a chunk to stage (segs), or a direct read
-// of part of a piece into CPU memory.
+// job is a unit of reader work, of one of three kinds:
+//
+//   - a chunk to stage: segs packed into a pinned buffer of the ring;
+//   - a registered chunk (WithRegister): window number window of the file's
+//     mapping, copied from in place; segs sit at their offsets within it;
+//   - a CPU job: part, rows and columns of one piece, read straight into
+//     the piece's CPU target number target.
+//
+// A chunk goes on from its reader to the reaper with the memory its copies
+// read (src) and their events.
 type job struct {
 	file int
 	seq  int64 // chunk number, which picks the stream
 	segs []seg
 
-	// mapped jobs copy straight from window number window of the file's
-	// mapping (WithRegister); their segs' offsets are within the window.
-	mapped bool
-	window int64
+	registered bool
+	window     int64
 
-	direct         bool
-	piece, target  int
-	r0, r1, c0, c1 int64
+	cpu    bool
+	part   seg
+	target int
+
+	src    HostMemory // the staging buffer or registered window
+	events []copyEvent
 }
 
-// seg is the part of a piece staged in a chunk: rows [r0, r1), columns
-// [c0, c1) of each (in converted bytes), at offset off of the buffer. A
-// seg is either a band of whole rows or a run of columns of one row.
+// seg is a part of a piece: rows [r0, r1), columns [c0, c1) of each (in
+// converted bytes), at offset off of a chunk's buffer. A chunk's seg is
+// either a band of whole rows or a run of columns of one row; a CPU job's
+// part may also be rows of its target's columns.
 type seg struct {
 	piece               int
 	r0, r1, c0, c1, off int64
@@ -104,17 +128,9 @@ type seg struct {
 
 func (s *seg) len() int64 { return (s.r1 - s.r0) * (s.c1 - s.c0) }
 
-// flight is a filled staging buffer, or a page-locked window of a
-// mapping, whose copies are in flight.
-type flight struct {
-	buf    HostMemory
-	file   int
-	mapped bool // buf is a registered window: unregister it, don't recycle it
-	events []flightEvent
-}
-
-// flightEvent marks the copies of one chunk to one device.
-type flightEvent struct {
+// copyEvent marks the copies of one chunk to one device; piece and srcOff
+// locate the chunk's first copy there, to name a tensor if they fail.
+type copyEvent struct {
 	ev     Event
 	slot   int
 	bytes  int64
@@ -122,41 +138,70 @@ type flightEvent struct {
 	srcOff int64
 }
 
+// newJob returns a recycled job, or a new one.
+func (e *exec) newJob() *job {
+	select {
+	case j := <-e.spare:
+		return j
+	default:
+		return new(job)
+	}
+}
+
+// recycle clears j, keeping its slices' memory, for a later newJob.
+func (e *exec) recycle(j *job) {
+	clear(j.events) // drop the closed events
+	*j = job{segs: j.segs[:0], events: j.events[:0]}
+	select {
+	case e.spare <- j:
+	default: // more jobs than the pipeline holds at once: let it go
+	}
+}
+
 // newExec opens the plan's accelerators, creates their streams and picks
 // the staging ring.
 func (l *Loader) newExec(ctx context.Context, p *Plan) (*exec, error) {
-	e := &exec{l: l, p: p, cfg: &p.cfg, parent: ctx, mems: make([][]memory, len(p.Files)),
-		windows: make(chan struct{}, p.cfg.chunks)}
+	cfg := &p.cfg
+	e := &exec{l: l, p: p, cfg: cfg, parent: ctx, mems: make([][]memory, len(p.Files)),
+		windowSize: roundUp(int64(cfg.chunkSize), pageSize), windows: make(chan struct{}, cfg.chunks),
+		spare: make(chan *job, cfg.chunks+2*cfg.readers)}
 	e.ctx, e.cancel = context.WithCancel(ctx)
-	used := make([]bool, len(p.Devices))
-	for _, fp := range p.Files {
+	if err := e.openSlots(); err != nil {
+		e.closeStreams()
+		e.cancel()
+		return nil, err
+	}
+	e.registrar = e.pickRegistrar()
+	return e, nil
+}
+
+// openSlots opens the accelerators that the plan puts bytes on, with their
+// streams, and picks the staging ring.
+func (e *exec) openSlots() error {
+	used := make([]bool, len(e.p.Devices))
+	for _, fp := range e.p.Files {
 		for _, a := range fp.Allocs {
 			used[a.Device] = used[a.Device] || a.Size > 0
 		}
 	}
-	for i, d := range p.Devices {
+	for i, d := range e.p.Devices {
 		s := &slotState{dev: d, name: "cpu"}
 		e.slots = append(e.slots, s)
 		if d.IsCPU() || !used[i] {
 			continue
 		}
 		if err := e.openSlot(s); err != nil {
-			e.closeStreams()
-			e.cancel()
-			return nil, err
+			return err
 		}
 		if e.ring == nil {
-			r, err := l.stagingRing(e.cfg, s.ref)
+			r, err := e.l.stagingRing(e.cfg, s.ref)
 			if err != nil {
-				e.closeStreams()
-				e.cancel()
-				return nil, err
+				return err
 			}
 			e.ring = r
 		}
 	}
-	e.registrar = e.pickRegistrar()
-	return e, nil
+	return nil
 }
 
 // pickRegistrar returns the accelerator that page-locks mapping windows
@@ -217,7 +262,7 @@ func (e *exec) run() (*Set, error) {
 	e.start = time.Now()
 	stopProgress := e.startProgress()
 	jobs := make(chan *job, e.cfg.readers)
-	flights := make(chan *flight, e.cfg.chunks+e.cfg.readers)
+	flights := make(chan *job, e.cfg.chunks+e.cfg.readers)
 	var feeder, readers, reaper sync.WaitGroup
 	feeder.Go(func() { e.feed(jobs) })
 	for range e.cfg.readers {
@@ -341,33 +386,40 @@ func countOn(fp *FilePlan, alloc int) int {
 	return n
 }
 
-// reap waits for each chunk's copies, then recycles its buffer.
-func (e *exec) reap(flights <-chan *flight) {
-	for fl := range flights {
-		for _, fe := range fl.events {
-			err := fe.ev.Wait()
-			if cerr := fe.ev.Close(); err == nil {
+// reap waits for each chunk's copies, then releases its source.
+func (e *exec) reap(flights <-chan *job) {
+	for j := range flights {
+		for _, ce := range j.events {
+			err := ce.ev.Wait()
+			if cerr := ce.ev.Close(); err == nil {
 				err = cerr
 			}
 			if err != nil {
-				e.fail(e.copyError(fl.file, fe.slot, fe.piece, fe.srcOff, err))
+				e.fail(e.copyError(j.file, ce.slot, ce.piece, ce.srcOff, err))
 				continue
 			}
-			e.slots[fe.slot].mark(e.since())
-			e.done.Add(fe.bytes)
+			e.slots[ce.slot].mark(e.since())
+			e.done.Add(ce.bytes)
 		}
 		e.chunks.Add(1)
-		if !fl.mapped {
-			e.ring.put(fl.buf)
-			continue
-		}
-		n := int64(len(fl.buf.Bytes()))
-		if err := fl.buf.Free(); err != nil {
-			e.fail(&Error{Op: "unregister mapping", File: e.p.Files[fl.file].File.Name(), Err: err})
-		}
-		e.locked.Add(-n)
-		<-e.windows
+		e.release(j)
+		e.recycle(j)
 	}
+}
+
+// release gives back the source of a chunk whose copies have finished: a
+// staging buffer to the ring, a registered window to the page cache.
+func (e *exec) release(j *job) {
+	if !j.registered {
+		e.ring.put(j.src)
+		return
+	}
+	n := int64(len(j.src.Bytes())) // before Free, after which it is nil
+	if err := j.src.Free(); err != nil {
+		e.fail(&Error{Op: "unregister mapping", File: e.p.Files[j.file].File.Name(), Err: err})
+	}
+	e.locked.Add(-n)
+	<-e.windows
 }
 
 // copyError names the tensor and device of a failed copy.
@@ -409,14 +461,11 @@ func (e *exec) buildSet() *Set {
 	}
 	for fi := range e.p.Files {
 		fp := &e.p.Files[fi]
-		s.files = append(s.files, fp.File)
 		e.addTensors(s, fi, fp, st)
 		for i, a := range fp.Allocs {
 			st[a.Device].Allocs++
-			if m := e.mems[fi][i]; m.dev != nil {
-				s.mems = append(s.mems, m.dev)
-			} else if m.cpu != nil {
-				s.cpu = append(s.cpu, m.cpu)
+			if m := e.mems[fi][i].dev; m != nil {
+				s.mems = append(s.mems, m)
 			}
 		}
 	}

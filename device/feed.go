@@ -5,22 +5,14 @@ import "github.com/stload/stload/dtype"
 // feed allocates each file's memory and sends its jobs, in file order.
 func (e *exec) feed(jobs chan<- *job) {
 	defer close(jobs)
-	send := func(j *job) bool {
-		select {
-		case jobs <- j:
-			return true
-		case <-e.ctx.Done():
-			return false
-		}
-	}
-	var seq int64
+	c := chunker{e: e, jobs: jobs}
 	for fi := range e.p.Files {
 		if e.ctx.Err() != nil || !e.allocate(fi) {
 			return
 		}
-		c := chunker{e: e, fi: fi, send: send, seq: &seq, size: int64(e.cfg.chunkSize)}
-		if c.mapped = e.canRegister(fi); c.mapped {
-			c.size = (c.size + pageSize - 1) / pageSize * pageSize
+		c.fi, c.registered, c.size = fi, e.canRegister(fi), int64(e.cfg.chunkSize)
+		if c.registered {
+			c.size = e.windowSize
 		}
 		if !c.file() {
 			return
@@ -28,19 +20,30 @@ func (e *exec) feed(jobs chan<- *job) {
 	}
 }
 
-// chunker cuts one file's pieces into jobs.
+// chunker cuts the files' pieces into jobs.
 type chunker struct {
 	e    *exec
-	fi   int
-	send func(*job) bool
-	seq  *int64
+	jobs chan<- *job
+	seq  int64 // chunks started so far, over all files
+
+	fi   int   // the file being cut
 	size int64 // chunk size
 	cur  *job
 	used int64 // bytes of cur's buffer used
 
-	// mapped cuts pieces at windows of size bytes of the file's mapping
+	// registered cuts pieces at windows of size bytes of the file's mapping
 	// instead of packing them into staging buffers (WithRegister).
-	mapped bool
+	registered bool
+}
+
+// send hands j to the readers; false when the load stopped.
+func (c *chunker) send(j *job) bool {
+	select {
+	case c.jobs <- j:
+		return true
+	case <-c.e.ctx.Done():
+		return false
+	}
 }
 
 // file sends every job of the file; false when the load stopped.
@@ -51,7 +54,7 @@ func (c *chunker) file() bool {
 		staged := false
 		for ti, t := range p.Targets {
 			if c.e.slots[fp.Allocs[t.Alloc].Device].ref == nil {
-				if !c.direct(pi, p, ti, t) {
+				if !c.cpu(pi, p, ti, t) {
 					return false
 				}
 			} else {
@@ -60,8 +63,8 @@ func (c *chunker) file() bool {
 		}
 		switch {
 		case !staged:
-		case c.mapped:
-			if !c.stageMapped(pi, p) {
+		case c.registered:
+			if !c.windows(pi, p) {
 				return false
 			}
 		case !c.stage(pi, p):
@@ -84,6 +87,15 @@ func stagedUnit(from, to dtype.DType) int64 {
 	}
 	return g * int64(to.Size())
 }
+
+// sourceUnit is the source bytes of a [stagedUnit]: conversions read whole
+// multiples of it.
+func sourceUnit(from, to dtype.DType) int64 {
+	return stagedUnit(from, to) * int64(from.Bits()) / int64(to.Bits())
+}
+
+// roundUp rounds n up to a multiple of m.
+func roundUp(n, m int64) int64 { return (n + m - 1) / m * m }
 
 // stage adds piece pi to chunks: bands of whole rows while a row fits a
 // chunk, else runs of columns of one row at a time.
@@ -143,12 +155,12 @@ func (e *exec) canRegister(fi int) bool {
 	return true
 }
 
-// stageMapped cuts piece pi at the windows of the file (absolute offsets
-// that are multiples of c.size): each window is one job, whose segments
-// sit where their bytes are in the window. Whole rows that fit in the
-// window form one band; a row that crosses a window boundary is split
-// into runs of columns.
-func (c *chunker) stageMapped(pi int, p *Piece) bool {
+// windows cuts piece pi at the windows of the file (absolute offsets that
+// are multiples of c.size): each window is one job, whose segments sit
+// where their bytes are in the window. Whole rows that fit in the window
+// form one band; a row that crosses a window boundary is split into runs
+// of columns.
+func (c *chunker) windows(pi int, p *Piece) bool {
 	row := p.SrcLen / p.Rows // unconverted, so equal to p.RowLen
 	for r, col := int64(0), int64(0); r < p.Rows; {
 		pos := p.SrcOff + r*row + col
@@ -171,15 +183,23 @@ func (c *chunker) stageMapped(pi int, p *Piece) bool {
 	return true
 }
 
+// chunk returns the current chunk, starting one if there is none.
+func (c *chunker) chunk() *job {
+	if c.cur == nil {
+		c.cur = c.e.newJob()
+		c.cur.file, c.cur.seq = c.fi, c.seq
+		c.seq++
+	}
+	return c.cur
+}
+
 // place adds s, whose bytes start at file offset pos, to the job of
 // window win.
 func (c *chunker) place(s seg, win, pos int64) {
-	if c.cur == nil {
-		c.cur = &job{file: c.fi, seq: *c.seq, mapped: true, window: win}
-		*c.seq++
-	}
+	j := c.chunk()
+	j.registered, j.window = true, win
 	s.off = pos - win*c.size
-	c.cur.segs = append(c.cur.segs, s)
+	j.segs = append(j.segs, s)
 }
 
 // align pads the current chunk so that the next segment of p, starting at
@@ -203,13 +223,10 @@ func (c *chunker) align(p *Piece, r, col int64) {
 
 // add appends s to the current chunk at the next free offset.
 func (c *chunker) add(s seg) {
-	if c.cur == nil {
-		c.cur = &job{file: c.fi, seq: *c.seq}
-		*c.seq++
-	}
+	j := c.chunk()
 	s.off = c.used
 	c.used += s.len()
-	c.cur.segs = append(c.cur.segs, s)
+	j.segs = append(j.segs, s)
 }
 
 // flush sends the current chunk, if any.
@@ -219,16 +236,19 @@ func (c *chunker) flush() bool {
 	return j == nil || c.send(j)
 }
 
-// direct sends the jobs that read target t of piece pi straight into CPU
+// cpu sends the jobs that read target ti of piece pi straight into CPU
 // memory, in parts of about a chunk so that readers share the work.
-func (c *chunker) direct(pi int, p *Piece, ti int, t Target) bool {
+func (c *chunker) cpu(pi int, p *Piece, ti int, t Target) bool {
+	send := func(part seg) bool {
+		j := c.e.newJob()
+		j.file, j.cpu, j.part, j.target = c.fi, true, part, ti
+		return c.send(j)
+	}
 	if p.Rows == 1 {
 		unit := stagedUnit(p.From, p.To)
 		step := max(c.size/unit*unit, unit)
 		for col := t.Col; col < t.Col+t.Width; col += step {
-			j := &job{file: c.fi, direct: true, piece: pi, target: ti, r0: 0, r1: 1,
-				c0: col, c1: min(col+step, t.Col+t.Width)}
-			if !c.send(j) {
+			if !send(seg{piece: pi, r0: 0, r1: 1, c0: col, c1: min(col+step, t.Col+t.Width)}) {
 				return false
 			}
 		}
@@ -236,9 +256,7 @@ func (c *chunker) direct(pi int, p *Piece, ti int, t Target) bool {
 	}
 	rows := max(1, c.size/max(t.Width, 1))
 	for r := int64(0); r < p.Rows; r += rows {
-		j := &job{file: c.fi, direct: true, piece: pi, target: ti, r0: r, r1: min(r+rows, p.Rows),
-			c0: t.Col, c1: t.Col + t.Width}
-		if !c.send(j) {
+		if !send(seg{piece: pi, r0: r, r1: min(r+rows, p.Rows), c0: t.Col, c1: t.Col + t.Width}) {
 			return false
 		}
 	}

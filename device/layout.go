@@ -67,7 +67,7 @@ func (fl *fileLayout) place(slot int, t dtype.DType, n int64) (int, int64) {
 		fl.fp.Allocs = append(fl.fp.Allocs, Alloc{Device: slot})
 	}
 	align := max(int64(t.Size()), 1, fl.pl.cfg.align)
-	off := (fl.fp.Allocs[a].Size + align - 1) / align * align
+	off := roundUp(fl.fp.Allocs[a].Size, align)
 	fl.fp.Allocs[a].Size = off + n
 	return a, off
 }

@@ -500,7 +500,7 @@ func TestLoadRegister(t *testing.T) {
 				t.Errorf("pinned %d bytes for staging", s.peakPinned)
 			}
 			cfg := newConfig(opts)
-			window := int64(cfg.chunkSize+pageSize-1) / pageSize * pageSize
+			window := roundUp(int64(cfg.chunkSize), pageSize)
 			if st.PeakLocked == 0 || s.peakLocked > int64(cfg.chunks)*window {
 				t.Errorf("locked at most %d (stats %d), cap %d", s.peakLocked, st.PeakLocked, int64(cfg.chunks)*window)
 			}

@@ -85,9 +85,10 @@ func (l *Loader) Plan(files []*loader.File, opts ...Option) (*Plan, error) {
 }
 
 // fitRing shrinks the staging ring of a load smaller than it: pinning
-// costs about 1 ms per MiB, so a load of a few megabytes must not pin the
-// default 256 MiB. Chunks never span files, so the largest file's staged
-// bytes bound the useful chunk size.
+// costs about 0.4 ms per MiB (cuMemHostAlloc of 256 MiB took 89 to 106 ms
+// on the H200 host of bench/RESULTS.md), so a load of a few megabytes must
+// not pin the default 256 MiB. Chunks never span files, so the largest
+// file's staged bytes bound the useful chunk size.
 func (p *Plan) fitRing() {
 	var total, largest int64
 	for _, fp := range p.Files {
@@ -108,7 +109,7 @@ func (p *Plan) fitRing() {
 		return
 	}
 	const slack = 64 << 10 // room for the chunker's alignment padding
-	if size := (largest + slack + slack - 1) / slack * slack; size < int64(p.cfg.chunkSize) {
+	if size := roundUp(largest+slack, slack); size < int64(p.cfg.chunkSize) {
 		p.cfg.chunkSize = int(size)
 	}
 	size := int64(p.cfg.chunkSize)

@@ -111,3 +111,27 @@ func TestParseRules(t *testing.T) {
 		}
 	}
 }
+
+// TestOptionLimits checks the options that take a count or size: at the
+// limit they set the config, below it they fail naming themselves.
+func TestOptionLimits(t *testing.T) {
+	for _, tt := range []struct {
+		name  string
+		opt   func(int) Option
+		least int
+		field func(config) int
+	}{
+		{"WithChunkSize", WithChunkSize, minChunkSize, func(c config) int { return c.chunkSize }},
+		{"WithChunks", WithChunks, 1, func(c config) int { return c.chunks }},
+		{"WithReaders", WithReaders, 1, func(c config) int { return c.readers }},
+		{"WithStreams", WithStreams, 1, func(c config) int { return c.streams }},
+	} {
+		if c := newConfig([]Option{tt.opt(tt.least)}); c.err != nil || tt.field(c) != tt.least {
+			t.Errorf("%s(%d): err %v, field %d", tt.name, tt.least, c.err, tt.field(c))
+		}
+		c := newConfig([]Option{tt.opt(tt.least - 1)})
+		if !errors.Is(c.err, ErrPlacement) || !strings.Contains(c.err.Error(), tt.name) {
+			t.Errorf("%s(%d): err %v", tt.name, tt.least-1, c.err)
+		}
+	}
+}

@@ -232,13 +232,7 @@ func WithAlign(n int64) Option {
 // WithChunkSize sets the size of each pinned staging buffer, in bytes
 // (default [DefaultChunkSize]). Larger chunks mean fewer, larger copies.
 func WithChunkSize(n int) Option {
-	return func(c *config) {
-		if n < minChunkSize {
-			c.fail("WithChunkSize(%d): at least %d bytes", n, minChunkSize)
-			return
-		}
-		c.chunkSize = n
-	}
+	return atLeast("WithChunkSize", n, minChunkSize, func(c *config) *int { return &c.chunkSize })
 }
 
 // WithChunks sets how many pinned staging buffers the ring may hold
@@ -246,13 +240,7 @@ func WithChunkSize(n int) Option {
 // chunks × chunk size, whatever the model size. Buffers are allocated as
 // the pipeline first needs them, so a load that drains fast pins fewer.
 func WithChunks(n int) Option {
-	return func(c *config) {
-		if n < 1 {
-			c.fail("WithChunks(%d): at least 1", n)
-			return
-		}
-		c.chunks = n
-	}
+	return atLeast("WithChunks", n, 1, func(c *config) *int { return &c.chunks })
 }
 
 // WithReaders sets how many goroutines read the file into staging buffers
@@ -261,24 +249,24 @@ func WithChunks(n int) Option {
 // from the file's mapping or calls pread, as the file was opened
 // ([loader.WithPread] chooses pread).
 func WithReaders(n int) Option {
-	return func(c *config) {
-		if n < 1 {
-			c.fail("WithReaders(%d): at least 1", n)
-			return
-		}
-		c.readers = n
-	}
+	return atLeast("WithReaders", n, 1, func(c *config) *int { return &c.readers })
 }
 
 // WithStreams sets how many copy streams each accelerator uses (default
 // [DefaultStreams]); chunks go to them in turn.
 func WithStreams(n int) Option {
+	return atLeast("WithStreams", n, 1, func(c *config) *int { return &c.streams })
+}
+
+// atLeast returns the option name(n), which sets the field of the config
+// that field picks to n, or fails when n is below least.
+func atLeast(name string, n, least int, field func(*config) *int) Option {
 	return func(c *config) {
-		if n < 1 {
-			c.fail("WithStreams(%d): at least 1", n)
+		if n < least {
+			c.fail("%s(%d): at least %d", name, n, least)
 			return
 		}
-		c.streams = n
+		*field(c) = n
 	}
 }
 

@@ -27,7 +27,7 @@ type span struct {
 }
 
 // read runs jobs until there are no more or the load stops.
-func (e *exec) read(jobs <-chan *job, flights chan<- *flight) {
+func (e *exec) read(jobs <-chan *job, flights chan<- *job) {
 	r := &reader{e: e}
 	for {
 		select {
@@ -38,8 +38,9 @@ func (e *exec) read(jobs <-chan *job, flights chan<- *flight) {
 				return
 			}
 			var err error
-			if j.direct {
-				err = r.direct(j)
+			if j.cpu {
+				err = r.readCPU(j)
+				e.recycle(j)
 			} else {
 				err = r.stage(j, flights)
 			}
@@ -51,63 +52,61 @@ func (e *exec) read(jobs <-chan *job, flights chan<- *flight) {
 	}
 }
 
-// stage fills a staging buffer with a chunk and enqueues its copies. The
-// buffer always goes to the reaper, which recycles it once every copy
-// enqueued from it has finished.
-func (r *reader) stage(j *job, flights chan<- *flight) error {
-	if j.mapped {
-		return r.stageMapped(j, flights)
+// stage gets a chunk's source (a staging buffer, which it fills from the
+// file, or a page-locked window of the mapping) and enqueues the chunk's
+// copies from it. Once it has the source the job always goes on to the
+// reaper, which releases the source when every copy from it has finished.
+func (r *reader) stage(j *job, flights chan<- *job) error {
+	var err error
+	if j.registered {
+		j.src, err = r.lockWindow(j)
+	} else {
+		j.src, err = r.e.ring.get(r.e.ctx)
 	}
-	buf, err := r.e.ring.get(r.e.ctx)
 	if err != nil {
 		if r.e.ctx.Err() != nil {
 			return nil // stopped; the load reports why
 		}
 		return err
 	}
-	fl := &flight{buf: buf, file: j.file}
-	err = r.fillChunk(j, buf.Bytes())
-	if err == nil {
-		err = r.dispatch(j, fl, buf.Bytes())
+	buf := j.src.Bytes()
+	if !j.registered {
+		err = r.fillChunk(j, buf)
 	}
-	flights <- fl // never blocks: room for every buffer
+	if err == nil {
+		err = r.dispatch(j, buf)
+	}
+	flights <- j // the reaper drains flights without waiting for readers
 	return err
 }
 
-// stageMapped page-locks the job's window of the file's mapping and
-// enqueues its copies straight from it; the reaper unlocks the window once
-// they have finished. At most chunks windows are locked at a time.
-func (r *reader) stageMapped(j *job, flights chan<- *flight) error {
+// lockWindow page-locks the job's window of the file's mapping, waiting
+// while chunks windows are locked already.
+func (r *reader) lockWindow(j *job) (HostMemory, error) {
 	e := r.e
 	select {
 	case e.windows <- struct{}{}:
 	case <-e.ctx.Done():
-		return nil // stopped; the load reports why
+		return nil, e.ctx.Err()
 	}
 	fp := &e.p.Files[j.file]
-	b, off := windowOf(fp.File.Mapped(), j.window, int64(e.cfg.chunkSize))
+	b, off := windowOf(fp.File.Mapped(), j.window, e.windowSize)
 	h, err := e.registrar.RegisterReadOnly(b)
 	if err != nil {
 		<-e.windows
-		return &Error{Op: "register mapping", File: fp.File.Name(),
+		return nil, &Error{Op: "register mapping", File: fp.File.Name(),
 			Detail: fmt.Sprintf("%d bytes at byte %d", len(b), off), Err: err}
 	}
-	locked := e.locked.Add(int64(len(b)))
-	for m := e.maxLocked.Load(); locked > m && !e.maxLocked.CompareAndSwap(m, locked); m = e.maxLocked.Load() {
-	}
-	fl := &flight{buf: h, file: j.file, mapped: true}
-	err = r.dispatch(j, fl, h.Bytes())
-	flights <- fl // never blocks: room for every window
-	return err
+	raise(&e.maxLocked, e.locked.Add(int64(len(b))))
+	return h, nil
 }
 
-// windowOf returns window win of a mapping cut into windows of size bytes
-// rounded up to whole pages, and its offset in the file. The last window
-// runs to the end of the last page, which the mapping covers even past the
-// end of the file.
+// windowOf returns window win of a mapping cut into windows of size bytes,
+// a multiple of pageSize, and its offset in the file. The last window runs
+// to the end of the last page, which the mapping covers even past the end
+// of the file.
 func windowOf(m []byte, win, size int64) ([]byte, int64) {
-	size = (size + pageSize - 1) / pageSize * pageSize
-	whole := (int64(len(m)) + pageSize - 1) / pageSize * pageSize
+	whole := roundUp(int64(len(m)), pageSize)
 	all := unsafe.Slice(unsafe.SliceData(m), whole)
 	return all[win*size : min((win+1)*size, whole)], win * size
 }
@@ -141,10 +140,7 @@ func (r *reader) fillChunk(j *job, buf []byte) error {
 		if sp.n == 0 {
 			return nil
 		}
-		err := readFull(fp.File, buf[sp.at:sp.at+sp.n], sp.off)
-		if err != nil {
-			err = r.readError(fp, sp.piece, sp.off, err)
-		}
+		err := r.readPart(fp, sp.piece, buf[sp.at:sp.at+sp.n], sp.off, sp.n)
 		sp = span{}
 		return err
 	}
@@ -152,25 +148,39 @@ func (r *reader) fillChunk(j *job, buf []byte) error {
 		s := &j.segs[i]
 		p := &fp.Pieces[s.piece]
 		off, n := srcOf(p, s)
-		if p.From == p.To {
-			if sp.n > 0 && sp.off+sp.n == off && sp.at+sp.n == s.off {
-				sp.n += n
-				continue
-			}
-			if err := flush(); err != nil {
-				return err
-			}
-			sp = span{at: s.off, off: off, n: n, piece: s.piece}
+		if p.From == p.To && sp.n > 0 && sp.off+sp.n == off && sp.at+sp.n == s.off {
+			sp.n += n
 			continue
 		}
 		if err := flush(); err != nil {
 			return err
 		}
-		if err := r.convert(fp.File, buf[s.off:s.off+s.len()], off, n, p.From, p.To); err != nil {
-			return r.readError(fp, s.piece, off, err)
+		if p.From == p.To {
+			sp = span{at: s.off, off: off, n: n, piece: s.piece}
+			continue
+		}
+		if err := r.readPart(fp, s.piece, buf[s.off:s.off+s.len()], off, n); err != nil {
+			return err
 		}
 	}
 	return flush()
+}
+
+// readPart reads the n source bytes of piece pi at file offset off into
+// dst, converted when the piece is.
+func (r *reader) readPart(fp *FilePlan, pi int, dst []byte, off, n int64) error {
+	p := &fp.Pieces[pi]
+	var err error
+	if p.From == p.To {
+		err = readFull(fp.File, dst, off)
+	} else {
+		err = r.convert(fp.File, dst, off, n, p.From, p.To)
+	}
+	if err != nil {
+		return &Error{Op: "read", File: fp.File.Name(), Tensor: fp.tensorAt(pi, off),
+			Detail: fmt.Sprintf("at byte %d", off), Err: err}
+	}
+	return nil
 }
 
 func readFull(f *loader.File, dst []byte, off int64) error {
@@ -192,10 +202,10 @@ func (r *reader) convert(f *loader.File, dst []byte, off, n int64, from, to dtyp
 		_, err := dtype.Convert(dst, to, m[off:off+n], from)
 		return err
 	}
-	unit := stagedUnit(from, to) * int64(from.Bits()) / int64(to.Bits()) // source bytes per group
 	if r.scratch == nil {
 		r.scratch = make([]byte, scratchSize)
 	}
+	unit := sourceUnit(from, to)
 	step := int64(len(r.scratch)) / unit * unit
 	for n > 0 {
 		k := min(n, step)
@@ -211,15 +221,9 @@ func (r *reader) convert(f *loader.File, dst []byte, off, n int64, from, to dtyp
 	return nil
 }
 
-// readError names the tensor whose bytes could not be read.
-func (r *reader) readError(fp *FilePlan, piece int, off int64, err error) error {
-	return &Error{Op: "read", File: fp.File.Name(), Tensor: fp.tensorAt(piece, off),
-		Detail: fmt.Sprintf("at byte %d", off), Err: err}
-}
-
-// dispatch enqueues the copies of a filled chunk, device by device, each
-// device's on one of its streams followed by one event.
-func (r *reader) dispatch(j *job, fl *flight, buf []byte) error {
+// dispatch enqueues the copies of a filled chunk from buf, device by
+// device, each device's on one of its streams followed by one event.
+func (r *reader) dispatch(j *job, buf []byte) error {
 	e := r.e
 	fp := &e.p.Files[j.file]
 	for slot, st := range e.slots {
@@ -227,7 +231,7 @@ func (r *reader) dispatch(j *job, fl *flight, buf []byte) error {
 			continue
 		}
 		stream := st.streams[j.seq%int64(len(st.streams))]
-		fe := flightEvent{slot: slot, piece: -1}
+		ce := copyEvent{slot: slot}
 		for i := range j.segs {
 			s := &j.segs[i]
 			p := &fp.Pieces[s.piece]
@@ -239,30 +243,30 @@ func (r *reader) dispatch(j *job, fl *flight, buf []byte) error {
 				if !ok {
 					continue
 				}
-				if fe.piece < 0 {
-					fe.piece = s.piece
-					fe.srcOff, _ = srcOf(p, s)
-				}
 				if err := stream.Copy(c); err != nil {
-					off, _ := srcOf(p, s)
-					if fe.bytes > 0 {
+					if ce.bytes > 0 {
 						stream.Sync() // no event covers the copies already enqueued
 					}
+					off, _ := srcOf(p, s)
 					return e.copyError(j.file, slot, s.piece, off, err)
 				}
-				fe.bytes += c.Width * c.Height
+				if ce.bytes == 0 { // the first copy names the chunk in errors
+					ce.piece = s.piece
+					ce.srcOff, _ = srcOf(p, s)
+				}
+				ce.bytes += c.Width * c.Height
 			}
 		}
-		if fe.piece < 0 {
+		if ce.bytes == 0 {
 			continue
 		}
 		ev, err := stream.Record()
 		if err != nil {
 			stream.Sync()
-			return e.copyError(j.file, slot, fe.piece, fe.srcOff, fmt.Errorf("record event: %w", err))
+			return e.copyError(j.file, slot, ce.piece, ce.srcOff, fmt.Errorf("record event: %w", err))
 		}
-		fe.ev = ev
-		fl.events = append(fl.events, fe)
+		ce.ev = ev
+		j.events = append(j.events, ce)
 	}
 	return nil
 }
@@ -287,44 +291,31 @@ func copyFor(p *Piece, s *seg, t Target, mem Memory, buf []byte) (Copy, bool) {
 	return c, true
 }
 
-// direct reads part of a piece straight into its CPU target.
-func (r *reader) direct(j *job) error {
+// readCPU reads a part of a piece straight into its CPU target.
+func (r *reader) readCPU(j *job) error {
 	e := r.e
 	fp := &e.p.Files[j.file]
-	p := &fp.Pieces[j.piece]
+	s := &j.part
+	p := &fp.Pieces[s.piece]
 	t := p.Targets[j.target]
 	dst := e.mems[j.file][t.Alloc].cpu
-	row := p.SrcLen / p.Rows
-	var n int64
-	fill := func(d []byte, off int64) error {
-		n += int64(len(d))
-		var err error
-		if p.From == p.To {
-			err = readFull(fp.File, d, off)
-		} else {
-			err = r.convert(fp.File, d, off, srcBytes(p, int64(len(d))), p.From, p.To)
-		}
-		if err != nil {
-			err = r.readError(fp, j.piece, off, err)
-		}
-		return err
+	read := func(part seg) error {
+		at := t.Off + part.r0*t.Width + part.c0 - t.Col
+		off, n := srcOf(p, &part)
+		return r.readPart(fp, part.piece, dst[at:at+part.len()], off, n)
 	}
 	var err error
-	switch {
-	case p.Rows == 1:
-		err = fill(dst[t.Off+j.c0-t.Col:t.Off+j.c1-t.Col], p.SrcOff+srcBytes(p, j.c0))
-	case t.Width == p.RowLen:
-		err = fill(dst[t.Off+j.r0*t.Width:t.Off+j.r1*t.Width], p.SrcOff+j.r0*row)
-	default:
-		for rw := j.r0; rw < j.r1 && err == nil; rw++ {
-			err = fill(dst[t.Off+rw*t.Width:t.Off+(rw+1)*t.Width], p.SrcOff+rw*row+srcBytes(p, t.Col))
+	if t.Width == p.RowLen { // whole rows: contiguous in the file and in dst
+		err = read(*s)
+	} else {
+		for rw := s.r0; rw < s.r1 && err == nil; rw++ {
+			err = read(seg{piece: s.piece, r0: rw, r1: rw + 1, c0: s.c0, c1: s.c1})
 		}
 	}
 	if err != nil {
 		return err
 	}
-	st := e.slots[fp.Allocs[t.Alloc].Device]
-	st.mark(e.since())
-	e.done.Add(n)
+	e.slots[fp.Allocs[t.Alloc].Device].mark(e.since())
+	e.done.Add(s.len())
 	return nil
 }

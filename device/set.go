@@ -65,9 +65,7 @@ func (t *Tensor) Bytes() []byte { return t.data }
 type Set struct {
 	tensors []*Tensor
 	byName  map[string]int // index in tensors of the first part
-	files   []*loader.File
 	mems    []Memory
-	cpu     [][]byte // keeps CPU allocations reachable
 	refs    []*accRef
 	accs    map[Device]*accRef
 	stats   Stats
@@ -138,7 +136,7 @@ func (s *Set) Close() error {
 	for _, r := range s.refs {
 		errs = append(errs, r.release())
 	}
-	s.mems, s.cpu, s.refs = nil, nil, nil
+	s.mems, s.refs = nil, nil
 	return errors.Join(errs...)
 }
 
@@ -154,7 +152,8 @@ type Stats struct {
 	Copied int64
 	// Tensors counts tensors and shards.
 	Tensors int
-	// Chunks counts the staging buffers filled and copied from.
+	// Chunks counts the staging buffers filled and copied from (with
+	// [WithRegister], the windows of the mapping copied from in place).
 	Chunks int64
 	// PeakPinned is the pinned host memory held for staging at the end of
 	// the load: the most it held, as the ring only grows up to its cap.

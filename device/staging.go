@@ -8,9 +8,9 @@ import (
 
 // ring is the fixed set of pinned staging buffers: at most count buffers
 // of size bytes, allocated the first time the pipeline needs one more
-// (pinning costs about 1 ms per MiB, so the first chunks flow before the
-// whole ring is pinned) and recycled through free. It belongs to a Loader
-// and lives across its loads.
+// (pinning costs about 0.4 ms per MiB, see fitRing, so the first chunks
+// flow before the whole ring is pinned) and recycled through free. It
+// belongs to a Loader and lives across its loads.
 type ring struct {
 	ref   *accRef // the accelerator whose AllocHost made the buffers
 	size  int

@@ -80,9 +80,10 @@ func (t *Tensor) label() string {
 	return t.Name + "@" + t.Device.String()
 }
 
-// verifyOne compares one tensor's device bytes with the file's.
+// verifyOne compares one tensor's device bytes with the file's, using buf
+// for conversion and read-back.
 func (s *Set) verifyOne(t *Tensor, buf []byte) (bool, error) {
-	want, err := t.fileSum()
+	want, err := t.fileSum(buf)
 	if err != nil {
 		return false, &Error{Op: "verify", Device: t.Device.String(), File: t.file.Name(), Tensor: t.Name, Err: err}
 	}
@@ -93,8 +94,9 @@ func (s *Set) verifyOne(t *Tensor, buf []byte) (bool, error) {
 	return bytes.Equal(want, got), nil
 }
 
-// fileSum hashes the part of the file that t holds, converted to t.DType.
-func (t *Tensor) fileSum() ([]byte, error) {
+// fileSum hashes the part of the file that t holds, converted to t.DType
+// through buf.
+func (t *Tensor) fileSum(buf []byte) ([]byte, error) {
 	h := sha256.New()
 	if t.Len == 0 {
 		return h.Sum(nil), nil
@@ -114,7 +116,7 @@ func (t *Tensor) fileSum() ([]byte, error) {
 	if err != nil {
 		return nil, err
 	}
-	w := &convertWriter{h: h, from: t.Source.DType, to: t.DType}
+	w := newConvertWriter(h, t.Source.DType, t.DType, buf)
 	if _, err := sl.WriteTo(w); err != nil {
 		return nil, err
 	}
@@ -144,12 +146,26 @@ func (s *Set) deviceSum(t *Tensor, buf []byte) ([]byte, error) {
 }
 
 // convertWriter converts what is written from one dtype to another and
-// hashes the result, carrying partial element groups between writes.
+// hashes the result. It converts straight from the written bytes, a block
+// of out at a time, so that a tensor written whole from the file's mapping
+// is neither copied nor held converted in full; only an element group
+// split between two writes is carried over, in pending.
 type convertWriter struct {
 	h        hash.Hash
 	from, to dtype.DType
+	unit     int    // source bytes per group of whole elements
+	step     int    // source bytes converted into out at a time
+	out      []byte // converted bytes: room for at least one group
 	pending  []byte
-	out      []byte
+}
+
+func newConvertWriter(h hash.Hash, from, to dtype.DType, out []byte) *convertWriter {
+	w := &convertWriter{h: h, from: from, to: to, out: out}
+	if from != to {
+		w.unit = int(sourceUnit(from, to))
+		w.step = max(1, len(out)/int(stagedUnit(from, to))) * w.unit
+	}
+	return w
 }
 
 func (w *convertWriter) Write(p []byte) (int, error) {
@@ -157,24 +173,38 @@ func (w *convertWriter) Write(p []byte) (int, error) {
 		return w.h.Write(p)
 	}
 	n := len(p)
-	unit := int(stagedUnit(w.from, w.to)) * w.from.Bits() / w.to.Bits()
-	w.pending = append(w.pending, p...)
-	whole := len(w.pending) / unit * unit
-	if whole > 0 {
-		size, err := dtype.ConvertedSize(int64(whole), w.from, w.to)
-		if err != nil {
+	if len(w.pending) > 0 { // complete the group split by the last write
+		k := min(w.unit-len(w.pending), len(p))
+		w.pending = append(w.pending, p[:k]...)
+		p = p[k:]
+		if len(w.pending) < w.unit {
+			return n, nil
+		}
+		if err := w.convert(w.pending); err != nil {
 			return 0, err
 		}
-		if int64(cap(w.out)) < size {
-			w.out = make([]byte, size)
-		}
-		if _, err := dtype.Convert(w.out[:size], w.to, w.pending[:whole], w.from); err != nil {
-			return 0, err
-		}
-		w.h.Write(w.out[:size])
-		w.pending = append(w.pending[:0], w.pending[whole:]...)
+		w.pending = w.pending[:0]
 	}
+	whole := len(p) / w.unit * w.unit
+	if err := w.convert(p[:whole]); err != nil {
+		return 0, err
+	}
+	w.pending = append(w.pending, p[whole:]...)
 	return n, nil
+}
+
+// convert hashes src, whole groups, converted a block at a time.
+func (w *convertWriter) convert(src []byte) error {
+	for len(src) > 0 {
+		k := min(len(src), w.step)
+		m, err := dtype.Convert(w.out, w.to, src[:k], w.from)
+		if err != nil {
+			return err
+		}
+		w.h.Write(w.out[:m])
+		src = src[k:]
+	}
+	return nil
 }
 
 func (w *convertWriter) close() error {

@@ -25,6 +25,7 @@ func Float32ToBF16(f float32) uint16 {
 	return f32BitsToBF16(math.Float32bits(f))
 }
 
+// f32BitsToBF16 is Float32ToBF16 on the bits of a float32.
 func f32BitsToBF16(u uint32) uint16 {
 	if u&0x7fffffff > 0x7f800000 {
 		return uint16(u>>16) | 0x40

@@ -39,6 +39,7 @@ type DType uint8
 
 // The safetensors element types, in the reference's declaration order.
 const (
+	// Invalid is the zero value; it is not an element type.
 	Invalid     DType = iota
 	BOOL              // boolean, one byte per element
 	F4                // MXFP4 E2M1, two elements per byte
@@ -125,55 +126,54 @@ func Parse(s string) (DType, error) {
 // Lookup is [Parse] for a byte slice, without allocating; it returns Invalid
 // for an unknown name. The header parser calls it once per tensor.
 func Lookup(b []byte) DType {
-	// Switch on length first so that each name is compared at most a few
-	// times; the compiler turns string(b) comparisons into memequal calls
-	// without allocating.
-	switch len(b) {
-	case 2:
-		switch string(b) {
-		case "F4":
-			return F4
-		case "U8":
-			return U8
-		case "I8":
-			return I8
-		}
-	case 3:
-		switch string(b) {
-		case "F32":
-			return F32
-		case "F16":
-			return F16
-		case "I64":
-			return I64
-		case "I32":
-			return I32
-		case "F64":
-			return F64
-		case "U64":
-			return U64
-		case "U32":
-			return U32
-		case "I16":
-			return I16
-		case "U16":
-			return U16
-		case "C64":
-			return C64
-		}
-	case 4:
-		switch string(b) {
-		case "BF16":
-			return BF16
-		case "BOOL":
-			return BOOL
-		}
-	default:
-		for d := F6_E2M3; d < numTypes; d++ {
-			if names[d] == string(b) {
-				return d
-			}
-		}
+	// A switch on string(b) neither allocates nor compares every case:
+	// the compiler dispatches on the length, then searches the cases of
+	// that length. TestLookup checks that these names match [DType.String].
+	switch string(b) {
+	case "BOOL":
+		return BOOL
+	case "F4":
+		return F4
+	case "F6_E2M3":
+		return F6_E2M3
+	case "F6_E3M2":
+		return F6_E3M2
+	case "U8":
+		return U8
+	case "I8":
+		return I8
+	case "F8_E5M2":
+		return F8_E5M2
+	case "F8_E4M3":
+		return F8_E4M3
+	case "F8_E8M0":
+		return F8_E8M0
+	case "F8_E4M3FNUZ":
+		return F8_E4M3FNUZ
+	case "F8_E5M2FNUZ":
+		return F8_E5M2FNUZ
+	case "I16":
+		return I16
+	case "U16":
+		return U16
+	case "F16":
+		return F16
+	case "BF16":
+		return BF16
+	case "I32":
+		return I32
+	case "U32":
+		return U32
+	case "F32":
+		return F32
+	case "C64":
+		return C64
+	case "F64":
+		return F64
+	case "I64":
+		return I64
+	case "U64":
+		return U64
 	}
 	return Invalid
 }

@@ -11,22 +11,20 @@ import (
 // is rounded. A NaN keeps its sign and payload and comes out quiet, as with
 // github.com/x448/float16 and the F16C instruction VCVTPH2PS.
 func F16ToFloat32(h uint16) float32 {
-	return math.Float32frombits(f16ToF32Bits(h))
-}
-
-func f16ToF32Bits(h uint16) uint32 {
 	sign := uint32(h&0x8000) << 16
 	a := uint32(h & 0x7fff)
+	var u uint32
 	switch {
 	case a > 0x7c00: // NaN
-		return sign | 0x7fc00000 | (a&0x3ff)<<13
+		u = 0x7fc00000 | (a&0x3ff)<<13
 	case a == 0x7c00: // Inf
-		return sign | 0x7f800000
+		u = 0x7f800000
 	case a >= 0x0400: // normal: rebias the exponent from 15 to 127
-		return sign | (a<<13 + (127-15)<<23)
+		u = a<<13 + (127-15)<<23
+	default: // zero or subnormal: a·2⁻²⁴ is exact in float32
+		u = math.Float32bits(float32(a) * 0x1p-24)
 	}
-	// Zero or subnormal: a·2⁻²⁴ is exact in float32.
-	return sign | math.Float32bits(float32(a)*0x1p-24)
+	return math.Float32frombits(sign | u)
 }
 
 // Float32ToF16 returns the bits of the half-precision float nearest to f,
@@ -39,6 +37,7 @@ func Float32ToF16(f float32) uint16 {
 	return f32BitsToF16(math.Float32bits(f))
 }
 
+// f32BitsToF16 is Float32ToF16 on the bits of a float32.
 func f32BitsToF16(u uint32) uint16 {
 	if h, ok := f16Normal(u); ok {
 		return h

@@ -10,7 +10,7 @@ package dtype
 // F4ToFloat32 returns the value of the F4 (E2M1) code in the low four bits
 // of b; the high bits are ignored.
 func F4ToFloat32(b uint8) float32 {
-	return withSign(decodeFinite(uint32(b&7), 1, 1), uint32(b>>3&1))
+	return format(F4).decode(uint32(b))
 }
 
 // Float32ToF4 returns the F4 (E2M1) code nearest to f, ties to even, in the
@@ -20,7 +20,7 @@ func F4ToFloat32(b uint8) float32 {
 // implementation, gives 0x8 (-0), which is what ml_dtypes gives for a
 // positive NaN.
 func Float32ToF4(f float32) uint8 {
-	return uint8(miniFormat{bits: 4, mbits: 1, bias: 1, maxMag: 7, nan: 0x8, ovf: 7}.encode(f))
+	return uint8(format(F4).encode(f))
 }
 
 // f4ToF32 unpacks len(dst) = 2·len(src) F4 values through the value table t.
@@ -34,8 +34,9 @@ func f4ToF32(dst []float32, src []byte, t *[16]float32) {
 
 // f32ToF4 packs len(src) = 2·len(dst) values as F4.
 func f32ToF4(dst []byte, src []float32) {
+	m := format(F4)
 	for i := range dst {
 		s := src[2*i : 2*i+2 : 2*i+2]
-		dst[i] = Float32ToF4(s[0]) | Float32ToF4(s[1])<<4
+		dst[i] = uint8(m.encode(s[0]) | m.encode(s[1])<<4)
 	}
 }

@@ -13,35 +13,27 @@ package dtype
 // F6E2M3ToFloat32 returns the value of the F6_E2M3 code in the low six bits
 // of b; the high bits are ignored.
 func F6E2M3ToFloat32(b uint8) float32 {
-	return withSign(decodeFinite(uint32(b&0x1f), 3, 1), uint32(b>>5&1))
+	return format(F6_E2M3).decode(uint32(b))
 }
 
 // F6E3M2ToFloat32 returns the value of the F6_E3M2 code in the low six bits
 // of b; the high bits are ignored.
 func F6E3M2ToFloat32(b uint8) float32 {
-	return withSign(decodeFinite(uint32(b&0x1f), 2, 3), uint32(b>>5&1))
+	return format(F6_E3M2).decode(uint32(b))
 }
 
 // Float32ToF6E2M3 returns the F6_E2M3 code nearest to f, ties to even, in
 // the low six bits. As for [Float32ToF4], values beyond ±7.5 and ±Inf
 // saturate to ±7.5 and a NaN gives 0x20 (-0).
 func Float32ToF6E2M3(f float32) uint8 {
-	return uint8(f6Format(F6_E2M3).encode(f))
+	return uint8(format(F6_E2M3).encode(f))
 }
 
 // Float32ToF6E3M2 returns the F6_E3M2 code nearest to f, ties to even, in
 // the low six bits. As for [Float32ToF4], values beyond ±28 and ±Inf
 // saturate to ±28 and a NaN gives 0x20 (-0).
 func Float32ToF6E3M2(f float32) uint8 {
-	return uint8(f6Format(F6_E3M2).encode(f))
-}
-
-// f6Format describes F6_E2M3 or, for any other d, F6_E3M2.
-func f6Format(d DType) miniFormat {
-	if d == F6_E2M3 {
-		return miniFormat{bits: 6, mbits: 3, bias: 1, maxMag: 0x1f, nan: 0x20, ovf: 0x1f}
-	}
-	return miniFormat{bits: 6, mbits: 2, bias: 3, maxMag: 0x1f, nan: 0x20, ovf: 0x1f}
+	return uint8(format(F6_E3M2).encode(f))
 }
 
 // f6ToF32 unpacks len(dst) = len(src)/3·4 FP6 values through the table t.

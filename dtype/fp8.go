@@ -27,7 +27,7 @@ func F8E5M2ToFloat32(b uint8) float32 {
 // Float32ToF8E5M2 returns the F8_E5M2 code nearest to f. Overflow gives
 // ±Inf; a NaN gives the quiet NaN 0x7e with f's sign.
 func Float32ToF8E5M2(f float32) uint8 {
-	return uint8(miniFormat{bits: 8, mbits: 2, bias: 15, maxMag: 0x7b, nan: 0x7e, ovf: 0x7c}.encode(f))
+	return uint8(format(F8_E5M2).encode(f))
 }
 
 // F8E4M3ToFloat32 returns the value of the F8_E4M3 code b, the format
@@ -35,52 +35,42 @@ func Float32ToF8E5M2(f float32) uint8 {
 // 7, no infinities, and one NaN per sign (S.1111.111); the largest finite
 // value is 448.
 func F8E4M3ToFloat32(b uint8) float32 {
-	s, mag := uint32(b>>7), uint32(b&0x7f)
-	if mag == 0x7f {
-		return withSign(quietNaN(), s)
-	}
-	return withSign(decodeFinite(mag, 3, 7), s)
+	return format(F8_E4M3).decode(uint32(b))
 }
 
 // Float32ToF8E4M3 returns the F8_E4M3 (fn) code nearest to f. A value
 // that rounds beyond ±448 (so |f| > 464), ±Inf and NaN all give the NaN
 // 0x7f with f's sign.
 func Float32ToF8E4M3(f float32) uint8 {
-	return uint8(miniFormat{bits: 8, mbits: 3, bias: 7, maxMag: 0x7e, nan: 0x7f, ovf: 0x7f}.encode(f))
+	return uint8(format(F8_E4M3).encode(f))
 }
 
 // F8E4M3FNUZToFloat32 returns the value of the F8_E4M3FNUZ code b: 1 sign,
 // 4 exponent and 3 mantissa bits, bias 8, no infinities, no negative zero;
 // 0x80, the would-be -0, is the only NaN. The largest finite value is 240.
 func F8E4M3FNUZToFloat32(b uint8) float32 {
-	if b == 0x80 {
-		return quietNaN()
-	}
-	return withSign(decodeFinite(uint32(b&0x7f), 3, 8), uint32(b>>7))
+	return format(F8_E4M3FNUZ).decode(uint32(b))
 }
 
 // Float32ToF8E4M3FNUZ returns the F8_E4M3FNUZ code nearest to f. A value
 // that rounds beyond ±240 (so |f| ≥ 248), ±Inf and NaN give the NaN 0x80;
 // -0 and negative values that round to zero give +0 (0x00).
 func Float32ToF8E4M3FNUZ(f float32) uint8 {
-	return uint8(miniFormat{bits: 8, mbits: 3, bias: 8, maxMag: 0x7f, nan: 0x80, ovf: 0x80, noNeg0: true}.encode(f))
+	return uint8(format(F8_E4M3FNUZ).encode(f))
 }
 
 // F8E5M2FNUZToFloat32 returns the value of the F8_E5M2FNUZ code b: 1 sign,
 // 5 exponent and 2 mantissa bits, bias 16, no infinities, no negative zero;
 // 0x80 is the only NaN. The largest finite value is 57344.
 func F8E5M2FNUZToFloat32(b uint8) float32 {
-	if b == 0x80 {
-		return quietNaN()
-	}
-	return withSign(decodeFinite(uint32(b&0x7f), 2, 16), uint32(b>>7))
+	return format(F8_E5M2FNUZ).decode(uint32(b))
 }
 
 // Float32ToF8E5M2FNUZ returns the F8_E5M2FNUZ code nearest to f. A value
 // that rounds beyond ±57344 (so |f| ≥ 61440), ±Inf and NaN give the NaN
 // 0x80; -0 and negative values that round to zero give +0 (0x00).
 func Float32ToF8E5M2FNUZ(f float32) uint8 {
-	return uint8(miniFormat{bits: 8, mbits: 2, bias: 16, maxMag: 0x7f, nan: 0x80, ovf: 0x80, noNeg0: true}.encode(f))
+	return uint8(format(F8_E5M2FNUZ).encode(f))
 }
 
 // F8E8M0ToFloat32 returns the value of the F8_E8M0 code b, the OCP MX
@@ -120,5 +110,52 @@ func Float32ToF8E8M0(f float32) uint8 {
 		// the rest clear) rounds up, like any larger remainder. A carry
 		// out of 0xfe lands on 0xff, which is the NaN overflow wants.
 		return uint8(e + (u>>22)&1)
+	}
+}
+
+// f32ToF8 encodes src into dst[:len(src)] in the signed FP8 format m.
+//
+// It rounds finite in-range values inline and leaves only overflow, Inf
+// and NaN to the full encoder; calling that for every value costs several
+// times more. In the format's normal range, subtracting the rebias from
+// the float32 bits leaves the target's exponent and mantissa in place, so
+// rounding at bit 23-mbits gives the code, a carry included. Below it,
+// adding a float32 whose unit in the last place is the format's smallest
+// subnormal makes the FPU round to nearest even at exactly that unit; the
+// sum's low bits are then the code.
+func f32ToF8(dst []byte, src []float32, m miniFormat) {
+	dst = dst[:len(src)]
+	// Loop invariants in locals; "& 31" tells the compiler the shifts are
+	// in range, sparing it Go's checks for shifts of 32 or more.
+	s := uint32(23-m.mbits) & 31
+	minNormal := uint32(127+1-m.bias) << 23 // 2**(1-bias)
+	rebias := uint32(127-m.bias) << 23
+	half := uint32(1)<<((s-1)&31) - 1
+	magicBits := uint32(127-m.bias+int(s)+1) << 23 // ulp 2**(1-bias-mbits)
+	magic := math.Float32frombits(magicBits)
+	maxMag, negZero := m.maxMag, uint32(0x80)
+	if m.noNeg0 {
+		negZero = 0
+	}
+	for i, f := range src {
+		u := math.Float32bits(f)
+		a := u & 0x7fffffff
+		// Both candidates, then a select: the compiler turns it into a
+		// conditional move, where a branch on the (unpredictable) range
+		// would cost more than the arithmetic.
+		q := (a - rebias + half + (a>>s)&1) >> s
+		qs := math.Float32bits(math.Float32frombits(a)+magic) - magicBits
+		if a < minNormal {
+			q = qs
+		}
+		if q > maxMag { // also catches Inf and NaN, far above maxMag
+			dst[i] = uint8(m.encode(f))
+			continue
+		}
+		sign := u >> 31 << 7
+		if q == 0 {
+			sign &= negZero
+		}
+		dst[i] = uint8(sign | q)
 	}
 }

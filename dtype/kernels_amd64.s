@@ -1,7 +1,16 @@
 //go:build !purego
 
-// The six kernels below are written from one template: keep them in step,
-// and test any change against the pure-Go loops (kernels_amd64_test.go).
+// This file was generated once, by a throwaway script that is not in the
+// repository, and is maintained by hand now. The six kernels below are one
+// template instantiated six times: they differ only in how a group of 8
+// elements is loaded, converted and stored (the lines between a load from
+// SI and a store to DI) and in the element sizes, which set the pointer
+// increments, the dst alignment test in the head (TESTQ $3 for 4-byte
+// outputs, $1 for 2-byte ones) and the shifts that turn a byte count into
+// elements; the two that round to bfloat16 also load BF16CONST first. Keep
+// the six in step: a fix to the skeleton belongs in all of them. Test any
+// change against the pure-Go loops with kernels_amd64_test.go, on a machine
+// with AVX2 and F16C.
 
 #include "textflag.h"
 
@@ -690,22 +699,3 @@ last:
 done:
 	VZEROUPPER
 	RET
-
-// The float32-slice entry points share the byte kernels: only the Go
-// pointer types differ, and the argument frames are identical.
-
-// func bf16ToF32sAVX2(dst *float32, src *byte, n int, nt bool)
-TEXT ·bf16ToF32sAVX2(SB), NOSPLIT, $0-25
-	JMP ·bf16ToF32AVX2(SB)
-
-// func f16ToF32sAVX2(dst *float32, src *byte, n int, nt bool)
-TEXT ·f16ToF32sAVX2(SB), NOSPLIT, $0-25
-	JMP ·f16ToF32AVX2(SB)
-
-// func f32sToBF16AVX2(dst *byte, src *float32, n int, nt bool)
-TEXT ·f32sToBF16AVX2(SB), NOSPLIT, $0-25
-	JMP ·f32ToBF16AVX2(SB)
-
-// func f32sToF16AVX2(dst *byte, src *float32, n int, nt bool)
-TEXT ·f32sToF16AVX2(SB), NOSPLIT, $0-25
-	JMP ·f32ToF16AVX2(SB)

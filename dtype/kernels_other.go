@@ -2,7 +2,9 @@
 
 package dtype
 
-// Without assembly every kernel is the pure-Go loop.
+// Without assembly every kernel is the pure-Go loop. The float32-slice
+// variants have loops of their own, which store float32 values rather than
+// little-endian bytes, so that they are right on big-endian machines too.
 
 func cvtBF16ToF32(dst, src []byte)            { bf16ToF32BytesGo(dst, src) }
 func cvtBF16ToF32s(dst []float32, src []byte) { bf16ToF32Go(dst, src) }

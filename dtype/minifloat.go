@@ -3,10 +3,10 @@ package dtype
 import "math"
 
 // A miniFormat describes a small sign-magnitude binary float (the signed
-// FP8, FP6 and FP4 formats) well enough to round a float32 into it. The
-// special cases differ between the formats, so they are data: what a NaN
-// becomes, what an infinity or a finite overflow becomes, and whether the
-// format has a negative zero.
+// FP8, FP6 and FP4 formats) well enough to round a float32 into it and to
+// decode its codes. The special cases differ between the formats, so they
+// are data: what a NaN becomes, what an infinity or a finite overflow
+// becomes, and whether the format has a negative zero.
 type miniFormat struct {
 	bits   uint   // total width, sign included
 	mbits  uint   // explicit mantissa bits
@@ -15,6 +15,51 @@ type miniFormat struct {
 	nan    uint32 // code for a NaN; the input's sign is ORed in
 	ovf    uint32 // code for ±Inf and finite overflow; sign ORed in
 	noNeg0 bool   // no negative zero: -0 and negative underflow give +0
+}
+
+// format describes the signed mini-float type d: F4, F6_E2M3, F6_E3M2,
+// F8_E5M2, F8_E4M3, F8_E4M3FNUZ or F8_E5M2FNUZ. It is the one place that
+// holds their parameters, for both the encoders and the decoders.
+func format(d DType) miniFormat {
+	switch d {
+	case F4:
+		return miniFormat{bits: 4, mbits: 1, bias: 1, maxMag: 0x7, nan: 0x8, ovf: 0x7}
+	case F6_E2M3:
+		return miniFormat{bits: 6, mbits: 3, bias: 1, maxMag: 0x1f, nan: 0x20, ovf: 0x1f}
+	case F6_E3M2:
+		return miniFormat{bits: 6, mbits: 2, bias: 3, maxMag: 0x1f, nan: 0x20, ovf: 0x1f}
+	case F8_E5M2:
+		return miniFormat{bits: 8, mbits: 2, bias: 15, maxMag: 0x7b, nan: 0x7e, ovf: 0x7c}
+	case F8_E4M3:
+		return miniFormat{bits: 8, mbits: 3, bias: 7, maxMag: 0x7e, nan: 0x7f, ovf: 0x7f}
+	case F8_E4M3FNUZ:
+		return miniFormat{bits: 8, mbits: 3, bias: 8, maxMag: 0x7f, nan: 0x80, ovf: 0x80, noNeg0: true}
+	case F8_E5M2FNUZ:
+		return miniFormat{bits: 8, mbits: 2, bias: 16, maxMag: 0x7f, nan: 0x80, ovf: 0x80, noNeg0: true}
+	}
+	panic("dtype: format called for a type that is not a signed mini-float")
+}
+
+// decode returns the value of the code in the low m.bits bits of c; higher
+// bits are ignored. It serves every format but F8_E5M2, whose top exponent
+// holds infinities and NaNs as in IEEE and which is decoded as a half.
+func (m miniFormat) decode(c uint32) float32 {
+	signBit := uint32(1) << (m.bits - 1)
+	c &= signBit<<1 - 1
+	mag, sign := c&^signBit, c>>(m.bits-1)
+	e, frac := mag>>m.mbits, mag&(1<<m.mbits-1)
+	var f float32
+	switch {
+	case mag > m.maxMag: // only F8_E4M3 has such codes: its NaNs
+		f = quietNaN()
+	case c == signBit && m.noNeg0: // FNUZ: the would-be -0 is the NaN
+		return quietNaN()
+	case e == 0: // zero or subnormal
+		f = float32(frac) * pow2(1-m.bias-int(m.mbits))
+	default:
+		f = math.Float32frombits(uint32(int(e)-m.bias+127)<<23 | frac<<(23-m.mbits))
+	}
+	return math.Float32frombits(math.Float32bits(f) | sign<<31)
 }
 
 // encode rounds f to the nearest value of the format, ties to even, and
@@ -63,27 +108,10 @@ func (m miniFormat) roundMag(a uint32) uint32 {
 	return roundShift(frac, uint32(min(s, 25)))
 }
 
-// decodeFinite returns the value of the non-negative magnitude code mag of
-// a format with mbits mantissa bits and the given bias, treating exponent
-// field zero as subnormal. Callers deal with the sign and the specials.
-func decodeFinite(mag uint32, mbits uint, bias int) float32 {
-	e := mag >> mbits
-	frac := mag & (1<<mbits - 1)
-	if e == 0 {
-		return float32(frac) * pow2(1-bias-int(mbits))
-	}
-	return math.Float32frombits(uint32(int(e)-bias+127)<<23 | frac<<(23-mbits))
-}
-
 // pow2 returns 2**k for a k within the normal float32 range.
 func pow2(k int) float32 {
 	return math.Float32frombits(uint32(k+127) << 23)
 }
 
-// withSign returns f negated when the sign bit s (0 or 1) is set.
-func withSign(f float32, s uint32) float32 {
-	return math.Float32frombits(math.Float32bits(f) | s<<31)
-}
-
-// quietNaN is the float32 NaN returned for formats whose NaN has no sign.
+// quietNaN is the positive quiet float32 NaN that the decoders return.
 func quietNaN() float32 { return math.Float32frombits(0x7fc00000) }

@@ -182,3 +182,59 @@ func BenchmarkSave(b *testing.B) {
 		}
 	}
 }
+
+// BenchmarkCopySources copies every tensor of the page-cached 1 GiB file
+// through SourceOf into a FileWriter, as SaveSources does, and aborts it
+// rather than committing, so that fsync does not swamp the copies being
+// measured.
+func BenchmarkCopySources(b *testing.B) {
+	path, _ := bigFile(b)
+	dir := b.TempDir()
+	for _, mode := range []struct {
+		name string
+		opts []Option
+	}{{"mmap", nil}, {"pread", []Option{WithPread()}}} {
+		b.Run(mode.name, func(b *testing.B) {
+			c, err := OpenCheckpoint(path, mode.opts...)
+			if err != nil {
+				b.Fatal(err)
+			}
+			defer c.Close()
+			srcs := c.Sources()
+			buf := make([]byte, copyBufSize)
+			b.SetBytes(c.TotalSize())
+			for b.Loop() {
+				fw, err := CreateFile(filepath.Join(dir, "out.safetensors"), specsOfSources(srcs), nil)
+				if err != nil {
+					b.Fatal(err)
+				}
+				if err := copySources(b.Context(), fw, srcs, buf); err != nil {
+					b.Fatal(err)
+				}
+				fw.Abort()
+			}
+		})
+	}
+}
+
+// BenchmarkFileWriter writes the 1 GiB of tensors from memory through a
+// FileWriter, as SaveFile does, less the fsync and rename of Commit.
+func BenchmarkFileWriter(b *testing.B) {
+	_, tensors := bigFile(b)
+	dir := b.TempDir()
+	var n int64
+	for _, d := range tensors {
+		n += int64(len(d.Bytes))
+	}
+	b.SetBytes(n)
+	for b.Loop() {
+		fw, err := CreateFile(filepath.Join(dir, "out.safetensors"), specsOf(tensors), nil)
+		if err != nil {
+			b.Fatal(err)
+		}
+		if err := fw.writeData(tensors); err != nil {
+			b.Fatal(err)
+		}
+		fw.Abort()
+	}
+}

@@ -625,7 +625,7 @@ func (s *localShards) open(name string, opts []Option) (*File, error) {
 	if err != nil {
 		return nil, rootError(where, err)
 	}
-	return openOSFile(osf, append(slices.Clone(opts), WithName(where)))
+	return OpenFile(osf, append(slices.Clone(opts), WithName(where))...)
 }
 
 // rootError classifies an error from os.Root. The root reports a path
@@ -642,16 +642,6 @@ func rootError(where string, err error) error {
 		return &Error{File: where, Offset: -1, Err: ErrShardMissing, Cause: err}
 	}
 	return &Error{File: where, Offset: -1, Err: ErrIO, Cause: err}
-}
-
-// openOSFile is [Open] for a file already open, such as one opened
-// through an os.Root. It takes ownership of osf.
-//
-// It repeats Open's body because file.go exports no way to map an
-// *os.File; an exported OpenFile(*os.File, ...Option) there would replace
-// it.
-func openOSFile(osf *os.File, opts []Option) (*File, error) {
-	return OpenFile(osf, opts...)
 }
 
 // Path returns the path (or URL) the checkpoint was opened from: its

@@ -17,6 +17,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"unsafe"
 
 	"github.com/stload/stload/dtype"
 )
@@ -925,21 +926,19 @@ func ckptSnapshot(t *testing.T, dir string) map[string][]byte {
 	return out
 }
 
-// failRename makes the renames of publish numbered from first to last
-// (counting from 1, last 0 meaning all after first) fail, and returns a
-// count of the renames tried. It must not be used by parallel tests.
-func failRename(t *testing.T, first, last int, cause error) *int {
-	t.Helper()
+// failRename returns opts with the renames of publish numbered from first
+// to last (counting from 1, last 0 meaning all after first) made to fail,
+// and a count of the renames tried.
+func failRename(opts ShardOptions, first, last int, cause error) (ShardOptions, *int) {
 	calls := new(int)
-	rename = func(from, to string) error {
+	opts.rename = func(from, to string) error {
 		*calls++
 		if first > 0 && *calls >= first && (last == 0 || *calls <= last) {
 			return &os.LinkError{Op: "rename", Old: from, New: to, Err: cause}
 		}
 		return os.Rename(from, to)
 	}
-	t.Cleanup(func() { rename = os.Rename })
-	return calls
+	return opts, calls
 }
 
 // TestSaveShardedOverwrite writes a checkpoint over an earlier one with
@@ -986,8 +985,8 @@ func TestSaveShardedOverwrite(t *testing.T) {
 	if files < 4 {
 		t.Fatalf("the earlier checkpoint has %d files; the test wants several shards", files)
 	}
-	calls := failRename(t, 0, 0, nil)
-	paths, err := SaveSharded(ctx, dir, ckptSources(newTensors), opts)
+	counted, calls := failRename(opts, 0, 0, nil)
+	paths, err := SaveSharded(ctx, dir, ckptSources(newTensors), counted)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -1014,8 +1013,8 @@ func TestSaveShardedOverwrite(t *testing.T) {
 	for k := 1; k <= renames; k++ {
 		t.Run(fmt.Sprint("rename ", k), func(t *testing.T) {
 			dir, before := setup(t)
-			failRename(t, k, k, boom)
-			_, err := SaveSharded(ctx, dir, ckptSources(newTensors), opts)
+			failing, _ := failRename(opts, k, k, boom)
+			_, err := SaveSharded(ctx, dir, ckptSources(newTensors), failing)
 			if !errors.Is(err, boom) || !errors.Is(err, ErrIO) {
 				t.Fatalf("got %v, want boom", err)
 			}
@@ -1027,8 +1026,8 @@ func TestSaveShardedOverwrite(t *testing.T) {
 	// kept in the staging directory, and the error says where.
 	t.Run("no way back", func(t *testing.T) {
 		dir, before := setup(t)
-		failRename(t, files+1, 0, boom)
-		_, err := SaveSharded(ctx, dir, ckptSources(newTensors), opts)
+		failing, _ := failRename(opts, files+1, 0, boom)
+		_, err := SaveSharded(ctx, dir, ckptSources(newTensors), failing)
 		var e *Error
 		if !errors.As(err, &e) || !errors.Is(err, boom) || !strings.Contains(e.Detail, "kept in") {
 			t.Fatalf("got %v, want boom and where the replaced files are", err)
@@ -1043,4 +1042,98 @@ func TestSaveShardedOverwrite(t *testing.T) {
 			}
 		}
 	})
+}
+
+// TestSourceLength: a source that gives fewer or more bytes than its spec
+// fails the save, whether the writer reads it (io.Reader) or it writes
+// itself (io.WriterTo), and leaves nothing behind.
+func TestSourceLength(t *testing.T) {
+	u8 := dtype.Lookup([]byte("U8"))
+	for _, c := range []struct {
+		name string
+		n    int
+		want error
+	}{{"short", 3, io.ErrUnexpectedEOF}, {"long", 5, ErrTensorInvalidInfo}} {
+		for _, r := range []struct {
+			name string
+			open func(b []byte) io.Reader
+		}{
+			{"reader", func(b []byte) io.Reader { return io.MultiReader(bytes.NewReader(b)) }},
+			{"writerto", func(b []byte) io.Reader { return bytes.NewReader(b) }},
+		} {
+			t.Run(c.name+"/"+r.name, func(t *testing.T) {
+				dir := t.TempDir()
+				path := filepath.Join(dir, "out.safetensors")
+				src := Source{Spec: Spec{Name: "x", DType: u8, Shape: []uint64{4}},
+					Open: func() (io.Reader, error) { return r.open(make([]byte, c.n)), nil }}
+				err := SaveSources(context.Background(), path, []Source{src}, nil)
+				var e *Error
+				if !errors.Is(err, c.want) || !errors.As(err, &e) || e.File != path || e.Tensor != "x" {
+					t.Fatalf("got %v, want %v naming %s and tensor x", err, c.want, path)
+				}
+				if entries, _ := os.ReadDir(dir); len(entries) != 0 {
+					t.Errorf("left behind: %v", entries)
+				}
+			})
+		}
+	}
+}
+
+// TestSourceOfWritesFromMapping: SourceOf's reader hands a mapped file's
+// bytes to the writer as they are in the mapping, with no copy between,
+// and resumes where reading left off.
+func TestSourceOfWritesFromMapping(t *testing.T) {
+	tensors := ckptTensors(t, 4, 9)
+	path := filepath.Join(t.TempDir(), "m.safetensors")
+	if err := SaveFile(path, tensors, nil); err != nil {
+		t.Fatal(err)
+	}
+	f, err := Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	m := f.Mapped()
+	if m == nil {
+		t.Skip("the file is not mapped on this platform")
+	}
+	for name, info := range f.Tensors() {
+		if info.Len() < 2 {
+			continue
+		}
+		tensor, _ := f.Tensor(name)
+		r, _ := SourceOf(tensor).Open()
+		first := make([]byte, 1)
+		if _, err := io.ReadFull(r, first); err != nil {
+			t.Fatal(err)
+		}
+		w := &mappingWriter{m: m}
+		n, err := r.(io.WriterTo).WriteTo(w)
+		if err != nil || n != info.Len()-1 {
+			t.Fatalf("%s: wrote %d of %d bytes: %v", name, n, info.Len()-1, err)
+		}
+		if !w.inside {
+			t.Errorf("%s: bytes were copied before being written", name)
+		}
+		if got := append(first, w.got...); !bytes.Equal(got, tensors[name].Bytes) {
+			t.Errorf("%s: bytes differ", name)
+		}
+	}
+}
+
+// mappingWriter records what is written and whether every write's bytes
+// lie inside m.
+type mappingWriter struct {
+	m      []byte
+	got    []byte
+	inside bool
+}
+
+func (w *mappingWriter) Write(p []byte) (int, error) {
+	lo := uintptr(unsafe.Pointer(unsafe.SliceData(w.m)))
+	at := uintptr(unsafe.Pointer(unsafe.SliceData(p)))
+	w.inside = len(w.got) == 0 || w.inside
+	w.inside = w.inside && at >= lo && at+uintptr(len(p)) <= lo+uintptr(len(w.m))
+	w.got = append(w.got, p...)
+	return len(p), nil
 }

@@ -34,60 +34,45 @@ type Source struct {
 	Open func() (io.Reader, error)
 }
 
-// SourceOf returns a Source that copies the tensor t from its file. A
-// mapped file is copied from its mapping; any other (a remote file, say)
-// is read in chunks of up to 64 MiB, so that a remote file's parts are
-// fetched in parallel rather than one copy buffer at a time.
+// SourceOf returns a Source that copies the tensor t from its file. The
+// reader it opens has a WriteTo method, which [SaveSources] and
+// [SaveSharded] use: a mapped file's bytes go from the mapping to the
+// output file with no copy in between, and any other file (a remote one,
+// say) is read in chunks large enough that a remote file's parts are
+// fetched in parallel, as for [Slice.WriteTo].
 func SourceOf(t Tensor) Source {
 	return Source{
 		Spec: Spec{Name: t.Name, DType: t.DType, Shape: t.Shape},
 		Open: func() (io.Reader, error) {
-			if t.f.Mapped() != nil {
-				return t.Reader(), nil
-			}
-			return &chunkReader{t: t}, nil
+			return tensorReader{t.Reader(), t.f}, nil
 		},
 	}
 }
 
-// sourceChunk is the largest read a chunkReader makes.
-const sourceChunk = 64 << 20
-
-// chunkReader reads a tensor in large chunks through its file's ReadAt.
-type chunkReader struct {
-	t     Tensor
-	off   int64  // next offset in the tensor to fetch
-	buf   []byte // fetched and not yet read
-	store []byte // the chunk buffer, reused
+// tensorReader reads a tensor of f; WriteTo writes the rest of it from
+// where reading got to, as [File.writeRanges] does.
+type tensorReader struct {
+	*io.SectionReader
+	f *File
 }
 
-func (r *chunkReader) Read(p []byte) (int, error) {
-	if len(r.buf) == 0 {
-		if r.off >= r.t.Len() {
-			return 0, io.EOF
-		}
-		k := min(r.t.Len()-r.off, sourceChunk)
-		if r.store == nil {
-			r.store = make([]byte, k) // the first chunk is the largest
-		}
-		if n, err := r.t.ReadAt(r.store[:k], r.off); int64(n) < k {
-			return 0, err
-		}
-		r.buf = r.store[:k]
-		r.off += k
-	}
-	n := copy(p, r.buf)
-	r.buf = r.buf[n:]
-	return n, nil
+func (r tensorReader) WriteTo(w io.Writer) (int64, error) {
+	pos, _ := r.Seek(0, io.SeekCurrent)
+	_, off, size := r.Outer()
+	rest := size - pos
+	n, err := r.f.writeRanges(w, []ByteRange{{Off: off + pos, Len: rest}}, rest)
+	r.Seek(n, io.SeekCurrent)
+	return n, err
 }
 
 // Sources returns a Source for every tensor of the checkpoint, in
 // [Checkpoint.Tensors] order, reading each from its shard.
 func (c *Checkpoint) Sources() []Source {
 	out := make([]Source, 0, c.Len())
-	for name, info := range c.Tensors() {
-		f, _ := c.Shard(name)
-		out = append(out, SourceOf(Tensor{TensorInfo: info, f: f}))
+	for _, f := range c.shards {
+		for _, t := range f.tensors {
+			out = append(out, SourceOf(Tensor{TensorInfo: t, f: f}))
+		}
 	}
 	return out
 }
@@ -100,11 +85,17 @@ func (c *Checkpoint) Sources() []Source {
 // It appears at path only when complete; on failure or cancellation of
 // ctx nothing is left behind.
 func SaveSources(ctx context.Context, path string, tensors []Source, metadata map[string]string) error {
+	return writeSources(ctx, path, tensors, metadata, make([]byte, copyBufSize))
+}
+
+// writeSources writes the tensors to a file at path, copying them with
+// buf. Errors name path unless they name another file (a source's).
+func writeSources(ctx context.Context, path string, tensors []Source, metadata map[string]string, buf []byte) error {
 	fw, err := CreateFile(path, specsOfSources(tensors), metadata)
 	if err != nil {
 		return err
 	}
-	if err := copySources(ctx, fw, tensors, make([]byte, copyBufSize)); err != nil {
+	if err := copySources(ctx, fw, tensors, buf); err != nil {
 		fw.Abort()
 		return withFile(err, path)
 	}
@@ -124,6 +115,9 @@ type ShardOptions struct {
 	// Metadata is written as every shard's __metadata__ (transformers
 	// writes {"format": "pt"}); nil writes none.
 	Metadata map[string]string
+
+	// rename is os.Rename unless a test makes a chosen rename fail.
+	rename func(oldpath, newpath string) error
 }
 
 // SaveSharded writes the tensors to directory dir (created if need be) as
@@ -219,7 +213,11 @@ func saveSharded(ctx context.Context, dir string, tensors []Source, groups [][]i
 		names = append(names, opts.Prefix+IndexSuffix)
 	}
 	var written []string
-	written, keep, err = publish(stage, dir, names)
+	rename := opts.rename
+	if rename == nil {
+		rename = os.Rename
+	}
+	written, keep, err = publish(stage, dir, names, rename)
 	if err != nil {
 		return nil, err
 	}
@@ -245,8 +243,9 @@ func checkShardPrefix(prefix string) error {
 	return nil
 }
 
-// copyBufSize is the copy buffer of the writers: big enough to keep
-// system calls few, small enough to be negligible next to a tensor.
+// copyBufSize is the copy buffer of the writers, and the most bytes they
+// write between checks of their context: big enough to keep system calls
+// few, small enough to be negligible next to a tensor.
 const copyBufSize = 1 << 20
 
 func specsOfSources(tensors []Source) []Spec {
@@ -315,19 +314,13 @@ func shardFileNames(prefix string, n int) []string {
 // saveStaged writes one shard into the staging directory. Errors name the
 // shard's final path, which is what the user asked for.
 func saveStaged(ctx context.Context, stage, name, dir string, tensors []Source, metadata map[string]string, buf []byte) error {
-	final := filepath.Join(dir, name)
-	fw, err := CreateFile(filepath.Join(stage, name), specsOfSources(tensors), metadata)
-	if err != nil {
-		return withFile(err, final)
+	staged := filepath.Join(stage, name)
+	err := writeSources(ctx, staged, tensors, metadata, buf)
+	var e *Error
+	if errors.As(err, &e) && e.File == staged {
+		e.File = filepath.Join(dir, name)
 	}
-	if err := copySources(ctx, fw, tensors, buf); err != nil {
-		fw.Abort()
-		return withFile(err, final)
-	}
-	if err := fw.Commit(); err != nil {
-		return withFile(err, final)
-	}
-	return nil
+	return err
 }
 
 // copySources streams every tensor's bytes into fw, in the order the
@@ -348,9 +341,10 @@ func copySources(ctx context.Context, fw *FileWriter, tensors []Source, buf []by
 	return nil
 }
 
-// copySource copies one tensor: exactly size bytes, and then checks that
-// the source has no more, since a longer source means the bytes were not
-// what the spec describes.
+// copySource copies one tensor: exactly size bytes, and fails when the
+// source has more, since a longer source means the bytes were not what
+// the spec describes. io.CopyBuffer uses the reader's WriteTo where it has
+// one, which for SourceOf writes straight from a mapping.
 func copySource(ctx context.Context, w io.Writer, s Source, size int64, buf []byte) (err error) {
 	if s.Open == nil {
 		return newError(ErrIO, s.Name, "the source has no Open function")
@@ -366,36 +360,56 @@ func copySource(ctx context.Context, w io.Writer, s Source, size int64, buf []by
 			}
 		}()
 	}
-	n, err := io.CopyBuffer(w, ctxReader{ctx, io.LimitReader(r, size)}, buf)
-	if err != nil {
-		var e *Error
-		if errors.As(err, &e) {
-			return err // already says what failed: the writer, or the source's file
-		}
+	lw := &limitWriter{ctx: ctx, w: w, left: size}
+	n, err := io.CopyBuffer(lw, r, buf)
+	var e *Error
+	switch {
+	case lw.over:
+		return newError(ErrTensorInvalidInfo, s.Name, "the source has more than the %d bytes of %s %v", size, s.DType, s.Shape)
+	case errors.As(err, &e):
+		return err // already says what failed: the writer, or the source's file
+	case err != nil:
 		return &Error{Tensor: s.Name, Offset: -1, Err: ErrIO, Cause: err}
-	}
-	if n < size {
+	case n < size:
 		return &Error{Tensor: s.Name, Offset: -1, Err: ErrIO, Cause: io.ErrUnexpectedEOF,
 			Detail: fmt.Sprintf("the source gave %d of the %d bytes of %s %v", n, size, s.DType, s.Shape)}
-	}
-	if k, _ := io.ReadFull(r, buf[:1]); k > 0 {
-		return newError(ErrTensorInvalidInfo, s.Name, "the source has more than the %d bytes of %s %v", size, s.DType, s.Shape)
 	}
 	return nil
 }
 
-// ctxReader stops a copy when its context is done, so that cancelling a
-// long write does not wait for the current tensor to finish.
-type ctxReader struct {
-	ctx context.Context
-	r   io.Reader
+// limitWriter passes on at most left bytes, refusing more, in writes of at
+// most copyBufSize between which it checks ctx, so that cancelling a long
+// save does not wait for the current tensor to finish.
+type limitWriter struct {
+	ctx  context.Context
+	w    io.Writer
+	left int64
+	over bool // a write went past left
 }
 
-func (r ctxReader) Read(p []byte) (int, error) {
-	if err := r.ctx.Err(); err != nil {
-		return 0, err
+// errTooLong stops a copy whose source has more bytes than its spec.
+var errTooLong = errors.New("the source is longer than its tensor")
+
+func (l *limitWriter) Write(p []byte) (int, error) {
+	written := 0
+	for len(p) > 0 {
+		if err := l.ctx.Err(); err != nil {
+			return written, err
+		}
+		if l.left == 0 {
+			l.over = true
+			return written, errTooLong
+		}
+		k := min(int64(len(p)), l.left, copyBufSize)
+		n, err := l.w.Write(p[:k])
+		written += n
+		l.left -= int64(n)
+		if err != nil {
+			return written, err
+		}
+		p = p[n:]
 	}
-	return r.r.Read(p)
+	return written, nil
 }
 
 // withFile sets the file an *Error names, if it names none.
@@ -426,9 +440,6 @@ func writeStaged(path string, b []byte) error {
 	return nil
 }
 
-// rename is os.Rename. Tests replace it to make a chosen rename fail.
-var rename = os.Rename
-
 // asideDir is the directory of the staging directory where publish keeps
 // the files it replaces until the new ones are all in place. No staged
 // file has this name: they all end in .safetensors or .json.
@@ -448,7 +459,7 @@ const asideDir = "replaced"
 //
 // keep reports that putting an old file back failed too: the error says
 // where the old files are, and the staging directory must not be removed.
-func publish(stage, dir string, names []string) (paths []string, keep bool, err error) {
+func publish(stage, dir string, names []string, rename func(string, string) error) (paths []string, keep bool, err error) {
 	aside := filepath.Join(stage, asideDir)
 	if err := os.Mkdir(aside, 0o700); err != nil {
 		return nil, false, &Error{File: dir, Offset: -1, Err: ErrIO, Cause: err}

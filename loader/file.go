@@ -65,6 +65,10 @@ type source struct {
 	mapped []byte      // the whole file when memory-mapped, else nil
 	r      io.ReaderAt // reads when not mapped; also the *os.File when mapped
 	close  func() error
+	// chunk is the size of the reads writeRanges makes through r: a
+	// copy buffer's for a local file, a remote file's parts in flight at
+	// once for a remote one, so that they are fetched in parallel.
+	chunk int64
 }
 
 // Open opens the named file, validates its header and maps it read-only
@@ -90,7 +94,7 @@ func OpenFile(osf *os.File, opts ...Option) (*File, error) {
 		osf.Close()
 		return nil, &Error{File: cfg.name, Offset: -1, Err: ErrIO, Cause: err}
 	}
-	src := source{r: osf, close: osf.Close}
+	src := source{r: osf, close: osf.Close, chunk: copyBufSize}
 	if !cfg.pread {
 		if m, err := mmapFile(osf, fi.Size()); err == nil && m != nil {
 			src.mapped = m
@@ -111,7 +115,7 @@ func OpenFile(osf *os.File, opts ...Option) (*File, error) {
 // does not close r.
 func NewReader(r io.ReaderAt, size int64, opts ...Option) (*File, error) {
 	cfg := newConfig("", opts)
-	return newFile(source{r: r, close: func() error { return nil }}, size, cfg)
+	return newFile(source{r: r, close: func() error { return nil }, chunk: copyBufSize}, size, cfg)
 }
 
 // newFile reads and validates the header through src and builds the File.
@@ -149,12 +153,8 @@ func parseFile(src source, size int64, cfg config) (*File, *Error) {
 	if err != nil {
 		return nil, err
 	}
-	if sortEntries(h.entries) {
-		for i, e := range h.entries {
-			h.index[e.name] = i
-		}
-	}
-	if err := validate(h.entries, size-8-n, 8+n); err != nil {
+	sorted := sortTensors(h.tensors)
+	if err := h.validate(size-8-n, 8+n); err != nil {
 		if h.strict != nil {
 			err.Detail += "; note: " + h.strict.Err.Error() + ": " + h.strict.Detail
 		}
@@ -163,18 +163,15 @@ func parseFile(src source, size int64, cfg config) (*File, *Error) {
 	if h.strict != nil {
 		return nil, h.strict
 	}
+	if sorted {
+		h.reindex()
+	}
 	return build(h, src, size, n), nil
 }
 
 // build assembles a File from a validated header.
 func build(h *header, src source, size, n int64) *File {
-	f := &File{size: size, headerSize: n, meta: h.meta, src: src}
-	f.tensors = make([]TensorInfo, len(h.entries))
-	f.index = h.index
-	for i, e := range h.entries {
-		f.tensors[i] = TensorInfo{Name: e.name, DType: e.dt, Shape: e.shape,
-			Begin: int64(e.begin), End: int64(e.end), dataStart: 8 + n}
-	}
+	f := &File{size: size, headerSize: n, meta: h.meta, tensors: h.tensors, index: h.index, src: src}
 	f.keys = sync.OnceValue(func() []string {
 		keys := make([]string, len(f.tensors))
 		for i := range f.tensors {
@@ -273,7 +270,7 @@ func (f *File) Info(name string) (TensorInfo, bool) {
 // Tensor returns the named tensor. It fails with [ErrTensorNotFound] when
 // the file has no such tensor and [ErrClosed] after Close.
 func (f *File) Tensor(name string) (Tensor, error) {
-	if err := f.check(); err != nil {
+	if _, err := f.mapping(); err != nil {
 		return Tensor{}, err
 	}
 	info, ok := f.Info(name)
@@ -281,15 +278,6 @@ func (f *File) Tensor(name string) (Tensor, error) {
 		return Tensor{}, &Error{File: f.name, Tensor: name, Offset: -1, Err: ErrTensorNotFound}
 	}
 	return Tensor{TensorInfo: info, f: f}, nil
-}
-
-func (f *File) check() error {
-	f.mu.RLock()
-	defer f.mu.RUnlock()
-	if f.closed {
-		return &Error{File: f.name, Offset: -1, Err: ErrClosed}
-	}
-	return nil
 }
 
 // ReadAt reads len(p) bytes at absolute offset off of the file. It
@@ -314,7 +302,22 @@ func (f *File) ReadAt(p []byte, off int64) (int, error) {
 		}
 		return n, nil
 	}
-	return f.src.r.ReadAt(p, off)
+	n, err := f.src.r.ReadAt(p, off)
+	if err != nil && err != io.EOF {
+		err = f.readError(err, off)
+	}
+	return n, err
+}
+
+// readError wraps an error of the reader's that is not already an
+// *Error (one from the operating system, say) in one that names the file
+// and the offset and wraps ErrIO, as every error of the package does.
+func (f *File) readError(err error, off int64) error {
+	var e *Error
+	if errors.As(err, &e) {
+		return err
+	}
+	return &Error{File: f.name, Offset: off, Err: ErrIO, Cause: err}
 }
 
 // withMapped calls fn with the mapping, or nil when the file is not mapped,
@@ -329,16 +332,67 @@ func (f *File) withMapped(fn func(m []byte) error) error {
 	return fn(f.src.mapped)
 }
 
+// mapping returns the mapping, or nil when the file is read through an
+// io.ReaderAt; after Close it fails with ErrClosed.
+func (f *File) mapping() ([]byte, error) {
+	var mapped []byte
+	err := f.withMapped(func(m []byte) error { mapped = m; return nil })
+	return mapped, err
+}
+
 // Mapped returns the whole file as mapped into memory, or nil when the
 // file is read through an io.ReaderAt. The slice must not be used after
 // Close: the memory behind it is unmapped.
 func (f *File) Mapped() []byte {
-	f.mu.RLock()
-	defer f.mu.RUnlock()
-	if f.closed {
+	m, _ := f.mapping()
+	return m
+}
+
+// writeRanges writes the bytes of ranges, total bytes in all, to w in
+// order. A mapped file's bytes go to w as they are, without a copy, under
+// the read lock so that Close cannot unmap them meanwhile. Otherwise they
+// are read into a buffer, a chunk of the source's size at a time.
+func (f *File) writeRanges(w io.Writer, ranges []ByteRange, total int64) (int64, error) {
+	var written int64
+	mapped := false
+	err := f.withMapped(func(m []byte) error {
+		if mapped = m != nil; !mapped {
+			return nil
+		}
+		for _, r := range ranges {
+			n, err := w.Write(m[r.Off : r.Off+r.Len])
+			written += int64(n)
+			if err != nil {
+				return err
+			}
+		}
 		return nil
+	})
+	if err != nil || mapped {
+		return written, err
 	}
-	return f.src.mapped
+	return f.copyRanges(w, ranges, make([]byte, min(total, f.src.chunk)))
+}
+
+// copyRanges is writeRanges for a file that is not mapped: each range is
+// read into buf and written from there, a buffer at a time.
+func (f *File) copyRanges(w io.Writer, ranges []ByteRange, buf []byte) (int64, error) {
+	var written int64
+	for _, r := range ranges {
+		for done := int64(0); done < r.Len; {
+			k := min(r.Len-done, int64(len(buf)))
+			if _, err := f.ReadAt(buf[:k], r.Off+done); err != nil {
+				return written, err
+			}
+			n, err := w.Write(buf[:k])
+			written += int64(n)
+			if err != nil {
+				return written, err
+			}
+			done += k
+		}
+	}
+	return written, nil
 }
 
 // Close releases the mapping and the file. Later calls that read bytes

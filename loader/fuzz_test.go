@@ -98,8 +98,8 @@ func FuzzHeader(f *testing.F) {
 			t.Fatalf("accepted invalid JSON %q", hdr)
 		}
 		for name, i := range h.index {
-			if h.entries[i].name != name {
-				t.Fatalf("index maps %q to entry %q", name, h.entries[i].name)
+			if h.tensors[i].Name != name {
+				t.Fatalf("index maps %q to tensor %q", name, h.tensors[i].Name)
 			}
 		}
 	})

@@ -15,20 +15,19 @@ const maxDepth = 128
 // metadataKey is the reserved top-level key that holds the string map.
 const metadataKey = "__metadata__"
 
-// entry is one tensor as written in the header, before validation.
-type entry struct {
-	name       string
-	dt         dtype.DType
-	shape      []uint64
-	begin, end uint64
-	pos        int // offset of the entry's name within the header
-}
-
-// header is the parsed JSON header.
+// header is the parsed JSON header. Its tensors are parsed straight into
+// the File's final form, not validated yet: their Begin and End hold the
+// header's uint64 data_offsets bit for bit (a value past 2^63 reads as
+// negative) until validate has checked them against the data section, so
+// that its errors and its ordering see the values written.
 type header struct {
-	entries []entry
-	meta    map[string]string // nil when absent or null
-	index   map[string]int    // tensor name -> position in entries
+	tensors []TensorInfo
+	// pos[i] is the offset within the header of the name of the i-th
+	// tensor in header order; index maps a name to that i until the
+	// tensors are validated, which is when pos is needed.
+	pos   []int
+	meta  map[string]string // nil when absent or null
+	index map[string]int    // tensor name -> position in tensors
 	// strict is the first violation of stload's rules that are stricter
 	// than the reference's (duplicate keys, array entries). It is reported
 	// only after the reference's own checks pass, so that stload gives the
@@ -39,23 +38,24 @@ type header struct {
 // parser is a strict JSON tokenizer for the fixed safetensors header
 // schema. Generic decoding into maps costs several allocations per tensor;
 // this one allocates the header as one string (tensor names are substrings
-// of it), one shape slice per tensor and the entries slice.
+// of it), an arena for the shapes and the tensors slice.
 type parser struct {
-	b       []byte
-	s       string // the same bytes as b; names are slices of it
-	pos     int
-	depth   int
-	lenient bool
-	h       header
-	hasMeta bool     // __metadata__ was seen, possibly as null
-	shapes  []uint64 // arena the shapes are cut from
+	b         []byte
+	s         string // the same bytes as b; names are slices of it
+	pos       int
+	depth     int
+	lenient   bool
+	dataStart int64 // 8+N, where the data section begins
+	h         header
+	hasMeta   bool     // __metadata__ was seen, possibly as null
+	shapes    []uint64 // arena the shapes are cut from
 }
 
 // parseHeader parses the N header bytes b, which must already be valid
 // UTF-8. Errors wrap ErrInvalidHeaderDeserialization and carry the offset
 // within the file (the header starts after the 8-byte length prefix).
 func parseHeader(b []byte, lenient bool) (*header, *Error) {
-	p := &parser{b: b, s: string(b), lenient: lenient}
+	p := &parser{b: b, s: string(b), lenient: lenient, dataStart: 8 + int64(len(b))}
 	if err := p.parse(); err != nil {
 		return nil, err
 	}
@@ -116,9 +116,10 @@ func (p *parser) parse() *Error {
 		return p.unexpected("a JSON object")
 	}
 	// Headers average about 90 bytes per tensor; presizing saves the
-	// repeated growth of entries and of the shape arena.
+	// repeated growth of the tensors and of the shape arena.
 	n := len(p.b)/90 + 1
-	p.h.entries = make([]entry, 0, n)
+	p.h.tensors = make([]TensorInfo, 0, n)
+	p.h.pos = make([]int, 0, n)
 	p.shapes = make([]uint64, 0, 3*n)
 	p.h.index = make(map[string]int, n)
 	err := p.object(func(key string, pos int) *Error {
@@ -219,13 +220,13 @@ func (p *parser) strictf(pos int, tensor, format string, args ...any) {
 // tensor parses one tensor entry and adds it, last one winning as in the
 // reference.
 func (p *parser) tensor(name string, pos int) *Error {
-	var e entry
+	t := TensorInfo{Name: name, dataStart: p.dataStart}
 	var err *Error
 	switch p.peek() {
 	case '{':
-		e, err = p.entryObject(name)
+		err = p.entryObject(&t)
 	case '[':
-		e, err = p.entryArray(name)
+		err = p.entryArray(&t)
 		if err == nil && !p.lenient && p.h.strict == nil {
 			p.h.strict = newError(ErrEntryNotObject, name, "entry is a positional array").at(8 + int64(pos))
 		}
@@ -235,21 +236,20 @@ func (p *parser) tensor(name string, pos int) *Error {
 	if err != nil {
 		return err
 	}
-	e.name, e.pos = name, pos
 	if i, dup := p.h.index[name]; dup {
 		p.strictf(pos, name, "tensor name appears more than once")
-		p.h.entries[i] = e
+		p.h.tensors[i], p.h.pos[i] = t, pos
 		return nil
 	}
-	p.h.index[name] = len(p.h.entries)
-	p.h.entries = append(p.h.entries, e)
+	p.h.index[name] = len(p.h.tensors)
+	p.h.tensors = append(p.h.tensors, t)
+	p.h.pos = append(p.h.pos, pos)
 	return nil
 }
 
-// entryObject parses {"dtype": .., "shape": .., "data_offsets": ..}, in
-// any order, ignoring unknown fields as serde does.
-func (p *parser) entryObject(name string) (entry, *Error) {
-	var e entry
+// entryObject parses {"dtype": .., "shape": .., "data_offsets": ..} into
+// t, in any order, ignoring unknown fields as serde does.
+func (p *parser) entryObject(t *TensorInfo) *Error {
 	var have [3]bool
 	err := p.object(func(key string, _ int) *Error {
 		var i int
@@ -264,48 +264,48 @@ func (p *parser) entryObject(name string) (entry, *Error) {
 			return p.skipValue()
 		}
 		if have[i] {
-			return p.fail("duplicate field `%s` in tensor %q", key, name)
+			return p.fail("duplicate field `%s` in tensor %q", key, t.Name)
 		}
 		have[i] = true
-		return p.field(&e, i)
+		return p.field(t, i)
 	})
 	if err != nil {
-		return e, err
+		return err
 	}
 	for i, f := range [3]string{"dtype", "shape", "data_offsets"} {
 		if !have[i] {
-			return e, p.fail("missing field `%s` in tensor %q", f, name)
+			return p.fail("missing field `%s` in tensor %q", f, t.Name)
 		}
 	}
-	return e, nil
+	return nil
 }
 
-// entryArray parses the positional form [dtype, shape, data_offsets].
-func (p *parser) entryArray(name string) (entry, *Error) {
-	var e entry
+// entryArray parses the positional form [dtype, shape, data_offsets] into
+// t.
+func (p *parser) entryArray(t *TensorInfo) *Error {
 	i := 0
 	err := p.array(func() *Error {
 		if i == 3 {
-			return p.fail("invalid length for tensor %q: expected 3 elements", name)
+			return p.fail("invalid length for tensor %q: expected 3 elements", t.Name)
 		}
 		i++
-		return p.field(&e, i-1)
+		return p.field(t, i-1)
 	})
 	if err == nil && i != 3 {
-		err = p.fail("invalid length %d for tensor %q: expected 3 elements", i, name)
+		err = p.fail("invalid length %d for tensor %q: expected 3 elements", i, t.Name)
 	}
-	return e, err
+	return err
 }
 
-// field parses field i (0 dtype, 1 shape, 2 data_offsets) into e.
-func (p *parser) field(e *entry, i int) *Error {
+// field parses field i (0 dtype, 1 shape, 2 data_offsets) into t.
+func (p *parser) field(t *TensorInfo, i int) *Error {
 	switch i {
 	case 0:
-		return p.dtype(&e.dt)
+		return p.dtype(&t.DType)
 	case 1:
-		return p.shape(&e.shape)
+		return p.shape(&t.Shape)
 	default:
-		return p.offsets(&e.begin, &e.end)
+		return p.offsets(&t.Begin, &t.End)
 	}
 }
 
@@ -341,7 +341,9 @@ func (p *parser) shape(dst *[]uint64) *Error {
 	return err
 }
 
-func (p *parser) offsets(begin, end *uint64) *Error {
+// offsets parses data_offsets into begin and end, keeping the uint64
+// values' bits (see header).
+func (p *parser) offsets(begin, end *int64) *Error {
 	if p.peek() != '[' {
 		return p.fail("invalid type for data_offsets: expected an array")
 	}
@@ -350,9 +352,9 @@ func (p *parser) offsets(begin, end *uint64) *Error {
 		v, err := p.uint()
 		switch n {
 		case 0:
-			*begin = v
+			*begin = int64(v)
 		case 1:
-			*end = v
+			*end = int64(v)
 		default:
 			return p.fail("invalid length for data_offsets: expected 2 elements")
 		}

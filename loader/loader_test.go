@@ -505,3 +505,41 @@ func (r *recordingReader) ReadAt(p []byte, off int64) (int, error) {
 	r.end = max(r.end, off+int64(n))
 	return n, err
 }
+
+// TestReadErrorNamesFile: a reader's own error reaches the caller wrapped
+// in an *Error that says which file, where, and that it is an I/O error.
+func TestReadErrorNamesFile(t *testing.T) {
+	var buf bytes.Buffer
+	u8 := Data{DType: dtype.U8, Shape: []uint64{4}, Bytes: []byte{1, 2, 3, 4}}
+	if err := Save(&buf, map[string]Data{"x": u8}, nil); err != nil {
+		t.Fatal(err)
+	}
+	b := buf.Bytes()
+	dataStart := int64(len(b)) - 4
+	fire := errors.New("disk on fire")
+	r := brokenData{b: b, from: dataStart, err: fire}
+	f, err := NewReader(r, int64(len(b)), WithName("f.safetensors"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	tensor, _ := f.Tensor("x")
+	_, err = tensor.Bytes()
+	var e *Error
+	if !errors.Is(err, ErrIO) || !errors.Is(err, fire) || !errors.As(err, &e) || e.File != "f.safetensors" || e.Offset != dataStart {
+		t.Fatalf("got %v, want an I/O error in f.safetensors at byte %d", err, dataStart)
+	}
+}
+
+// brokenData reads b but fails with err from offset from on.
+type brokenData struct {
+	b    []byte
+	from int64
+	err  error
+}
+
+func (r brokenData) ReadAt(p []byte, off int64) (int, error) {
+	if off+int64(len(p)) > r.from {
+		return 0, r.err
+	}
+	return copy(p, r.b[off:]), nil
+}

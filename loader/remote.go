@@ -11,6 +11,7 @@ import (
 	"net"
 	"net/http"
 	"net/url"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -128,7 +129,7 @@ var defaultClient = sync.OnceValue(func() *http.Client {
 // HTTPError is the cause of an error for an HTTP response that stload
 // cannot use, such as 404 Not Found or 403 Forbidden.
 type HTTPError struct {
-	StatusCode int
+	StatusCode int    // 404, say
 	Status     string // as the server gave it, "404 Not Found"
 }
 
@@ -427,11 +428,12 @@ func (r *HTTPReaderAt) prefetchHeader(maxHeader int64) error {
 	if n > uint64(maxHeader) || int64(n) > r.size-8 || 8+int64(n) <= have {
 		return nil
 	}
-	rest := make([]byte, 8+int64(n)-have)
-	if err := r.fetch(r.ctx, rest, have); err != nil {
+	// Fetched straight into place: the header may be 100 MB.
+	head := slices.Grow(r.head, int(8+int64(n)-have))[:8+n]
+	if err := r.fetch(r.ctx, head[have:], have); err != nil {
 		return err
 	}
-	r.head = append(r.head, rest...)
+	r.head = head
 	return nil
 }
 
@@ -711,7 +713,8 @@ func OpenURL(ctx context.Context, rawURL string, h *HTTPOptions, opts ...Option)
 		}
 		return nil, err
 	}
-	f, err := newFile(source{r: r, close: r.Close}, r.size, cfg)
+	src := source{r: r, close: r.Close, chunk: r.o.PartSize * int64(r.o.Concurrency)}
+	f, err := newFile(src, r.size, cfg)
 	if err != nil {
 		r.Close()
 		return nil, err

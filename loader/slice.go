@@ -136,59 +136,26 @@ type Slice struct {
 	f *File
 }
 
-// Bytes gathers the selection's bytes into a new slice.
+// Bytes gathers the selection's bytes into a new slice, reading each
+// range straight into its place.
 func (s *Slice) Bytes() ([]byte, error) {
-	buf := make([]byte, 0, s.NBytes)
-	w := appendWriter{&buf}
-	if _, err := s.WriteTo(w); err != nil {
-		return nil, err
+	buf := make([]byte, s.NBytes)
+	at := buf
+	for _, r := range s.Ranges {
+		if _, err := s.f.ReadAt(at[:r.Len], r.Off); err != nil {
+			return nil, err
+		}
+		at = at[r.Len:]
 	}
 	return buf, nil
 }
 
-type appendWriter struct{ b *[]byte }
-
-func (w appendWriter) Write(p []byte) (int, error) {
-	*w.b = append(*w.b, p...)
-	return len(p), nil
-}
-
 // WriteTo writes the selection's bytes to w in row-major order without
-// gathering them first; it implements [io.WriterTo].
+// gathering them first; it implements [io.WriterTo]. From a mapped file
+// the bytes are written from the mapping, so Close waits for WriteTo to
+// return.
 func (s *Slice) WriteTo(w io.Writer) (int64, error) {
-	var total int64
-	err := s.f.withMapped(func(m []byte) error {
-		if m == nil {
-			return nil
-		}
-		for _, r := range s.Ranges {
-			n, err := w.Write(m[r.Off : r.Off+r.Len])
-			total += int64(n)
-			if err != nil {
-				return err
-			}
-		}
-		return nil
-	})
-	if err != nil || s.f.Mapped() != nil {
-		return total, err
-	}
-	buf := make([]byte, min(s.NBytes, 1<<20))
-	for _, r := range s.Ranges {
-		for done := int64(0); done < r.Len; {
-			k := min(r.Len-done, int64(len(buf)))
-			if _, err := s.f.ReadAt(buf[:k], r.Off+done); err != nil {
-				return total, err
-			}
-			n, err := w.Write(buf[:k])
-			total += int64(n)
-			if err != nil {
-				return total, err
-			}
-			done += k
-		}
-	}
-	return total, nil
+	return s.f.writeRanges(w, s.Ranges, s.NBytes)
 }
 
 // dim is one dimension's normalised selection.

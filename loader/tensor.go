@@ -14,7 +14,11 @@ type Tensor struct {
 // read-only (writing to it crashes the program), and it is valid until the
 // File is closed. Otherwise Bytes reads the tensor into a new slice.
 func (t Tensor) Bytes() ([]byte, error) {
-	if m := t.f.Mapped(); m != nil {
+	m, err := t.f.mapping()
+	if err != nil {
+		return nil, err
+	}
+	if m != nil {
 		return m[t.Offset() : t.Offset()+t.Len() : t.Offset()+t.Len()], nil
 	}
 	buf := make([]byte, t.Len())

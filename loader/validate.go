@@ -47,46 +47,55 @@ func checkUTF8(b []byte) *Error {
 	return newError(ErrInvalidHeader, "", "byte %#02x is not valid UTF-8", b[i]).at(8 + int64(i))
 }
 
-// sortEntries orders the entries by data offsets, ties by name, as the
+// sortTensors orders the tensors by data offsets, ties by name, as the
 // reference does before validating (it breaks ties in hash-map order; a
-// name order makes stload deterministic). Writers emit offset order, so
-// the sort is usually skipped. It reports whether the order changed.
-func sortEntries(es []entry) bool {
-	less := func(a, b entry) int {
-		return cmp.Or(cmp.Compare(a.begin, b.begin), cmp.Compare(a.end, b.end), cmp.Compare(a.name, b.name))
+// name order makes stload deterministic). Offsets compare as the uint64s
+// the header holds. Writers emit offset order, so the sort is usually
+// skipped. It reports whether the order changed.
+func sortTensors(ts []TensorInfo) bool {
+	less := func(a, b TensorInfo) int {
+		return cmp.Or(cmp.Compare(uint64(a.Begin), uint64(b.Begin)), cmp.Compare(uint64(a.End), uint64(b.End)), cmp.Compare(a.Name, b.Name))
 	}
-	if slices.IsSortedFunc(es, less) {
+	if slices.IsSortedFunc(ts, less) {
 		return false
 	}
-	slices.SortFunc(es, less)
+	slices.SortFunc(ts, less)
 	return true
 }
 
-// validate runs the reference's checks 6 to 11 on entries already sorted by
-// offset, for a data section of dataLen bytes that starts at file offset
-// dataStart.
-func validate(es []entry, dataLen, dataStart int64) *Error {
+// validate runs the reference's checks 6 to 11 on h's tensors, already
+// sorted by offset, for a data section of dataLen bytes that starts at
+// file offset dataStart. It must run before the index is rebuilt for the
+// sorted order: errors find the tensor's place in the header through it.
+func (h *header) validate(dataLen, dataStart int64) *Error {
 	var end uint64
-	for i := range es {
-		e := &es[i]
-		hdrPos := int64(8 + e.pos)
-		if e.begin != end || e.end < e.begin {
-			return newError(ErrInvalidOffset, e.name, "data_offsets [%d, %d] do not start where the previous tensor ends (%d)", e.begin, e.end, end).at(hdrPos)
+	for _, t := range h.tensors {
+		hdrPos := 8 + int64(h.pos[h.index[t.Name]])
+		begin, tend := uint64(t.Begin), uint64(t.End)
+		if begin != end || tend < begin {
+			return newError(ErrInvalidOffset, t.Name, "data_offsets [%d, %d] do not start where the previous tensor ends (%d)", begin, tend, end).at(hdrPos)
 		}
-		end = e.end
-		size, err := byteSize(e.dt, e.shape)
+		end = tend
+		size, err := byteSize(t.DType, t.Shape)
 		if err != nil {
-			err.Tensor = e.name
+			err.Tensor = t.Name
 			return err.at(hdrPos)
 		}
-		if e.end-e.begin != size {
-			return newError(ErrTensorInvalidInfo, e.name, "%s %v needs %d bytes but data_offsets [%d, %d] hold %d", e.dt, e.shape, size, e.begin, e.end, e.end-e.begin).at(hdrPos)
+		if tend-begin != size {
+			return newError(ErrTensorInvalidInfo, t.Name, "%s %v needs %d bytes but data_offsets [%d, %d] hold %d", t.DType, t.Shape, size, begin, tend, tend-begin).at(hdrPos)
 		}
 	}
 	if end != uint64(dataLen) {
-		return newError(ErrMetadataIncompleteBuffer, "", "the tensors cover %d bytes of data but the file holds %d after the header", end, dataLen).at(dataStart + min(int64(end), dataLen))
+		return newError(ErrMetadataIncompleteBuffer, "", "the tensors cover %d bytes of data but the file holds %d after the header", end, dataLen).at(dataStart + int64(min(end, uint64(dataLen))))
 	}
 	return nil
+}
+
+// reindex points the index at the tensors' positions after sorting.
+func (h *header) reindex() {
+	for i, t := range h.tensors {
+		h.index[t.Name] = i
+	}
 }
 
 // byteSize returns the number of bytes of a tensor, running the reference's

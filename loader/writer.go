@@ -18,16 +18,16 @@ import (
 // Data is one tensor to write: its element type, shape and little-endian
 // bytes, which must hold exactly the shape's elements.
 type Data struct {
-	DType dtype.DType
-	Shape []uint64
-	Bytes []byte
+	DType dtype.DType // element type
+	Shape []uint64    // dimensions, outermost first; empty for a scalar
+	Bytes []byte      // the elements, little-endian, row-major
 }
 
 // Spec declares a tensor for a [Writer]: everything but its bytes.
 type Spec struct {
-	Name  string
-	DType dtype.DType
-	Shape []uint64
+	Name  string      // the tensor's key in the header
+	DType dtype.DType // element type
+	Shape []uint64    // dimensions, outermost first; empty for a scalar
 }
 
 // Save writes tensors and metadata to w as a safetensors file, byte for
@@ -59,7 +59,7 @@ func SaveFile(path string, tensors map[string]Data, metadata map[string]string) 
 	}
 	if err := fw.writeData(tensors); err != nil {
 		fw.Abort()
-		return err
+		return withFile(err, path)
 	}
 	return fw.Commit()
 }
@@ -323,15 +323,31 @@ func CreateFile(path string, tensors []Spec, metadata map[string]string) (*FileW
 	if err != nil {
 		return nil, &Error{File: path, Offset: -1, Err: ErrIO, Cause: err}
 	}
-	fw := &FileWriter{path: path, tmp: tmp, bw: bufio.NewWriterSize(tmp, 1<<20)}
-	if fw.Writer, err = NewWriter(fw.bw, tensors, metadata); err != nil {
+	fw := &FileWriter{path: path, tmp: tmp, bw: bufio.NewWriterSize(tmp, copyBufSize)}
+	if fw.Writer, err = NewWriter(directWriter{fw.bw, tmp}, tensors, metadata); err != nil {
 		fw.Abort()
-		if e, ok := err.(*Error); ok {
-			e.File = path
-		}
-		return nil, err
+		return nil, withFile(err, path)
 	}
 	return fw, nil
+}
+
+// directWriter gathers small writes (the header, small tensors) in its
+// buffer but hands a write of a buffer's size or more straight to the
+// file. bufio.Writer alone would first copy the start of such a write
+// into its buffer, to fill it, whenever the buffer is not empty.
+type directWriter struct {
+	bw *bufio.Writer
+	f  *os.File
+}
+
+func (d directWriter) Write(p []byte) (int, error) {
+	if len(p) < d.bw.Size() {
+		return d.bw.Write(p)
+	}
+	if err := d.bw.Flush(); err != nil {
+		return 0, err
+	}
+	return d.f.Write(p)
 }
 
 // Commit checks that every byte was written, flushes and syncs the
@@ -361,7 +377,7 @@ func (fw *FileWriter) Commit() error {
 	if err != nil {
 		os.Remove(fw.tmp.Name())
 		if _, ok := err.(*Error); ok {
-			return err
+			return withFile(err, fw.path)
 		}
 		return &Error{File: fw.path, Offset: -1, Err: ErrIO, Cause: err}
 	}

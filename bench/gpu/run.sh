@@ -66,7 +66,12 @@ exec > >(tee -a "$LOG") 2>&1
 T_START=$(date +%s.%N)
 elapsed() { awk -v s="$T_START" -v n="$(date +%s.%N)" 'BEGIN { printf "%d", n - s }'; }
 say() { printf '[%4ss] %s\n' "$(elapsed)" "$*"; }
-note() { printf '{"kind":"note","text":"%s"}\n' "$*" >>"$TRIALS"; }
+# note TEXT...: a note line for the report, TEXT escaped as a JSON string.
+note() {
+  local s=$*
+  s=${s//\\/\\\\}; s=${s//\"/\\\"}; s=${s//$'\t'/ }; s=${s//$'\n'/ }
+  printf '{"kind":"note","text":"%s"}\n' "$s" >>"$TRIALS"
+}
 
 for b in stbench stbench-cuda; do
   [[ -x $BIN/$b ]] || { say "missing $BIN/$b: run bash bench/gpu/build.sh on a machine with Go and carry bench/gpu/bin"; exit 1; }

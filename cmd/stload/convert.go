@@ -157,7 +157,7 @@ func parseTarget(to string) (dtype.DType, error) {
 
 type convertStats struct {
 	tensors, converted int
-	bytes              int64 // size of the output file (or files)
+	bytes              int64 // the tensor bytes to write; once written, the size of the output file (or files)
 }
 
 // converts reports whether convert --dtype to changes a tensor of type dt.
@@ -165,9 +165,10 @@ func converts(dt, to dtype.DType) bool {
 	return to != dtype.Invalid && dt != to && dt.Float() && dt != dtype.C64
 }
 
-// convertChunk is how many bytes of a tensor are read, converted and
-// written at a time: a multiple of every element group's size (3 bytes for
-// F6, 8 for the widest types). A variable so that tests can make it small.
+// convertChunk is how many bytes of a tensor of a file that is not
+// mapped are read at a time, to be converted: a multiple of every element
+// group's size (3 bytes for F6, 8 for the widest types). A variable so
+// that tests can make it small.
 var convertChunk int64 = 3 << 20
 
 // remoteChunks is how many convertChunks a converted tensor of a remote
@@ -176,20 +177,15 @@ var convertChunk int64 = 3 << 20
 // time.
 const remoteChunks = 16
 
-// convertFile writes f's tensors and metadata to out in canonical form,
-// converting floating tensors to the dtype to unless it is Invalid. The
-// file appears at out only once complete: on any error, or when ctx is
-// cancelled, the temporary file is removed and out is left as it was.
-func convertFile(ctx context.Context, f *loader.File, out string, to dtype.DType) (convertStats, error) {
-	return convertTo(ctx, []*loader.File{f}, out, to, nil)
-}
-
 // convertTo writes the tensors of files (one file, or a checkpoint's
-// shards) to the single file out, with the first file's metadata, as
-// convertFile does; bar, if not nil, shows the progress.
+// shards) to the single file out in canonical form, with the first file's
+// metadata, converting floating tensors to the dtype to unless it is
+// Invalid. The file appears at out only once complete: on any error, or
+// when ctx is cancelled, the temporary file is removed and out is left as
+// it was. bar, if not nil, shows the progress.
 func convertTo(ctx context.Context, files []*loader.File, out string, to dtype.DType, bar *progressBar) (convertStats, error) {
-	srcs, st, total := convertSources(files, to)
-	srcs, stop := meterSources(srcs, total, bar)
+	srcs, st := convertSources(files, to)
+	srcs, stop := meterSources(srcs, st.bytes, bar)
 	err := loader.SaveSources(ctx, out, srcs, firstMetadata(files))
 	stop()
 	if err != nil {
@@ -206,8 +202,8 @@ func convertTo(ctx context.Context, files []*loader.File, out string, to dtype.D
 // data, every shard with the first file's metadata. It returns the paths
 // written, the index last.
 func convertSharded(ctx context.Context, files []*loader.File, dir string, to dtype.DType, maxShard int64, bar *progressBar) (convertStats, []string, error) {
-	srcs, st, total := convertSources(files, to)
-	srcs, stop := meterSources(srcs, total, bar)
+	srcs, st := convertSources(files, to)
+	srcs, stop := meterSources(srcs, st.bytes, bar)
 	written, err := loader.SaveSharded(ctx, dir, srcs, loader.ShardOptions{MaxShardSize: maxShard, Metadata: firstMetadata(files)})
 	stop()
 	if err != nil {
@@ -235,11 +231,10 @@ func firstMetadata(files []*loader.File) map[string]string {
 // convertSources returns a source for every tensor of files, in file
 // order, converting the floating ones to the dtype to unless it is
 // Invalid, with the counts of convertStats (bytes: the tensor bytes to
-// write) and the total of tensor bytes to write.
-func convertSources(files []*loader.File, to dtype.DType) ([]loader.Source, convertStats, int64) {
+// write).
+func convertSources(files []*loader.File, to dtype.DType) ([]loader.Source, convertStats) {
 	var st convertStats
-	var total int64
-	c := &chunker{}
+	var scratch []byte // shared: the writers open one source at a time
 	var srcs []loader.Source
 	for _, f := range files {
 		for name := range f.Tensors() {
@@ -252,17 +247,16 @@ func convertSources(files []*loader.File, to dtype.DType) ([]loader.Source, conv
 			st.tensors++
 			if !converts(t.DType, to) {
 				srcs = append(srcs, loader.SourceOf(t))
-				total += t.Len()
+				st.bytes += t.Len()
 				continue
 			}
 			st.converted++
-			src, n := c.source(f, t, to)
+			src, n := convertSource(f, t, to, &scratch)
 			srcs = append(srcs, src)
-			total += n
+			st.bytes += n
 		}
 	}
-	st.bytes = total
-	return srcs, st, total
+	return srcs, st
 }
 
 // failedSource is a source whose Open fails with err.
@@ -270,100 +264,104 @@ func failedSource(name string, err error) loader.Source {
 	return loader.Source{Spec: loader.Spec{Name: name}, Open: func() (io.Reader, error) { return nil, err }}
 }
 
-// chunker converts tensors a chunk at a time, with buffers reused across
-// tensors: the writers open one source at a time, so one chunker serves
-// every source of a conversion.
-type chunker struct {
-	src, dst []byte // buffers reused across tensors
-}
-
-// source returns a Source that produces the elements of t, a tensor of f,
-// converted to the dtype to, and the number of bytes it produces.
-func (c *chunker) source(f *loader.File, t loader.Tensor, to dtype.DType) (loader.Source, int64) {
-	n, err := dtype.ConvertedSize(t.Len(), t.DType, to)
+// convertSource returns a Source that produces the elements of t, a
+// tensor of f, converted to the dtype to, and the number of bytes it
+// produces. A file that is not mapped is read into *scratch, a buffer
+// that every source of a conversion shares.
+func convertSource(f *loader.File, t loader.Tensor, to dtype.DType, scratch *[]byte) (loader.Source, int64) {
 	spec := loader.Spec{Name: t.Name, DType: to, Shape: t.Shape}
+	n, err := dtype.ConvertedSize(t.Len(), t.DType, to)
 	if err != nil {
-		return loader.Source{Spec: spec, Open: func() (io.Reader, error) { return nil, c.convertError(t, to, err) }}, 0
+		return loader.Source{Spec: spec, Open: func() (io.Reader, error) { return nil, convertError(t, to, err) }}, 0
 	}
+	// Convert takes whole element groups only (3 bytes of F6, 1 of F4).
+	_, inGroup := elementGroup(t.DType)
+	outGroup, _ := dtype.ConvertedSize(inGroup, t.DType, to)
 	return loader.Source{Spec: spec, Open: func() (io.Reader, error) {
-		r := &convertReader{c: c, t: t, to: to, size: convertChunk}
+		r := &convertReader{t: t, to: to, scratch: scratch, fetch: convertChunk, inGroup: int(inGroup), outGroup: int(outGroup)}
 		if loader.IsURL(f.Name()) {
-			r.size *= remoteChunks
+			r.fetch *= remoteChunks
 		}
 		if f.Mapped() != nil && t.Len() > 0 {
-			// A view of the mapping: chunks are read without copying.
+			// The whole tensor, a view of the mapping: nothing is read.
 			b, err := t.Bytes()
 			if err != nil {
 				return nil, err
 			}
-			r.whole = b
+			r.in, r.off = b, t.Len()
 		}
 		return r, nil
 	}}, n
 }
 
-// convertReader reads a tensor's elements converted to another dtype,
-// converting a chunk of at most size bytes of the file at a time: a view
-// of the mapping when the file is mapped, else read into the chunker's
-// buffer.
+// convertReader reads a tensor's elements converted to another dtype. It
+// converts straight into the caller's buffer, as many whole element
+// groups as fit, from the mapping when the file is mapped, else from
+// chunks of fetch bytes read into the shared scratch buffer.
 type convertReader struct {
-	c       *chunker
-	t       loader.Tensor
-	to      dtype.DType
-	size    int64
-	whole   []byte // the tensor's bytes in the mapping, or nil
-	off     int64  // the next offset in the tensor to convert
-	pending []byte // converted and not yet read
+	t                 loader.Tensor
+	to                dtype.DType
+	scratch           *[]byte
+	fetch             int64
+	inGroup, outGroup int    // bytes of one element group, before and after
+	off               int64  // the next offset in the tensor to read
+	in                []byte // read and not yet converted
+	spill             []byte // converted and not yet returned (see Read)
+	spillBuf          [16]byte
 }
 
 func (r *convertReader) Read(p []byte) (int, error) {
-	for len(r.pending) == 0 {
-		if r.off >= r.t.Len() {
-			return 0, io.EOF
+	if len(r.spill) == 0 && len(r.in) == 0 {
+		if err := r.next(); err != nil {
+			return 0, err
 		}
-		k := min(r.t.Len()-r.off, r.size)
-		var in []byte
-		if r.whole != nil {
-			in = r.whole[r.off : r.off+k]
-		} else {
-			if int64(len(r.c.src)) < k {
-				r.c.src = make([]byte, k)
-			}
-			in = r.c.src[:k]
-			if _, err := r.t.ReadAt(in, r.off); err != nil {
-				return 0, err
-			}
-		}
-		out, err := r.c.convert(r.t, in, r.to)
+	}
+	if len(r.spill) == 0 && len(p) < r.outGroup {
+		// p cannot hold one converted group (16 bytes at most: four F6
+		// elements as F32): convert one aside and return it in pieces.
+		n, err := r.convert(r.spillBuf[:], r.inGroup)
 		if err != nil {
 			return 0, err
 		}
-		r.off += k
-		r.pending = out
+		r.spill = r.spillBuf[:n]
 	}
-	n := copy(p, r.pending)
-	r.pending = r.pending[n:]
+	if len(r.spill) > 0 {
+		n := copy(p, r.spill)
+		r.spill = r.spill[n:]
+		return n, nil
+	}
+	return r.convert(p, min(len(p)/r.outGroup*r.inGroup, len(r.in)))
+}
+
+// convert converts the next k bytes read, whole element groups, into dst.
+func (r *convertReader) convert(dst []byte, k int) (int, error) {
+	n, err := dtype.Convert(dst, r.to, r.in[:k], r.t.DType)
+	if err != nil {
+		return 0, convertError(r.t, r.to, err)
+	}
+	r.in = r.in[k:]
 	return n, nil
 }
 
-// convert converts p, whole elements of t, to the dtype to, into the
-// chunker's output buffer.
-func (c *chunker) convert(t loader.Tensor, p []byte, to dtype.DType) ([]byte, error) {
-	need, err := dtype.ConvertedSize(int64(len(p)), t.DType, to)
-	if err == nil && int64(len(c.dst)) < need {
-		c.dst = make([]byte, need)
+// next reads the next chunk of the tensor into the scratch buffer, or
+// returns io.EOF at its end.
+func (r *convertReader) next() error {
+	if r.off >= r.t.Len() {
+		return io.EOF
 	}
-	var n int
-	if err == nil {
-		n, err = dtype.Convert(c.dst, to, p, t.DType)
+	k := min(r.t.Len()-r.off, r.fetch)
+	if int64(len(*r.scratch)) < k {
+		*r.scratch = make([]byte, k)
 	}
-	if err != nil {
-		return nil, c.convertError(t, to, err)
+	in := (*r.scratch)[:k]
+	if _, err := r.t.ReadAt(in, r.off); err != nil {
+		return err
 	}
-	return c.dst[:n], nil
+	r.in, r.off = in, r.off+k
+	return nil
 }
 
-func (c *chunker) convertError(t loader.Tensor, to dtype.DType, err error) error {
+func convertError(t loader.Tensor, to dtype.DType, err error) error {
 	return &loader.Error{Tensor: t.Name, Offset: t.Offset(), Err: loader.ErrTensorInvalidInfo,
 		Detail: fmt.Sprintf("converting %v to %v", t.DType, to), Cause: err}
 }

@@ -260,23 +260,19 @@ func TestConvertCheckpointFailures(t *testing.T) {
 	}
 }
 
-func TestParseSize(t *testing.T) {
-	for _, tc := range []struct {
-		in   string
-		want int64
-	}{
-		{"5GB", 5_000_000_000}, {"5gb", 5_000_000_000}, {"5GiB", 5 << 30}, {"512MiB", 512 << 20}, {"500MB", 500_000_000},
-		{"100kB", 100_000}, {"64KiB", 64 << 10}, {"2TB", 2e12}, {"1TiB", 1 << 40}, {"1.5GB", 1_500_000_000},
-		{"4096", 4096}, {"16M", 16_000_000}, {" 7 B ", 7}, {"9223372036854775807", 1<<63 - 1},
-	} {
-		got, err := parseSize(tc.in)
-		if err != nil || got != tc.want {
-			t.Errorf("parseSize(%q) = %d, %v; want %d", tc.in, got, err, tc.want)
+// TestSizeFlag checks what the size flags add to bench.ParseSize (tested
+// there): a size must be positive.
+func TestSizeFlag(t *testing.T) {
+	for in, want := range map[string]int64{"5GB": 5_000_000_000, "512MiB": 512 << 20, "4096": 4096} {
+		var f sizeFlag
+		if err := f.Set(in); err != nil || !f.set || f.n != want {
+			t.Errorf("Set(%q) = %v, %+v; want %d", in, err, f, want)
 		}
 	}
-	for _, in := range []string{"", "GB", "-1", "0", "0MB", "x", "5 G B", "9223372036854775807KB", "NaNGB", "InfGB", "1e19", "0.5"} {
-		if n, err := parseSize(in); err == nil {
-			t.Errorf("parseSize(%q) = %d, want an error", in, n)
+	for _, in := range []string{"0", "0MB", "-1", "x", "0.5"} {
+		var f sizeFlag
+		if err := f.Set(in); err == nil || f.set {
+			t.Errorf("Set(%q) = %+v, want an error", in, f)
 		}
 	}
 }

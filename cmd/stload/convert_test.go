@@ -315,6 +315,11 @@ func TestConvertFailures(t *testing.T) {
 	check("cancelled")
 }
 
+// convertFile converts the single file f to out, without a progress bar.
+func convertFile(ctx context.Context, f *loader.File, out string, to dtype.DType) (convertStats, error) {
+	return convertTo(ctx, []*loader.File{f}, out, to, nil)
+}
+
 var errFlaky = errors.New("flaky disk")
 
 // failingReader serves data but fails every read that reaches failAt.
@@ -423,4 +428,65 @@ func finite(dt dtype.DType, n int) []byte {
 		}
 	}
 	return b
+}
+
+// TestConvertReaderSmallReads reads converted tensors through buffers of
+// every size up to past one element group, which the reader must fill
+// with whole groups converted in place or, below a group, in pieces.
+func TestConvertReaderSmallReads(t *testing.T) {
+	defer func(n int64) { convertChunk = n }(convertChunk)
+	convertChunk = 48
+	in := filepath.Join(t.TempDir(), "in.safetensors")
+	data := map[string]loader.Data{
+		"f6":   {DType: dtype.F6_E3M2, Shape: []uint64{4 * 37}, Bytes: finite(dtype.F32, 3*37)},
+		"f4":   {DType: dtype.F4, Shape: []uint64{2 * 41}, Bytes: finite(dtype.F32, 41)},
+		"bf16": {DType: dtype.BF16, Shape: []uint64{45}, Bytes: finite(dtype.BF16, 2*45)},
+		"f64":  {DType: dtype.F64, Shape: []uint64{13}, Bytes: finite(dtype.F64, 8*13)},
+	}
+	if err := loader.SaveFile(in, data, nil); err != nil {
+		t.Fatal(err)
+	}
+	for _, pread := range []bool{false, true} {
+		var opts []loader.Option
+		if pread {
+			opts = append(opts, loader.WithPread())
+		}
+		f, err := loader.Open(in, opts...)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer f.Close()
+		for name, d := range data {
+			tt, _ := f.Tensor(name)
+			want := make([]byte, 4*len(d.Bytes)*8/d.DType.Bits())
+			n, err := dtype.Convert(want, dtype.F32, d.Bytes, d.DType)
+			if err != nil {
+				t.Fatal(err)
+			}
+			want = want[:n]
+			for size := 1; size <= 20; size++ {
+				var scratch []byte
+				src, _ := convertSource(f, tt, dtype.F32, &scratch)
+				r, err := src.Open()
+				if err != nil {
+					t.Fatal(err)
+				}
+				var got []byte
+				buf := make([]byte, size)
+				for {
+					k, err := r.Read(buf)
+					got = append(got, buf[:k]...)
+					if err == io.EOF {
+						break
+					}
+					if err != nil {
+						t.Fatalf("%s pread=%v size %d: %v", name, pread, size, err)
+					}
+				}
+				if !bytes.Equal(got, want) {
+					t.Errorf("%s pread=%v, reads of %d bytes: %d bytes differ from one Convert", name, pread, size, len(got))
+				}
+			}
+		}
+	}
 }

@@ -4,9 +4,9 @@ import (
 	"bufio"
 	"context"
 	"errors"
-	"fmt"
 	"io"
 
+	"github.com/stload/stload/dtype"
 	"github.com/stload/stload/loader"
 )
 
@@ -98,7 +98,7 @@ func runDump(args []string, stdout, stderr io.Writer) int {
 		return failure(err, jsonErrors, stdout, stderr)
 	}
 	defer c.Close()
-	f, s, err := selectSlice(c, pos[1], spec)
+	f, dt, s, err := selectSlice(c, pos[1], spec)
 	if err != nil {
 		return failure(err, jsonErrors, stdout, stderr)
 	}
@@ -112,17 +112,9 @@ func runDump(args []string, stdout, stderr io.Writer) int {
 		err = writeJSON(stdout, dumpSHA{OK: true, Shape: s.Shape, NBytes: n, SHA256: sum})
 		return writeStatus(err, stderr)
 	case asJSON:
-		sel, err := newSelection(f, pos[1], s)
-		if err != nil {
-			return failure(err, true, stdout, stderr)
-		}
-		return writeStatus(sel.writeJSON(stdout), stderr)
+		return writeStatus(newSelection(f, dt, s).writeJSON(stdout), stderr)
 	case values || !raw && isTerminal(stdout):
-		sel, err := newSelection(f, pos[1], s)
-		if err != nil {
-			return failure(err, false, stdout, stderr)
-		}
-		return writeStatus(sel.writeRepr(stdout), stderr)
+		return writeStatus(newSelection(f, dt, s).writeRepr(stdout), stderr)
 	default:
 		bw := bufio.NewWriterSize(stdout, 1<<20)
 		if _, err := s.WriteTo(bw); err != nil {
@@ -133,11 +125,12 @@ func runDump(args []string, stdout, stderr io.Writer) int {
 }
 
 // selectSlice looks up the tensor in the checkpoint and applies the slice
-// spec to it. It returns the file (shard) that holds the tensor too.
-func selectSlice(c *loader.Checkpoint, tensor, spec string) (*loader.File, *loader.Slice, error) {
+// spec to it. It returns the file (shard) that holds the tensor and its
+// element type too.
+func selectSlice(c *loader.Checkpoint, tensor, spec string) (*loader.File, dtype.DType, *loader.Slice, error) {
 	t, err := c.Tensor(tensor)
 	if err != nil {
-		return nil, nil, err
+		return nil, dtype.Invalid, nil, err
 	}
 	f, _ := c.Shard(tensor)
 	idx, err := loader.ParseSpec(spec)
@@ -146,18 +139,8 @@ func selectSlice(c *loader.Checkpoint, tensor, spec string) (*loader.File, *load
 		if errors.As(err, &e) {
 			e.File, e.Tensor = f.Name(), tensor
 		}
-		return nil, nil, err
+		return nil, dtype.Invalid, nil, err
 	}
 	s, err := t.Slice(idx...)
-	return f, s, err
-}
-
-// writeStatus turns the error of writing a command's output (a closed
-// pipe, a full disk, a file that failed mid-read) into an exit status.
-func writeStatus(err error, stderr io.Writer) int {
-	if err != nil {
-		fmt.Fprintf(stderr, "%s\n", errorText(err))
-		return exitFail
-	}
-	return exitOK
+	return f, t.DType, s, err
 }

@@ -5,6 +5,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"strings"
 )
 
 // newFlags returns a flag set for command c that reports nothing itself:
@@ -49,17 +50,11 @@ func isFlagValue(fs *flag.FlagSet, consumed []string) bool {
 		return false
 	}
 	prev := consumed[len(consumed)-2]
-	name := prev
-	for len(name) > 0 && name[0] == '-' {
-		name = name[1:]
-	}
-	if name == "" || len(prev)-len(name) > 2 {
+	name := strings.TrimLeft(prev, "-")
+	// Not a flag (a value such as "slice" in "--slice slice --" is none),
+	// or "--flag=v" whose value is inline.
+	if dashes := len(prev) - len(name); name == "" || dashes < 1 || dashes > 2 || strings.Contains(name, "=") {
 		return false
-	}
-	for i := range len(name) {
-		if name[i] == '=' {
-			return false // "--flag=v": the value is inline
-		}
 	}
 	f := fs.Lookup(name)
 	if f == nil {

@@ -91,7 +91,7 @@ func runInspect(args []string, stdout, stderr io.Writer) int {
 		} else {
 			err = rep.writeText(stdout, pos[0], fl.sha)
 		}
-		return writeResult(err, stderr)
+		return writeStatus(err, stderr)
 	}
 	rep, err := describeCheckpoint(c, fl.sha)
 	if err != nil {
@@ -102,17 +102,7 @@ func runInspect(args []string, stdout, stderr io.Writer) int {
 	} else {
 		err = rep.writeText(stdout, pos[0], c.Path(), fl.sha)
 	}
-	return writeResult(err, stderr)
-}
-
-// writeResult turns the error of writing inspect's output into an exit
-// status.
-func writeResult(err error, stderr io.Writer) int {
-	if err != nil {
-		fmt.Fprintf(stderr, "stload inspect: %v\n", err)
-		return exitFail
-	}
-	return exitOK
+	return writeStatus(err, stderr)
 }
 
 // inspectJSON is inspect's --json output; the field order is the
@@ -143,7 +133,7 @@ func describe(f *loader.File, sha bool) (*inspectJSON, error) {
 		t := tensorJSON{
 			Name:        name,
 			DType:       info.DType.String(),
-			Shape:       append([]uint64{}, info.Shape...),
+			Shape:       append([]uint64{}, info.Shape...), // a scalar's is [], not null
 			DataOffsets: [2]int64{info.Begin, info.End},
 			elements:    info.NumElements(),
 			bytes:       info.Len(),

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 
 	"github.com/stload/stload/device"
@@ -75,4 +76,14 @@ func failure(err error, asJSON bool, stdout, stderr io.Writer) int {
 // the file, the tensor and the byte offset) and the kind.
 func errorText(err error) string {
 	return err.Error() + " [" + kindOf(err) + "]"
+}
+
+// writeStatus turns the error of writing a command's output (a closed
+// pipe, a full disk, a file that failed mid-read) into an exit status.
+func writeStatus(err error, stderr io.Writer) int {
+	if err != nil {
+		fmt.Fprintf(stderr, "%s\n", errorText(err))
+		return exitFail
+	}
+	return exitOK
 }

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/stload/stload/device"
+	"github.com/stload/stload/dtype"
 	"github.com/stload/stload/loader"
 )
 
@@ -139,6 +140,7 @@ type loadFlags struct {
 	devices                  string
 	rules                    []device.Option // --map and --shard, in order
 	dtype                    string
+	target                   dtype.DType // dtype parsed by options
 	verify, json, copy, dry  bool
 	register                 bool
 	chunkSize                sizeFlag
@@ -233,7 +235,6 @@ func runLoad(args []string, stdout, stderr io.Writer) int {
 	}
 	defer set.Close()
 	rep := newLoadReport(pos[0], c, set.Stats(), opened, fl)
-	rep.auto = strings.EqualFold(strings.TrimSpace(fl.devices), "auto")
 
 	if fl.verify {
 		vstart := time.Now()
@@ -265,12 +266,16 @@ func loadFailure(input string, err error, asJSON bool, stdout, stderr io.Writer)
 	return failure(err, asJSON, stdout, stderr)
 }
 
+// auto reports whether --device is auto.
+func (fl *loadFlags) auto() bool { return strings.EqualFold(strings.TrimSpace(fl.devices), "auto") }
+
 // options turns the flags into device options, and returns the devices
-// --device names explicitly (none for auto) for an early check.
+// --device names explicitly (none for auto) for an early check. It sets
+// fl.target from --dtype.
 func (fl *loadFlags) options() ([]device.Option, []device.Device, error) {
 	var opts []device.Option
 	var devs []device.Device
-	if strings.EqualFold(strings.TrimSpace(fl.devices), "auto") {
+	if fl.auto() {
 		opts = append(opts, device.OnAuto())
 	} else {
 		var err error
@@ -280,12 +285,12 @@ func (fl *loadFlags) options() ([]device.Option, []device.Device, error) {
 		opts = append(opts, device.To(devs...))
 	}
 	opts = append(opts, fl.rules...)
-	if fl.dtype != "" {
-		t, err := parseTarget(fl.dtype)
-		if err != nil {
-			return nil, nil, err
-		}
-		opts = append(opts, device.WithDType(t))
+	var err error
+	if fl.target, err = parseTarget(fl.dtype); err != nil {
+		return nil, nil, err
+	}
+	if fl.target != dtype.Invalid {
+		opts = append(opts, device.WithDType(fl.target))
 	}
 	if fl.copy {
 		opts = append(opts, device.WithCopy())
@@ -354,11 +359,10 @@ func newLoadReport(input string, c *loader.Checkpoint, st device.Stats, opened t
 	rep := &loadJSON{
 		OK: true, Input: input, Files: len(c.Shards()), Tensors: st.Tensors, Bytes: st.Bytes, Copied: st.Copied,
 		OpenNS: int64(opened), ElapsedNS: int64(st.Elapsed), GBps: st.GBps(), Chunks: st.Chunks, PeakPinned: st.PeakPinned,
-		Devices: []loadDeviceJSON{}, stats: st, sharded: c.Sharded(), inputTensors: c.Len(),
+		Devices: []loadDeviceJSON{}, stats: st, sharded: c.Sharded(), inputTensors: c.Len(), auto: fl.auto(),
 	}
-	if fl.dtype != "" {
-		t, _ := parseTarget(fl.dtype)
-		rep.DType = t.String()
+	if fl.target != dtype.Invalid {
+		rep.DType = fl.target.String()
 	}
 	size, n := int64(device.DefaultChunkSize), int64(device.DefaultChunks)
 	if fl.chunkSize.set {

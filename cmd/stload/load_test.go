@@ -4,6 +4,7 @@ import (
 	"context"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -254,5 +255,20 @@ func TestLoadREADME(t *testing.T) {
 	r := stload(t, "load", tinyLlamaPath)
 	if r.code != 0 || r.stderr != "" || strings.Count(r.stdout, "\n") > 12 {
 		t.Errorf("%v", r)
+	}
+}
+
+// TestLoadHelpDefaults checks that load's help states the device
+// package's pipeline defaults, which it spells out by hand.
+func TestLoadHelpDefaults(t *testing.T) {
+	for _, want := range []string{
+		"(default " + strconv.Itoa(device.DefaultChunkSize>>20) + "MiB;",
+		"(default " + strconv.Itoa(device.DefaultChunks) + ")",
+		"(default " + strconv.Itoa(device.DefaultStreams) + ")",
+		"(default min(16, CPUs))",
+	} {
+		if !strings.Contains(loadCmd.usage, want) {
+			t.Errorf("load's help lacks %q", want)
+		}
 	}
 }

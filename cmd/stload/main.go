@@ -9,7 +9,7 @@
 //	stload convert  [--dtype bf16|f16|f32] [--max-shard-size SIZE] [--lenient] INPUT OUT
 //	stload load     [--device DEVICES] [--map PATTERN=DEVICE]... [--shard PATTERN=DIM[@DEVICES]]...
 //	                [--dtype T] [--verify] [--json] [--copy] [--dry-run] [--chunk-size SIZE]
-//	                [--chunks N] [--readers N] [--streams N] [--lenient] INPUT
+//	                [--chunks N] [--readers N] [--streams N] [--lenient] [--pread] [--register] INPUT
 //	stload bench    COMMAND [flags]
 //	stload help [COMMAND]
 //

@@ -248,6 +248,11 @@ func TestFlagOrder(t *testing.T) {
 	if r.code != 1 || !strings.Contains(r.stdout, `"kind":"InvalidSlice"`) {
 		t.Errorf("--slice --: %v", r)
 	}
+	// A flag's value that is a flag's name does not take the "--" after it.
+	r = stload(t, "dump", "--sha256", "--slice", "slice", "--", valid, "--json")
+	if r.code != 1 || !strings.Contains(r.stdout, `"kind":"TensorNotFound"`) {
+		t.Errorf("--slice slice --: %v", r)
+	}
 	// inspect FILE --json, the case the flag package alone gets wrong.
 	r = stload(t, "inspect", valid, "--json")
 	if r.code != 0 || !strings.HasPrefix(r.stdout, `{"ok":true,`) {

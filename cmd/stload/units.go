@@ -3,66 +3,16 @@ package main
 import (
 	"errors"
 	"fmt"
-	"math"
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/stload/stload/bench"
 )
 
-// sizeUnits are the suffixes parseSize accepts, longest first so that
-// "GiB" is not read as "B". Decimal units are powers of 1000, as
-// transformers' max_shard_size ("5GB") reads them; binary ones powers of
-// 1024.
-var sizeUnits = []struct {
-	suffix string
-	size   int64
-}{
-	{"KIB", 1 << 10}, {"MIB", 1 << 20}, {"GIB", 1 << 30}, {"TIB", 1 << 40},
-	{"KB", 1e3}, {"MB", 1e6}, {"GB", 1e9}, {"TB", 1e12},
-	{"K", 1e3}, {"M", 1e6}, {"G", 1e9}, {"T", 1e12},
-	{"B", 1},
-}
-
-// parseSize parses a byte count as people write it: "5GB" (decimal,
-// 5,000,000,000), "512MiB" (binary), "1.5GB", "100kB", or a plain number
-// of bytes. Units are case-insensitive and may be separated from the
-// number by a space. The result must be positive.
-func parseSize(s string) (int64, error) {
-	t := strings.ToUpper(strings.TrimSpace(s))
-	mult := int64(1)
-	for _, u := range sizeUnits {
-		if rest, ok := strings.CutSuffix(t, u.suffix); ok {
-			t, mult = strings.TrimSpace(rest), u.size
-			break
-		}
-	}
-	if t == "" {
-		return 0, fmt.Errorf("size %q: no number", s)
-	}
-	if n, err := strconv.ParseInt(t, 10, 64); err == nil {
-		if n <= 0 {
-			return 0, fmt.Errorf("size %q: must be positive", s)
-		}
-		if n > math.MaxInt64/mult {
-			return 0, fmt.Errorf("size %q: too large", s)
-		}
-		return n * mult, nil
-	}
-	f, err := strconv.ParseFloat(t, 64)
-	if err != nil || math.IsNaN(f) || math.IsInf(f, 0) {
-		return 0, fmt.Errorf("size %q: want a number of bytes with an optional unit (5GB, 512MiB)", s)
-	}
-	v := f * float64(mult)
-	if v < 1 {
-		return 0, fmt.Errorf("size %q: must be at least one byte", s)
-	}
-	if v >= math.MaxInt64 {
-		return 0, fmt.Errorf("size %q: too large", s)
-	}
-	return int64(v), nil
-}
-
-// sizeFlag is a flag.Value holding a byte count written for parseSize.
+// sizeFlag is a flag.Value holding a positive byte count written as
+// bench.ParseSize reads it (5GB, 512MiB, 4096): one parser for the sizes
+// of stload and of its benchmark.
 type sizeFlag struct {
 	n   int64
 	set bool
@@ -76,9 +26,12 @@ func (f *sizeFlag) String() string {
 }
 
 func (f *sizeFlag) Set(s string) error {
-	n, err := parseSize(s)
+	n, err := bench.ParseSize(s)
 	if err != nil {
 		return errors.New(strings.TrimPrefix(err.Error(), "size "))
+	}
+	if n == 0 {
+		return fmt.Errorf("%q: must be positive", s)
 	}
 	f.n, f.set = n, true
 	return nil

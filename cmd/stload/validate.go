@@ -82,8 +82,7 @@ func runValidate(args []string, stdout, stderr io.Writer) int {
 		}
 	}
 	if err := bw.Flush(); err != nil {
-		fmt.Fprintf(stderr, "stload validate: %v\n", err)
-		return exitFail
+		return writeStatus(err, stderr)
 	}
 	return status
 }

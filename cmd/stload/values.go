@@ -26,31 +26,35 @@ type selection struct {
 	gbytes int64   // bytes per group
 }
 
-func newSelection(f *loader.File, tensor string, s *loader.Slice) (*selection, error) {
-	info, ok := f.Info(tensor)
-	if !ok {
-		return nil, &loader.Error{File: f.Name(), Tensor: tensor, Offset: -1, Err: loader.ErrTensorNotFound}
-	}
-	sel := &selection{f: f, dt: info.DType, shape: s.Shape, ranges: s.Ranges, count: 1, group: 1}
+// newSelection returns the elements of s, a selection of a tensor of f
+// whose element type is dt.
+func newSelection(f *loader.File, dt dtype.DType, s *loader.Slice) *selection {
+	sel := &selection{f: f, dt: dt, shape: s.Shape, ranges: s.Ranges, count: 1}
 	for _, d := range s.Shape {
 		sel.count *= d // the selection fits in the file, or a dimension is 0
 	}
 	if s.NBytes == 0 {
 		sel.count = 0
 	}
-	switch bits := info.DType.Bits(); bits {
-	case 4:
-		sel.group = 2
-	case 6:
-		sel.group = 4
-	}
-	sel.gbytes = int64(sel.group) * int64(info.DType.Bits()) / 8
+	sel.group, sel.gbytes = elementGroup(dt)
 	var off int64
 	for _, r := range s.Ranges {
 		sel.starts = append(sel.starts, off)
 		off += r.Len
 	}
-	return sel, nil
+	return sel
+}
+
+// elementGroup returns the fewest elements of dt that fill whole bytes (2
+// of F4, 4 of F6, else 1) and the number of bytes they fill.
+func elementGroup(dt dtype.DType) (uint64, int64) {
+	switch dt.Bits() {
+	case 4:
+		return 2, 1
+	case 6:
+		return 4, 3
+	}
+	return 1, int64(dt.Size())
 }
 
 // read fills p with the selection's bytes starting at offset off of their
@@ -97,56 +101,36 @@ type value struct {
 
 // decodeValues decodes every element of raw, which holds whole groups.
 func decodeValues(dt dtype.DType, raw []byte) ([]value, error) {
-	le := binary.LittleEndian
 	n := len(raw) * 8 / dt.Bits()
 	vals := make([]value, n)
-	switch dt {
-	case dtype.BOOL, dtype.U8:
+	switch kind := kindOfDType(dt); kind {
+	case kindBool, kindUint, kindInt:
+		// Little-endian words of size bytes, sign-extended for kindInt.
+		size := dt.Size()
+		shift := 64 - 8*size
 		for i := range vals {
-			vals[i].u = uint64(raw[i])
+			var w [8]byte
+			copy(w[:], raw[size*i:size*(i+1)])
+			u := binary.LittleEndian.Uint64(w[:])
+			if kind == kindInt {
+				vals[i].i = int64(u<<shift) >> shift
+			} else {
+				vals[i].u = u
+			}
 		}
-	case dtype.I8:
+	case kindComplex:
 		for i := range vals {
-			vals[i].i = int64(int8(raw[i]))
+			vals[i].re = float64(math.Float32frombits(binary.LittleEndian.Uint32(raw[8*i:])))
+			vals[i].im = float64(math.Float32frombits(binary.LittleEndian.Uint32(raw[8*i+4:])))
 		}
-	case dtype.U16:
-		for i := range vals {
-			vals[i].u = uint64(le.Uint16(raw[2*i:]))
+	case kindFloat:
+		if dt == dtype.F64 { // exact: float32 would round it
+			for i := range vals {
+				vals[i].re = math.Float64frombits(binary.LittleEndian.Uint64(raw[8*i:]))
+			}
+			break
 		}
-	case dtype.I16:
-		for i := range vals {
-			vals[i].i = int64(int16(le.Uint16(raw[2*i:])))
-		}
-	case dtype.U32:
-		for i := range vals {
-			vals[i].u = uint64(le.Uint32(raw[4*i:]))
-		}
-	case dtype.I32:
-		for i := range vals {
-			vals[i].i = int64(int32(le.Uint32(raw[4*i:])))
-		}
-	case dtype.U64:
-		for i := range vals {
-			vals[i].u = le.Uint64(raw[8*i:])
-		}
-	case dtype.I64:
-		for i := range vals {
-			vals[i].i = int64(le.Uint64(raw[8*i:]))
-		}
-	case dtype.F32:
-		for i := range vals {
-			vals[i].re = float64(math.Float32frombits(le.Uint32(raw[4*i:])))
-		}
-	case dtype.F64:
-		for i := range vals {
-			vals[i].re = math.Float64frombits(le.Uint64(raw[8*i:]))
-		}
-	case dtype.C64:
-		for i := range vals {
-			vals[i].re = float64(math.Float32frombits(le.Uint32(raw[8*i:])))
-			vals[i].im = float64(math.Float32frombits(le.Uint32(raw[8*i+4:])))
-		}
-	default: // F16, BF16, the F8, F6 and F4 types
+		// F32, F16, BF16, the F8, F6 and F4 types: exact in float32.
 		fs := make([]float32, n)
 		if err := dtype.ToFloat32(fs, raw, dt); err != nil {
 			return nil, err

@@ -60,10 +60,7 @@ func TestShownValues(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			sel, err := newSelection(f, name, s)
-			if err != nil {
-				t.Fatal(err)
-			}
+			sel := newSelection(f, info.DType, s)
 			for _, summarize := range []bool{false, true} {
 				got, err := sel.shownValues(summarize)
 				if err != nil {

@@ -55,7 +55,7 @@ case "$json" in
   *) echo "fakecuda-load: FAIL: the sharded load did not verify on cuda:0" >&2; exit 1 ;;
 esac
 
-# Without the fake there is no cuda:1: a clear error and exit status 1.
+# The fake has one device: cuda:1 is a clear error and exit status 1.
 step load --device cuda:1 "$model"
 set +e
 stload load --device cuda:1 "$model"
