@@ -168,10 +168,17 @@ func writeDurable(path string, specs []loader.Spec, meta map[string]string, seed
 		return err
 	})
 	if err != nil {
-		fw.Abort()
+		fw.Close() // incomplete: publishes nothing
 		return 0, err
 	}
-	return fw.HeaderSize(), fw.Commit()
+	if err := fw.Close(); err != nil {
+		return 0, err
+	}
+	fi, err := os.Stat(path)
+	if err != nil {
+		return 0, err
+	}
+	return fi.Size() - total, nil
 }
 
 // writeParallel streams through loader.NewWriter whose destination hands
@@ -194,6 +201,7 @@ func writeParallel(path string, specs []loader.Spec, meta map[string]string, see
 	if err != nil {
 		return fail(err)
 	}
+	header := sink.off
 	free := make(chan *chunk, 2*workers+2)
 	release := func(c *chunk) {
 		if c.refs.Add(-1) == 0 {
@@ -237,7 +245,7 @@ func writeParallel(path string, specs []loader.Spec, meta map[string]string, see
 		os.Remove(tmp)
 		return 0, err
 	}
-	return sw.HeaderSize(), nil
+	return header, nil
 }
 
 // piece is part of a chunk to pwrite at off.

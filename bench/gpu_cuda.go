@@ -18,6 +18,7 @@ import (
 	"github.com/stload/stload/cuda"
 	"github.com/stload/stload/device"
 	"github.com/stload/stload/loader"
+	"github.com/stload/stload/loader/checkpoint"
 )
 
 // processStart approximates exec time for a trial started without -t0.
@@ -140,13 +141,13 @@ func gpuTrial(tr *Trial, inputs []string, dev string, verify, pread bool, tuning
 	start := time.Now()
 	var files []*loader.File
 	for _, p := range inputs {
-		c, err := loader.OpenCheckpoint(p, fopts...)
+		c, err := checkpoint.Open(ctx, p, checkpoint.WithLoaderOptions(fopts...))
 		if err != nil {
 			l.Close()
 			return err
 		}
 		defer c.Close()
-		files = append(files, c.Shards()...)
+		files = append(files, c.Files()...)
 	}
 	set, err := l.Load(ctx, files)
 	window := time.Since(start)

@@ -70,7 +70,7 @@ func BenchmarkLoadSim(b *testing.B) {
 				b.Fatal(err)
 			}
 			set.Close()
-			b.SetBytes(bb.file.Size() - bb.file.DataOffset())
+			b.SetBytes(bb.file.Size() - dataOffset(bb.file))
 			b.ReportAllocs()
 			var chunks int64
 			for b.Loop() {
@@ -91,7 +91,7 @@ func BenchmarkLoadSim(b *testing.B) {
 // goroutine and on GOMAXPROCS goroutines.
 func BenchmarkMemcpy(b *testing.B) {
 	llama, _ := benchFiles(b)
-	src := llama.Mapped()[llama.DataOffset():]
+	src := mappingOf(llama)[dataOffset(llama):]
 	dst := make([]byte, len(src))
 	copy(dst, src)
 	for _, workers := range []int{1, 2} {
@@ -124,5 +124,5 @@ func BenchmarkPlan(b *testing.B) {
 		}
 		set.Close()
 	}
-	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N)/float64(moe.Len()), "ns/tensor")
+	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N)/float64(tensorCount(moe)), "ns/tensor")
 }

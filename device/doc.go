@@ -49,7 +49,10 @@
 // is reused. Nothing is synchronised or allocated per tensor, and, once
 // the pipeline is warm, nothing is allocated per chunk either. CPU
 // placement reads straight into host memory, or, for an unconverted
-// tensor of a memory-mapped file, is a zero-copy view of the mapping.
+// tensor of a memory-mapped file, is a zero-copy view of the mapping. A
+// load holds a lease on every file's mapping ([loader.File.Mapping]) while
+// it reads, and a [Set] holds one on the files it has views of until
+// [Set.Close], so closing a file meanwhile never unmaps bytes in use.
 //
 // [WithRegister] skips staging: windows of the file's mapping are
 // page-locked in place ([Registrar]) while their copies run, so each byte

@@ -1,39 +1,48 @@
 package device
 
 import (
-	"errors"
 	"strconv"
 	"strings"
+
+	"github.com/stload/stload/loader"
 )
+
+// kinded is the type of the package's sentinel errors: a message, and the
+// name [loader.Kind] reports for it.
+type kinded struct{ msg, kind string }
+
+func (e *kinded) Error() string { return e.msg }
+func (e *kinded) Kind() string  { return e.kind }
 
 // Sentinel errors. Errors returned by this package are [*Error] values that
 // wrap one of these (or a context error, or the backend's own error), so
-// callers can test them with [errors.Is].
+// callers can test them with [errors.Is]; [loader.Kind] names each by the
+// name given with it.
 var (
 	// ErrBadDevice reports a device name that cannot be parsed.
-	ErrBadDevice = errors.New("invalid device name")
+	ErrBadDevice error = &kinded{"invalid device name", "BadDevice"}
 	// ErrNoBackend reports a device whose backend is not in this build,
 	// typically a GPU asked of a binary built without -tags cuda.
-	ErrNoBackend = errors.New("backend not available")
+	ErrNoBackend error = &kinded{"backend not available", "NoBackend"}
 	// ErrNoDevice reports a device index at or beyond the backend's count.
-	ErrNoDevice = errors.New("no such device")
+	ErrNoDevice error = &kinded{"no such device", "NoDevice"}
 	// ErrPlacement reports a placement that cannot be carried out: a bad
 	// pattern, a split of a dimension the tensor lacks, a split that does
 	// not fall on a byte boundary, a tensor name given by two files.
-	ErrPlacement = errors.New("invalid placement")
+	ErrPlacement error = &kinded{"invalid placement", "InvalidPlacement"}
 	// ErrConvert reports a dtype conversion that does not exist.
-	ErrConvert = errors.New("unsupported conversion")
+	ErrConvert error = &kinded{"unsupported conversion", "UnsupportedConversion"}
 	// ErrOutOfMemory reports that a placement needs more device memory than
 	// the device has free.
-	ErrOutOfMemory = errors.New("not enough device memory")
+	ErrOutOfMemory error = &kinded{"not enough device memory", "OutOfMemory"}
 	// ErrMismatch reports that [Set.Verify] found tensor bytes on a device
 	// that differ from the file's.
-	ErrMismatch = errors.New("device bytes differ from the file")
+	ErrMismatch error = &kinded{"device bytes differ from the file", "Mismatch"}
 	// ErrNotOnCPU reports a host-side accessor called on a tensor that lives
 	// on an accelerator.
-	ErrNotOnCPU = errors.New("tensor is not on the CPU")
+	ErrNotOnCPU error = &kinded{"tensor is not on the CPU", "NotOnCPU"}
 	// ErrClosed reports use of a [Set] or [Loader] after Close.
-	ErrClosed = errors.New("already closed")
+	ErrClosed error = &kinded{"already closed", "Closed"}
 )
 
 // Error is the error type of this package: what went wrong, and where.
@@ -54,11 +63,11 @@ type Error struct {
 	Err error
 }
 
-// Error formats the error as "stload: device D: FILE: tensor "T": OP:
-// DETAIL: ERR", leaving out the parts that are empty.
+// Error formats the error as "device D: FILE: tensor "T": OP: DETAIL:
+// ERR", leaving out the parts that are empty. An ERR that is a
+// [*loader.Error] does not repeat the file or the tensor.
 func (e *Error) Error() string {
 	var b strings.Builder
-	b.WriteString("stload: ")
 	if e.Device != "" {
 		b.WriteString("device ")
 		b.WriteString(e.Device)
@@ -80,9 +89,25 @@ func (e *Error) Error() string {
 	}
 	if e.Err != nil {
 		b.WriteString(": ")
-		b.WriteString(e.Err.Error())
+		b.WriteString(e.cause())
 	}
 	return b.String()
+}
+
+// cause formats e.Err, less the file and tensor e already names.
+func (e *Error) cause() string {
+	le, ok := e.Err.(*loader.Error)
+	if !ok || (le.File != e.File && le.Tensor != e.Tensor) {
+		return e.Err.Error()
+	}
+	c := *le
+	if c.File == e.File {
+		c.File = ""
+	}
+	if c.Tensor == e.Tensor {
+		c.Tensor = ""
+	}
+	return c.Error()
 }
 
 // Unwrap returns the underlying error.

@@ -108,7 +108,7 @@ func ExampleParseDevice() {
 	// cuda -> cuda:0
 	// cuda:1 -> cuda:1
 	// 2 -> cuda:2
-	// stload: device cuda:0: open: this build has no CUDA support (rebuild with -tags cuda): backend not available
+	// device cuda:0: open: this build has no CUDA support (rebuild with -tags cuda): backend not available
 }
 
 // Inspect a plan before loading: what goes where, in how many copies.

@@ -40,6 +40,12 @@ type exec struct {
 	mems   [][]memory // per file, per allocation
 	ring   *ring
 
+	// maps holds each file's mapping (nil for a file read with pread),
+	// under a lease from loader.File.Mapping taken for the load, so that
+	// closing the file meanwhile cannot unmap it; leases ends them.
+	maps   [][]byte
+	leases []func()
+
 	// registrar page-locks windows of windowSize bytes of mappings
 	// (WithRegister), or is nil; windows bounds how many are locked at
 	// once, locked their bytes.
@@ -166,13 +172,40 @@ func (l *Loader) newExec(ctx context.Context, p *Plan) (*exec, error) {
 		windowSize: roundUp(int64(cfg.chunkSize), pageSize), windows: make(chan struct{}, cfg.chunks),
 		spare: make(chan *job, cfg.chunks+2*cfg.readers)}
 	e.ctx, e.cancel = context.WithCancel(ctx)
+	if err := e.lease(); err != nil {
+		e.cancel()
+		return nil, err
+	}
 	if err := e.openSlots(); err != nil {
 		e.closeStreams()
 		e.cancel()
+		e.endLeases(e.leases)
 		return nil, err
 	}
 	e.registrar = e.pickRegistrar()
 	return e, nil
+}
+
+// lease takes a lease on the mapping of every file of the plan.
+func (e *exec) lease() error {
+	e.maps, e.leases = make([][]byte, len(e.p.Files)), make([]func(), len(e.p.Files))
+	for i := range e.p.Files {
+		f := e.p.Files[i].File
+		m, release, err := f.Mapping()
+		if err != nil {
+			e.endLeases(e.leases[:i])
+			return &Error{Op: "load", File: f.Name(), Err: err}
+		}
+		e.maps[i], e.leases[i] = m, release
+	}
+	return nil
+}
+
+// endLeases ends leases.
+func (e *exec) endLeases(leases []func()) {
+	for _, release := range leases {
+		release()
+	}
 }
 
 // openSlots opens the accelerators that the plan puts bytes on, with their
@@ -247,7 +280,10 @@ func (e *exec) openSlot(s *slotState) error {
 // fail records the first error and stops the load.
 func (e *exec) fail(err error) {
 	e.mu.Lock()
-	if e.err == nil {
+	// Once the caller cancelled the load, a failure is its consequence (a
+	// read of a file closed on the way out, say): result reports the
+	// cancellation.
+	if e.err == nil && e.parent.Err() == nil {
 		e.err = err
 	}
 	e.mu.Unlock()
@@ -278,6 +314,7 @@ func (e *exec) run() (*Set, error) {
 	e.cancel()
 	if err := e.result(); err != nil {
 		e.freeAll()
+		e.endLeases(e.leases)
 		return nil, err
 	}
 	if fn := e.cfg.progress; fn != nil {
@@ -461,7 +498,11 @@ func (e *exec) buildSet() *Set {
 	}
 	for fi := range e.p.Files {
 		fp := &e.p.Files[fi]
-		e.addTensors(s, fi, fp, st)
+		if e.addTensors(s, fi, fp, st) {
+			s.leases = append(s.leases, e.leases[fi]) // for its views
+		} else {
+			e.leases[fi]()
+		}
 		for i, a := range fp.Allocs {
 			st[a.Device].Allocs++
 			if m := e.mems[fi][i].dev; m != nil {
@@ -487,9 +528,9 @@ func (e *exec) buildSet() *Set {
 	return s
 }
 
-// addTensors adds the tensors of one file to s.
-func (e *exec) addTensors(s *Set, fi int, fp *FilePlan, st []DeviceStats) {
-	var mapped []byte
+// addTensors adds the tensors of one file to s, and reports whether any
+// is a view of the file's mapping.
+func (e *exec) addTensors(s *Set, fi int, fp *FilePlan, st []DeviceStats) (views bool) {
 	ts := make([]Tensor, len(fp.Tensors)) // one allocation for the file's tensors
 	for k := range fp.Tensors {
 		pl := &fp.Tensors[k]
@@ -499,10 +540,8 @@ func (e *exec) addTensors(s *Set, fi int, fp *FilePlan, st []DeviceStats) {
 			Source: pl.Source, file: fp.File}
 		switch {
 		case pl.Alloc < 0:
-			if mapped == nil {
-				mapped = fp.File.Mapped()
-			}
-			t.data = mapped[pl.Offset : pl.Offset+pl.Len : pl.Offset+pl.Len]
+			t.data = e.maps[fi][pl.Offset : pl.Offset+pl.Len : pl.Offset+pl.Len]
+			views = true
 		case e.mems[fi][pl.Alloc].dev != nil:
 			t.Memory = e.mems[fi][pl.Alloc].dev
 		default:
@@ -518,4 +557,5 @@ func (e *exec) addTensors(s *Set, fi int, fp *FilePlan, st []DeviceStats) {
 		}
 		s.tensors = append(s.tensors, t)
 	}
+	return views
 }

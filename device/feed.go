@@ -144,7 +144,7 @@ const pageSize = 4096
 // needs conversion (converted bytes must be staged).
 func (e *exec) canRegister(fi int) bool {
 	fp := &e.p.Files[fi]
-	if e.registrar == nil || fp.File.Mapped() == nil {
+	if e.registrar == nil || e.maps[fi] == nil {
 		return false
 	}
 	for i := range fp.Pieces {

@@ -85,7 +85,7 @@ func writeFile(t testing.TB, dir, name string, seed uint64, specs []spec, opts .
 }
 
 // expected returns the bytes a part should hold, computed independently of
-// the plan: loader.File.Slice for the part's range, then dtype.Convert.
+// the plan: loader.Tensor.Slice for the part's range, then dtype.Convert.
 func expected(t testing.TB, tn *Tensor) []byte {
 	t.Helper()
 	var idx []loader.Index
@@ -93,14 +93,14 @@ func expected(t testing.TB, tn *Tensor) []byte {
 		full, n, k := int64(tn.Source.Shape[tn.Dim]), int64(tn.Shards), int64(tn.Shard)
 		start := k*(full/n) + min(k, full%n)
 		for range tn.Dim {
-			idx = append(idx, loader.All())
+			idx = append(idx, loader.Index{})
 		}
 		if tn.Shape[tn.Dim] == 0 {
 			return nil
 		}
 		idx = append(idx, loader.Range(start, start+int64(tn.Shape[tn.Dim])))
 	}
-	sl, err := tn.file.Slice(tn.Name, idx...)
+	sl, err := tn.Source.Slice(idx...)
 	if err != nil {
 		t.Fatalf("%s: %v", tn.label(), err)
 	}
@@ -180,3 +180,23 @@ func inside(b, m []byte) bool {
 	q := uintptr(unsafe.Pointer(unsafe.SliceData(m)))
 	return p >= q && p+uintptr(len(b)) <= q+uintptr(len(m))
 }
+
+// mappingOf returns f's mapping, nil when f is not mapped; it stays valid
+// while f is open.
+func mappingOf(f *loader.File) []byte {
+	m, release, _ := f.Mapping()
+	release()
+	return m
+}
+
+// tensorCount returns the number of tensors of f.
+func tensorCount(f *loader.File) int {
+	n := 0
+	for range f.Tensors() {
+		n++
+	}
+	return n
+}
+
+// dataOffset returns where f's data section starts.
+func dataOffset(f *loader.File) int64 { return 8 + f.HeaderSize() }

@@ -17,14 +17,21 @@ type fileLayout struct {
 	mapped bool
 }
 
+// isMapped reports whether f is memory-mapped.
+func isMapped(f *loader.File) bool {
+	m, release, err := f.Mapping()
+	release()
+	return err == nil && m != nil
+}
+
 // layout places the tensors of f as choices says: each device's tensors
 // are packed into one allocation in file order, each at a multiple of its
 // element size (or of WithAlign), so that runs of consecutive tensors stay
 // contiguous on the device as they are in the file and their copies
 // coalesce.
 func (pl *planner) layout(f *loader.File, choices []choice) (FilePlan, error) {
-	fl := &fileLayout{pl: pl, fp: FilePlan{File: f, Tensors: make([]Placement, 0, f.Len())},
-		allocs: make(map[int]int), mapped: f.Mapped() != nil}
+	fl := &fileLayout{pl: pl, fp: FilePlan{File: f, Tensors: make([]Placement, 0, len(choices))},
+		allocs: make(map[int]int), mapped: isMapped(f)}
 	i := 0
 	for _, t := range f.Tensors() {
 		c := choices[i]
@@ -79,7 +86,7 @@ func (fl *fileLayout) viewable(slot int, from, to dtype.DType) bool {
 }
 
 // whole places an unsplit tensor.
-func (fl *fileLayout) whole(t loader.TensorInfo, c choice) {
+func (fl *fileLayout) whole(t loader.Tensor, c choice) {
 	n := stagedLen(t.Len(), t.DType, c.to)
 	p := Placement{Name: t.Name, Source: t, Device: c.slot, DType: c.to, Shape: t.Shape,
 		Len: n, Dim: -1, Shards: 1}
@@ -137,7 +144,7 @@ type split struct {
 }
 
 // newSplit computes torch.tensor_split's parts of dimension dim into n.
-func newSplit(t loader.TensorInfo, dim, n int, to dtype.DType) (*split, string) {
+func newSplit(t loader.Tensor, dim, n int, to dtype.DType) (*split, string) {
 	rank := len(t.Shape)
 	d := dim
 	if d < 0 {
@@ -172,7 +179,7 @@ func newSplit(t loader.TensorInfo, dim, n int, to dtype.DType) (*split, string) 
 
 // checkBytes rejects a split that cuts a sub-byte element type inside a
 // byte (of the part boundaries, or of the source rows when strided).
-func (s *split) checkBytes(t loader.TensorInfo) string {
+func (s *split) checkBytes(t loader.Tensor) string {
 	cut := func(elems int64) bool { return elems*s.inner*s.fromBits%8 != 0 }
 	if s.outer > 1 && s.outer*s.full*s.inner > 0 && cut(s.full) {
 		return fmt.Sprintf("rows of %d %v elements do not end on a byte boundary", s.full*s.inner, t.DType)
@@ -203,7 +210,7 @@ func (s *split) contiguous() bool {
 func bytesOf(elems, bits int64) int64 { return elems * bits / 8 }
 
 // shard places the parts of a tensor split by a Shard rule.
-func (fl *fileLayout) shard(t loader.TensorInfo, c choice) *Error {
+func (fl *fileLayout) shard(t loader.Tensor, c choice) *Error {
 	s, why := newSplit(t, c.rule.dim, len(c.parts), c.to)
 	if why != "" {
 		return &Error{Op: "plan", Tensor: t.Name, Detail: why, Err: ErrPlacement}

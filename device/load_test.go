@@ -1,9 +1,11 @@
 package device
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
+	"io/fs"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -64,7 +66,7 @@ func TestLoadOneDevice(t *testing.T) {
 			set := load(t, []*loader.File{tt.file}, append([]Option{To(s.dev(0))}, tt.opts...)...)
 			checkSet(t, set, tt.file)
 			st := set.Stats()
-			if len(st.Devices) != 1 || st.Devices[0].Allocs != 1 || st.Devices[0].Tensors != tt.file.Len() {
+			if len(st.Devices) != 1 || st.Devices[0].Allocs != 1 || st.Devices[0].Tensors != tensorCount(tt.file) {
 				t.Errorf("stats %+v", st.Devices)
 			}
 			if st.Copied != st.Bytes || st.Bytes == 0 || st.Devices[0].FirstTensor <= 0 || st.Devices[0].FirstTensor > st.Devices[0].Elapsed {
@@ -104,7 +106,7 @@ func TestLoadRules(t *testing.T) {
 			t.Errorf("%s on %v, want %v", tn.Name, tn.Device, want)
 		}
 	}
-	if big, _ := set.Tensor("big"); !inside(big.Bytes(), f.Mapped()) {
+	if big, _ := set.Tensor("big"); !inside(big.Bytes(), mappingOf(f)) {
 		t.Error("CPU tensor of a mapped file is not a view of the mapping")
 	}
 }
@@ -220,7 +222,7 @@ func TestLoadConvert(t *testing.T) {
 	for _, to := range []dtype.DType{dtype.F32, dtype.F16, dtype.BF16} {
 		for _, f := range []*loader.File{mapped, pread} {
 			for _, onCPU := range []bool{false, true} {
-				name := fmt.Sprintf("%v/pread=%v/cpu=%v", to, f.Mapped() == nil, onCPU)
+				name := fmt.Sprintf("%v/pread=%v/cpu=%v", to, mappingOf(f) == nil, onCPU)
 				t.Run(name, func(t *testing.T) {
 					s := newSim(t, 1, 1<<30, 100*time.Microsecond)
 					dev := s.dev(0)
@@ -276,7 +278,7 @@ func TestLoadCPU(t *testing.T) {
 	set := load(t, []*loader.File{mapped})
 	checkSet(t, set, mapped)
 	for tn := range set.All() {
-		if tn.Len > 0 && !inside(tn.Bytes(), mapped.Mapped()) {
+		if tn.Len > 0 && !inside(tn.Bytes(), mappingOf(mapped)) {
 			t.Errorf("%s is not a view of the mapping", tn.Name)
 		}
 	}
@@ -292,7 +294,7 @@ func TestLoadCPU(t *testing.T) {
 			set := load(t, []*loader.File{tt.f}, tt.opts...)
 			checkSet(t, set, tt.f)
 			for tn := range set.All() {
-				if inside(tn.Bytes(), mapped.Mapped()) {
+				if inside(tn.Bytes(), mappingOf(mapped)) {
 					t.Errorf("%s is a view of the mapping", tn.Name)
 				}
 			}
@@ -300,6 +302,36 @@ func TestLoadCPU(t *testing.T) {
 				t.Errorf("stats %+v", st)
 			}
 		})
+	}
+}
+
+// TestLoadLeasesMapping: a Set's views of a mapping stay readable after
+// the file is closed (the Set holds a lease until Set.Close; reading
+// unmapped memory would crash the test), and a closed file does not load.
+func TestLoadLeasesMapping(t *testing.T) {
+	f := writeFile(t, t.TempDir(), "m.safetensors", 9, mixed())
+	want := map[string][]byte{}
+	for name, info := range f.Tensors() {
+		b, err := info.Bytes()
+		if err != nil {
+			t.Fatal(err)
+		}
+		want[name] = bytes.Clone(b)
+	}
+	set := load(t, []*loader.File{f})
+	if err := f.Close(); err != nil {
+		t.Fatal(err)
+	}
+	for tn := range set.All() {
+		if !bytes.Equal(tn.Bytes(), want[tn.Name]) {
+			t.Errorf("%s: bytes differ after the file was closed", tn.Name)
+		}
+	}
+	l := NewLoader()
+	defer l.Close()
+	_, err := l.Load(context.Background(), []*loader.File{f})
+	if !errors.Is(err, fs.ErrClosed) || loader.Kind(err) != "Closed" {
+		t.Errorf("load of a closed file: %v", err)
 	}
 }
 
@@ -523,7 +555,7 @@ func TestLoadDuplicateTarget(t *testing.T) {
 	for _, opts := range [][]Option{{To(devs...)}, {To(CPU(), Device{Backend: "cpu"}), WithCopy()}} {
 		set := load(t, files, opts...)
 		checkSet(t, set, f)
-		if st := set.Stats(); len(st.Devices) != 1 || !st.Devices[0].Device.IsCPU() || st.Devices[0].Tensors != f.Len() {
+		if st := set.Stats(); len(st.Devices) != 1 || !st.Devices[0].Device.IsCPU() || st.Devices[0].Tensors != tensorCount(f) {
 			t.Errorf("devices: %+v", st.Devices)
 		}
 	}

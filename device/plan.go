@@ -58,7 +58,7 @@ type Placement struct {
 	// Name is the tensor's name in the file.
 	Name string
 	// Source describes the whole tensor in the file.
-	Source loader.TensorInfo
+	Source loader.Tensor
 	// Device indexes [Plan.Devices].
 	Device int
 	// Alloc indexes [FilePlan.Allocs], or is -1 for a CPU tensor that is a
@@ -218,14 +218,18 @@ func (pl *planner) slot(d Device) int {
 
 // decide applies the rules to every tensor of every file.
 func (pl *planner) decide(files []*loader.File) ([][]choice, error) {
+	counts := make([]int, len(files))
 	n := 0
-	for _, f := range files {
-		n += f.Len()
+	for i, f := range files {
+		for range f.Tensors() {
+			counts[i]++
+		}
+		n += counts[i]
 	}
 	owner := make(map[string]string, n)
 	out := make([][]choice, len(files))
 	for i, f := range files {
-		out[i] = make([]choice, 0, f.Len())
+		out[i] = make([]choice, 0, counts[i])
 		for name, t := range f.Tensors() {
 			if prev, dup := owner[name]; dup {
 				return nil, &Error{Op: "plan", File: f.Name(), Tensor: name,
@@ -244,7 +248,7 @@ func (pl *planner) decide(files []*loader.File) ([][]choice, error) {
 }
 
 // choose finds the first rule matching t.
-func (pl *planner) choose(t loader.TensorInfo) (choice, *Error) {
+func (pl *planner) choose(t loader.Tensor) (choice, *Error) {
 	c := choice{slot: -1, to: t.DType}
 	if to := pl.cfg.to; to.Valid() && t.DType.Float() && t.DType != dtype.C64 && t.DType != to {
 		if _, err := dtype.ConvertedSize(t.Len(), t.DType, to); err != nil {

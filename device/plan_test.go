@@ -34,7 +34,7 @@ type pieceGeom struct {
 }
 
 func geoms(fp FilePlan) []pieceGeom {
-	base := fp.File.DataOffset()
+	base := dataOffset(fp.File)
 	var out []pieceGeom
 	for _, p := range fp.Pieces {
 		out = append(out, pieceGeom{p.SrcOff - base, p.SrcLen, p.Rows, p.RowLen, p.Targets})
@@ -163,7 +163,7 @@ func TestPlan(t *testing.T) {
 		{name: "CPU: views of the mapping, no copies", specs: abc, target: []Device{CPU()},
 			check: func(t *testing.T, p *Plan, err error) {
 				wantPieces()(t, p, err)
-				if ts := p.Files[0].Tensors; ts[0].Alloc != -1 || ts[0].Offset != p.Files[0].File.DataOffset() {
+				if ts := p.Files[0].Tensors; ts[0].Alloc != -1 || ts[0].Offset != dataOffset(p.Files[0].File) {
 					t.Errorf("tensor a: %+v", ts[0])
 				}
 				if p.Bytes != 0 {

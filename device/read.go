@@ -90,7 +90,7 @@ func (r *reader) lockWindow(j *job) (HostMemory, error) {
 		return nil, e.ctx.Err()
 	}
 	fp := &e.p.Files[j.file]
-	b, off := windowOf(fp.File.Mapped(), j.window, e.windowSize)
+	b, off := windowOf(e.maps[j.file], j.window, e.windowSize)
 	h, err := e.registrar.RegisterReadOnly(b)
 	if err != nil {
 		<-e.windows
@@ -140,7 +140,7 @@ func (r *reader) fillChunk(j *job, buf []byte) error {
 		if sp.n == 0 {
 			return nil
 		}
-		err := r.readPart(fp, sp.piece, buf[sp.at:sp.at+sp.n], sp.off, sp.n)
+		err := r.readPart(j.file, sp.piece, buf[sp.at:sp.at+sp.n], sp.off, sp.n)
 		sp = span{}
 		return err
 	}
@@ -159,22 +159,23 @@ func (r *reader) fillChunk(j *job, buf []byte) error {
 			sp = span{at: s.off, off: off, n: n, piece: s.piece}
 			continue
 		}
-		if err := r.readPart(fp, s.piece, buf[s.off:s.off+s.len()], off, n); err != nil {
+		if err := r.readPart(j.file, s.piece, buf[s.off:s.off+s.len()], off, n); err != nil {
 			return err
 		}
 	}
 	return flush()
 }
 
-// readPart reads the n source bytes of piece pi at file offset off into
-// dst, converted when the piece is.
-func (r *reader) readPart(fp *FilePlan, pi int, dst []byte, off, n int64) error {
+// readPart reads the n source bytes of piece pi of file fi at file offset
+// off into dst, converted when the piece is.
+func (r *reader) readPart(fi, pi int, dst []byte, off, n int64) error {
+	fp := &r.e.p.Files[fi]
 	p := &fp.Pieces[pi]
 	var err error
 	if p.From == p.To {
 		err = readFull(fp.File, dst, off)
 	} else {
-		err = r.convert(fp.File, dst, off, n, p.From, p.To)
+		err = r.convert(r.e.maps[fi], fp.File, dst, off, n, p.From, p.To)
 	}
 	if err != nil {
 		return &Error{Op: "read", File: fp.File.Name(), Tensor: fp.tensorAt(pi, off),
@@ -197,8 +198,8 @@ func readFull(f *loader.File, dst []byte, off int64) error {
 // convert reads n source bytes at off and writes them converted to dst:
 // straight from the mapping when the file is mapped, else through the
 // reader's scratch buffer in whole element groups.
-func (r *reader) convert(f *loader.File, dst []byte, off, n int64, from, to dtype.DType) error {
-	if m := f.Mapped(); m != nil {
+func (r *reader) convert(m []byte, f *loader.File, dst []byte, off, n int64, from, to dtype.DType) error {
+	if m != nil {
 		_, err := dtype.Convert(dst, to, m[off:off+n], from)
 		return err
 	}
@@ -302,7 +303,7 @@ func (r *reader) readCPU(j *job) error {
 	read := func(part seg) error {
 		at := t.Off + part.r0*t.Width + part.c0 - t.Col
 		off, n := srcOf(p, &part)
-		return r.readPart(fp, part.piece, dst[at:at+part.len()], off, n)
+		return r.readPart(j.file, part.piece, dst[at:at+part.len()], off, n)
 	}
 	var err error
 	if t.Width == p.RowLen { // whole rows: contiguous in the file and in dst

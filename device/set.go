@@ -14,8 +14,9 @@ import (
 
 // Tensor is one loaded tensor, or one shard of a tensor split by a
 // [Shard] rule. It is a view into its device's allocation for the file;
-// it stays valid until its [Set] is closed (a CPU view of a memory-mapped
-// file, until that file is closed too).
+// it stays valid until its [Set] is closed, also a CPU view of a
+// memory-mapped file: the Set holds a lease on the mapping
+// ([loader.File.Mapping]) until then, even if the file is closed first.
 type Tensor struct {
 	// Name is the tensor's name in the file.
 	Name string
@@ -37,7 +38,7 @@ type Tensor struct {
 	// Len is the tensor's size in bytes.
 	Len int64
 	// Source describes the whole tensor in the file.
-	Source loader.TensorInfo
+	Source loader.Tensor
 
 	data []byte // CPU bytes
 	file *loader.File
@@ -67,6 +68,7 @@ type Set struct {
 	byName  map[string]int // index in tensors of the first part
 	mems    []Memory
 	refs    []*accRef
+	leases  []func() // on the mappings that CPU views point into
 	accs    map[Device]*accRef
 	stats   Stats
 	closed  atomic.Bool
@@ -136,7 +138,10 @@ func (s *Set) Close() error {
 	for _, r := range s.refs {
 		errs = append(errs, r.release())
 	}
-	s.mems, s.refs = nil, nil
+	for _, release := range s.leases {
+		release()
+	}
+	s.mems, s.refs, s.leases = nil, nil, nil
 	return errors.Join(errs...)
 }
 

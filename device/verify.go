@@ -21,7 +21,7 @@ const verifyChunk = 8 << 20
 // reads the bytes back from the device (with [Accelerator.Read], in
 // chunks) and compares their SHA-256 with that of the file's bytes for
 // the same part, selected independently of the load's plan through
-// [loader.File.Slice] and converted as the load converted them. The files
+// [loader.Tensor.Slice] and converted as the load converted them. The files
 // must still be open. It fails with [ErrMismatch] naming the tensors that
 // differ. Tensors are checked in parallel, on up to GOMAXPROCS goroutines.
 func (s *Set) Verify(ctx context.Context) error {
@@ -108,11 +108,11 @@ func (t *Tensor) fileSum(buf []byte) ([]byte, error) {
 		k := int64(t.Shard)
 		start := k*(full/n) + min(k, full%n) // torch.tensor_split
 		for range t.Dim {
-			idx = append(idx, loader.All())
+			idx = append(idx, loader.Index{}) // the whole dimension
 		}
 		idx = append(idx, loader.Range(start, start+int64(t.Shape[t.Dim])))
 	}
-	sl, err := t.file.Slice(t.Name, idx...)
+	sl, err := t.Source.Slice(idx...)
 	if err != nil {
 		return nil, err
 	}

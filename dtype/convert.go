@@ -2,7 +2,6 @@ package dtype
 
 import (
 	"encoding/binary"
-	"errors"
 	"fmt"
 	"math"
 )
@@ -11,11 +10,11 @@ var (
 	// ErrUnsupported is returned for a conversion that does not exist:
 	// from or to a type the function does not handle (complex64, integers
 	// where only floats make sense, a sub-byte target for Convert).
-	ErrUnsupported = errors.New("dtype: unsupported conversion")
+	ErrUnsupported error = &kinded{"dtype: unsupported conversion", "UnsupportedConversion"}
 
 	// ErrLength is returned when a buffer does not hold a whole number of
 	// elements or its element count does not match the other buffer's.
-	ErrLength = errors.New("dtype: length mismatch")
+	ErrLength error = &kinded{"dtype: length mismatch", "LengthMismatch"}
 )
 
 // ToFloat32 decodes the little-endian elements of type from in src into

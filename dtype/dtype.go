@@ -26,7 +26,6 @@
 package dtype
 
 import (
-	"errors"
 	"fmt"
 	"reflect"
 )
@@ -69,7 +68,14 @@ const (
 
 // ErrUnknown is returned by [Parse] for a name that is not a safetensors
 // element type.
-var ErrUnknown = errors.New("dtype: unknown element type")
+var ErrUnknown error = &kinded{"dtype: unknown element type", "UnknownDType"}
+
+// kinded is the type of the package's sentinel errors: a message, and the
+// kind name that stload's loader.Kind reports for it.
+type kinded struct{ msg, kind string }
+
+func (e *kinded) Error() string { return e.msg }
+func (e *kinded) Kind() string  { return e.kind }
 
 var names = [numTypes]string{
 	Invalid:     "",

@@ -2,6 +2,7 @@ package loader
 
 import (
 	"bytes"
+	"errors"
 	"fmt"
 	"math/rand/v2"
 	"os"
@@ -30,7 +31,7 @@ func manyTensors(tb testing.TB, n int) []byte {
 		tensors[name] = Data{DType: dtype.BF16, Shape: []uint64{2, 4}, Bytes: b}
 	}
 	var buf bytes.Buffer
-	if err := Save(&buf, tensors, map[string]string{"format": "pt"}); err != nil {
+	if err := save(&buf, tensors, map[string]string{"format": "pt"}); err != nil {
 		tb.Fatal(err)
 	}
 	return buf.Bytes()
@@ -46,7 +47,7 @@ func BenchmarkOpen10k(b *testing.B) {
 	b.ReportAllocs()
 	for b.Loop() {
 		f, err := NewReader(r, int64(len(data)))
-		if err != nil || f.Len() != 10000 {
+		if err != nil || count(f) != 10000 {
 			b.Fatal(err)
 		}
 	}
@@ -129,7 +130,7 @@ func BenchmarkReadAll(b *testing.B) {
 			for i := range buf {
 				buf[i] = 1
 			}
-			b.SetBytes(f.Size() - f.DataOffset())
+			b.SetBytes(f.Size() - dataOffset(f))
 			for b.Loop() {
 				for _, t := range f.Tensors() {
 					if _, err := f.ReadAt(buf[:t.Len()], t.Offset()); err != nil {
@@ -158,7 +159,7 @@ func BenchmarkCopy1GiB(b *testing.B) {
 	}
 }
 
-// BenchmarkSave writes the 1 GiB of tensors with Save to a file that is
+// BenchmarkSave writes the 1 GiB of tensors with NewWriter to a file that is
 // truncated and rewritten each iteration (no fsync: the page cache is what
 // is measured; SaveFile adds fsync and rename).
 func BenchmarkSave(b *testing.B) {
@@ -177,48 +178,15 @@ func BenchmarkSave(b *testing.B) {
 		if _, err := out.Seek(0, 0); err != nil {
 			b.Fatal(err)
 		}
-		if err := Save(out, tensors, nil); err != nil {
+		if err := save(out, tensors, nil); err != nil {
 			b.Fatal(err)
 		}
 	}
 }
 
-// BenchmarkCopySources copies every tensor of the page-cached 1 GiB file
-// through SourceOf into a FileWriter, as SaveSources does, and aborts it
-// rather than committing, so that fsync does not swamp the copies being
-// measured.
-func BenchmarkCopySources(b *testing.B) {
-	path, _ := bigFile(b)
-	dir := b.TempDir()
-	for _, mode := range []struct {
-		name string
-		opts []Option
-	}{{"mmap", nil}, {"pread", []Option{WithPread()}}} {
-		b.Run(mode.name, func(b *testing.B) {
-			c, err := OpenCheckpoint(path, mode.opts...)
-			if err != nil {
-				b.Fatal(err)
-			}
-			defer c.Close()
-			srcs := c.Sources()
-			buf := make([]byte, copyBufSize)
-			b.SetBytes(c.TotalSize())
-			for b.Loop() {
-				fw, err := CreateFile(filepath.Join(dir, "out.safetensors"), specsOfSources(srcs), nil)
-				if err != nil {
-					b.Fatal(err)
-				}
-				if err := copySources(b.Context(), fw, srcs, buf); err != nil {
-					b.Fatal(err)
-				}
-				fw.Abort()
-			}
-		})
-	}
-}
-
 // BenchmarkFileWriter writes the 1 GiB of tensors from memory through a
-// FileWriter, as SaveFile does, less the fsync and rename of Commit.
+// Writer from CreateFile, as SaveFile does, less the fsync and rename of
+// Close: the write is abandoned instead.
 func BenchmarkFileWriter(b *testing.B) {
 	_, tensors := bigFile(b)
 	dir := b.TempDir()
@@ -235,6 +203,7 @@ func BenchmarkFileWriter(b *testing.B) {
 		if err := fw.writeData(tensors); err != nil {
 			b.Fatal(err)
 		}
-		fw.Abort()
+		fw.err = errors.New("abandoned")
+		fw.Close()
 	}
 }

@@ -1,156 +1,179 @@
 package loader
 
 import (
+	"cmp"
+	"context"
 	"errors"
 	"fmt"
+	"io/fs"
 	"strconv"
 	"strings"
 )
 
-// Sentinel errors. Every error returned by this package wraps exactly one of
-// them, so callers can test with [errors.Is]. The first eleven correspond to
-// the reference implementation's validation steps, in the order it runs
-// them; [Kind] returns the reference's name for each.
+// kinded is the type of the package's sentinel errors: a message, and the
+// name [Kind] reports for it.
+type kinded struct{ msg, kind string }
+
+func (e *kinded) Error() string { return e.msg }
+func (e *kinded) Kind() string  { return e.kind }
+
+// Sentinel errors. Every error of this package about a file's contents
+// wraps exactly one of them, so callers can test with [errors.Is]. The
+// first ten correspond to the reference implementation's validation
+// steps, in the order it runs them, and [Kind] returns the reference's
+// name for each. A closed [File] reports [fs.ErrClosed]; a failed read or
+// write is an [*Error] with a Cause and none of these sentinels.
 var (
-	ErrHeaderTooSmall               = errors.New("header too small")
-	ErrHeaderTooLarge               = errors.New("header too large")
-	ErrInvalidHeaderLength          = errors.New("invalid header length")
-	ErrInvalidHeader                = errors.New("invalid UTF-8 in header")
-	ErrInvalidHeaderDeserialization = errors.New("invalid JSON in header")
-	ErrInvalidOffset                = errors.New("invalid offset")
-	ErrValidationOverflow           = errors.New("overflow computing buffer size from shape and/or element type")
-	ErrMisalignedSlice              = errors.New("slice does not end at a byte boundary")
-	ErrTensorInvalidInfo            = errors.New("invalid shape, data type, or offset for tensor")
-	ErrMetadataIncompleteBuffer     = errors.New("incomplete metadata, file not fully covered")
+	ErrHeaderTooSmall               error = &kinded{"header too small", "HeaderTooSmall"}
+	ErrHeaderTooLarge               error = &kinded{"header too large", "HeaderTooLarge"}
+	ErrInvalidHeaderLength          error = &kinded{"invalid header length", "InvalidHeaderLength"}
+	ErrInvalidHeader                error = &kinded{"invalid UTF-8 in header", "InvalidHeader"}
+	ErrInvalidHeaderDeserialization error = &kinded{"invalid JSON in header", "InvalidHeaderDeserialization"}
+	ErrInvalidOffset                error = &kinded{"invalid offset", "InvalidOffset"}
+	ErrValidationOverflow           error = &kinded{"overflow computing buffer size from shape and/or element type", "ValidationOverflow"}
+	ErrMisalignedSlice              error = &kinded{"slice does not end at a byte boundary", "MisalignedSlice"}
+	ErrTensorInvalidInfo            error = &kinded{"invalid shape, data type, or offset for tensor", "TensorInvalidInfo"}
+	ErrMetadataIncompleteBuffer     error = &kinded{"incomplete metadata, file not fully covered", "MetadataIncompleteBuffer"}
 
 	// ErrDuplicateKey reports a name given twice in the header: two tensors
 	// of one name, or one metadata key twice. The reference keeps the last
 	// and may accept the file; stload rejects it, since two readers of the
 	// same file could otherwise see different tensors.
-	ErrDuplicateKey = errors.New("duplicate key in header")
+	ErrDuplicateKey error = &kinded{"duplicate key in header", "DuplicateKey"}
 	// ErrEntryNotObject reports a tensor entry written as a positional JSON
 	// array, which the reference accepts and stload rejects.
-	ErrEntryNotObject = errors.New("tensor entry is not a JSON object")
+	ErrEntryNotObject error = &kinded{"tensor entry is not a JSON object", "EntryNotObject"}
 
-	ErrTensorNotFound  = errors.New("tensor not found")
-	ErrTooManySlices   = errors.New("more slicing indexes than dimensions in tensor")
-	ErrSliceOutOfRange = errors.New("slice index out of range")
-	ErrInvalidSlice    = errors.New("invalid slice")
-	ErrReservedName    = errors.New("reserved tensor name")
-	ErrClosed          = errors.New("file already closed")
-	ErrIO              = errors.New("I/O error")
+	// ErrTensorNotFound reports a tensor name the file does not hold.
+	ErrTensorNotFound error = &kinded{"tensor not found", "TensorNotFound"}
+	// ErrTooManySlices reports more slice indexes than the tensor has
+	// dimensions.
+	ErrTooManySlices error = &kinded{"more slicing indexes than dimensions in tensor", "TooManySlices"}
+	// ErrSliceOutOfRange reports a slice index beyond its dimension.
+	ErrSliceOutOfRange error = &kinded{"slice index out of range", "SliceOutOfRange"}
+	// ErrInvalidSlice reports a slice spec that cannot be parsed or makes
+	// no sense: a range that starts after it stops, a negative or zero
+	// step.
+	ErrInvalidSlice error = &kinded{"invalid slice", "InvalidSlice"}
 )
 
-// kinds maps each sentinel to its kind name: the reference's error variant
-// where one exists, else stload's own name.
-var kinds = []struct {
-	err  error
-	kind string
-}{
-	{ErrHeaderTooSmall, "HeaderTooSmall"},
-	{ErrHeaderTooLarge, "HeaderTooLarge"},
-	{ErrInvalidHeaderLength, "InvalidHeaderLength"},
-	{ErrInvalidHeader, "InvalidHeader"},
-	{ErrInvalidHeaderDeserialization, "InvalidHeaderDeserialization"},
-	{ErrInvalidOffset, "InvalidOffset"},
-	{ErrValidationOverflow, "ValidationOverflow"},
-	{ErrMisalignedSlice, "MisalignedSlice"},
-	{ErrTensorInvalidInfo, "TensorInvalidInfo"},
-	{ErrMetadataIncompleteBuffer, "MetadataIncompleteBuffer"},
-	{ErrDuplicateKey, "DuplicateKey"},
-	{ErrEntryNotObject, "EntryNotObject"},
-	{ErrTensorNotFound, "TensorNotFound"},
-	{ErrTooManySlices, "TooManySlices"},
-	{ErrSliceOutOfRange, "SliceOutOfRange"},
-	{ErrInvalidSlice, "InvalidSlice"},
-	{ErrReservedName, "ReservedName"},
-	{ErrNoCheckpoint, "NoCheckpoint"},
-	{ErrInvalidIndex, "InvalidIndex"},
-	{ErrShardMissing, "ShardMissing"},
-	{ErrWeightMap, "WeightMapMismatch"},
-	{ErrInsecurePath, "InsecurePath"},
-	{ErrRangeUnsupported, "RangeUnsupported"},
-	{ErrRemoteChanged, "RemoteChanged"},
-	{ErrClosed, "Closed"},
-	{ErrIO, "IoError"},
-}
-
-// Kind returns the name of the kind of err: the reference implementation's
-// error variant ("HeaderTooLarge", "InvalidOffset", ...) for the errors it
-// also reports, stload's own name ("DuplicateKey", "InvalidSlice", ...)
-// otherwise, and "" when err wraps none of this package's sentinels.
+// Kind returns the name of the kind of err, the one table of kinds that
+// stload's packages and its command share: the kind of the first error in
+// err's chain that has a Kind() string method (every sentinel of stload's
+// packages has one: "HeaderTooLarge", "InvalidOffset" and the reference's
+// other variant names for the format's errors, stload's own names such as
+// "DuplicateKey", "ShardMissing" or "NoDevice" otherwise); else "Canceled"
+// or "DeadlineExceeded" for a context's errors, "Closed" for
+// [fs.ErrClosed], and "IoError" for any other error. Kind(nil) is "".
 func Kind(err error) string {
-	for _, k := range kinds {
-		if errors.Is(err, k.err) {
-			return k.kind
-		}
+	if err == nil {
+		return ""
 	}
-	return ""
+	var k interface{ Kind() string }
+	switch {
+	case errors.As(err, &k):
+		return k.Kind()
+	case errors.Is(err, context.Canceled):
+		return "Canceled"
+	case errors.Is(err, context.DeadlineExceeded):
+		return "DeadlineExceeded"
+	case errors.Is(err, fs.ErrClosed):
+		return "Closed"
+	}
+	return "IoError"
 }
 
-// Error is the error type of this package: a sentinel with the place it
-// refers to.
+// Error is the error type of stload's file packages (this one,
+// loader/httprange and loader/checkpoint): a sentinel, or an underlying
+// cause, with the place it refers to.
 type Error struct {
-	// File is the path of the file, or "" when reading from an io.ReaderAt.
+	// File is the path or URL of the file, or "" when unknown.
 	File string
 	// Tensor names the tensor concerned, if any.
 	Tensor string
-	// Offset is the absolute byte offset in the file the error refers to, or
-	// -1 when no single offset applies.
+	// Offset is the absolute byte offset in the file the error refers to;
+	// 0 means that no single offset applies.
 	Offset int64
 	// Detail says what exactly was wrong; it may be empty.
 	Detail string
-	// Err is one of the package's sentinel errors.
+	// Err is a sentinel error ([ErrInvalidOffset], say, or a sentinel of
+	// the package that returned the error), or [fs.ErrClosed]; it is nil
+	// for a failed read or write, which Cause describes.
 	Err error
 	// Cause is an underlying error (from the operating system, say), or nil.
 	Cause error
 }
 
-// Error formats the error as "stload: FILE: tensor "NAME": KIND: DETAIL (at
-// byte N)", leaving out the parts that are empty.
+// Error formats the error as "FILE: tensor "NAME": SENTINEL: DETAIL: CAUSE
+// (at byte N)", leaving out the parts that are empty. A cause that is
+// itself an *Error does not repeat the file or the tensor.
 func (e *Error) Error() string {
 	var b strings.Builder
-	b.WriteString("stload: ")
-	if e.File != "" {
+	e.format(&b, "", "")
+	return b.String()
+}
+
+// format writes the error, leaving out a file and a tensor that the error
+// wrapping it already named.
+func (e *Error) format(b *strings.Builder, file, tensor string) {
+	if e.File != "" && e.File != file {
 		b.WriteString(e.File)
 		b.WriteString(": ")
 	}
-	if e.Tensor != "" {
+	if e.Tensor != "" && e.Tensor != tensor {
 		b.WriteString("tensor ")
 		b.WriteString(strconv.Quote(e.Tensor))
 		b.WriteString(": ")
 	}
-	b.WriteString(e.Err.Error())
+	sep := ""
+	if e.Err != nil {
+		b.WriteString(e.Err.Error())
+		sep = ": "
+	}
 	if e.Detail != "" {
-		b.WriteString(": ")
+		b.WriteString(sep)
 		b.WriteString(e.Detail)
+		sep = ": "
 	}
 	if e.Cause != nil {
-		b.WriteString(": ")
-		b.WriteString(e.Cause.Error())
+		b.WriteString(sep)
+		if c, ok := e.Cause.(*Error); ok {
+			c.format(b, cmp.Or(e.File, file), cmp.Or(e.Tensor, tensor))
+		} else {
+			b.WriteString(e.Cause.Error())
+		}
 	}
-	if e.Offset >= 0 {
-		fmt.Fprintf(&b, " (at byte %d)", e.Offset)
+	if e.Offset != 0 {
+		fmt.Fprintf(b, " (at byte %d)", e.Offset)
 	}
-	return b.String()
 }
 
-// Unwrap returns the sentinel and, when there is one, the underlying cause,
-// so that errors.Is matches both.
+// Unwrap returns the sentinel and the underlying cause, those that are
+// set, so that errors.Is matches both.
 func (e *Error) Unwrap() []error {
-	if e.Cause != nil {
-		return []error{e.Err, e.Cause}
+	switch {
+	case e.Err == nil && e.Cause == nil:
+		return nil
+	case e.Err == nil:
+		return []error{e.Cause}
+	case e.Cause == nil:
+		return []error{e.Err}
 	}
-	return []error{e.Err}
+	return []error{e.Err, e.Cause}
 }
 
 // newError returns an *Error with no offset.
 func newError(sentinel error, tensor, format string, args ...any) *Error {
-	return &Error{Tensor: tensor, Offset: -1, Detail: fmt.Sprintf(format, args...), Err: sentinel}
+	return &Error{Tensor: tensor, Detail: fmt.Sprintf(format, args...), Err: sentinel}
 }
 
 // at sets the error's byte offset and returns it.
 func (e *Error) at(off int64) *Error {
 	e.Offset = off
 	return e
+}
+
+// closedError is the error of a use of a closed file.
+func closedError(file string) *Error {
+	return &Error{File: file, Err: fs.ErrClosed}
 }

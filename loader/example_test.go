@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"io/fs"
 	"log"
 	"os"
 	"path/filepath"
@@ -59,7 +60,7 @@ func ExampleOpen() {
 	// [7 8 9]
 }
 
-func ExampleFile_Slice() {
+func ExampleTensor_Slice() {
 	path := writeExample()
 	defer os.RemoveAll(filepath.Dir(path))
 	f, err := loader.Open(path)
@@ -68,19 +69,75 @@ func ExampleFile_Slice() {
 	}
 	defer f.Close()
 
-	// Column 1:3 of every row, as get_slice(...)[:, 1:3] would.
-	s, err := f.Slice("layer.weight", loader.All(), loader.Range(1, 3))
+	// Columns 1:3 of every row, as get_slice(...)[:, 1:3] would: the zero
+	// Index takes a dimension whole.
+	t, err := f.Tensor("layer.weight")
+	if err != nil {
+		log.Fatal(err)
+	}
+	s, err := t.Slice(loader.Index{}, loader.Range(1, 3))
 	if err != nil {
 		log.Fatal(err)
 	}
 	fmt.Println(s.Shape, s.NBytes)
-	for _, r := range s.Ranges { // what a device loader copies
-		fmt.Println(r.Off-f.DataOffset(), r.Len)
+	for off, n := range s.Runs() { // what a device loader copies
+		fmt.Println(off-t.Offset(), n)
 	}
 	// Output:
 	// [2 2] 16
 	// 4 8
 	// 16 8
+}
+
+func ExampleParseSpec() {
+	path := writeExample()
+	defer os.RemoveAll(filepath.Dir(path))
+	f, err := loader.Open(path)
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer f.Close()
+
+	idx, err := loader.ParseSpec("-1, ::2") // last row, every other column
+	if err != nil {
+		log.Fatal(err)
+	}
+	t, _ := f.Tensor("layer.weight")
+	s, err := t.Slice(idx...)
+	if err != nil {
+		log.Fatal(err)
+	}
+	b, _ := s.Bytes()
+	fmt.Println(s.Shape, b)
+	_, err = loader.ParseSpec("::0")
+	fmt.Println(loader.Kind(err))
+	// Output:
+	// [2] [0 0 64 64 0 0 160 64]
+	// InvalidSlice
+}
+
+// ExampleFile_Mapping holds a lease on a file's mapping: the bytes stay
+// valid while it is held, even if the file is closed meanwhile.
+func ExampleFile_Mapping() {
+	path := writeExample()
+	defer os.RemoveAll(filepath.Dir(path))
+	f, err := loader.Open(path)
+	if err != nil {
+		log.Fatal(err)
+	}
+	data, release, err := f.Mapping()
+	if err != nil {
+		log.Fatal(err)
+	}
+	f.Close() // the file is closed, the memory stays mapped
+	t := 8 + f.HeaderSize() + 24
+	fmt.Println(data != nil, data[t:t+3])
+	release() // the last lease: now it is unmapped
+	_, _, err = f.Mapping()
+	fmt.Println(errors.Is(err, fs.ErrClosed))
+	// Output:
+	// true [7 8 9]
+	// true
 }
 
 func ExampleKind() {

@@ -87,7 +87,7 @@ func FuzzHeader(f *testing.F) {
 		return []any{b[8 : 8+n]}
 	})
 	f.Fuzz(func(t *testing.T, hdr []byte) {
-		h, err := parseHeader(hdr, false)
+		h, err := parseHeader(hdr, false, nil)
 		if err != nil {
 			if !errors.Is(err, ErrInvalidHeaderDeserialization) {
 				t.Fatalf("untyped error %v", err)
@@ -133,7 +133,7 @@ func FuzzOpen(f *testing.F) {
 			t.Fatalf("readerat and mmap disagree")
 		}
 		var buf bytes.Buffer
-		if err := Save(&buf, a.tensors, a.meta); err != nil {
+		if err := save(&buf, a.tensors, a.meta); err != nil {
 			t.Fatalf("re-save: %v", err)
 		}
 		again, err := NewReader(bytes.NewReader(buf.Bytes()), int64(buf.Len()))
@@ -185,7 +185,7 @@ func FuzzSlice(f *testing.F) {
 			return
 		}
 		for name, info := range file.Tensors() {
-			s, err := file.Slice(name, idx...)
+			s, err := sliceOf(file, name, idx...)
 			if err != nil {
 				if Kind(err) == "" {
 					t.Fatalf("untyped slice error %v", err)
@@ -196,14 +196,32 @@ func FuzzSlice(f *testing.F) {
 			if err != nil {
 				t.Fatal(err)
 			}
+			checkRuns(t, info, s)
 			checkSlice(t, file, info, idx, s, got)
 		}
 	})
 }
 
+// checkRuns checks that a slice's runs lie in its tensor, in increasing
+// order, merged when adjacent, and add up to NBytes.
+func checkRuns(t *testing.T, info Tensor, s *Slice) {
+	t.Helper()
+	var total int64
+	end := int64(-1) // where the previous run ended
+	for off, n := range s.Runs() {
+		if n <= 0 || off < info.Offset() || off+n > info.Offset()+info.Len() || off <= end {
+			t.Fatalf("tensor %q: run (%d, %d) after one ending at %d, tensor at [%d, %d)", info.Name, off, n, end, info.Offset(), info.Offset()+info.Len())
+		}
+		total, end = total+n, off+n
+	}
+	if total != s.NBytes {
+		t.Fatalf("tensor %q: runs hold %d bytes, NBytes %d", info.Name, total, s.NBytes)
+	}
+}
+
 // checkSlice compares a slice of a byte-aligned tensor with a naive
 // element-by-element gather.
-func checkSlice(t *testing.T, f *File, info TensorInfo, idx []Index, s *Slice, got []byte) {
+func checkSlice(t *testing.T, f *File, info Tensor, idx []Index, s *Slice, got []byte) {
 	t.Helper()
 	es := info.DType.Bits() / 8
 	if info.DType.Bits()%8 != 0 || info.NumElements() > 1<<12 {

@@ -21,7 +21,7 @@ const metadataKey = "__metadata__"
 // negative) until validate has checked them against the data section, so
 // that its errors and its ordering see the values written.
 type header struct {
-	tensors []TensorInfo
+	tensors []Tensor
 	// pos[i] is the offset within the header of the name of the i-th
 	// tensor in header order; index maps a name to that i until the
 	// tensors are validated, which is when pos is needed.
@@ -40,22 +40,22 @@ type header struct {
 // this one allocates the header as one string (tensor names are substrings
 // of it), an arena for the shapes and the tensors slice.
 type parser struct {
-	b         []byte
-	s         string // the same bytes as b; names are slices of it
-	pos       int
-	depth     int
-	lenient   bool
-	dataStart int64 // 8+N, where the data section begins
-	h         header
-	hasMeta   bool     // __metadata__ was seen, possibly as null
-	shapes    []uint64 // arena the shapes are cut from
+	b       []byte
+	s       string // the same bytes as b; names are slices of it
+	pos     int
+	depth   int
+	lenient bool
+	file    *File // the file the tensors belong to
+	h       header
+	hasMeta bool     // __metadata__ was seen, possibly as null
+	shapes  []uint64 // arena the shapes are cut from
 }
 
 // parseHeader parses the N header bytes b, which must already be valid
-// UTF-8. Errors wrap ErrInvalidHeaderDeserialization and carry the offset
+// UTF-8, into tensors of f. Errors wrap ErrInvalidHeaderDeserialization and carry the offset
 // within the file (the header starts after the 8-byte length prefix).
-func parseHeader(b []byte, lenient bool) (*header, *Error) {
-	p := &parser{b: b, s: string(b), lenient: lenient, dataStart: 8 + int64(len(b))}
+func parseHeader(b []byte, lenient bool, f *File) (*header, *Error) {
+	p := &parser{b: b, s: string(b), lenient: lenient, file: f}
 	if err := p.parse(); err != nil {
 		return nil, err
 	}
@@ -118,7 +118,7 @@ func (p *parser) parse() *Error {
 	// Headers average about 90 bytes per tensor; presizing saves the
 	// repeated growth of the tensors and of the shape arena.
 	n := len(p.b)/90 + 1
-	p.h.tensors = make([]TensorInfo, 0, n)
+	p.h.tensors = make([]Tensor, 0, n)
 	p.h.pos = make([]int, 0, n)
 	p.shapes = make([]uint64, 0, 3*n)
 	p.h.index = make(map[string]int, n)
@@ -220,7 +220,7 @@ func (p *parser) strictf(pos int, tensor, format string, args ...any) {
 // tensor parses one tensor entry and adds it, last one winning as in the
 // reference.
 func (p *parser) tensor(name string, pos int) *Error {
-	t := TensorInfo{Name: name, dataStart: p.dataStart}
+	t := Tensor{Name: name, f: p.file}
 	var err *Error
 	switch p.peek() {
 	case '{':
@@ -249,7 +249,7 @@ func (p *parser) tensor(name string, pos int) *Error {
 
 // entryObject parses {"dtype": .., "shape": .., "data_offsets": ..} into
 // t, in any order, ignoring unknown fields as serde does.
-func (p *parser) entryObject(t *TensorInfo) *Error {
+func (p *parser) entryObject(t *Tensor) *Error {
 	var have [3]bool
 	err := p.object(func(key string, _ int) *Error {
 		var i int
@@ -282,7 +282,7 @@ func (p *parser) entryObject(t *TensorInfo) *Error {
 
 // entryArray parses the positional form [dtype, shape, data_offsets] into
 // t.
-func (p *parser) entryArray(t *TensorInfo) *Error {
+func (p *parser) entryArray(t *Tensor) *Error {
 	i := 0
 	err := p.array(func() *Error {
 		if i == 3 {
@@ -298,7 +298,7 @@ func (p *parser) entryArray(t *TensorInfo) *Error {
 }
 
 // field parses field i (0 dtype, 1 shape, 2 data_offsets) into t.
-func (p *parser) field(t *TensorInfo, i int) *Error {
+func (p *parser) field(t *Tensor, i int) *Error {
 	switch i {
 	case 0:
 		return p.dtype(&t.DType)

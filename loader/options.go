@@ -1,17 +1,20 @@
 package loader
 
+// defaultMaxHeaderSize is the reference's cap on the header length: larger
+// headers are refused before anything is allocated for them.
+const defaultMaxHeaderSize = 100_000_000
+
 // Option configures [Open] and [NewReader].
 type Option func(*config)
 
 type config struct {
-	name      string
 	maxHeader int64
 	lenient   bool
 	pread     bool
 }
 
-func newConfig(name string, opts []Option) config {
-	c := config{name: name, maxHeader: DefaultMaxHeaderSize}
+func newConfig(opts []Option) config {
+	c := config{maxHeader: defaultMaxHeaderSize}
 	for _, o := range opts {
 		o(&c)
 	}
@@ -19,9 +22,9 @@ func newConfig(name string, opts []Option) config {
 }
 
 // WithMaxHeaderSize sets the largest header length accepted, in bytes
-// (default [DefaultMaxHeaderSize], the reference's limit). Raise it for
-// checkpoints with millions of tensors; the header is read into memory
-// whole, so the limit bounds what a hostile file can make stload allocate.
+// (default 100,000,000, the reference's limit). Raise it for checkpoints
+// with millions of tensors; the header is read into memory whole, so the
+// limit bounds what a hostile file can make stload allocate.
 func WithMaxHeaderSize(n int64) Option {
 	return func(c *config) { c.maxHeader = max(n, 0) }
 }
@@ -34,15 +37,10 @@ func WithLenient() Option {
 	return func(c *config) { c.lenient = true }
 }
 
-// WithPread makes [Open] read with pread instead of mapping the file, as
-// the reference's backend="pread" does: better on network file systems and
-// on machines where a mapping would double memory residency.
+// WithPread makes [Open] (and [NewReader] given an [*os.File]) read with
+// pread instead of mapping the file, as the reference's backend="pread"
+// does: better on network file systems and on machines where a mapping
+// would double memory residency.
 func WithPread() Option {
 	return func(c *config) { c.pread = true }
-}
-
-// WithName sets the name that errors report for a file opened with
-// [NewReader] (Open uses the path).
-func WithName(name string) Option {
-	return func(c *config) { c.name = name }
 }

@@ -1,20 +1,25 @@
 package loader
 
 import (
+	"errors"
 	"fmt"
 	"io"
+	"iter"
 	"strconv"
 	"strings"
+
+	"github.com/stload/stload/dtype"
 )
 
 // Index selects along one dimension of a tensor: a single position, which
-// removes the dimension from the result, or a half-open range [start, stop)
-// taken every step elements. Negative positions count from the end of the
-// dimension, as in Python. Build one with [At], [Range], [From], [To] or
-// [All].
+// removes the dimension from the result ([At]), or a half-open range
+// [start, stop) ([Range]), possibly taken every step elements (steps come
+// from [ParseSpec]'s "a:b:s"). Negative positions count from the end of
+// the dimension, as in Python. The zero Index selects the whole dimension,
+// as ":" does.
 type Index struct {
 	start, stop int64
-	step        int64
+	step        int64 // 0: not given, which means 1
 	single      bool
 	hasStart    bool
 	hasStop     bool
@@ -28,46 +33,10 @@ func Range(start, stop int64) Index {
 	return Index{start: start, stop: stop, hasStart: true, hasStop: true}
 }
 
-// From selects positions from start to the end.
-func From(start int64) Index { return Index{start: start, hasStart: true} }
-
-// To selects positions from the beginning up to, not including, stop.
-func To(stop int64) Index { return Index{stop: stop, hasStop: true} }
-
-// All selects the whole dimension.
-func All() Index { return Index{} }
-
-// Step returns the range ix taking every step-th position. Steps must be
-// positive; a step has no meaning for a single position.
-func (ix Index) Step(step int64) Index {
-	ix.step = step
-	return ix
-}
-
-// String formats ix in the spec syntax of [ParseSpec].
-func (ix Index) String() string {
-	if ix.single {
-		return strconv.FormatInt(ix.start, 10)
-	}
-	var b strings.Builder
-	if ix.hasStart {
-		b.WriteString(strconv.FormatInt(ix.start, 10))
-	}
-	b.WriteByte(':')
-	if ix.hasStop {
-		b.WriteString(strconv.FormatInt(ix.stop, 10))
-	}
-	if ix.step != 0 && ix.step != 1 {
-		b.WriteByte(':')
-		b.WriteString(strconv.FormatInt(ix.step, 10))
-	}
-	return b.String()
-}
-
 // ParseSpec parses a slice spec: comma-separated items, one per leading
 // dimension, each "i" (a position), "a:b", "a:", ":b" or ":" (ranges), or
-// "a:b:s" with a step. Positions may be negative. The empty spec selects
-// the whole tensor.
+// "a:b:s" with a positive step s. Positions may be negative. The empty
+// spec selects the whole tensor. Errors wrap [ErrInvalidSlice].
 func ParseSpec(spec string) ([]Index, error) {
 	if strings.TrimSpace(spec) == "" {
 		return nil, nil
@@ -76,7 +45,7 @@ func ParseSpec(spec string) ([]Index, error) {
 	for item := range strings.SplitSeq(spec, ",") {
 		ix, err := parseItem(strings.TrimSpace(item))
 		if err != nil {
-			return nil, &Error{Offset: -1, Err: ErrInvalidSlice, Detail: fmt.Sprintf("spec %q: item %q: %v", spec, item, err)}
+			return nil, &Error{Err: ErrInvalidSlice, Detail: fmt.Sprintf("spec %q: item %q: %v", spec, item, err)}
 		}
 		idx = append(idx, ix)
 	}
@@ -90,7 +59,7 @@ func parseItem(item string) (Index, error) {
 		return At(i), err
 	}
 	if len(parts) > 3 {
-		return Index{}, fmt.Errorf("too many colons")
+		return Index{}, errors.New("too many colons")
 	}
 	var ix Index
 	var err error
@@ -110,52 +79,153 @@ func parseItem(item string) (Index, error) {
 		if ix.step, err = strconv.ParseInt(parts[2], 10, 64); err != nil {
 			return ix, err
 		}
+		if ix.step == 0 {
+			return ix, errors.New("the step is zero")
+		}
 	}
 	return ix, nil
 }
 
-// ByteRange is a contiguous run of bytes of a file.
-type ByteRange struct {
-	// Off is the absolute offset of the first byte in the file.
-	Off int64
-	// Len is the number of bytes.
-	Len int64
-}
-
 // Slice is a selection of part of a tensor: its shape, and the contiguous
-// byte ranges of the file that hold it in row-major order. Adjacent ranges
-// are merged, so a selection of whole rows is one range.
+// runs of file bytes that hold it in row-major order, which [Slice.Runs]
+// generates on demand.
 type Slice struct {
 	// Shape is the shape of the selection.
 	Shape []uint64
-	// Ranges lists the file bytes of the selection, in row-major order.
-	Ranges []ByteRange
-	// NBytes is the total length of Ranges.
+	// DType is the element type.
+	DType dtype.DType
+	// NBytes is the number of bytes of the selection.
 	NBytes int64
 
-	f *File
+	t     Tensor
+	outer []dim    // the dimensions whose positions start a run
+	incs  []uint64 // incs[i]: bits from one position of outer[i] to the next
+	base  uint64   // bit of the tensor where the first run starts
+	run   int64    // bytes of one run
 }
 
-// Bytes gathers the selection's bytes into a new slice, reading each
-// range straight into its place.
+// Runs iterates over the selection's bytes as (absolute file offset,
+// length) pairs in row-major order, adjacent runs merged: a selection of
+// whole rows is one run. It generates them as it goes, in memory that
+// does not depend on their number. An empty selection has no runs.
+func (s *Slice) Runs() iter.Seq2[int64, int64] {
+	return func(yield func(int64, int64) bool) {
+		if s.NBytes == 0 {
+			return
+		}
+		start := s.t.Offset()
+		pos := make([]uint64, len(s.outer)) // odometer over the outer positions
+		bit := s.base
+		off, n := start+int64(bit/8), int64(0) // the run being merged
+		for {
+			at := start + int64(bit/8)
+			if at != off+n {
+				if !yield(off, n) {
+					return
+				}
+				off, n = at, 0
+			}
+			n += s.run
+			if !s.advance(pos, &bit) {
+				yield(off, n)
+				return
+			}
+		}
+	}
+}
+
+// advance steps the odometer pos over the counts of the outer dimensions,
+// innermost fastest, keeping bit at the start of the run it points to, and
+// reports false when it wraps around.
+func (s *Slice) advance(pos []uint64, bit *uint64) bool {
+	for i := len(pos) - 1; i >= 0; i-- {
+		pos[i]++
+		if pos[i] < s.outer[i].count {
+			*bit += s.incs[i]
+			return true
+		}
+		pos[i] = 0
+		*bit -= (s.outer[i].count - 1) * s.incs[i]
+	}
+	return false
+}
+
+// Bytes gathers the selection's bytes into a new slice, copying each run
+// straight into its place.
 func (s *Slice) Bytes() ([]byte, error) {
+	f, m, release, err := s.t.lease()
+	defer release()
+	if err != nil {
+		return nil, err
+	}
 	buf := make([]byte, s.NBytes)
 	at := buf
-	for _, r := range s.Ranges {
-		if _, err := s.f.ReadAt(at[:r.Len], r.Off); err != nil {
+	for off, n := range s.Runs() {
+		if m != nil {
+			copy(at, m[off:off+n])
+		} else if _, err = f.ReadAt(at[:n], off); err != nil {
 			return nil, err
 		}
-		at = at[r.Len:]
+		at = at[n:]
 	}
 	return buf, nil
 }
 
 // WriteTo writes the selection's bytes to w in row-major order without
-// gathering them first; it implements [io.WriterTo]. From a mapped file
-// the bytes are written from the mapping, so Close waits for WriteTo to
-// return.
+// gathering them first; it implements [io.WriterTo]. A mapped file's
+// bytes go to w straight from the mapping, with no copy between, under a
+// lease that keeps a concurrent Close from unmapping them. Otherwise they
+// are read into a buffer, as large as the selection up to 1 MiB for an
+// [*os.File], 64 MiB for another reader, and written from there.
 func (s *Slice) WriteTo(w io.Writer) (int64, error) {
-	return s.f.writeRanges(w, s.Ranges, s.NBytes)
+	f, m, release, err := s.t.lease()
+	defer release()
+	if err != nil {
+		return 0, err
+	}
+	if m == nil {
+		return s.copyTo(w, f, make([]byte, min(s.NBytes, f.chunk)))
+	}
+	var written int64
+	for off, n := range s.Runs() {
+		k, err := w.Write(m[off : off+n])
+		written += int64(k)
+		if err != nil {
+			return written, err
+		}
+	}
+	return written, nil
+}
+
+// copyTo is WriteTo for a file that is not mapped: runs are read into buf,
+// several small ones together, and written a buffer at a time.
+func (s *Slice) copyTo(w io.Writer, f *File, buf []byte) (written int64, err error) {
+	fill := 0
+	flush := func() error {
+		k, err := w.Write(buf[:fill])
+		written += int64(k)
+		fill = 0
+		return err
+	}
+	for off, n := range s.Runs() {
+		for n > 0 {
+			k := min(n, int64(len(buf)-fill))
+			if _, err := f.ReadAt(buf[fill:fill+int(k)], off); err != nil {
+				return written, err
+			}
+			fill += int(k)
+			off, n = off+k, n-k
+			if fill == len(buf) {
+				if err := flush(); err != nil {
+					return written, err
+				}
+			}
+		}
+	}
+	if fill > 0 {
+		err = flush()
+	}
+	return written, err
 }
 
 // dim is one dimension's normalised selection.
@@ -164,10 +234,10 @@ type dim struct {
 	keep               bool // false for a single position
 }
 
-// plan computes the shape and byte ranges of a selection. Dimensions are
+// plan computes the shape and the runs of a selection. Dimensions are
 // checked innermost first, as the reference does, so that a selection with
 // several faults reports the same one.
-func plan(t TensorInfo, idx []Index) (*Slice, *Error) {
+func plan(t Tensor, idx []Index) (*Slice, *Error) {
 	if len(idx) > len(t.Shape) {
 		return nil, newError(ErrTooManySlices, "", "%d indexes for a tensor of rank %d", len(idx), len(t.Shape))
 	}
@@ -192,14 +262,13 @@ func plan(t TensorInfo, idx []Index) (*Slice, *Error) {
 		dims[i] = d
 		span *= size
 	}
-	s := &Slice{Shape: []uint64{}}
+	s := &Slice{Shape: []uint64{}, DType: t.DType, t: t}
 	for _, d := range dims {
 		if d.keep {
 			s.Shape = append(s.Shape, d.count)
 		}
 	}
-	err := s.ranges(t, dims)
-	return s, err
+	return s, s.layout(dims)
 }
 
 // whole reports whether d selects all of a dimension of the given size.
@@ -225,9 +294,6 @@ func normalise(ix Index, i int, size uint64) (dim, *Error) {
 		return dim{}, outOfRange(ix.start)
 	}
 	if ix.single {
-		if ix.step != 0 {
-			return dim{}, newError(ErrInvalidSlice, "", "a step has no meaning for the single position %d", ix.start)
-		}
 		p := abs(ix.start)
 		if p < 0 || p >= n {
 			return dim{}, outOfRange(ix.start)
@@ -241,7 +307,7 @@ func normalise(ix Index, i int, size uint64) (dim, *Error) {
 	if ix.hasStop {
 		stop = abs(ix.stop)
 	}
-	step := ix.step
+	step := max(ix.step, 1)
 	switch {
 	case start < 0 || start >= n:
 		return dim{}, outOfRange(start)
@@ -249,19 +315,20 @@ func normalise(ix Index, i int, size uint64) (dim, *Error) {
 		return dim{}, outOfRange(stop - 1)
 	case start > stop:
 		return dim{}, newError(ErrInvalidSlice, "", "range %d:%d on dimension #%d starts after it stops", start, stop, i)
-	case step == 0:
-		step = 1
-	case step < 0:
-		return dim{}, newError(ErrInvalidSlice, "", "negative step %d on dimension #%d is not supported", step, i)
+	case ix.step < 0:
+		return dim{}, newError(ErrInvalidSlice, "", "negative step %d on dimension #%d is not supported", ix.step, i)
 	}
 	count := (stop - start + step - 1) / step
 	return dim{start: uint64(start), count: uint64(count), step: uint64(step), keep: true}, nil
 }
 
-// ranges fills s.Ranges and s.NBytes: one run per selected position of the
-// dimensions up to the innermost partial one, merged when adjacent. Offsets
-// are computed in bits so that sub-byte types are checked exactly.
-func (s *Slice) ranges(t TensorInfo, dims []dim) *Error {
+// layout sets up the runs of the selection: one per selected position of
+// the dimensions up to the innermost partial one (Runs merges those that
+// are adjacent), and NBytes. Offsets are computed in bits so that sub-byte
+// types are checked exactly; every run must start at a byte boundary,
+// which depends only on where the first starts and on the distance
+// between positions of each dimension.
+func (s *Slice) layout(dims []dim) *Error {
 	for _, d := range dims {
 		if d.count == 0 {
 			return nil // an empty selection, whatever the other dimensions
@@ -269,63 +336,46 @@ func (s *Slice) ranges(t TensorInfo, dims []dim) *Error {
 	}
 	// strides[i] is the size in bits of one step along dimension i.
 	strides := make([]uint64, len(dims))
-	span := uint64(t.DType.Bits())
+	span := uint64(s.DType.Bits())
 	last := -1 // innermost dimension that is not taken whole
 	for i := len(dims) - 1; i >= 0; i-- {
 		strides[i] = span
-		span *= t.Shape[i]
-		if last < 0 && !dims[i].whole(t.Shape[i]) {
+		span *= s.t.Shape[i]
+		if last < 0 && !dims[i].whole(s.t.Shape[i]) {
 			last = i
 		}
 	}
-	if last < 0 {
-		s.add(t.Offset(), t.Len())
-		return nil
-	}
-	run := strides[last] // bits of one run
+	run := span // no partial dimension: the whole tensor is one run
 	outer := dims[:last+1]
-	if outer[last].step == 1 {
-		run *= outer[last].count
-		outer = append(outer[:last:last], dim{start: outer[last].start, count: 1, step: 1})
+	if last >= 0 {
+		run = strides[last]
+		if outer[last].step == 1 {
+			run *= outer[last].count
+			outer = append(outer[:last:last], dim{start: outer[last].start, count: 1, step: 1})
+		}
 	}
 	if run%8 != 0 {
 		return newError(ErrMisalignedSlice, "", "a run of %d bits does not end at a byte boundary", run)
 	}
-	pos := make([]uint64, len(outer)) // odometer over the outer positions
-	for {
-		var bit uint64
-		for i, d := range outer {
-			bit += (d.start + pos[i]*d.step) * strides[i]
-		}
-		if bit%8 != 0 {
-			return newError(ErrMisalignedSlice, "", "the selection starts at bit %d, not at a byte boundary", bit)
-		}
-		s.add(t.Offset()+int64(bit/8), int64(run/8))
-		if !advance(pos, outer) {
-			return nil
+	s.outer, s.incs, s.run = outer, make([]uint64, len(outer)), int64(run/8)
+	runs := uint64(1)
+	misaligned := -1 // innermost dimension whose positions are not a whole number of bytes apart
+	for i, d := range outer {
+		s.base += d.start * strides[i]
+		s.incs[i] = d.step * strides[i]
+		runs *= d.count
+		if d.count > 1 && s.incs[i]%8 != 0 {
+			misaligned = i
 		}
 	}
-}
-
-// advance steps the odometer pos over the counts of dims, innermost
-// fastest, and reports false when it wraps around.
-func advance(pos []uint64, dims []dim) bool {
-	for i := len(pos) - 1; i >= 0; i-- {
-		pos[i]++
-		if pos[i] < dims[i].count {
-			return true
-		}
-		pos[i] = 0
+	s.NBytes = int64(runs) * s.run
+	// In row-major order the first run that is not byte-aligned is the
+	// first, or else the second position of that dimension.
+	switch {
+	case s.base%8 != 0:
+		return newError(ErrMisalignedSlice, "", "the selection starts at bit %d, not at a byte boundary", s.base)
+	case misaligned >= 0:
+		return newError(ErrMisalignedSlice, "", "the selection starts at bit %d, not at a byte boundary", s.base+s.incs[misaligned])
 	}
-	return false
-}
-
-// add appends a range, merging it with the previous one when adjacent.
-func (s *Slice) add(off, n int64) {
-	s.NBytes += n
-	if k := len(s.Ranges); k > 0 && s.Ranges[k-1].Off+s.Ranges[k-1].Len == off {
-		s.Ranges[k-1].Len += n
-		return
-	}
-	s.Ranges = append(s.Ranges, ByteRange{Off: off, Len: n})
+	return nil
 }

@@ -1,74 +1,95 @@
 package loader
 
-import "io"
+import (
+	"io"
 
-// Tensor is one tensor of an open [File]: its description and access to
-// its bytes.
+	"github.com/stload/stload/dtype"
+)
+
+// Tensor is one tensor of an open [File], as validated from its header,
+// with access to its bytes. Its Shape is shared with the File and must not
+// be modified.
 type Tensor struct {
-	TensorInfo
+	// Name is the tensor's key in the header.
+	Name string
+	// DType is the element type.
+	DType dtype.DType
+	// Shape lists the dimensions, outermost first; it is empty for a scalar.
+	Shape []uint64
+	// Begin and End are the header's data_offsets: the tensor's bytes are
+	// [Begin, End) counted from the start of the data section.
+	Begin, End int64
+
 	f *File
+}
+
+// Offset returns the absolute file offset of the tensor's first byte.
+func (t Tensor) Offset() int64 {
+	if t.f == nil {
+		return t.Begin
+	}
+	return 8 + t.f.headerSize + t.Begin
+}
+
+// Len returns the number of bytes of the tensor.
+func (t Tensor) Len() int64 { return t.End - t.Begin }
+
+// NumElements returns the product of the dimensions (1 for a scalar).
+func (t Tensor) NumElements() uint64 {
+	n := uint64(1)
+	for _, d := range t.Shape {
+		n *= d // validated not to overflow
+	}
+	return n
+}
+
+// lease returns the tensor's file and a lease on its mapping (see
+// File.Mapping), failing for a Tensor that was not obtained from a file.
+// release is never nil.
+func (t Tensor) lease() (f *File, mapped []byte, release func(), err error) {
+	if t.f == nil {
+		return nil, nil, func() {}, &Error{Tensor: t.Name, Err: ErrTensorNotFound, Detail: "the tensor belongs to no file"}
+	}
+	m, release, err := t.f.Mapping()
+	return t.f, m, release, err
 }
 
 // Bytes returns the tensor's little-endian bytes. For a memory-mapped file
 // the slice points into the mapping: no copy is made, the memory is
 // read-only (writing to it crashes the program), and it is valid until the
-// File is closed. Otherwise Bytes reads the tensor into a new slice.
+// File is closed (hold a lease from [File.Mapping] to keep it valid past
+// a concurrent Close). Otherwise Bytes reads the tensor into a new slice.
+// For a part of the tensor, or to stream it, use [Tensor.Slice].
 func (t Tensor) Bytes() ([]byte, error) {
-	m, err := t.f.mapping()
+	f, m, release, err := t.lease()
+	defer release()
 	if err != nil {
 		return nil, err
 	}
+	off, n := t.Offset(), t.Len()
 	if m != nil {
-		return m[t.Offset() : t.Offset()+t.Len() : t.Offset()+t.Len()], nil
+		return m[off : off+n : off+n], nil
 	}
-	buf := make([]byte, t.Len())
-	if _, err := t.ReadAt(buf, 0); err != nil {
+	buf := make([]byte, n)
+	if k, err := f.ReadAt(buf, off); err != nil && (err != io.EOF || int64(k) < n) {
 		return nil, err
 	}
 	return buf, nil
 }
 
-// ReadAt reads len(p) bytes starting off bytes into the tensor. It
-// implements [io.ReaderAt] over the tensor's bytes.
-func (t Tensor) ReadAt(p []byte, off int64) (int, error) {
-	if off < 0 || off > t.Len() {
-		return 0, &Error{File: t.f.name, Tensor: t.Name, Offset: t.Offset() + off, Err: ErrIO, Detail: "offset outside the tensor"}
-	}
-	want := len(p)
-	p = p[:min(int64(len(p)), t.Len()-off)]
-	n, err := t.f.ReadAt(p, t.Offset()+off)
-	if err == nil && n < want {
-		err = io.EOF
-	}
-	return n, err
-}
-
-// Reader returns a reader over the tensor's bytes.
-func (t Tensor) Reader() *io.SectionReader {
-	return io.NewSectionReader(t.f, t.Offset(), t.Len())
-}
-
 // Slice selects part of the tensor with the reference's get_slice
-// semantics; see [File.Slice].
+// semantics: idx gives one [Index] per leading dimension (fewer than the
+// tensor's rank is fine: the rest are taken whole; none selects the whole
+// tensor). The result describes the contiguous runs of file bytes the
+// selection covers, in row-major order, and reads them on demand.
 func (t Tensor) Slice(idx ...Index) (*Slice, error) {
-	s, err := plan(t.TensorInfo, idx)
+	s, err := plan(t, idx)
 	if err != nil {
-		err.File = t.f.name
+		if t.f != nil {
+			err.File = t.f.name
+		}
 		err.Tensor = t.Name
 		return nil, err
 	}
-	s.f = t.f
 	return s, nil
-}
-
-// Slice selects part of the named tensor: idx gives one [Index] per
-// leading dimension (fewer than the tensor's rank is fine: the rest are
-// taken whole). The result lists the contiguous byte ranges of the file the
-// selection covers, in row-major order, and reads them on demand.
-func (f *File) Slice(name string, idx ...Index) (*Slice, error) {
-	t, err := f.Tensor(name)
-	if err != nil {
-		return nil, err
-	}
-	return t.Slice(idx...)
 }

@@ -10,22 +10,18 @@ import (
 	"github.com/stload/stload/dtype"
 )
 
-// DefaultMaxHeaderSize is the reference's cap on the header length: larger
-// headers are refused before anything is allocated for them.
-const DefaultMaxHeaderSize = 100_000_000
-
 // checkPrefix runs the reference's checks 1 to 3 on the file size and the
 // 8-byte length prefix, and returns the header length N.
 func checkPrefix(prefix []byte, size, maxHeader int64) (int64, *Error) {
 	if size < 8 {
-		return 0, newError(ErrHeaderTooSmall, "", "the file has %d bytes, fewer than the 8-byte length prefix", size).at(0)
+		return 0, newError(ErrHeaderTooSmall, "", "the file has %d bytes, fewer than the 8-byte length prefix", size)
 	}
 	n := binary.LittleEndian.Uint64(prefix)
 	if n > uint64(maxHeader) {
-		return 0, newError(ErrHeaderTooLarge, "", "the length prefix says %d bytes; the limit is %d", n, maxHeader).at(0)
+		return 0, newError(ErrHeaderTooLarge, "", "the length prefix says %d bytes; the limit is %d", n, maxHeader)
 	}
 	if int64(n) > size-8 {
-		return 0, newError(ErrInvalidHeaderLength, "", "a header of %d bytes does not fit in a file of %d bytes", n, size).at(0)
+		return 0, newError(ErrInvalidHeaderLength, "", "a header of %d bytes does not fit in a file of %d bytes", n, size)
 	}
 	return int64(n), nil
 }
@@ -52,8 +48,8 @@ func checkUTF8(b []byte) *Error {
 // name order makes stload deterministic). Offsets compare as the uint64s
 // the header holds. Writers emit offset order, so the sort is usually
 // skipped. It reports whether the order changed.
-func sortTensors(ts []TensorInfo) bool {
-	less := func(a, b TensorInfo) int {
+func sortTensors(ts []Tensor) bool {
+	less := func(a, b Tensor) int {
 		return cmp.Or(cmp.Compare(uint64(a.Begin), uint64(b.Begin)), cmp.Compare(uint64(a.End), uint64(b.End)), cmp.Compare(a.Name, b.Name))
 	}
 	if slices.IsSortedFunc(ts, less) {

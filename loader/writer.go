@@ -5,6 +5,7 @@ import (
 	"cmp"
 	"encoding/binary"
 	"io"
+	"io/fs"
 	"maps"
 	"os"
 	"path/filepath"
@@ -30,38 +31,24 @@ type Spec struct {
 	Shape []uint64    // dimensions, outermost first; empty for a scalar
 }
 
-// Save writes tensors and metadata to w as a safetensors file, byte for
-// byte as the reference writer would: tensors ordered by element type
-// (widest first) then name, no padding between them, the header padded
-// with spaces to a multiple of 8, JSON escaped as serde_json does. The
-// reference writes metadata keys in hash order; stload sorts them, so its
-// output is deterministic. A nil metadata map writes no __metadata__ entry;
-// an empty one writes {}.
-func Save(w io.Writer, tensors map[string]Data, metadata map[string]string) error {
-	sw, err := NewWriter(w, specsOf(tensors), metadata)
-	if err != nil {
-		return err
-	}
-	if err := sw.writeData(tensors); err != nil {
-		return err
-	}
-	return sw.Close()
-}
-
-// SaveFile is [Save] to the named file, atomically: it writes a temporary
-// file in the same directory, syncs it and renames it over path, so a
-// failed or interrupted save leaves any existing file untouched (and a
-// File that has it mapped keeps reading the old bytes).
+// SaveFile writes tensors and metadata to the named file as a safetensors
+// file, byte for byte as the reference writer would: tensors ordered by
+// element type (widest first) then name, no padding between them, the
+// header padded with spaces to a multiple of 8, JSON escaped as
+// serde_json does. The reference writes metadata keys in hash order;
+// stload sorts them, so its output is deterministic. A nil metadata map
+// writes no __metadata__ entry; an empty one writes {}.
+//
+// The write is atomic, as for [CreateFile]: a failed or interrupted save
+// leaves any existing file untouched (and a File that has it mapped keeps
+// reading the old bytes).
 func SaveFile(path string, tensors map[string]Data, metadata map[string]string) error {
-	fw, err := CreateFile(path, specsOf(tensors), metadata)
+	w, err := CreateFile(path, specsOf(tensors), metadata)
 	if err != nil {
 		return err
 	}
-	if err := fw.writeData(tensors); err != nil {
-		fw.Abort()
-		return withFile(err, path)
-	}
-	return fw.Commit()
+	w.writeData(tensors)
+	return w.Close()
 }
 
 func specsOf(tensors map[string]Data) []Spec {
@@ -73,11 +60,14 @@ func specsOf(tensors map[string]Data) []Spec {
 }
 
 // writeData writes every tensor's bytes in order, checking each length.
+// A failure is kept in w.err, so that Close reports it and publishes
+// nothing.
 func (w *Writer) writeData(tensors map[string]Data) error {
 	for i, s := range w.order {
 		d := tensors[s.Name]
 		if int64(len(d.Bytes)) != w.sizes[i] {
-			return newError(ErrTensorInvalidInfo, s.Name, "%v %v needs %d bytes, got %d", d.DType, d.Shape, w.sizes[i], len(d.Bytes))
+			w.err = newError(ErrTensorInvalidInfo, s.Name, "%v %v needs %d bytes, got %d", d.DType, d.Shape, w.sizes[i], len(d.Bytes))
+			return w.err
 		}
 		if _, err := w.Write(d.Bytes); err != nil {
 			return err
@@ -87,17 +77,19 @@ func (w *Writer) writeData(tensors map[string]Data) error {
 }
 
 // Writer streams a safetensors file whose header is known before its
-// data, so files larger than memory can be written: [NewWriter] writes the
-// header, then the caller writes every tensor's bytes in [Writer.Tensors]
-// order, then calls Close.
+// data, so files larger than memory can be written: [NewWriter] or
+// [CreateFile] writes the header, then the caller writes every tensor's
+// bytes in [Writer.Tensors] order, then calls Close.
 type Writer struct {
-	w      io.Writer
-	order  []Spec
-	sizes  []int64
-	cur    int   // index of the tensor being written
-	inCur  int64 // bytes written of it
-	header int64
-	err    error
+	w        io.Writer
+	order    []Spec
+	sizes    []int64
+	cur      int   // index of the tensor being written
+	inCur    int64 // bytes written of it
+	err      error
+	out      *target // the file CreateFile writes, or nil
+	closed   bool
+	closeErr error // what Close returned
 }
 
 // NewWriter validates the tensors and metadata, writes the header to w and
@@ -120,17 +112,13 @@ func NewWriter(w io.Writer, tensors []Spec, metadata map[string]string) (*Writer
 		return nil, err
 	}
 	if _, err := w.Write(hdr); err != nil {
-		return nil, &Error{Offset: 0, Err: ErrIO, Cause: err}
+		return nil, &Error{Detail: "writing the header", Cause: err}
 	}
-	return &Writer{w: w, order: order, sizes: sizes, header: int64(len(hdr))}, nil
+	return &Writer{w: w, order: order, sizes: sizes}, nil
 }
 
 // Tensors returns the tensors in the order their bytes must be written.
 func (w *Writer) Tensors() []Spec { return slices.Clone(w.order) }
-
-// HeaderSize returns the number of bytes written before the data: the
-// 8-byte prefix and the padded header.
-func (w *Writer) HeaderSize() int64 { return w.header }
 
 // Write writes data bytes, continuing across tensor boundaries in
 // [Writer.Tensors] order. Writing more bytes than the tensors hold is an
@@ -151,7 +139,7 @@ func (w *Writer) Write(p []byte) (int, error) {
 		written += n
 		w.inCur += int64(n)
 		if err != nil {
-			w.err = &Error{Tensor: w.order[w.cur].Name, Offset: -1, Err: ErrIO, Cause: err}
+			w.err = &Error{Tensor: w.order[w.cur].Name, Cause: err}
 			return written, w.err
 		}
 		p = p[k:]
@@ -167,17 +155,33 @@ func (w *Writer) skipFull() {
 	}
 }
 
-// Close checks that every tensor's bytes were written. It does not close
-// the underlying writer.
+// Close checks that every tensor's bytes were written, and fails if not
+// (which is also how a caller abandons a write). For a Writer from
+// [NewWriter] it does not close the underlying writer. For one from
+// [CreateFile] it commits the file: flushes and syncs the temporary file,
+// gives it the mode of the file it replaces (0644 for a new one) and
+// renames it over the target; if anything is missing or fails, it removes
+// the temporary file instead and the target is left as it was. Close
+// returns the same result when called again.
 func (w *Writer) Close() error {
-	if w.err != nil {
-		return w.err
+	if w.closed {
+		return w.closeErr
 	}
-	w.skipFull()
-	if w.cur < len(w.order) {
-		return newError(ErrTensorInvalidInfo, w.order[w.cur].Name, "only %d of its %d bytes were written", w.inCur, w.sizes[w.cur])
+	if w.err == nil {
+		w.skipFull()
+		if w.cur < len(w.order) {
+			w.err = newError(ErrTensorInvalidInfo, w.order[w.cur].Name, "only %d of its %d bytes were written", w.inCur, w.sizes[w.cur])
+		}
 	}
-	return nil
+	if w.out != nil {
+		w.err = w.out.finish(w.err)
+		w.out = nil
+	}
+	w.closed, w.closeErr = true, w.err
+	if w.err == nil {
+		w.err = &Error{Err: fs.ErrClosed, Detail: "the writer is closed"} // for later writes
+	}
+	return w.closeErr
 }
 
 // encodeHeader returns the length prefix and padded header for tensors in
@@ -228,8 +232,8 @@ func encodeHeader(order []Spec, metadata map[string]string) ([]byte, []int64, er
 		buf = append(buf, ' ')
 	}
 	n := len(buf) - 8
-	if n > DefaultMaxHeaderSize {
-		return nil, nil, newError(ErrHeaderTooLarge, "", "the header would be %d bytes; the limit is %d", n, DefaultMaxHeaderSize)
+	if n > defaultMaxHeaderSize {
+		return nil, nil, newError(ErrHeaderTooLarge, "", "the header would be %d bytes; the limit is %d", n, defaultMaxHeaderSize)
 	}
 	binary.LittleEndian.PutUint64(buf, uint64(n))
 	return buf, sizes, nil
@@ -239,7 +243,7 @@ func encodeHeader(order []Spec, metadata map[string]string) ([]byte, []int64, er
 func checkSpec(s Spec) error {
 	switch {
 	case s.Name == metadataKey:
-		return newError(ErrReservedName, s.Name, "the name is reserved for the metadata map")
+		return newError(ErrTensorInvalidInfo, s.Name, "the name %s is reserved for the metadata map", metadataKey)
 	case !utf8.ValidString(s.Name):
 		return newError(ErrInvalidHeader, s.Name, "the name is not valid UTF-8")
 	case !s.DType.Valid():
@@ -302,33 +306,34 @@ func appendString(buf []byte, s string) []byte {
 	return append(buf, '"')
 }
 
-// FileWriter is a [Writer] to a temporary file that replaces its target
-// only on [FileWriter.Commit].
-type FileWriter struct {
-	*Writer
+// target is the file a Writer from CreateFile writes: a temporary file in
+// the target's directory, renamed over it on Close.
+type target struct {
 	path string
 	tmp  *os.File
 	bw   *bufio.Writer
 }
 
 // CreateFile starts writing a safetensors file at path, streaming like
-// [NewWriter]. Nothing appears at path until Commit; Abort (or a crash)
-// leaves any existing file there untouched.
-func CreateFile(path string, tensors []Spec, metadata map[string]string) (*FileWriter, error) {
+// [NewWriter]. Nothing appears at path until [Writer.Close] commits the
+// complete file; a failed or incomplete write (or a crash) leaves any
+// existing file there untouched. Errors name path.
+func CreateFile(path string, tensors []Spec, metadata map[string]string) (*Writer, error) {
 	dir, base := filepath.Split(path)
 	if dir == "" {
 		dir = "."
 	}
 	tmp, err := os.CreateTemp(dir, "."+base+".tmp-*")
 	if err != nil {
-		return nil, &Error{File: path, Offset: -1, Err: ErrIO, Cause: err}
+		return nil, &Error{File: path, Cause: err}
 	}
-	fw := &FileWriter{path: path, tmp: tmp, bw: bufio.NewWriterSize(tmp, copyBufSize)}
-	if fw.Writer, err = NewWriter(directWriter{fw.bw, tmp}, tensors, metadata); err != nil {
-		fw.Abort()
-		return nil, withFile(err, path)
+	out := &target{path: path, tmp: tmp, bw: bufio.NewWriterSize(tmp, copyBufSize)}
+	w, err := NewWriter(directWriter{out.bw, tmp}, tensors, metadata)
+	if err != nil {
+		return nil, out.finish(err)
 	}
-	return fw, nil
+	w.out = out
+	return w, nil
 }
 
 // directWriter gathers small writes (the header, small tensors) in its
@@ -350,45 +355,48 @@ func (d directWriter) Write(p []byte) (int, error) {
 	return d.f.Write(p)
 }
 
-// Commit checks that every byte was written, flushes and syncs the
-// temporary file, gives it the mode of the file it replaces (0644 for a
-// new one) and renames it over the target.
-func (fw *FileWriter) Commit() error {
-	err := fw.Writer.Close()
+// finish commits the temporary file when err is nil, and removes it
+// otherwise (or when committing fails). It returns the error, naming the
+// target file.
+func (t *target) finish(err error) error {
 	if err == nil {
-		err = fw.bw.Flush()
-	}
-	if err == nil {
-		err = fw.tmp.Sync()
-	}
-	if err == nil {
-		mode := os.FileMode(0o644)
-		if fi, serr := os.Stat(fw.path); serr == nil {
-			mode = fi.Mode().Perm()
-		}
-		err = fw.tmp.Chmod(mode)
-	}
-	if cerr := fw.tmp.Close(); err == nil {
-		err = cerr
-	}
-	if err == nil {
-		err = os.Rename(fw.tmp.Name(), fw.path)
+		err = t.commit()
 	}
 	if err != nil {
-		os.Remove(fw.tmp.Name())
-		if _, ok := err.(*Error); ok {
-			return withFile(err, fw.path)
+		t.tmp.Close()
+		os.Remove(t.tmp.Name())
+		if e, ok := err.(*Error); ok {
+			if e.File == "" {
+				e.File = t.path
+			}
+			return e
 		}
-		return &Error{File: fw.path, Offset: -1, Err: ErrIO, Cause: err}
+		return &Error{File: t.path, Cause: err}
 	}
-	syncDir(filepath.Dir(fw.path))
+	syncDir(filepath.Dir(t.path))
 	return nil
 }
 
-// Abort discards the temporary file.
-func (fw *FileWriter) Abort() {
-	fw.tmp.Close()
-	os.Remove(fw.tmp.Name())
+// commit flushes, syncs, sets the mode and renames the temporary file.
+func (t *target) commit() error {
+	err := t.bw.Flush()
+	if err == nil {
+		err = t.tmp.Sync()
+	}
+	if err == nil {
+		mode := os.FileMode(0o644)
+		if fi, serr := os.Stat(t.path); serr == nil {
+			mode = fi.Mode().Perm()
+		}
+		err = t.tmp.Chmod(mode)
+	}
+	if cerr := t.tmp.Close(); err == nil {
+		err = cerr
+	}
+	if err == nil {
+		err = os.Rename(t.tmp.Name(), t.path)
+	}
+	return err
 }
 
 // syncDir makes a rename durable. Errors are ignored: some file systems

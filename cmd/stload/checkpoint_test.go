@@ -14,6 +14,7 @@ import (
 
 	"github.com/stload/stload/dtype"
 	"github.com/stload/stload/loader"
+	"github.com/stload/stload/loader/checkpoint"
 )
 
 // shardTiny writes tiny-llama into dir as a transformers checkpoint of
@@ -21,13 +22,13 @@ import (
 // of its index.
 func shardTiny(t *testing.T, dir string) string {
 	t.Helper()
-	c, err := loader.OpenCheckpoint(tinyLlamaPath)
+	c, err := checkpoint.Open(context.Background(), tinyLlamaPath)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer c.Close()
-	paths, err := loader.SaveSharded(context.Background(), dir, c.Sources(),
-		loader.ShardOptions{MaxShardSize: 100_000, Metadata: map[string]string{"format": "pt"}})
+	paths, err := checkpoint.Save(context.Background(), dir, c.Sources(),
+		checkpoint.WithMaxShardSize(100_000), checkpoint.WithMetadata(map[string]string{"format": "pt"}))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -256,40 +257,40 @@ var brokenCheckpoints = []brokenCheckpoint{
 	{"tensor in two shards", func(t *testing.T, dir string) string {
 		writeShard(t, filepath.Join(dir, "a.safetensors"), "x", "y")
 		writeShard(t, filepath.Join(dir, "b.safetensors"), "y", "z")
-		writeIndex(t, filepath.Join(dir, loader.DefaultIndexName), 32, map[string]string{"x": "a.safetensors", "y": "a.safetensors", "z": "b.safetensors"})
+		writeIndex(t, filepath.Join(dir, checkpoint.DefaultIndexName), 32, map[string]string{"x": "a.safetensors", "y": "a.safetensors", "z": "b.safetensors"})
 		return dir
 	}, "WeightMapMismatch", false},
 	{"tensor not listed", func(t *testing.T, dir string) string {
 		writeShard(t, filepath.Join(dir, "a.safetensors"), "x", "y")
-		writeIndex(t, filepath.Join(dir, loader.DefaultIndexName), -1, map[string]string{"x": "a.safetensors"})
+		writeIndex(t, filepath.Join(dir, checkpoint.DefaultIndexName), -1, map[string]string{"x": "a.safetensors"})
 		return dir
 	}, "WeightMapMismatch", false},
 	{"traversal", func(t *testing.T, dir string) string {
 		sub := filepath.Join(dir, "model")
 		os.Mkdir(sub, 0o755)
 		writeShard(t, filepath.Join(dir, "outside.safetensors"), "x")
-		writeIndex(t, filepath.Join(sub, loader.DefaultIndexName), -1, map[string]string{"x": "../outside.safetensors"})
+		writeIndex(t, filepath.Join(sub, checkpoint.DefaultIndexName), -1, map[string]string{"x": "../outside.safetensors"})
 		return sub
 	}, "InsecurePath", false},
 	{"absolute shard path", func(t *testing.T, dir string) string {
 		writeShard(t, filepath.Join(dir, "a.safetensors"), "x")
-		writeIndex(t, filepath.Join(dir, loader.DefaultIndexName), -1, map[string]string{"x": filepath.Join(dir, "a.safetensors")})
-		return filepath.Join(dir, loader.DefaultIndexName)
+		writeIndex(t, filepath.Join(dir, checkpoint.DefaultIndexName), -1, map[string]string{"x": filepath.Join(dir, "a.safetensors")})
+		return filepath.Join(dir, checkpoint.DefaultIndexName)
 	}, "InsecurePath", false},
 	{"total size mismatch", func(t *testing.T, dir string) string {
 		writeShard(t, filepath.Join(dir, "a.safetensors"), "x")
 		writeShard(t, filepath.Join(dir, "b.safetensors"), "y")
-		writeIndex(t, filepath.Join(dir, loader.DefaultIndexName), 17, map[string]string{"x": "a.safetensors", "y": "b.safetensors"})
+		writeIndex(t, filepath.Join(dir, checkpoint.DefaultIndexName), 17, map[string]string{"x": "a.safetensors", "y": "b.safetensors"})
 		return dir
 	}, "InvalidIndex", true},
 	{"malformed index", func(t *testing.T, dir string) string {
-		os.WriteFile(filepath.Join(dir, loader.DefaultIndexName), []byte(`{"weight_map": {"x": 1}}`), 0o644)
+		os.WriteFile(filepath.Join(dir, checkpoint.DefaultIndexName), []byte(`{"weight_map": {"x": 1}}`), 0o644)
 		return dir
 	}, "InvalidIndex", false},
 	{"invalid shard", func(t *testing.T, dir string) string {
 		writeShard(t, filepath.Join(dir, "a.safetensors"), "x")
 		os.WriteFile(filepath.Join(dir, "b.safetensors"), []byte("1234567"), 0o644)
-		writeIndex(t, filepath.Join(dir, loader.DefaultIndexName), -1, map[string]string{"x": "a.safetensors", "y": "b.safetensors"})
+		writeIndex(t, filepath.Join(dir, checkpoint.DefaultIndexName), -1, map[string]string{"x": "a.safetensors", "y": "b.safetensors"})
 		return dir
 	}, "HeaderTooSmall", false},
 	{"empty directory", func(t *testing.T, dir string) string { return dir }, "NoCheckpoint", false},
@@ -381,7 +382,7 @@ func TestShardName(t *testing.T) {
 			t.Fatal(err)
 		}
 		var names []string
-		for _, f := range c.Shards() {
+		for _, f := range c.Files() {
 			names = append(names, shardName(c, f))
 		}
 		c.Close()

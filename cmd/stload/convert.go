@@ -12,8 +12,11 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/stload/stload/device"
 	"github.com/stload/stload/dtype"
 	"github.com/stload/stload/loader"
+	"github.com/stload/stload/loader/checkpoint"
+	"github.com/stload/stload/loader/httprange"
 )
 
 var convertCmd = &command{
@@ -107,14 +110,15 @@ func runConvert(args []string, stdout, stderr io.Writer) int {
 	var written []string
 	switch out := pos[1]; {
 	case maxShard.set:
-		st, written, err = convertSharded(ctx, c.Shards(), out, target, maxShard.n, bar)
+		st, written, err = convertSharded(ctx, c.Files(), out, target, maxShard.n, bar)
 	case c.Sharded() && !strings.HasSuffix(out, ".safetensors"):
-		st, written, err = convertSharded(ctx, c.Shards(), out, target, loader.DefaultMaxShardSize, bar)
+		st, written, err = convertSharded(ctx, c.Files(), out, target, checkpoint.DefaultMaxShardSize, bar)
 	default:
-		st, err = convertTo(ctx, c.Shards(), out, target, bar)
+		st, err = convertTo(ctx, c.Files(), out, target, bar)
 	}
 	bar.done()
-	if errors.Is(err, context.Canceled) {
+	if err != nil && (errors.Is(err, context.Canceled) || ctx.Err() != nil) {
+		// An interrupt closes the input too, which can fail a read first.
 		fmt.Fprintf(stderr, "stload convert: %s -> %s: interrupted; %s was not written\n", pos[0], pos[1], pos[1])
 		return exitFail
 	}
@@ -173,7 +177,7 @@ var convertChunk int64 = 3 << 20
 
 // remoteChunks is how many convertChunks a converted tensor of a remote
 // file is read in at a time, so that its parts are fetched in parallel
-// (see loader.HTTPOptions.PartSize) rather than one small request at a
+// (see httprange.WithPartSize) rather than one small request at a
 // time.
 const remoteChunks = 16
 
@@ -186,7 +190,7 @@ const remoteChunks = 16
 func convertTo(ctx context.Context, files []*loader.File, out string, to dtype.DType, bar *progressBar) (convertStats, error) {
 	srcs, st := convertSources(files, to)
 	srcs, stop := meterSources(srcs, st.bytes, bar)
-	err := loader.SaveSources(ctx, out, srcs, firstMetadata(files))
+	err := checkpoint.WriteFile(ctx, out, srcs, firstMetadata(files))
 	stop()
 	if err != nil {
 		return st, err
@@ -204,7 +208,7 @@ func convertTo(ctx context.Context, files []*loader.File, out string, to dtype.D
 func convertSharded(ctx context.Context, files []*loader.File, dir string, to dtype.DType, maxShard int64, bar *progressBar) (convertStats, []string, error) {
 	srcs, st := convertSources(files, to)
 	srcs, stop := meterSources(srcs, st.bytes, bar)
-	written, err := loader.SaveSharded(ctx, dir, srcs, loader.ShardOptions{MaxShardSize: maxShard, Metadata: firstMetadata(files)})
+	written, err := checkpoint.Save(ctx, dir, srcs, checkpoint.WithMaxShardSize(maxShard), checkpoint.WithMetadata(firstMetadata(files)))
 	stop()
 	if err != nil {
 		return st, nil, err
@@ -232,10 +236,10 @@ func firstMetadata(files []*loader.File) map[string]string {
 // order, converting the floating ones to the dtype to unless it is
 // Invalid, with the counts of convertStats (bytes: the tensor bytes to
 // write).
-func convertSources(files []*loader.File, to dtype.DType) ([]loader.Source, convertStats) {
+func convertSources(files []*loader.File, to dtype.DType) ([]checkpoint.Source, convertStats) {
 	var st convertStats
 	var scratch []byte // shared: the writers open one source at a time
-	var srcs []loader.Source
+	var srcs []checkpoint.Source
 	for _, f := range files {
 		for name := range f.Tensors() {
 			t, err := f.Tensor(name)
@@ -246,7 +250,7 @@ func convertSources(files []*loader.File, to dtype.DType) ([]loader.Source, conv
 			}
 			st.tensors++
 			if !converts(t.DType, to) {
-				srcs = append(srcs, loader.SourceOf(t))
+				srcs = append(srcs, checkpoint.SourceOf(t))
 				st.bytes += t.Len()
 				continue
 			}
@@ -260,29 +264,29 @@ func convertSources(files []*loader.File, to dtype.DType) ([]loader.Source, conv
 }
 
 // failedSource is a source whose Open fails with err.
-func failedSource(name string, err error) loader.Source {
-	return loader.Source{Spec: loader.Spec{Name: name}, Open: func() (io.Reader, error) { return nil, err }}
+func failedSource(name string, err error) checkpoint.Source {
+	return checkpoint.Source{Spec: loader.Spec{Name: name}, Open: func() (io.Reader, error) { return nil, err }}
 }
 
 // convertSource returns a Source that produces the elements of t, a
 // tensor of f, converted to the dtype to, and the number of bytes it
 // produces. A file that is not mapped is read into *scratch, a buffer
 // that every source of a conversion shares.
-func convertSource(f *loader.File, t loader.Tensor, to dtype.DType, scratch *[]byte) (loader.Source, int64) {
+func convertSource(f *loader.File, t loader.Tensor, to dtype.DType, scratch *[]byte) (checkpoint.Source, int64) {
 	spec := loader.Spec{Name: t.Name, DType: to, Shape: t.Shape}
 	n, err := dtype.ConvertedSize(t.Len(), t.DType, to)
 	if err != nil {
-		return loader.Source{Spec: spec, Open: func() (io.Reader, error) { return nil, convertError(t, to, err) }}, 0
+		return checkpoint.Source{Spec: spec, Open: func() (io.Reader, error) { return nil, convertError(t, to, err) }}, 0
 	}
 	// Convert takes whole element groups only (3 bytes of F6, 1 of F4).
 	_, inGroup := elementGroup(t.DType)
 	outGroup, _ := dtype.ConvertedSize(inGroup, t.DType, to)
-	return loader.Source{Spec: spec, Open: func() (io.Reader, error) {
-		r := &convertReader{t: t, to: to, scratch: scratch, fetch: convertChunk, inGroup: int(inGroup), outGroup: int(outGroup)}
-		if loader.IsURL(f.Name()) {
+	return checkpoint.Source{Spec: spec, Open: func() (io.Reader, error) {
+		r := &convertReader{f: f, t: t, to: to, scratch: scratch, fetch: convertChunk, inGroup: int(inGroup), outGroup: int(outGroup)}
+		if httprange.IsURL(f.Name()) {
 			r.fetch *= remoteChunks
 		}
-		if f.Mapped() != nil && t.Len() > 0 {
+		if isMapped(f) && t.Len() > 0 {
 			// The whole tensor, a view of the mapping: nothing is read.
 			b, err := t.Bytes()
 			if err != nil {
@@ -299,6 +303,7 @@ func convertSource(f *loader.File, t loader.Tensor, to dtype.DType, scratch *[]b
 // groups as fit, from the mapping when the file is mapped, else from
 // chunks of fetch bytes read into the shared scratch buffer.
 type convertReader struct {
+	f                 *loader.File
 	t                 loader.Tensor
 	to                dtype.DType
 	scratch           *[]byte
@@ -354,7 +359,7 @@ func (r *convertReader) next() error {
 		*r.scratch = make([]byte, k)
 	}
 	in := (*r.scratch)[:k]
-	if _, err := r.t.ReadAt(in, r.off); err != nil {
+	if _, err := r.f.ReadAt(in, r.t.Offset()+r.off); err != nil {
 		return err
 	}
 	r.in, r.off = in, r.off+k
@@ -362,25 +367,37 @@ func (r *convertReader) next() error {
 }
 
 func convertError(t loader.Tensor, to dtype.DType, err error) error {
-	return &loader.Error{Tensor: t.Name, Offset: t.Offset(), Err: loader.ErrTensorInvalidInfo,
+	return &loader.Error{Tensor: t.Name, Offset: t.Offset(), Err: device.ErrConvert,
 		Detail: fmt.Sprintf("converting %v to %v", t.DType, to), Cause: err}
+}
+
+// isMapped reports whether f is memory-mapped.
+func isMapped(f *loader.File) bool {
+	m, release, err := f.Mapping()
+	release()
+	return err == nil && m != nil
 }
 
 // meterSources wraps srcs so that the bytes they produce advance bar,
 // which a ticker redraws every progressInterval until stop is called, and
 // stop once more. With a nil bar it returns srcs as they are.
-func meterSources(srcs []loader.Source, total int64, bar *progressBar) ([]loader.Source, func()) {
+func meterSources(srcs []checkpoint.Source, total int64, bar *progressBar) ([]checkpoint.Source, func()) {
 	if bar == nil {
 		return srcs, func() {}
 	}
 	var done atomic.Int64
-	out := make([]loader.Source, len(srcs))
+	out := make([]checkpoint.Source, len(srcs))
 	for i, s := range srcs {
 		open := s.Open
 		s.Open = func() (io.Reader, error) {
 			r, err := open()
 			if err != nil {
 				return nil, err
+			}
+			if wt, ok := r.(io.WriterTo); ok {
+				// Keep the source's WriteTo, which writes from a mapping
+				// without a copy.
+				return &countingWriterTo{countingReader{r: r, n: &done}, wt}, nil
 			}
 			return &countingReader{r: r, n: &done}, nil
 		}
@@ -425,6 +442,29 @@ type countingReader struct {
 
 func (c *countingReader) Read(p []byte) (int, error) {
 	n, err := c.r.Read(p)
+	c.n.Add(int64(n))
+	return n, err
+}
+
+// countingWriterTo is a countingReader whose reader has a WriteTo method,
+// which it keeps, counting what it writes.
+type countingWriterTo struct {
+	countingReader
+	wt io.WriterTo
+}
+
+func (c *countingWriterTo) WriteTo(w io.Writer) (int64, error) {
+	return c.wt.WriteTo(countingWriter{w: w, n: c.n})
+}
+
+// countingWriter counts the bytes written through it into n.
+type countingWriter struct {
+	w io.Writer
+	n *atomic.Int64
+}
+
+func (c countingWriter) Write(p []byte) (int, error) {
+	n, err := c.w.Write(p)
 	c.n.Add(int64(n))
 	return n, err
 }

@@ -16,6 +16,7 @@ import (
 
 	"github.com/stload/stload/dtype"
 	"github.com/stload/stload/loader"
+	"github.com/stload/stload/loader/checkpoint"
 )
 
 // dirFiles returns the names and contents of the files in dir; a
@@ -62,9 +63,9 @@ func TestConvertSplitMerge(t *testing.T) {
 	if got := strings.Join(fileNames(files), " "); got != "model-00001-of-00003.safetensors model-00002-of-00003.safetensors model-00003-of-00003.safetensors model.safetensors.index.json" {
 		t.Fatalf("wrote %s", got)
 	}
-	// The same as loader.SaveSharded writes, which transformers loads.
+	// The same as checkpoint.Save writes, which transformers loads.
 	if want := dirFiles(t, filepath.Dir(shardTiny(t, filepath.Join(tmp, "ref")))); !equalFiles(files, want) {
-		t.Error("convert's checkpoint differs from loader.SaveSharded's")
+		t.Error("convert's checkpoint differs from checkpoint.Save's")
 	}
 	if r := stload(t, "validate", split); r.code != 0 {
 		t.Fatal(r)
@@ -81,7 +82,7 @@ func TestConvertSplitMerge(t *testing.T) {
 	}
 
 	srv := serve(t, tmp)
-	for _, in := range []string{split, filepath.Join(split, loader.DefaultIndexName), srv.URL + "/split/" + loader.DefaultIndexName} {
+	for _, in := range []string{split, filepath.Join(split, checkpoint.DefaultIndexName), srv.URL + "/split/" + checkpoint.DefaultIndexName} {
 		out := filepath.Join(tmp, "merged.safetensors")
 		r := stload(t, "convert", in, out)
 		if r.code != 0 || r.stdout != in+" -> "+out+": 21 tensors, "+plural(len(orig), "byte")+"\n" {
@@ -157,7 +158,7 @@ func TestConvertSplitDType(t *testing.T) {
 	// Back to BF16 on the way out, from a URL: the original.
 	srv := serve(t, tmp)
 	back := filepath.Join(tmp, "back.safetensors")
-	if r := stload(t, "convert", "--dtype", "bf16", srv.URL+"/f32/"+loader.DefaultIndexName, back); r.code != 0 || !strings.Contains(r.stdout, "(21 converted to BF16)") {
+	if r := stload(t, "convert", "--dtype", "bf16", srv.URL+"/f32/"+checkpoint.DefaultIndexName, back); r.code != 0 || !strings.Contains(r.stdout, "(21 converted to BF16)") {
 		t.Fatal(r)
 	}
 	if !bytes.Equal(mustRead(t, back), mustRead(t, tinyLlamaPath)) {
@@ -171,7 +172,7 @@ func TestConvertSplitDType(t *testing.T) {
 func TestConvertCheckpointFailures(t *testing.T) {
 	data := mustRead(t, tinyLlamaPath)
 	flaky := func(t *testing.T) *loader.File {
-		f, err := loader.NewReader(&failingReader{data: data, failAt: int64(len(data)) * 3 / 4}, int64(len(data)), loader.WithName("flaky"))
+		f, err := loader.NewReader(named{&failingReader{data: data, failAt: int64(len(data)) * 3 / 4}, "flaky"}, int64(len(data)))
 		if err != nil {
 			t.Fatal(err)
 		}

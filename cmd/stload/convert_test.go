@@ -14,6 +14,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/stload/stload/device"
 	"github.com/stload/stload/dtype"
 	"github.com/stload/stload/loader"
 )
@@ -87,7 +88,7 @@ func TestConvertDType(t *testing.T) {
 	var got verdict
 	r = stload(t, "inspect", "--json", f32)
 	decodeLine(t, r.stdout, &got)
-	if len(got.Tensors) != src.Len() || string(got.Metadata) != `{"format":"pt"}` {
+	if len(got.Tensors) != tensorCount(src) || string(got.Metadata) != `{"format":"pt"}` {
 		t.Fatalf("inspect after convert: %s", r.stdout)
 	}
 	out, err := loader.Open(f32)
@@ -172,7 +173,7 @@ func TestConvertAllDTypes(t *testing.T) {
 			t.Fatal(err)
 		}
 		for name, info := range src.Tensors() {
-			got, _ := dst.Info(name)
+			got, _ := dst.Tensor(name)
 			want := info.DType
 			if info.DType.Float() && info.DType != dtype.C64 {
 				want = target
@@ -289,7 +290,7 @@ func TestConvertFailures(t *testing.T) {
 	for _, to := range []dtype.DType{dtype.Invalid, dtype.F32} {
 		reset()
 		failAt := int64(len(data)) / 2
-		f, err := loader.NewReader(&failingReader{data: data, failAt: failAt}, int64(len(data)), loader.WithName("flaky"))
+		f, err := loader.NewReader(named{&failingReader{data: data, failAt: failAt}, "flaky"}, int64(len(data)))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -377,8 +378,8 @@ func TestConvertChunks(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if (f.Mapped() == nil) != pread {
-			t.Fatalf("pread=%v but mapped=%v", pread, f.Mapped() != nil)
+		if isMapped(f) == pread {
+			t.Fatalf("pread=%v but mapped=%v", pread, isMapped(f))
 		}
 		for _, to := range []dtype.DType{dtype.Invalid, dtype.BF16, dtype.F16, dtype.F32} {
 			out := filepath.Join(dir, "out.safetensors")
@@ -488,5 +489,24 @@ func TestConvertReaderSmallReads(t *testing.T) {
 				}
 			}
 		}
+	}
+}
+
+// TestConvertErrorKind: a failed conversion reports the conversion kind,
+// not a malformed file's.
+func TestConvertErrorKind(t *testing.T) {
+	f, err := loader.Open(tinyLlamaPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	var tensor loader.Tensor
+	for _, tensor = range f.Tensors() {
+		break
+	}
+	_, cause := dtype.ConvertedSize(3, dtype.F32, dtype.F16) // not whole elements
+	err = convertError(tensor, dtype.F16, cause)
+	if k := loader.Kind(err); k != "UnsupportedConversion" || !errors.Is(err, device.ErrConvert) || !errors.Is(err, dtype.ErrLength) {
+		t.Errorf("kind %q: %v", k, err)
 	}
 }

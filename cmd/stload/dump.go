@@ -8,6 +8,7 @@ import (
 
 	"github.com/stload/stload/dtype"
 	"github.com/stload/stload/loader"
+	"github.com/stload/stload/loader/checkpoint"
 )
 
 var dumpCmd = &command{
@@ -112,9 +113,13 @@ func runDump(args []string, stdout, stderr io.Writer) int {
 		err = writeJSON(stdout, dumpSHA{OK: true, Shape: s.Shape, NBytes: n, SHA256: sum})
 		return writeStatus(err, stderr)
 	case asJSON:
-		return writeStatus(newSelection(f, dt, s).writeJSON(stdout), stderr)
+		sel := newSelection(f, dt, s)
+		defer sel.close()
+		return writeStatus(sel.writeJSON(stdout), stderr)
 	case values || !raw && isTerminal(stdout):
-		return writeStatus(newSelection(f, dt, s).writeRepr(stdout), stderr)
+		sel := newSelection(f, dt, s)
+		defer sel.close()
+		return writeStatus(sel.writeRepr(stdout), stderr)
 	default:
 		bw := bufio.NewWriterSize(stdout, 1<<20)
 		if _, err := s.WriteTo(bw); err != nil {
@@ -127,12 +132,12 @@ func runDump(args []string, stdout, stderr io.Writer) int {
 // selectSlice looks up the tensor in the checkpoint and applies the slice
 // spec to it. It returns the file (shard) that holds the tensor and its
 // element type too.
-func selectSlice(c *loader.Checkpoint, tensor, spec string) (*loader.File, dtype.DType, *loader.Slice, error) {
+func selectSlice(c *checkpoint.Checkpoint, tensor, spec string) (*loader.File, dtype.DType, *loader.Slice, error) {
 	t, err := c.Tensor(tensor)
 	if err != nil {
 		return nil, dtype.Invalid, nil, err
 	}
-	f, _ := c.Shard(tensor)
+	f, _ := c.File(tensor)
 	idx, err := loader.ParseSpec(spec)
 	if err != nil {
 		var e *loader.Error

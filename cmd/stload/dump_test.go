@@ -262,7 +262,8 @@ func TestDumpSHA256Steps(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		s, err := f.Slice("big", idx...)
+		big, _ := f.Tensor("big")
+		s, err := big.Slice(idx...)
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -7,6 +7,8 @@ import (
 	"strings"
 
 	"github.com/stload/stload/loader"
+	"github.com/stload/stload/loader/checkpoint"
+	"github.com/stload/stload/loader/httprange"
 )
 
 // inputOptions are the flags that decide how a command opens its input.
@@ -20,13 +22,14 @@ func addInputFlags(fs *flag.FlagSet, o *inputOptions) {
 	fs.BoolVar(&o.lenient, "lenient", false, "")
 }
 
-func (o inputOptions) loaderOptions() []loader.Option {
-	var opts []loader.Option
+// options returns the checkpoint options the flags ask for.
+func (o inputOptions) options() []checkpoint.Option {
+	var opts []checkpoint.Option
 	if o.lenient {
-		opts = append(opts, loader.WithLenient())
+		opts = append(opts, checkpoint.WithLenient())
 	}
 	if o.pread {
-		opts = append(opts, loader.WithPread())
+		opts = append(opts, checkpoint.WithLoaderOptions(loader.WithPread()))
 	}
 	return opts
 }
@@ -45,35 +48,28 @@ A checkpoint is validated whole: the index, every shard, and that
 weight_map matches the shards' headers.
 `
 
-// openInput opens what a command line names as its input and validates
-// it. Every command opens its input here and nowhere else.
+// openInput opens what a command line names as its input (see inputHelp)
+// with checkpoint.Open, and validates it. Every command opens its input
+// here and nowhere else.
 //
-// name is a safetensors file, a checkpoint directory, a transformers
-// index.json, or an http(s) URL of a file or an index (see inputHelp). A
-// single file is a checkpoint of one shard, opened exactly as loader.Open
-// opens it (memory-mapped read-only, with pread where mapping fails), so
-// its errors are the same. Errors are *loader.Error values whose kind
-// (loader.Kind) is the reference's variant name, stload's own
-// (NoCheckpoint, InvalidIndex, ShardMissing, WeightMapMismatch,
-// InsecurePath, RangeUnsupported, RemoteChanged...), or IoError for a
-// file that cannot be opened or read.
-//
-// ctx bounds the life of a remote checkpoint's requests: it must stay
-// alive until the checkpoint is closed.
-func openInput(ctx context.Context, name string, o inputOptions) (*loader.Checkpoint, error) {
-	opts := o.loaderOptions()
-	if loader.IsURL(name) {
-		return loader.OpenCheckpointURL(ctx, name, nil, opts...)
+// ctx bounds the opening, and the checkpoint's reads: cancelling it closes
+// the checkpoint, which aborts the requests of a remote one. The caller
+// closes it too.
+func openInput(ctx context.Context, name string, o inputOptions) (*checkpoint.Checkpoint, error) {
+	c, err := checkpoint.Open(ctx, name, o.options()...)
+	if err != nil {
+		return nil, err
 	}
-	return loader.OpenCheckpoint(name, opts...)
+	context.AfterFunc(ctx, func() { c.Close() })
+	return c, nil
 }
 
 // shardName returns the name of a checkpoint's shard f as its index names
 // it (model-00001-of-00002.safetensors): its path relative to the index's
 // directory, or the whole path when it is elsewhere.
-func shardName(c *loader.Checkpoint, f *loader.File) string {
+func shardName(c *checkpoint.Checkpoint, f *loader.File) string {
 	name := f.Name()
-	if loader.IsURL(c.Path()) {
+	if httprange.IsURL(c.Path()) {
 		// Both are URLs without user information, the query shown as "?…".
 		index, _, _ := strings.Cut(c.Path(), "?")
 		name, _, _ = strings.Cut(name, "?")
@@ -87,9 +83,9 @@ func shardName(c *loader.Checkpoint, f *loader.File) string {
 
 // single returns the only shard of a checkpoint that is one file, or nil
 // for a sharded checkpoint (opened from an index).
-func single(c *loader.Checkpoint) *loader.File {
+func single(c *checkpoint.Checkpoint) *loader.File {
 	if c.Sharded() {
 		return nil
 	}
-	return c.Shards()[0]
+	return c.Files()[0]
 }

@@ -15,6 +15,7 @@ import (
 
 	"github.com/stload/stload/dtype"
 	"github.com/stload/stload/loader"
+	"github.com/stload/stload/loader/checkpoint"
 )
 
 var inspectCmd = &command{
@@ -139,7 +140,7 @@ func describe(f *loader.File, sha bool) (*inspectJSON, error) {
 			bytes:       info.Len(),
 		}
 		if sha {
-			sum, err := tensorSHA256(f, name)
+			sum, err := tensorSHA256(info)
 			if err != nil {
 				return nil, err
 			}
@@ -150,9 +151,9 @@ func describe(f *loader.File, sha bool) (*inspectJSON, error) {
 	return rep, nil
 }
 
-// tensorSHA256 hashes the named tensor's bytes, streamed from the file.
-func tensorSHA256(f *loader.File, name string) (string, error) {
-	s, err := f.Slice(name)
+// tensorSHA256 hashes the tensor's bytes, streamed from its file.
+func tensorSHA256(t loader.Tensor) (string, error) {
+	s, err := t.Slice()
 	if err != nil {
 		return "", err
 	}
@@ -296,9 +297,9 @@ type shardJSON struct {
 
 // describeCheckpoint collects what inspect prints about a sharded
 // checkpoint, shard by shard.
-func describeCheckpoint(c *loader.Checkpoint, sha bool) (*checkpointJSON, error) {
+func describeCheckpoint(c *checkpoint.Checkpoint, sha bool) (*checkpointJSON, error) {
 	rep := &checkpointJSON{OK: true, Checkpoint: true, Metadata: c.Metadata(), Shards: []shardJSON{}}
-	for _, f := range c.Shards() {
+	for _, f := range c.Files() {
 		r, err := describe(f, sha)
 		if err != nil {
 			return nil, err

@@ -15,7 +15,7 @@ import (
 
 	"github.com/stload/stload/device"
 	"github.com/stload/stload/dtype"
-	"github.com/stload/stload/loader"
+	"github.com/stload/stload/loader/checkpoint"
 )
 
 var loadCmd = &command{
@@ -161,7 +161,7 @@ func (f ruleFlag) String() string { return "" }
 func (f ruleFlag) Set(s string) error {
 	o, err := f.parse(s)
 	if err != nil {
-		return errors.New(strings.TrimPrefix(err.Error(), "stload: "))
+		return err
 	}
 	*f.rules = append(*f.rules, o)
 	return nil
@@ -214,7 +214,7 @@ func runLoad(args []string, stdout, stderr io.Writer) int {
 	if fl.dry {
 		l := device.NewLoader()
 		defer l.Close()
-		p, err := l.Plan(c.Shards(), opts...)
+		p, err := l.Plan(c.Files(), opts...)
 		if err != nil {
 			return failure(err, fl.json, stdout, stderr)
 		}
@@ -226,7 +226,7 @@ func runLoad(args []string, stdout, stderr io.Writer) int {
 	if bar != nil {
 		opts = append(opts, device.WithProgress(bar.update, progressInterval))
 	}
-	set, err := device.Load(ctx, c.Shards(), opts...)
+	set, err := device.Load(ctx, c.Files(), opts...)
 	if !fl.verify || err != nil {
 		bar.done()
 	}
@@ -280,7 +280,7 @@ func (fl *loadFlags) options() ([]device.Option, []device.Device, error) {
 	} else {
 		var err error
 		if devs, err = device.ParseDevices(fl.devices); err != nil {
-			return nil, nil, fmt.Errorf("--device %q: %s", fl.devices, strings.TrimPrefix(err.Error(), "stload: "))
+			return nil, nil, fmt.Errorf("--device %q: %w", fl.devices, err)
 		}
 		opts = append(opts, device.To(devs...))
 	}
@@ -355,9 +355,9 @@ type loadDeviceJSON struct {
 	GBps          float64 `json:"gbps"`
 }
 
-func newLoadReport(input string, c *loader.Checkpoint, st device.Stats, opened time.Duration, fl loadFlags) *loadJSON {
+func newLoadReport(input string, c *checkpoint.Checkpoint, st device.Stats, opened time.Duration, fl loadFlags) *loadJSON {
 	rep := &loadJSON{
-		OK: true, Input: input, Files: len(c.Shards()), Tensors: st.Tensors, Bytes: st.Bytes, Copied: st.Copied,
+		OK: true, Input: input, Files: len(c.Files()), Tensors: st.Tensors, Bytes: st.Bytes, Copied: st.Copied,
 		OpenNS: int64(opened), ElapsedNS: int64(st.Elapsed), GBps: st.GBps(), Chunks: st.Chunks, PeakPinned: st.PeakPinned,
 		Devices: []loadDeviceJSON{}, stats: st, sharded: c.Sharded(), inputTensors: c.Len(), auto: fl.auto(),
 	}

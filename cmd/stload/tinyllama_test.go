@@ -5,6 +5,7 @@ import (
 	"encoding/binary"
 	"fmt"
 	"hash/fnv"
+	"io"
 	"os"
 	"strings"
 	"testing"
@@ -73,7 +74,18 @@ func tinyLlama() []byte {
 	add("model.norm.weight", true, hidden)
 	add("lm_head.weight", false, vocab, hidden)
 	var buf bytes.Buffer
-	if err := loader.Save(&buf, tensors, map[string]string{"format": "pt"}); err != nil {
+	specs := make([]loader.Spec, 0, len(tensors))
+	for name, d := range tensors {
+		specs = append(specs, loader.Spec{Name: name, DType: d.DType, Shape: d.Shape})
+	}
+	w, err := loader.NewWriter(&buf, specs, map[string]string{"format": "pt"})
+	if err != nil {
+		panic(err)
+	}
+	for _, s := range w.Tensors() {
+		w.Write(tensors[s.Name].Bytes)
+	}
+	if err := w.Close(); err != nil {
 		panic(err)
 	}
 	return buf.Bytes()
@@ -136,4 +148,21 @@ func TestTinyLlama(t *testing.T) {
 	if b, _ := os.ReadFile(out); !bytes.Equal(b, got) {
 		t.Error("convert changed the file")
 	}
+}
+
+// named gives a reader the name loader.NewReader reports for it.
+type named struct {
+	io.ReaderAt
+	name string
+}
+
+func (n named) Name() string { return n.name }
+
+// tensorCount returns the number of tensors of f.
+func tensorCount(f *loader.File) int {
+	n := 0
+	for range f.Tensors() {
+		n++
+	}
+	return n
 }

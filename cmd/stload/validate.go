@@ -5,7 +5,8 @@ import (
 	"context"
 	"fmt"
 	"io"
-	"strings"
+
+	"github.com/stload/stload/loader"
 )
 
 var validateCmd = &command{
@@ -76,9 +77,9 @@ func runValidate(args []string, stdout, stderr io.Writer) int {
 		case asJSON && err == nil:
 			writeJSON(bw, validateJSON{File: file, OK: true})
 		case asJSON:
-			writeJSON(bw, validateJSON{File: file, OK: false, Kind: kindOf(err), Error: err.Error()})
+			writeJSON(bw, validateJSON{File: file, OK: false, Kind: loader.Kind(err), Error: err.Error()})
 		case err != nil:
-			fmt.Fprintf(bw, "%s: %s: %s\n", file, kindOf(err), errorDetail(err.Error(), file))
+			fmt.Fprintf(bw, "%s: %s: %s\n", file, loader.Kind(err), errorDetail(err, file))
 		}
 	}
 	if err := bw.Flush(); err != nil {
@@ -87,9 +88,13 @@ func runValidate(args []string, stdout, stderr io.Writer) int {
 	return status
 }
 
-// errorDetail strips the "stload: FILE: " prefix of a loader message,
-// which a validate line already starts with.
-func errorDetail(msg, file string) string {
-	msg = strings.TrimPrefix(msg, "stload: ")
-	return strings.TrimPrefix(msg, file+": ")
+// errorDetail formats err without naming file, which a validate line
+// already starts with.
+func errorDetail(err error, file string) string {
+	if e, ok := err.(*loader.Error); ok && e.File == file {
+		c := *e
+		c.File = ""
+		return c.Error()
+	}
+	return err.Error()
 }

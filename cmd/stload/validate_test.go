@@ -32,8 +32,8 @@ func TestValidate(t *testing.T) {
 		{"lenient", []string{"--lenient", dup, good1}, 0, nil},
 		{"json", []string{"--json", good1, hole, missing}, 1, []string{
 			`{"file":"` + good1 + `","ok":true}`,
-			`{"file":"` + hole + `","ok":false,"kind":"InvalidOffset","error":"stload: ` + hole + `: tensor \"b\": invalid offset: `,
-			`{"file":"` + missing + `","ok":false,"kind":"IoError","error":"stload: ` + missing + `: I/O error: open `,
+			`{"file":"` + hole + `","ok":false,"kind":"InvalidOffset","error":"` + hole + `: tensor \"b\": invalid offset: `,
+			`{"file":"` + missing + `","ok":false,"kind":"IoError","error":"` + missing + `: open `,
 		}},
 		{"json all valid", []string{good1, "--json"}, 0, []string{`{"file":"` + good1 + `","ok":true}`}},
 	}

@@ -4,8 +4,8 @@ import (
 	"bufio"
 	"encoding/binary"
 	"io"
+	"iter"
 	"math"
-	"sort"
 	"strconv"
 	"strings"
 
@@ -17,19 +17,25 @@ import (
 // index, reading only the bytes asked for from the file.
 type selection struct {
 	f      *loader.File
+	sl     *loader.Slice
 	dt     dtype.DType
 	shape  []uint64
 	count  uint64 // number of elements
-	ranges []loader.ByteRange
-	starts []int64 // starts[i]: offset of ranges[i] in the selection's bytes
-	group  uint64  // elements per whole-byte group: 2 for F4, 4 for F6, else 1
-	gbytes int64   // bytes per group
+	group  uint64 // elements per whole-byte group: 2 for F4, 4 for F6, else 1
+	gbytes int64  // bytes per group
+
+	// A cursor over the slice's runs: reads move forward through the
+	// selection, so each finds its run where the last one left off.
+	next  func() (int64, int64, bool)
+	stop  func()
+	run   [2]int64 // the current run: file offset and length
+	start int64    // offset of the current run in the selection's bytes
 }
 
 // newSelection returns the elements of s, a selection of a tensor of f
-// whose element type is dt.
+// whose element type is dt. It must be closed.
 func newSelection(f *loader.File, dt dtype.DType, s *loader.Slice) *selection {
-	sel := &selection{f: f, dt: dt, shape: s.Shape, ranges: s.Ranges, count: 1}
+	sel := &selection{f: f, sl: s, dt: dt, shape: s.Shape, count: 1}
 	for _, d := range s.Shape {
 		sel.count *= d // the selection fits in the file, or a dimension is 0
 	}
@@ -37,12 +43,35 @@ func newSelection(f *loader.File, dt dtype.DType, s *loader.Slice) *selection {
 		sel.count = 0
 	}
 	sel.group, sel.gbytes = elementGroup(dt)
-	var off int64
-	for _, r := range s.Ranges {
-		sel.starts = append(sel.starts, off)
-		off += r.Len
-	}
 	return sel
+}
+
+// close releases the cursor.
+func (s *selection) close() {
+	if s.stop != nil {
+		s.stop()
+		s.next, s.stop = nil, nil
+	}
+}
+
+// seek moves the cursor to the run that holds byte off of the selection,
+// from the first run when off is behind it, and reports whether there is
+// one.
+func (s *selection) seek(off int64) bool {
+	if s.next == nil || off < s.start {
+		s.close()
+		s.next, s.stop = iter.Pull2(s.sl.Runs())
+		s.run, s.start = [2]int64{}, 0
+	}
+	for off >= s.start+s.run[1] {
+		o, n, ok := s.next()
+		if !ok {
+			return false
+		}
+		s.start += s.run[1]
+		s.run = [2]int64{o, n}
+	}
+	return true
 }
 
 // elementGroup returns the fewest elements of dt that fill whole bytes (2
@@ -60,18 +89,16 @@ func elementGroup(dt dtype.DType) (uint64, int64) {
 // read fills p with the selection's bytes starting at offset off of their
 // row-major concatenation.
 func (s *selection) read(p []byte, off int64) error {
-	i := sort.Search(len(s.starts), func(i int) bool { return s.starts[i] > off }) - 1
-	for len(p) > 0 && i < len(s.ranges) {
-		r := s.ranges[i]
-		within := off - s.starts[i]
-		k := min(int64(len(p)), r.Len-within)
-		if _, err := s.f.ReadAt(p[:k], r.Off+within); err != nil {
+	for len(p) > 0 {
+		if !s.seek(off) {
+			return io.ErrUnexpectedEOF
+		}
+		within := off - s.start
+		k := min(int64(len(p)), s.run[1]-within)
+		if _, err := s.f.ReadAt(p[:k], s.run[0]+within); err != nil {
 			return err
 		}
-		p, off, i = p[k:], off+k, i+1
-	}
-	if len(p) > 0 {
-		return io.ErrUnexpectedEOF
+		p, off = p[k:], off+k
 	}
 	return nil
 }

@@ -1,4 +1,4 @@
-package loader
+package checkpoint
 
 import (
 	"context"
@@ -15,16 +15,18 @@ import (
 	"strconv"
 	"strings"
 	"unicode/utf16"
+
+	"github.com/stload/stload/loader"
 )
 
 // DefaultMaxShardSize is the shard size limit transformers and
 // huggingface_hub use by default: 5 GB, in decimal units.
 const DefaultMaxShardSize = 5_000_000_000
 
-// Source is one tensor to write with [SaveSources] or [SaveSharded]: its
+// Source is one tensor to write with [WriteFile] or [Save]: its
 // description and where its bytes come from.
 type Source struct {
-	Spec
+	loader.Spec
 	// Open returns a reader of the tensor's little-endian bytes: exactly
 	// as many as Spec's element type and shape need. It is called once,
 	// when the tensor's turn to be written comes, so a source can produce
@@ -35,33 +37,57 @@ type Source struct {
 }
 
 // SourceOf returns a Source that copies the tensor t from its file. The
-// reader it opens has a WriteTo method, which [SaveSources] and
-// [SaveSharded] use: a mapped file's bytes go from the mapping to the
-// output file with no copy in between, and any other file (a remote one,
-// say) is read in chunks large enough that a remote file's parts are
-// fetched in parallel, as for [Slice.WriteTo].
-func SourceOf(t Tensor) Source {
+// reader it opens has a WriteTo method, which [WriteFile] and [Save] use:
+// a mapped file's bytes go from the mapping to the output file with no
+// copy in between, and any other file (a remote one, say) is read in
+// chunks large enough that a remote file's parts are fetched in parallel,
+// as for [loader.Slice.WriteTo]. Reading it with Read instead first reads
+// the whole tensor ([loader.Tensor.Bytes]: no copy from a mapped file).
+func SourceOf(t loader.Tensor) Source {
 	return Source{
-		Spec: Spec{Name: t.Name, DType: t.DType, Shape: t.Shape},
-		Open: func() (io.Reader, error) {
-			return tensorReader{t.Reader(), t.f}, nil
-		},
+		Spec: loader.Spec{Name: t.Name, DType: t.DType, Shape: t.Shape},
+		Open: func() (io.Reader, error) { return &tensorReader{t: t}, nil },
 	}
 }
 
-// tensorReader reads a tensor of f; WriteTo writes the rest of it from
-// where reading got to, as [File.writeRanges] does.
+// tensorReader reads a tensor: WriteTo streams it as a Slice of the whole
+// tensor does; Read goes through its Bytes.
 type tensorReader struct {
-	*io.SectionReader
-	f *File
+	t    loader.Tensor
+	b    []byte // the tensor's bytes, once Read needed them
+	read int    // bytes of b already read
 }
 
-func (r tensorReader) WriteTo(w io.Writer) (int64, error) {
-	pos, _ := r.Seek(0, io.SeekCurrent)
-	_, off, size := r.Outer()
-	rest := size - pos
-	n, err := r.f.writeRanges(w, []ByteRange{{Off: off + pos, Len: rest}}, rest)
-	r.Seek(n, io.SeekCurrent)
+func (r *tensorReader) Read(p []byte) (int, error) {
+	if r.b == nil {
+		b, err := r.t.Bytes()
+		if err != nil {
+			return 0, err
+		}
+		r.b = b
+	}
+	if r.read == len(r.b) {
+		return 0, io.EOF
+	}
+	n := copy(p, r.b[r.read:])
+	r.read += n
+	return n, nil
+}
+
+// WriteTo writes the rest of the tensor: all of it, unless Read read a
+// part, which leaves the rest in b.
+func (r *tensorReader) WriteTo(w io.Writer) (int64, error) {
+	if r.b != nil {
+		n, err := w.Write(r.b[r.read:])
+		r.read += n
+		return int64(n), err
+	}
+	s, err := r.t.Slice()
+	if err != nil {
+		return 0, err
+	}
+	n, err := s.WriteTo(w)
+	r.b, r.read = []byte{}, 0 // all read: later reads see the end
 	return n, err
 }
 
@@ -69,69 +95,62 @@ func (r tensorReader) WriteTo(w io.Writer) (int64, error) {
 // [Checkpoint.Tensors] order, reading each from its shard.
 func (c *Checkpoint) Sources() []Source {
 	out := make([]Source, 0, c.Len())
-	for _, f := range c.shards {
-		for _, t := range f.tensors {
-			out = append(out, SourceOf(Tensor{TensorInfo: t, f: f}))
-		}
+	for _, t := range c.Tensors() {
+		out = append(out, SourceOf(t))
 	}
 	return out
 }
 
-// SaveSources writes the tensors to one safetensors file at path, as
-// [SaveFile] does but streaming: each tensor's bytes are copied from its
-// source in turn, so merging the shards of a checkpoint (pass
+// WriteFile writes the tensors to one safetensors file at path, as
+// [loader.SaveFile] does but streaming: each tensor's bytes are copied
+// from its source in turn, so merging the shards of a checkpoint (pass
 // [Checkpoint.Sources]) needs no more memory than a copy buffer. The file
-// is byte for byte what [Save] writes for the same tensors and metadata.
-// It appears at path only when complete; on failure or cancellation of
-// ctx nothing is left behind.
-func SaveSources(ctx context.Context, path string, tensors []Source, metadata map[string]string) error {
+// is byte for byte what SaveFile writes for the same tensors and
+// metadata. It appears at path only when complete; on failure or
+// cancellation of ctx nothing is left behind.
+func WriteFile(ctx context.Context, path string, tensors []Source, metadata map[string]string) error {
 	return writeSources(ctx, path, tensors, metadata, make([]byte, copyBufSize))
 }
 
 // writeSources writes the tensors to a file at path, copying them with
 // buf. Errors name path unless they name another file (a source's).
 func writeSources(ctx context.Context, path string, tensors []Source, metadata map[string]string, buf []byte) error {
-	fw, err := CreateFile(path, specsOfSources(tensors), metadata)
+	w, err := loader.CreateFile(path, specsOf(tensors), metadata)
 	if err != nil {
 		return err
 	}
-	if err := copySources(ctx, fw, tensors, buf); err != nil {
-		fw.Abort()
+	if complete, err := copySources(ctx, w, tensors, buf); err != nil {
+		abandon(w, complete)
 		return withFile(err, path)
 	}
-	return fw.Commit()
+	return w.Close()
 }
 
-// ShardOptions configures [SaveSharded].
-type ShardOptions struct {
-	// MaxShardSize is the most bytes of tensor data per shard, 0 meaning
-	// DefaultMaxShardSize. A tensor larger than this gets a shard of its
-	// own.
-	MaxShardSize int64
-	// Prefix names the files: PREFIX-00001-of-00003.safetensors and
-	// PREFIX.safetensors.index.json, or PREFIX.safetensors alone when one
-	// shard holds everything. The default is "model".
-	Prefix string
-	// Metadata is written as every shard's __metadata__ (transformers
-	// writes {"format": "pt"}); nil writes none.
-	Metadata map[string]string
-
-	// rename is os.Rename unless a test makes a chosen rename fail.
-	rename func(oldpath, newpath string) error
+// abandon closes a Writer from loader.CreateFile so that it publishes
+// nothing and removes its temporary file: Close does so when it fails, as
+// it does for an incomplete Writer or one whose write failed. A complete
+// one (a source too long for the last tensor leaves it so) is first made
+// to fail by a write past its end.
+func abandon(w *loader.Writer, complete bool) {
+	if complete {
+		w.Write([]byte{0})
+	}
+	w.Close()
 }
 
-// SaveSharded writes the tensors to directory dir (created if need be) as
-// a checkpoint that transformers and [OpenCheckpoint] load, and returns
-// the paths of the files written, the index last.
+// Save writes the tensors to directory dir (created if need be) as a
+// checkpoint that transformers and [Open] load, and returns the paths of
+// the files written, the index last. [WithMaxShardSize], [WithPrefix] and
+// [WithMetadata] configure it.
 //
 // Tensors are grouped into shards in the order given, as huggingface_hub's
 // split_state_dict_into_shards does (and with it transformers'
 // save_pretrained): a shard is filled until the next tensor would take it
-// past MaxShardSize, which closes it; a tensor larger than MaxShardSize
-// gets a shard of its own straight away, while the shard being filled
-// stays open for the tensors after it. So with a limit of 10 and sizes
-// 6, 6, 2, 12, 2 the shards hold [6], [12], [6 2 2]. The shards are named
-// PREFIX-00001-of-0000N.safetensors and listed by
+// past the maximum shard size, which closes it; a tensor larger than the
+// maximum gets a shard of its own straight away, while the shard being
+// filled stays open for the tensors after it. So with a limit of 10 and
+// sizes 6, 6, 2, 12, 2 the shards hold [6], [12], [6 2 2]. The shards are
+// named PREFIX-00001-of-0000N.safetensors and listed by
 // PREFIX.safetensors.index.json, written as transformers writes it: keys
 // sorted, two-space indentation, non-ASCII escaped, a final newline, and
 // {"total_size": N} as metadata, N being the bytes of tensor data. With a
@@ -150,12 +169,12 @@ type ShardOptions struct {
 // renames, not one: a crash part-way through leaves the earlier files in
 // dir's .stload-shards-* directory. To replace one atomically, write to a
 // new directory and swap the directories.
-func SaveSharded(ctx context.Context, dir string, tensors []Source, opts ShardOptions) ([]string, error) {
-	opts = opts.withDefaults()
-	if err := checkShardPrefix(opts.Prefix); err != nil {
+func Save(ctx context.Context, dir string, tensors []Source, opts ...Option) ([]string, error) {
+	cfg := newConfig(opts)
+	if err := checkShardPrefix(cfg.prefix); err != nil {
 		return nil, err
 	}
-	groups, total, err := planShards(specsOfSources(tensors), opts.MaxShardSize)
+	groups, total, err := planShards(specsOf(tensors), cfg.maxShard)
 	if err != nil {
 		return nil, err
 	}
@@ -163,7 +182,7 @@ func SaveSharded(ctx context.Context, dir string, tensors []Source, opts ShardOp
 	if err != nil {
 		return nil, err
 	}
-	written, err := saveSharded(ctx, dir, tensors, groups, total, opts)
+	written, err := saveSharded(ctx, dir, tensors, groups, total, &cfg)
 	if err != nil && created {
 		os.Remove(dir) // only if still empty
 	}
@@ -177,16 +196,16 @@ func makeDir(dir string) (bool, error) {
 		return false, nil
 	}
 	if err := os.MkdirAll(dir, 0o755); err != nil {
-		return false, &Error{File: dir, Offset: -1, Err: ErrIO, Cause: err}
+		return false, &loader.Error{File: dir, Cause: err}
 	}
 	return true, nil
 }
 
 // saveSharded writes the planned shards and index into dir.
-func saveSharded(ctx context.Context, dir string, tensors []Source, groups [][]int, total int64, opts ShardOptions) ([]string, error) {
+func saveSharded(ctx context.Context, dir string, tensors []Source, groups [][]int, total int64, cfg *config) ([]string, error) {
 	stage, err := os.MkdirTemp(dir, ".stload-shards-*")
 	if err != nil {
-		return nil, &Error{File: dir, Offset: -1, Err: ErrIO, Cause: err}
+		return nil, &loader.Error{File: dir, Cause: err}
 	}
 	keep := false // publish could not put back the files it replaced
 	defer func() {
@@ -194,26 +213,26 @@ func saveSharded(ctx context.Context, dir string, tensors []Source, groups [][]i
 			os.RemoveAll(stage)
 		}
 	}()
-	names := shardFileNames(opts.Prefix, len(groups))
+	names := shardFileNames(cfg.prefix, len(groups))
 	buf := make([]byte, copyBufSize)
 	for i, g := range groups {
 		shard := make([]Source, len(g))
 		for j, k := range g {
 			shard[j] = tensors[k]
 		}
-		if err := saveStaged(ctx, stage, names[i], dir, shard, opts.Metadata, buf); err != nil {
+		if err := saveStaged(ctx, stage, names[i], dir, shard, cfg.metadata, buf); err != nil {
 			return nil, err
 		}
 	}
 	if len(groups) > 1 {
 		b := encodeIndex(names, groups, tensors, total)
-		if err := writeStaged(filepath.Join(stage, opts.Prefix+IndexSuffix), b); err != nil {
-			return nil, withFile(err, filepath.Join(dir, opts.Prefix+IndexSuffix))
+		if err := writeStaged(filepath.Join(stage, cfg.prefix+IndexSuffix), b); err != nil {
+			return nil, withFile(err, filepath.Join(dir, cfg.prefix+IndexSuffix))
 		}
-		names = append(names, opts.Prefix+IndexSuffix)
+		names = append(names, cfg.prefix+IndexSuffix)
 	}
 	var written []string
-	rename := opts.rename
+	rename := cfg.rename
 	if rename == nil {
 		rename = os.Rename
 	}
@@ -221,24 +240,14 @@ func saveSharded(ctx context.Context, dir string, tensors []Source, groups [][]i
 	if err != nil {
 		return nil, err
 	}
-	removeStale(dir, opts.Prefix, names)
+	removeStale(dir, cfg.prefix, names)
 	return written, nil
-}
-
-func (o ShardOptions) withDefaults() ShardOptions {
-	if o.MaxShardSize <= 0 {
-		o.MaxShardSize = DefaultMaxShardSize
-	}
-	if o.Prefix == "" {
-		o.Prefix = "model"
-	}
-	return o
 }
 
 // checkShardPrefix refuses a prefix that is not a plain file name.
 func checkShardPrefix(prefix string) error {
 	if !filepath.IsLocal(prefix) || strings.ContainsAny(prefix, `/\`) {
-		return &Error{Offset: -1, Err: ErrInsecurePath, Detail: fmt.Sprintf("shard prefix %q is not a plain file name", prefix)}
+		return &loader.Error{Err: ErrInsecurePath, Detail: fmt.Sprintf("shard prefix %q is not a plain file name", prefix)}
 	}
 	return nil
 }
@@ -248,8 +257,8 @@ func checkShardPrefix(prefix string) error {
 // few, small enough to be negligible next to a tensor.
 const copyBufSize = 1 << 20
 
-func specsOfSources(tensors []Source) []Spec {
-	specs := make([]Spec, len(tensors))
+func specsOf(tensors []Source) []loader.Spec {
+	specs := make([]loader.Spec, len(tensors))
 	for i, t := range tensors {
 		specs[i] = t.Spec
 	}
@@ -257,30 +266,21 @@ func specsOfSources(tensors []Source) []Spec {
 }
 
 // planShards groups tensors (by index) with huggingface_hub's rule (see
-// SaveSharded) and returns the groups and the total bytes. Names must be
-// unique across all shards, which each shard's writer cannot see.
-func planShards(specs []Spec, max int64) ([][]int, int64, error) {
-	seen := make(map[string]bool, len(specs))
+// Save) and returns the groups and the total bytes. Names must be unique
+// across all shards, which each shard's writer cannot see: the specs are
+// checked all together, as one file's would be.
+func planShards(specs []loader.Spec, max int64) ([][]int, int64, error) {
+	if _, err := loader.NewWriter(io.Discard, specs, nil); err != nil {
+		return nil, 0, err
+	}
 	var groups [][]int
 	var cur []int
 	var curSize, total int64
 	for i, s := range specs {
-		if seen[s.Name] {
-			return nil, 0, newError(ErrDuplicateKey, s.Name, "the name is given twice")
+		size := specSize(s)
+		if size > math.MaxInt64-total {
+			return nil, 0, newError(loader.ErrValidationOverflow, s.Name, "the tensors' total size overflows 64 bits")
 		}
-		seen[s.Name] = true
-		if err := checkSpec(s); err != nil {
-			return nil, 0, err
-		}
-		n, err := byteSize(s.DType, s.Shape)
-		if err != nil || n > math.MaxInt64-uint64(total) {
-			if err == nil {
-				err = newError(ErrValidationOverflow, "", "the tensors' total size overflows 64 bits")
-			}
-			err.Tensor = s.Name
-			return nil, 0, err
-		}
-		size := int64(n)
 		total += size
 		if size > max {
 			groups = append(groups, []int{i})
@@ -316,65 +316,82 @@ func shardFileNames(prefix string, n int) []string {
 func saveStaged(ctx context.Context, stage, name, dir string, tensors []Source, metadata map[string]string, buf []byte) error {
 	staged := filepath.Join(stage, name)
 	err := writeSources(ctx, staged, tensors, metadata, buf)
-	var e *Error
+	var e *loader.Error
 	if errors.As(err, &e) && e.File == staged {
 		e.File = filepath.Join(dir, name)
 	}
 	return err
 }
 
-// copySources streams every tensor's bytes into fw, in the order the
-// writer needs them.
-func copySources(ctx context.Context, fw *FileWriter, tensors []Source, buf []byte) error {
+// copySources streams every tensor's bytes into w, in the order the
+// writer needs them. On failure it reports whether w nonetheless got all
+// its bytes.
+func copySources(ctx context.Context, w *loader.Writer, tensors []Source, buf []byte) (complete bool, err error) {
 	byName := make(map[string]Source, len(tensors))
 	for _, t := range tensors {
 		byName[t.Name] = t
 	}
-	for i, spec := range fw.order {
+	var total, written int64
+	for _, spec := range w.Tensors() {
+		total += specSize(spec)
+	}
+	for _, spec := range w.Tensors() {
 		if err := ctx.Err(); err != nil {
-			return &Error{Tensor: spec.Name, Offset: -1, Err: ErrIO, Cause: err}
+			return false, &loader.Error{Tensor: spec.Name, Cause: err}
 		}
-		if err := copySource(ctx, fw.Writer, byName[spec.Name], fw.sizes[i], buf); err != nil {
-			return err
+		n, err := copySource(ctx, w, byName[spec.Name], specSize(spec), buf)
+		if written += n; err != nil {
+			return written == total, err
 		}
 	}
-	return nil
+	return true, nil
+}
+
+// specSize returns the bytes of a tensor that loader.NewWriter accepted,
+// and so checked not to overflow.
+func specSize(s loader.Spec) int64 {
+	n := uint64(1)
+	for _, d := range s.Shape {
+		n *= d
+	}
+	return int64(n * uint64(s.DType.Bits()) / 8)
 }
 
 // copySource copies one tensor: exactly size bytes, and fails when the
 // source has more, since a longer source means the bytes were not what
 // the spec describes. io.CopyBuffer uses the reader's WriteTo where it has
 // one, which for SourceOf writes straight from a mapping.
-func copySource(ctx context.Context, w io.Writer, s Source, size int64, buf []byte) (err error) {
+func copySource(ctx context.Context, w io.Writer, s Source, size int64, buf []byte) (n int64, err error) {
 	if s.Open == nil {
-		return newError(ErrIO, s.Name, "the source has no Open function")
+		return 0, &loader.Error{Tensor: s.Name, Detail: "the source has no Open function"}
 	}
 	r, err := s.Open()
 	if err != nil {
-		return &Error{Tensor: s.Name, Offset: -1, Err: ErrIO, Cause: err}
+		return 0, &loader.Error{Tensor: s.Name, Cause: err}
 	}
 	if c, ok := r.(io.Closer); ok {
 		defer func() {
 			if cerr := c.Close(); cerr != nil && err == nil {
-				err = &Error{Tensor: s.Name, Offset: -1, Err: ErrIO, Cause: cerr}
+				err = &loader.Error{Tensor: s.Name, Cause: cerr}
 			}
 		}()
 	}
 	lw := &limitWriter{ctx: ctx, w: w, left: size}
-	n, err := io.CopyBuffer(lw, r, buf)
-	var e *Error
+	n, err = io.CopyBuffer(lw, r, buf)
+	n = size - lw.left // what reached w, whatever the source claims
+	var e *loader.Error
 	switch {
 	case lw.over:
-		return newError(ErrTensorInvalidInfo, s.Name, "the source has more than the %d bytes of %s %v", size, s.DType, s.Shape)
+		return n, newError(loader.ErrTensorInvalidInfo, s.Name, "the source has more than the %d bytes of %s %v", size, s.DType, s.Shape)
 	case errors.As(err, &e):
-		return err // already says what failed: the writer, or the source's file
+		return n, err // already says what failed: the writer, or the source's file
 	case err != nil:
-		return &Error{Tensor: s.Name, Offset: -1, Err: ErrIO, Cause: err}
+		return n, &loader.Error{Tensor: s.Name, Cause: err}
 	case n < size:
-		return &Error{Tensor: s.Name, Offset: -1, Err: ErrIO, Cause: io.ErrUnexpectedEOF,
+		return n, &loader.Error{Tensor: s.Name, Cause: io.ErrUnexpectedEOF,
 			Detail: fmt.Sprintf("the source gave %d of the %d bytes of %s %v", n, size, s.DType, s.Shape)}
 	}
-	return nil
+	return n, nil
 }
 
 // limitWriter passes on at most left bytes, refusing more, in writes of at
@@ -412,9 +429,9 @@ func (l *limitWriter) Write(p []byte) (int, error) {
 	return written, nil
 }
 
-// withFile sets the file an *Error names, if it names none.
+// withFile sets the file an *loader.Error names, if it names none.
 func withFile(err error, path string) error {
-	var e *Error
+	var e *loader.Error
 	if errors.As(err, &e) && e.File == "" {
 		e.File = path
 	}
@@ -425,7 +442,7 @@ func withFile(err error, path string) error {
 func writeStaged(path string, b []byte) error {
 	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o644)
 	if err != nil {
-		return &Error{Offset: -1, Err: ErrIO, Cause: err}
+		return &loader.Error{Cause: err}
 	}
 	_, err = f.Write(b)
 	if err == nil {
@@ -435,7 +452,7 @@ func writeStaged(path string, b []byte) error {
 		err = cerr
 	}
 	if err != nil {
-		return &Error{Offset: -1, Err: ErrIO, Cause: err}
+		return &loader.Error{Cause: err}
 	}
 	return nil
 }
@@ -462,11 +479,11 @@ const asideDir = "replaced"
 func publish(stage, dir string, names []string, rename func(string, string) error) (paths []string, keep bool, err error) {
 	aside := filepath.Join(stage, asideDir)
 	if err := os.Mkdir(aside, 0o700); err != nil {
-		return nil, false, &Error{File: dir, Offset: -1, Err: ErrIO, Cause: err}
+		return nil, false, &loader.Error{File: dir, Cause: err}
 	}
 	var replaced, placed []string // names set aside, names moved in
 	fail := func(final string, cause error) ([]string, bool, error) {
-		e := &Error{File: final, Offset: -1, Err: ErrIO, Cause: cause}
+		e := &loader.Error{File: final, Cause: cause}
 		for _, name := range slices.Backward(placed) {
 			p := filepath.Join(dir, name)
 			if rename(p, filepath.Join(stage, name)) != nil {
@@ -524,7 +541,7 @@ var staleName = regexp.MustCompile(`^-[0-9]{5}-of-[0-9]{5}\.safetensors$`)
 // shards numbered for another count, and the index when the new
 // checkpoint is a single file. A PREFIX.safetensors beside a new sharded
 // checkpoint is kept (it may be the file the shards were made from);
-// OpenCheckpoint on the directory prefers the index.
+// Open on the directory prefers the index.
 func removeStale(dir, prefix string, keep []string) {
 	entries, err := os.ReadDir(dir)
 	if err != nil {
@@ -603,4 +620,15 @@ func appendPyString(b []byte, s string) []byte {
 		}
 	}
 	return append(b, '"')
+}
+
+// syncDir makes renames in dir durable. Errors are ignored: some file
+// systems cannot sync directories, and the files themselves are synced.
+func syncDir(dir string) {
+	d, err := os.Open(dir)
+	if err != nil {
+		return
+	}
+	d.Sync()
+	d.Close()
 }

@@ -1,4 +1,4 @@
-package loader_test
+package checkpoint_test
 
 import (
 	"bytes"
@@ -11,12 +11,13 @@ import (
 
 	"github.com/stload/stload/dtype"
 	"github.com/stload/stload/loader"
+	"github.com/stload/stload/loader/checkpoint"
 )
 
-// ExampleOpenCheckpoint writes a small model as a transformers-style
+// ExampleOpen writes a small model as a transformers-style
 // sharded checkpoint, opens it by its directory and reads a tensor from
 // whichever shard holds it.
-func ExampleOpenCheckpoint() {
+func ExampleOpen() {
 	dir, err := os.MkdirTemp("", "checkpoint")
 	if err != nil {
 		log.Fatal(err)
@@ -31,27 +32,32 @@ func ExampleOpenCheckpoint() {
 	}
 	// A Source says what a tensor is and opens its bytes when its turn
 	// comes; here they are in memory.
-	var sources []loader.Source
+	var sources []checkpoint.Source
 	for _, name := range []string{"embed.weight", "layer.0.weight", "lm_head.weight"} {
 		d := weights[name]
-		sources = append(sources, loader.Source{
+		sources = append(sources, checkpoint.Source{
 			Spec: loader.Spec{Name: name, DType: d.DType, Shape: d.Shape},
 			Open: func() (io.Reader, error) { return bytes.NewReader(d.Bytes), nil },
 		})
 	}
 	out := filepath.Join(dir, "model")
 	os.Mkdir(out, 0o755)
-	if _, err := loader.SaveSharded(context.Background(), out, sources, loader.ShardOptions{MaxShardSize: 40}); err != nil {
+	ctx := context.Background()
+	if _, err := checkpoint.Save(ctx, out, sources, checkpoint.WithMaxShardSize(40)); err != nil {
 		log.Fatal(err)
 	}
 
-	c, err := loader.OpenCheckpoint(out)
+	c, err := checkpoint.Open(ctx, out) // the directory; its index, or the index's URL, would do
 	if err != nil {
 		log.Fatal(err)
 	}
 	defer c.Close()
-	for _, f := range c.Shards() {
-		fmt.Println(filepath.Base(f.Name()), f.Keys())
+	for _, f := range c.Files() {
+		var names []string
+		for name := range f.Tensors() {
+			names = append(names, name)
+		}
+		fmt.Println(filepath.Base(f.Name()), names)
 	}
 	fmt.Println(c.Metadata()["total_size"], "bytes in", c.Len(), "tensors")
 	t, err := c.Tensor("lm_head.weight")

@@ -1,4 +1,4 @@
-package loader
+package checkpoint
 
 import (
 	"bytes"
@@ -20,15 +20,16 @@ import (
 	"unsafe"
 
 	"github.com/stload/stload/dtype"
+	"github.com/stload/stload/loader"
 )
 
 // ckptTensors returns n tensors of assorted element types and shapes
 // filled with seeded random bytes.
-func ckptTensors(t *testing.T, n int, seed uint64) map[string]Data {
+func ckptTensors(t *testing.T, n int, seed uint64) map[string]loader.Data {
 	t.Helper()
 	rng := rand.New(rand.NewPCG(seed, 1))
 	types := []string{"F32", "F16", "BF16", "I64", "U8", "F64", "I8", "BOOL"}
-	out := make(map[string]Data, n)
+	out := make(map[string]loader.Data, n)
 	for i := range n {
 		dt := dtype.Lookup([]byte(types[rng.IntN(len(types))]))
 		if dt == dtype.Invalid {
@@ -38,15 +39,11 @@ func ckptTensors(t *testing.T, n int, seed uint64) map[string]Data {
 		if i%5 == 4 {
 			shape = []uint64{} // a scalar now and then
 		}
-		size, err := byteSize(dt, shape)
-		if err != nil {
-			t.Fatal(err)
-		}
-		b := make([]byte, size)
+		b := make([]byte, specSize(loader.Spec{DType: dt, Shape: shape}))
 		for j := range b {
 			b[j] = byte(rng.Uint32())
 		}
-		out[fmt.Sprintf("model.layers.%d.weight", i)] = Data{DType: dt, Shape: shape, Bytes: b}
+		out[fmt.Sprintf("model.layers.%d.weight", i)] = loader.Data{DType: dt, Shape: shape, Bytes: b}
 	}
 	return out
 }
@@ -55,20 +52,20 @@ func ckptTensors(t *testing.T, n int, seed uint64) map[string]Data {
 // the index's weight_map and metadata. A nil weight map is derived from
 // the shards.
 type ckptSet struct {
-	shards    map[string]map[string]Data
+	shards    map[string]map[string]loader.Data
 	weightMap map[string]string
 	meta      map[string]any
 }
 
 // ckptGoodSet splits tensors round-robin into n shards with transformers'
 // names and a correct index.
-func ckptGoodSet(tensors map[string]Data, n int) ckptSet {
-	s := ckptSet{shards: map[string]map[string]Data{}, weightMap: map[string]string{}}
+func ckptGoodSet(tensors map[string]loader.Data, n int) ckptSet {
+	s := ckptSet{shards: map[string]map[string]loader.Data{}, weightMap: map[string]string{}}
 	var total int64
 	for i, name := range slices.Sorted(maps.Keys(tensors)) {
 		shard := fmt.Sprintf("model-%05d-of-%05d.safetensors", i%n+1, n)
 		if s.shards[shard] == nil {
-			s.shards[shard] = map[string]Data{}
+			s.shards[shard] = map[string]loader.Data{}
 		}
 		s.shards[shard][name] = tensors[name]
 		s.weightMap[name] = shard
@@ -87,7 +84,7 @@ func (s ckptSet) write(t *testing.T, dir string) string {
 		if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
 			t.Fatal(err)
 		}
-		if err := SaveFile(path, tensors, map[string]string{"format": "pt"}); err != nil {
+		if err := loader.SaveFile(path, tensors, map[string]string{"format": "pt"}); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -111,9 +108,9 @@ func ckptWriteIndex(t *testing.T, dir string, index any) string {
 }
 
 // ckptCheckTensors compares every tensor of c with want, bytes included.
-func ckptCheckTensors(t *testing.T, c *Checkpoint, want map[string]Data) {
+func ckptCheckTensors(t *testing.T, c *Checkpoint, want map[string]loader.Data) {
 	t.Helper()
-	if got := c.Keys(); !slices.Equal(got, slices.Sorted(maps.Keys(want))) {
+	if got := names(c); !slices.Equal(got, slices.Sorted(maps.Keys(want))) {
 		t.Fatalf("keys %v, want %v", got, slices.Sorted(maps.Keys(want)))
 	}
 	if c.Len() != len(want) {
@@ -122,13 +119,12 @@ func ckptCheckTensors(t *testing.T, c *Checkpoint, want map[string]Data) {
 	var total int64
 	for name, d := range want {
 		total += int64(len(d.Bytes))
-		info, ok := c.Info(name)
-		if !ok || info.DType != d.DType || !slices.Equal(info.Shape, d.Shape) {
-			t.Errorf("Info(%q) = %v %v %v, want %v %v", name, info.DType, info.Shape, ok, d.DType, d.Shape)
-		}
 		tensor, err := c.Tensor(name)
 		if err != nil {
 			t.Fatal(err)
+		}
+		if tensor.DType != d.DType || !slices.Equal(tensor.Shape, d.Shape) {
+			t.Errorf("Tensor(%q) is %v %v, want %v %v", name, tensor.DType, tensor.Shape, d.DType, d.Shape)
 		}
 		b, err := tensor.Bytes()
 		if err != nil {
@@ -149,7 +145,7 @@ func TestCheckpointOpen(t *testing.T) {
 	index := ckptGoodSet(tensors, 3).write(t, dir)
 	for _, path := range []string{index, dir} {
 		t.Run(map[string]string{index: "index", dir: "dir"}[path], func(t *testing.T) {
-			c, err := OpenCheckpoint(path)
+			c, err := Open(t.Context(), path)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -161,7 +157,7 @@ func TestCheckpointOpen(t *testing.T) {
 			if got := c.Metadata(); got["total_size"] != fmt.Sprint(c.TotalSize()) || len(got) != 1 {
 				t.Errorf("metadata %v", got)
 			}
-			shards := c.Shards()
+			shards := c.Files()
 			if len(shards) != 3 {
 				t.Fatalf("%d shards, want 3", len(shards))
 			}
@@ -173,8 +169,8 @@ func TestCheckpointOpen(t *testing.T) {
 				}
 				for name := range f.Tensors() {
 					want = append(want, name)
-					if s, ok := c.Shard(name); !ok || s != f {
-						t.Errorf("Shard(%q) is not %s", name, f.Name())
+					if s, ok := c.File(name); !ok || s != f {
+						t.Errorf("File(%q) is not %s", name, f.Name())
 					}
 				}
 			}
@@ -185,7 +181,11 @@ func TestCheckpointOpen(t *testing.T) {
 			if !slices.Equal(got, want) {
 				t.Errorf("Tensors order %v, want %v", got, want)
 			}
-			s, err := c.Slice("model.layers.1.weight", At(0))
+			tensor, err := c.Tensor("model.layers.1.weight")
+			if err != nil {
+				t.Fatal(err)
+			}
+			s, err := tensor.Slice(loader.At(0))
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -194,7 +194,7 @@ func TestCheckpointOpen(t *testing.T) {
 			if row := len(d.Bytes) / int(d.Shape[0]); err != nil || !bytes.Equal(b, d.Bytes[:row]) {
 				t.Errorf("slice: %v %x, want %x", err, b, d.Bytes[:row])
 			}
-			if _, err := c.Tensor("nope"); !errors.Is(err, ErrTensorNotFound) {
+			if _, err := c.Tensor("nope"); !errors.Is(err, loader.ErrTensorNotFound) {
 				t.Errorf("missing tensor: %v", err)
 			}
 		})
@@ -205,17 +205,17 @@ func TestCheckpointSingleFile(t *testing.T) {
 	tensors := ckptTensors(t, 5, 2)
 	dir := t.TempDir()
 	path := filepath.Join(dir, "model.safetensors")
-	if err := SaveFile(path, tensors, map[string]string{"format": "pt"}); err != nil {
+	if err := loader.SaveFile(path, tensors, map[string]string{"format": "pt"}); err != nil {
 		t.Fatal(err)
 	}
 	for _, p := range []string{path, dir} {
-		c, err := OpenCheckpoint(p)
+		c, err := Open(t.Context(), p)
 		if err != nil {
 			t.Fatal(err)
 		}
 		ckptCheckTensors(t, c, tensors)
-		if c.Sharded() || c.Path() != path || len(c.Shards()) != 1 || c.Metadata()["format"] != "pt" {
-			t.Errorf("%s: Sharded %v Path %q shards %d metadata %v", p, c.Sharded(), c.Path(), len(c.Shards()), c.Metadata())
+		if c.Sharded() || c.Path() != path || len(c.Files()) != 1 || c.Metadata()["format"] != "pt" {
+			t.Errorf("%s: Sharded %v Path %q shards %d metadata %v", p, c.Sharded(), c.Path(), len(c.Files()), c.Metadata())
 		}
 		c.Close()
 	}
@@ -233,23 +233,23 @@ func TestCheckpointMissingPath(t *testing.T) {
 		filepath.Join(dir, "missing", "model.safetensors.index.json"),
 		filepath.Join(file, "model.safetensors"), // not a directory
 	} {
-		_, cerr := OpenCheckpoint(path)
-		_, ferr := Open(path)
+		_, cerr := Open(t.Context(), path)
+		_, ferr := loader.Open(path)
 		if cerr == nil || ferr == nil {
-			t.Fatalf("%s: OpenCheckpoint %v, Open %v", path, cerr, ferr)
+			t.Fatalf("%s: Open %v, loader.Open %v", path, cerr, ferr)
 		}
 		if cerr.Error() != ferr.Error() {
-			t.Errorf("OpenCheckpoint: %v\n          Open: %v", cerr, ferr)
+			t.Errorf("       Open: %v\n loader.Open: %v", cerr, ferr)
 		}
-		var e *Error
+		var e *loader.Error
 		var pe *fs.PathError
-		if !errors.As(cerr, &e) || e.Err != ErrIO || e.File != path || !errors.As(e.Cause, &pe) || pe.Op != "open" {
-			t.Errorf("OpenCheckpoint: %v: not an ErrIO *Error with an open *fs.PathError as cause", cerr)
+		if !errors.As(cerr, &e) || e.Err != nil || e.File != path || !errors.As(e.Cause, &pe) || pe.Op != "open" || loader.Kind(cerr) != "IoError" {
+			t.Errorf("Open: %v: not an I/O *loader.Error with an open *fs.PathError as cause", cerr)
 		}
 	}
 	path := filepath.Join(dir, "missing.safetensors")
-	_, err := OpenCheckpoint(path)
-	if want := "stload: " + path + ": I/O error: open " + path + ": no such file or directory"; err == nil || err.Error() != want || !errors.Is(err, fs.ErrNotExist) {
+	_, err := Open(t.Context(), path)
+	if want := path + ": open " + path + ": no such file or directory"; err == nil || err.Error() != want || !errors.Is(err, fs.ErrNotExist) {
 		t.Errorf("got %v, want %s", err, want)
 	}
 }
@@ -257,7 +257,7 @@ func TestCheckpointMissingPath(t *testing.T) {
 func TestCheckpointDirectoryChoice(t *testing.T) {
 	tensors := ckptTensors(t, 4, 3)
 	save := func(t *testing.T, dir, name string) {
-		if err := SaveFile(filepath.Join(dir, name), tensors, nil); err != nil {
+		if err := loader.SaveFile(filepath.Join(dir, name), tensors, nil); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -302,7 +302,7 @@ func TestCheckpointDirectoryChoice(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			dir := t.TempDir()
 			tc.setup(t, dir)
-			c, err := OpenCheckpoint(dir)
+			c, err := Open(t.Context(), dir)
 			if tc.want == "" {
 				if !errors.Is(err, ErrNoCheckpoint) {
 					t.Fatalf("got %v, want ErrNoCheckpoint", err)
@@ -354,7 +354,7 @@ func TestCheckpointBroken(t *testing.T) {
 		{name: "traversal", mutate: func(t *testing.T, dir string, s *ckptSet) {
 			// The file exists outside: the name ckptMust be refused, not opened.
 			outside := filepath.Join(filepath.Dir(dir), "x.safetensors")
-			if err := SaveFile(outside, map[string]Data{"ghost": tensors[names[0]]}, nil); err != nil {
+			if err := loader.SaveFile(outside, map[string]loader.Data{"ghost": tensors[names[0]]}, nil); err != nil {
 				t.Fatal(err)
 			}
 			s.weightMap["ghost"] = "../x.safetensors"
@@ -370,7 +370,7 @@ func TestCheckpointBroken(t *testing.T) {
 		}, err: ErrInsecurePath, file: DefaultIndexName, tensor: "ghost"},
 		{name: "symlink out of the directory", mutate: func(t *testing.T, dir string, s *ckptSet) {
 			outside := filepath.Join(t.TempDir(), "out.safetensors")
-			if err := SaveFile(outside, s.shards[s2], nil); err != nil {
+			if err := loader.SaveFile(outside, s.shards[s2], nil); err != nil {
 				t.Fatal(err)
 			}
 			delete(s.shards, s2)
@@ -379,7 +379,7 @@ func TestCheckpointBroken(t *testing.T) {
 			}
 		}, err: ErrInsecurePath, file: s2},
 		{name: "relative symlink out of the directory", mutate: func(t *testing.T, dir string, s *ckptSet) {
-			if err := SaveFile(filepath.Join(filepath.Dir(dir), "out.safetensors"), s.shards[s2], nil); err != nil {
+			if err := loader.SaveFile(filepath.Join(filepath.Dir(dir), "out.safetensors"), s.shards[s2], nil); err != nil {
 				t.Fatal(err)
 			}
 			delete(s.shards, s2)
@@ -394,7 +394,7 @@ func TestCheckpointBroken(t *testing.T) {
 		{name: "corrupt shard", mutate: func(t *testing.T, dir string, s *ckptSet) {
 			delete(s.shards, s2)
 			os.WriteFile(filepath.Join(dir, s2), []byte("short"), 0o644)
-		}, err: ErrHeaderTooSmall, file: s2},
+		}, err: loader.ErrHeaderTooSmall, file: s2},
 		{name: "total_size mismatch", mutate: func(t *testing.T, dir string, s *ckptSet) {
 			s.meta["total_size"] = s.meta["total_size"].(int64) + 1
 		}, err: ErrInvalidIndex, file: DefaultIndexName, lenientOK: true},
@@ -420,7 +420,7 @@ func TestCheckpointBroken(t *testing.T) {
 				if lenient {
 					opts = append(opts, WithLenient())
 				}
-				c, err := OpenCheckpoint(index, opts...)
+				c, err := Open(t.Context(), index, opts...)
 				if lenient && tc.lenientOK {
 					if err != nil {
 						t.Fatalf("lenient: %v", err)
@@ -443,14 +443,14 @@ func TestCheckpointManyProblems(t *testing.T) {
 	dir := t.TempDir()
 	s := ckptGoodSet(tensors, 2)
 	s.weightMap = map[string]string{"a": "model-00001-of-00002.safetensors"}
-	_, err := OpenCheckpoint(s.write(t, dir))
+	_, err := Open(t.Context(), s.write(t, dir))
 	ckptCheckErr(t, err, ErrWeightMap, "model-00001-of-00002.safetensors", "a")
 	if !strings.HasSuffix(err.Error(), "(and 3 more weight_map problems)") {
 		t.Errorf("error %v does not count the other problems", err)
 	}
 }
 
-// ckptCheckErr checks that err is an *Error wrapping want and naming file (a
+// ckptCheckErr checks that err is an *loader.Error wrapping want and naming file (a
 // base name) and tensor.
 func ckptCheckErr(t *testing.T, err, want error, file, tensor string) {
 	t.Helper()
@@ -458,9 +458,9 @@ func ckptCheckErr(t *testing.T, err, want error, file, tensor string) {
 		t.Fatalf("got %v, want %v", err, want)
 	}
 	t.Log(err)
-	var e *Error
+	var e *loader.Error
 	if !errors.As(err, &e) {
-		t.Fatalf("%T is not *Error", err)
+		t.Fatalf("%T is not *loader.Error", err)
 	}
 	if filepath.Base(e.File) != file && !strings.HasSuffix(e.File, "/"+file) {
 		t.Errorf("error names file %q, want %s: %v", e.File, file, err)
@@ -495,7 +495,7 @@ func TestCheckpointIndexJSON(t *testing.T) {
 			dir := t.TempDir()
 			ckptGoodSet(tensors, 2).write(t, dir)
 			index := ckptWriteIndex(t, dir, []byte(tc.index))
-			_, err := OpenCheckpoint(index)
+			_, err := Open(t.Context(), index)
 			ckptCheckErr(t, err, tc.err, DefaultIndexName, func() string {
 				if tc.name == "tensor listed twice" {
 					return "x"
@@ -515,7 +515,7 @@ func TestCheckpointIndexJSON(t *testing.T) {
 	total := s.meta["total_size"].(int64)
 	index := ckptWriteIndex(t, dir, []byte(fmt.Sprintf(`{"extra": [1, {"x": null}], "metadata": {"total_size": %d.0, "format": "pt", "n": 7, "o": {"a": [1, 2]}}, "weight_map": %s}`,
 		total, ckptMust(json.Marshal(s.weightMap)))))
-	c, err := OpenCheckpoint(index)
+	c, err := Open(t.Context(), index)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -551,7 +551,7 @@ func TestCheckpointSymlinks(t *testing.T) {
 				t.Skip(err)
 			}
 		}
-		c, err := OpenCheckpoint(dir)
+		c, err := Open(t.Context(), dir)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -578,23 +578,23 @@ func TestCheckpointSymlinks(t *testing.T) {
 			}
 		}
 		for _, p := range []string{snap, filepath.Join(snap, DefaultIndexName)} {
-			c, err := OpenCheckpoint(p)
+			c, err := Open(t.Context(), p)
 			if err != nil {
 				t.Fatal(err)
 			}
 			ckptCheckTensors(t, c, tensors)
-			if f := c.Shards()[0]; filepath.Dir(f.Name()) != snap {
+			if f := c.Files()[0]; filepath.Dir(f.Name()) != snap {
 				t.Errorf("shard named %s, want it in %s", f.Name(), snap)
 			}
 			c.Close()
 		}
 		// Out of the repository is still out.
 		other := filepath.Join(filepath.Dir(repo), "elsewhere.safetensors")
-		SaveFile(other, map[string]Data{}, nil)
+		loader.SaveFile(other, map[string]loader.Data{}, nil)
 		link := filepath.Join(snap, "model-00001-of-00003.safetensors")
 		os.Remove(link)
 		os.Symlink("../../../elsewhere.safetensors", link)
-		_, err := OpenCheckpoint(snap)
+		_, err := Open(t.Context(), snap)
 		ckptCheckErr(t, err, ErrInsecurePath, "model-00001-of-00003.safetensors", "")
 	})
 }
@@ -603,7 +603,7 @@ func TestPlanShards(t *testing.T) {
 	// huggingface_hub's test_multiple_shards: sizes 6, 10, 30, 2, 2 with
 	// a limit of 10 give [layer_1], [layer_3], [layer_2], [layer_4 layer_5].
 	u8 := dtype.Lookup([]byte("U8"))
-	specs := []Spec{
+	specs := []loader.Spec{
 		{Name: "layer_1", DType: u8, Shape: []uint64{6}},
 		{Name: "layer_2", DType: u8, Shape: []uint64{10}},
 		{Name: "layer_3", DType: u8, Shape: []uint64{30}},
@@ -625,18 +625,18 @@ func TestPlanShards(t *testing.T) {
 			t.Errorf("max %d: %v %d %v, want %v 50", tc.max, got, total, err, tc.want)
 		}
 	}
-	if _, _, err := planShards(append(specs, specs[0]), 10); !errors.Is(err, ErrDuplicateKey) {
+	if _, _, err := planShards(append(specs, specs[0]), 10); !errors.Is(err, loader.ErrDuplicateKey) {
 		t.Errorf("duplicate name: %v", err)
 	}
 }
 
 // ckptSources returns Sources reading from in-memory tensors, in name
 // order.
-func ckptSources(tensors map[string]Data) []Source {
+func ckptSources(tensors map[string]loader.Data) []Source {
 	var out []Source
 	for _, name := range slices.Sorted(maps.Keys(tensors)) {
 		d := tensors[name]
-		out = append(out, Source{Spec: Spec{Name: name, DType: d.DType, Shape: d.Shape},
+		out = append(out, Source{Spec: loader.Spec{Name: name, DType: d.DType, Shape: d.Shape},
 			Open: func() (io.Reader, error) { return bytes.NewReader(d.Bytes), nil }})
 	}
 	return out
@@ -651,7 +651,7 @@ func TestSplitMergeRoundTrip(t *testing.T) {
 	}
 	dir := t.TempDir()
 	meta := map[string]string{"format": "pt"}
-	paths, err := SaveSharded(ctx, dir, ckptSources(tensors), ShardOptions{MaxShardSize: 300, Metadata: meta})
+	paths, err := Save(ctx, dir, ckptSources(tensors), WithMaxShardSize(300), WithMetadata(meta))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -667,19 +667,19 @@ func TestSplitMergeRoundTrip(t *testing.T) {
 	if entries, _ := os.ReadDir(dir); len(entries) != len(paths) {
 		t.Errorf("directory holds %d entries, want %d (no temporary files)", len(entries), len(paths))
 	}
-	c, err := OpenCheckpoint(dir)
+	c, err := Open(t.Context(), dir)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer c.Close()
 	ckptCheckTensors(t, c, tensors)
-	for _, f := range c.Shards() {
+	for _, f := range c.Files() {
 		var size int64
 		for _, info := range f.Tensors() {
 			size += info.Len()
 		}
-		if size > 300 && f.Len() > 1 {
-			t.Errorf("%s holds %d bytes in %d tensors, over the limit", f.Name(), size, f.Len())
+		if n := len(slices.Collect(maps.Keys(maps.Collect(f.Tensors())))); size > 300 && n > 1 {
+			t.Errorf("%s holds %d bytes in %d tensors, over the limit", f.Name(), size, n)
 		}
 		if !reflect.DeepEqual(f.Metadata(), meta) {
 			t.Errorf("%s: metadata %v", f.Name(), f.Metadata())
@@ -688,29 +688,25 @@ func TestSplitMergeRoundTrip(t *testing.T) {
 
 	// Merging gives exactly what Save writes for the same tensors.
 	merged := filepath.Join(t.TempDir(), "merged.safetensors")
-	if err := SaveSources(ctx, merged, c.Sources(), meta); err != nil {
+	if err := WriteFile(ctx, merged, c.Sources(), meta); err != nil {
 		t.Fatal(err)
 	}
-	var want bytes.Buffer
-	if err := Save(&want, tensors, meta); err != nil {
-		t.Fatal(err)
-	}
-	if got, _ := os.ReadFile(merged); !bytes.Equal(got, want.Bytes()) {
+	if got, _ := os.ReadFile(merged); !bytes.Equal(got, saved(t, tensors, meta)) {
 		t.Error("merged file differs from Save's output")
 	}
 
 	// Splitting the merged file again gives the same shards.
-	m, err := OpenCheckpoint(merged)
+	m, err := Open(t.Context(), merged)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer m.Close()
 	dir2 := t.TempDir()
-	paths2, err := SaveSharded(ctx, dir2, m.Sources(), ShardOptions{MaxShardSize: 300, Metadata: meta})
+	paths2, err := Save(ctx, dir2, m.Sources(), WithMaxShardSize(300), WithMetadata(meta))
 	if err != nil {
 		t.Fatal(err)
 	}
-	c2, err := OpenCheckpoint(dir2)
+	c2, err := Open(t.Context(), dir2)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -726,7 +722,7 @@ func TestSplitMergeRoundTrip(t *testing.T) {
 // expected text is CPython 3's output for the same dict.
 func TestIndexFormat(t *testing.T) {
 	u8 := dtype.Lookup([]byte("U8"))
-	tensors := map[string]Data{
+	tensors := map[string]loader.Data{
 		"b":        {DType: u8, Shape: []uint64{4}, Bytes: []byte{1, 2, 3, 4}},
 		"a.x":      {DType: u8, Shape: []uint64{3}, Bytes: []byte{5, 6, 7}},
 		"é\"\\\n😀": {DType: u8, Shape: []uint64{2}, Bytes: []byte{8, 9}},
@@ -737,7 +733,7 @@ func TestIndexFormat(t *testing.T) {
 	srcs := ckptSources(tensors)
 	order := map[string]int{"a.x": 0, "b": 1, "é\"\\\n😀": 2, "\x7f\x01": 3}
 	slices.SortFunc(srcs, func(x, y Source) int { return order[x.Name] - order[y.Name] })
-	if _, err := SaveSharded(context.Background(), dir, srcs, ShardOptions{MaxShardSize: 4}); err != nil {
+	if _, err := Save(context.Background(), dir, srcs, WithMaxShardSize(4)); err != nil {
 		t.Fatal(err)
 	}
 	got, err := os.ReadFile(filepath.Join(dir, DefaultIndexName))
@@ -761,13 +757,13 @@ func TestIndexFormat(t *testing.T) {
 	}
 }
 
-func TestSaveShardedSingle(t *testing.T) {
+func TestSaveSingle(t *testing.T) {
 	tensors := ckptTensors(t, 5, 8)
 	dir := t.TempDir()
 	// A previous save left three shards and an index.
 	old := ckptGoodSet(tensors, 3)
 	old.write(t, dir)
-	paths, err := SaveSharded(context.Background(), dir, ckptSources(tensors), ShardOptions{})
+	paths, err := Save(context.Background(), dir, ckptSources(tensors))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -778,7 +774,7 @@ func TestSaveShardedSingle(t *testing.T) {
 	if len(entries) != 1 {
 		t.Errorf("left %v beside model.safetensors", entries)
 	}
-	c, err := OpenCheckpoint(dir)
+	c, err := Open(t.Context(), dir)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -786,9 +782,9 @@ func TestSaveShardedSingle(t *testing.T) {
 	ckptCheckTensors(t, c, tensors)
 }
 
-// TestSaveShardedAtomic fails a save halfway and expects the directory as
+// TestSaveAtomic fails a save halfway and expects the directory as
 // it was.
-func TestSaveShardedAtomic(t *testing.T) {
+func TestSaveAtomic(t *testing.T) {
 	tensors := ckptTensors(t, 20, 9)
 	for _, failAt := range []int{0, 7, 19} {
 		t.Run(fmt.Sprint(failAt), func(t *testing.T) {
@@ -797,11 +793,11 @@ func TestSaveShardedAtomic(t *testing.T) {
 			srcs := ckptSources(tensors)
 			boom := errors.New("boom")
 			srcs[failAt].Open = func() (io.Reader, error) { return nil, boom }
-			_, err := SaveSharded(context.Background(), dir, srcs, ShardOptions{MaxShardSize: 200})
+			_, err := Save(context.Background(), dir, srcs, WithMaxShardSize(200))
 			if !errors.Is(err, boom) {
 				t.Fatalf("got %v, want boom", err)
 			}
-			var e *Error
+			var e *loader.Error
 			if !errors.As(err, &e) || e.Tensor != srcs[failAt].Name || !strings.HasPrefix(filepath.Base(e.File), "model-") {
 				t.Errorf("error %v does not name the tensor and shard", err)
 			}
@@ -814,13 +810,13 @@ func TestSaveShardedAtomic(t *testing.T) {
 		dir := t.TempDir()
 		srcs := ckptSources(tensors)
 		srcs[3].Open = func() (io.Reader, error) { return strings.NewReader("x"), nil }
-		if err := SaveSources(context.Background(), filepath.Join(dir, "m.safetensors"), srcs, nil); !errors.Is(err, io.ErrUnexpectedEOF) {
+		if err := WriteFile(context.Background(), filepath.Join(dir, "m.safetensors"), srcs, nil); !errors.Is(err, io.ErrUnexpectedEOF) {
 			t.Errorf("short source: %v", err)
 		}
 		srcs = ckptSources(tensors)
 		d := tensors[srcs[3].Name]
 		srcs[3].Open = func() (io.Reader, error) { return bytes.NewReader(append(slices.Clone(d.Bytes), 0)), nil }
-		if err := SaveSources(context.Background(), filepath.Join(dir, "m.safetensors"), srcs, nil); !errors.Is(err, ErrTensorInvalidInfo) {
+		if err := WriteFile(context.Background(), filepath.Join(dir, "m.safetensors"), srcs, nil); !errors.Is(err, loader.ErrTensorInvalidInfo) {
 			t.Errorf("long source: %v", err)
 		}
 		if entries, _ := os.ReadDir(dir); len(entries) != 0 {
@@ -831,13 +827,13 @@ func TestSaveShardedAtomic(t *testing.T) {
 		dir := filepath.Join(t.TempDir(), "out")
 		srcs := ckptSources(tensors)
 		srcs[4].Open = func() (io.Reader, error) { return nil, errors.New("boom") }
-		if _, err := SaveSharded(context.Background(), dir, srcs, ShardOptions{MaxShardSize: 200}); err == nil {
+		if _, err := Save(context.Background(), dir, srcs, WithMaxShardSize(200)); err == nil {
 			t.Fatal("no error")
 		}
 		if _, err := os.Stat(dir); !errors.Is(err, os.ErrNotExist) {
 			t.Errorf("the directory it created is still there: %v", err)
 		}
-		if _, err := SaveSharded(context.Background(), dir, ckptSources(tensors), ShardOptions{MaxShardSize: 200}); err != nil {
+		if _, err := Save(context.Background(), dir, ckptSources(tensors), WithMaxShardSize(200)); err != nil {
 			t.Fatal(err)
 		}
 	})
@@ -846,7 +842,7 @@ func TestSaveShardedAtomic(t *testing.T) {
 		ctx, cancel := context.WithCancel(context.Background())
 		srcs := ckptSources(tensors)
 		srcs[5].Open = func() (io.Reader, error) { cancel(); return bytes.NewReader(make([]byte, 1<<20)), nil }
-		if _, err := SaveSharded(ctx, dir, srcs, ShardOptions{MaxShardSize: 200}); !errors.Is(err, context.Canceled) {
+		if _, err := Save(ctx, dir, srcs, WithMaxShardSize(200)); !errors.Is(err, context.Canceled) {
 			t.Errorf("got %v, want context.Canceled", err)
 		}
 		if entries, _ := os.ReadDir(dir); len(entries) != 0 {
@@ -861,29 +857,29 @@ func TestCheckpointConcurrent(t *testing.T) {
 	tensors := ckptTensors(t, 30, 10)
 	dir := t.TempDir()
 	ckptGoodSet(tensors, 4).write(t, dir)
-	for _, opts := range [][]Option{nil, {WithPread()}} {
-		c, err := OpenCheckpoint(dir, opts...)
+	for _, opts := range [][]Option{nil, {WithLoaderOptions(loader.WithPread())}} {
+		c, err := Open(t.Context(), dir, opts...)
 		if err != nil {
 			t.Fatal(err)
 		}
 		var wg sync.WaitGroup
 		for g := range 8 {
 			wg.Go(func() {
-				for _, name := range c.Keys() {
+				for _, name := range names(c) {
 					tensor, err := c.Tensor(name)
 					if err != nil {
 						t.Error(err)
 						return
 					}
+					f, _ := c.File(name)
 					buf := make([]byte, tensor.Len())
-					if _, err := tensor.ReadAt(buf, 0); err != nil && tensor.Len() > 0 {
+					if _, err := f.ReadAt(buf, tensor.Offset()); err != nil && tensor.Len() > 0 {
 						t.Error(err)
 						return
 					}
 					if !bytes.Equal(buf, tensors[name].Bytes) {
 						t.Errorf("goroutine %d: %s differs", g, name)
 					}
-					c.Info(name)
 					for range c.Tensors() {
 					}
 				}
@@ -892,9 +888,9 @@ func TestCheckpointConcurrent(t *testing.T) {
 		wg.Wait()
 		wg.Go(func() { c.Close() })
 		wg.Go(func() {
-			for _, name := range c.Keys() {
+			for _, name := range names(c) {
 				if tensor, err := c.Tensor(name); err == nil {
-					tensor.ReadAt(make([]byte, tensor.Len()), 0) // may fail with ErrClosed
+					tensor.Bytes() // may fail with fs.ErrClosed
 				}
 			}
 		})
@@ -929,39 +925,39 @@ func ckptSnapshot(t *testing.T, dir string) map[string][]byte {
 // failRename returns opts with the renames of publish numbered from first
 // to last (counting from 1, last 0 meaning all after first) made to fail,
 // and a count of the renames tried.
-func failRename(opts ShardOptions, first, last int, cause error) (ShardOptions, *int) {
+func failRename(opts []Option, first, last int, cause error) ([]Option, *int) {
 	calls := new(int)
-	opts.rename = func(from, to string) error {
+	rename := func(from, to string) error {
 		*calls++
 		if first > 0 && *calls >= first && (last == 0 || *calls <= last) {
 			return &os.LinkError{Op: "rename", Old: from, New: to, Err: cause}
 		}
 		return os.Rename(from, to)
 	}
-	return opts, calls
+	return append(slices.Clone(opts), func(c *config) { c.rename = rename }), calls
 }
 
-// TestSaveShardedOverwrite writes a checkpoint over an earlier one with
+// TestSaveOverwrite writes a checkpoint over an earlier one with
 // the same file names and makes each rename of publishing fail in turn:
 // the directory must be left exactly as it was, the earlier checkpoint
 // whole, rather than new shards mixed with old ones or old shards lost.
-func TestSaveShardedOverwrite(t *testing.T) {
+func TestSaveOverwrite(t *testing.T) {
 	ctx := context.Background()
 	oldTensors := ckptTensors(t, 12, 21)
-	newTensors := make(map[string]Data, len(oldTensors)) // same shapes, so same shard names
+	newTensors := make(map[string]loader.Data, len(oldTensors)) // same shapes, so same shard names
 	for name, d := range oldTensors {
 		b := slices.Clone(d.Bytes)
 		for i := range b {
 			b[i] ^= 0xa5
 		}
-		newTensors[name] = Data{DType: d.DType, Shape: d.Shape, Bytes: b}
+		newTensors[name] = loader.Data{DType: d.DType, Shape: d.Shape, Bytes: b}
 	}
-	opts := ShardOptions{MaxShardSize: 120, Metadata: map[string]string{"format": "pt"}}
+	opts := []Option{WithMaxShardSize(120), WithMetadata(map[string]string{"format": "pt"})}
 	setup := func(t *testing.T) (string, map[string][]byte) {
 		t.Helper()
 		dir := t.TempDir()
 		os.WriteFile(filepath.Join(dir, "keep.txt"), []byte("x"), 0o644)
-		if _, err := SaveSharded(ctx, dir, ckptSources(oldTensors), opts); err != nil {
+		if _, err := Save(ctx, dir, ckptSources(oldTensors), opts...); err != nil {
 			t.Fatal(err)
 		}
 		return dir, ckptSnapshot(t, dir)
@@ -971,7 +967,7 @@ func TestSaveShardedOverwrite(t *testing.T) {
 		if got := ckptSnapshot(t, dir); !reflect.DeepEqual(got, want) {
 			t.Errorf("directory holds %v, want %v as before", slices.Sorted(maps.Keys(got)), slices.Sorted(maps.Keys(want)))
 		}
-		c, err := OpenCheckpoint(dir)
+		c, err := Open(t.Context(), dir)
 		if err != nil {
 			t.Fatalf("the earlier checkpoint no longer opens: %v", err)
 		}
@@ -986,7 +982,7 @@ func TestSaveShardedOverwrite(t *testing.T) {
 		t.Fatalf("the earlier checkpoint has %d files; the test wants several shards", files)
 	}
 	counted, calls := failRename(opts, 0, 0, nil)
-	paths, err := SaveSharded(ctx, dir, ckptSources(newTensors), counted)
+	paths, err := Save(ctx, dir, ckptSources(newTensors), counted...)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -996,7 +992,7 @@ func TestSaveShardedOverwrite(t *testing.T) {
 	if after := ckptSnapshot(t, dir); !slices.Equal(slices.Sorted(maps.Keys(after)), slices.Sorted(maps.Keys(before))) {
 		t.Errorf("directory holds %v after the overwrite, want %v", slices.Sorted(maps.Keys(after)), slices.Sorted(maps.Keys(before)))
 	}
-	c, err := OpenCheckpoint(dir)
+	c, err := Open(t.Context(), dir)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -1014,8 +1010,8 @@ func TestSaveShardedOverwrite(t *testing.T) {
 		t.Run(fmt.Sprint("rename ", k), func(t *testing.T) {
 			dir, before := setup(t)
 			failing, _ := failRename(opts, k, k, boom)
-			_, err := SaveSharded(ctx, dir, ckptSources(newTensors), failing)
-			if !errors.Is(err, boom) || !errors.Is(err, ErrIO) {
+			_, err := Save(ctx, dir, ckptSources(newTensors), failing...)
+			if !errors.Is(err, boom) || loader.Kind(err) != "IoError" {
 				t.Fatalf("got %v, want boom", err)
 			}
 			checkOld(t, dir, before)
@@ -1027,8 +1023,8 @@ func TestSaveShardedOverwrite(t *testing.T) {
 	t.Run("no way back", func(t *testing.T) {
 		dir, before := setup(t)
 		failing, _ := failRename(opts, files+1, 0, boom)
-		_, err := SaveSharded(ctx, dir, ckptSources(newTensors), failing)
-		var e *Error
+		_, err := Save(ctx, dir, ckptSources(newTensors), failing...)
+		var e *loader.Error
 		if !errors.As(err, &e) || !errors.Is(err, boom) || !strings.Contains(e.Detail, "kept in") {
 			t.Fatalf("got %v, want boom and where the replaced files are", err)
 		}
@@ -1053,7 +1049,7 @@ func TestSourceLength(t *testing.T) {
 		name string
 		n    int
 		want error
-	}{{"short", 3, io.ErrUnexpectedEOF}, {"long", 5, ErrTensorInvalidInfo}} {
+	}{{"short", 3, io.ErrUnexpectedEOF}, {"long", 5, loader.ErrTensorInvalidInfo}} {
 		for _, r := range []struct {
 			name string
 			open func(b []byte) io.Reader
@@ -1064,10 +1060,10 @@ func TestSourceLength(t *testing.T) {
 			t.Run(c.name+"/"+r.name, func(t *testing.T) {
 				dir := t.TempDir()
 				path := filepath.Join(dir, "out.safetensors")
-				src := Source{Spec: Spec{Name: "x", DType: u8, Shape: []uint64{4}},
+				src := Source{Spec: loader.Spec{Name: "x", DType: u8, Shape: []uint64{4}},
 					Open: func() (io.Reader, error) { return r.open(make([]byte, c.n)), nil }}
-				err := SaveSources(context.Background(), path, []Source{src}, nil)
-				var e *Error
+				err := WriteFile(context.Background(), path, []Source{src}, nil)
+				var e *loader.Error
 				if !errors.Is(err, c.want) || !errors.As(err, &e) || e.File != path || e.Tensor != "x" {
 					t.Fatalf("got %v, want %v naming %s and tensor x", err, c.want, path)
 				}
@@ -1085,17 +1081,18 @@ func TestSourceLength(t *testing.T) {
 func TestSourceOfWritesFromMapping(t *testing.T) {
 	tensors := ckptTensors(t, 4, 9)
 	path := filepath.Join(t.TempDir(), "m.safetensors")
-	if err := SaveFile(path, tensors, nil); err != nil {
+	if err := loader.SaveFile(path, tensors, nil); err != nil {
 		t.Fatal(err)
 	}
-	f, err := Open(path)
+	f, err := loader.Open(path)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer f.Close()
-	m := f.Mapped()
-	if m == nil {
-		t.Skip("the file is not mapped on this platform")
+	m, release, err := f.Mapping()
+	defer release()
+	if err != nil || m == nil {
+		t.Skipf("the file is not mapped on this platform: %v", err)
 	}
 	for name, info := range f.Tensors() {
 		if info.Len() < 2 {
@@ -1136,4 +1133,43 @@ func (w *mappingWriter) Write(p []byte) (int, error) {
 	w.inside = w.inside && at >= lo && at+uintptr(len(p)) <= lo+uintptr(len(w.m))
 	w.got = append(w.got, p...)
 	return len(p), nil
+}
+
+// names returns the names of c's tensors, sorted.
+func names(c *Checkpoint) []string {
+	return slices.Sorted(maps.Keys(maps.Collect(c.Tensors())))
+}
+
+// saved returns the file loader.SaveFile writes for tensors and meta.
+func saved(t *testing.T, tensors map[string]loader.Data, meta map[string]string) []byte {
+	t.Helper()
+	path := filepath.Join(t.TempDir(), "saved.safetensors")
+	if err := loader.SaveFile(path, tensors, meta); err != nil {
+		t.Fatal(err)
+	}
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
+// TestShardNames: shards are named by the path the index was given with,
+// joined to their weight_map name, however the directory is reached.
+func TestShardNames(t *testing.T) {
+	tensors := ckptTensors(t, 6, 14)
+	dir := t.TempDir()
+	ckptGoodSet(tensors, 2).write(t, dir)
+	t.Chdir(dir)
+	for _, p := range []string{DefaultIndexName, ".", "./" + DefaultIndexName, filepath.Join(dir, DefaultIndexName)} {
+		c, err := Open(t.Context(), p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		want := filepath.Join(filepath.Dir(c.Path()), "model-00001-of-00002.safetensors")
+		if got := c.Files()[0].Name(); got != want {
+			t.Errorf("%s: shard named %q, want %q", p, got, want)
+		}
+		c.Close()
+	}
 }

@@ -1,4 +1,19 @@
-package loader
+// Package httprange reads a file served over HTTP with range requests, as
+// an [io.ReaderAt] with a size: what [loader.NewReader] takes, the way
+// archive/zip's NewReader takes any ReaderAt. [Open] learns the file's
+// size from one request that also brings its first 64 KiB (and, for a
+// safetensors file whose header is longer, a second request brings the
+// rest of the header), so that parsing the header needs no more
+// requests; other bytes are fetched when read, a long read in parallel
+// parts. Transient failures (a 5xx, 408 or 429 status, a broken
+// connection, a short body, a stalled response) are retried with
+// backoff; a file that changes between requests fails with
+// [ErrRemoteChanged] rather than mixing the bytes of two versions.
+//
+// Errors are [*loader.Error] values that name the file by its URL less
+// any user information, query or fragment ([Redact]), which may hold
+// credentials.
+package httprange
 
 import (
 	"context"
@@ -7,6 +22,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"math/rand/v2"
 	"net"
 	"net/http"
@@ -17,138 +33,160 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/stload/stload/loader"
 )
 
-// Sentinel errors of remote files.
+// kinded is the type of the package's sentinel errors: a message, and the
+// name [loader.Kind] reports for it.
+type kinded struct{ msg, kind string }
+
+func (e *kinded) Error() string { return e.msg }
+func (e *kinded) Kind() string  { return e.kind }
+
+// Sentinel errors, wrapped in [*loader.Error] values.
 var (
 	// ErrRangeUnsupported reports a server that answers a range request
 	// with the whole file (status 200) or without the file's size, so that
 	// reading one tensor would mean downloading everything.
-	ErrRangeUnsupported = errors.New("server does not support range requests")
+	ErrRangeUnsupported error = &kinded{"server does not support range requests", "RangeUnsupported"}
 	// ErrRemoteChanged reports a remote file whose ETag, Last-Modified or
 	// length differs from one response to the next: bytes read before and
 	// after the change would not belong to the same file.
-	ErrRemoteChanged = errors.New("remote file changed while being read")
+	ErrRemoteChanged error = &kinded{"remote file changed while being read", "RemoteChanged"}
 )
 
-// Defaults of [HTTPOptions].
+// Defaults of the options.
 const (
-	DefaultHeadSize     = 64 << 10
-	DefaultPartSize     = 8 << 20
-	DefaultConcurrency  = 8
-	DefaultMaxRetries   = 5
-	DefaultMinBackoff   = 100 * time.Millisecond
-	DefaultMaxBackoff   = 5 * time.Second
-	DefaultStallTimeout = 30 * time.Second
+	defaultHeadSize     = 64 << 10
+	defaultPartSize     = 8 << 20
+	defaultConcurrency  = 8
+	defaultRetries      = 5
+	defaultMinBackoff   = 100 * time.Millisecond
+	defaultMaxBackoff   = 5 * time.Second
+	defaultStallTimeout = 30 * time.Second
+	// maxPrefetch bounds the header Open fetches with its second request:
+	// the safetensors reference's limit on the header length.
+	maxPrefetch = 100_000_000
 )
 
-// HTTPOptions configures reading a file over HTTP. The zero value, or a
-// nil *HTTPOptions, selects the defaults.
-type HTTPOptions struct {
-	// Client sends the requests. The default is a client whose transport
-	// keeps enough idle connections per host for Concurrency parallel
-	// requests (http.DefaultClient keeps two). Supply one to add
-	// authentication, proxies or a timeout.
-	Client *http.Client
-	// Header is added to every request: an Authorization header, say.
-	Header http.Header
-	// HeadSize is the length of the first request, which learns the file's
-	// size and, for most files, gets the whole header with it. Default
-	// DefaultHeadSize.
-	HeadSize int64
-	// PartSize is the longest range one request asks for: a longer read
-	// is split into parts fetched in parallel. Default DefaultPartSize.
-	PartSize int64
-	// Concurrency bounds the requests in flight for one file, across all
-	// its concurrent reads. Default DefaultConcurrency.
-	Concurrency int
-	// MaxRetries is how many times a request that failed transiently (a
-	// 5xx, 408 or 429 status, a broken connection, a short body, a stall)
-	// is tried again. Default DefaultMaxRetries; negative means never.
-	MaxRetries int
-	// MinBackoff and MaxBackoff bound the wait before a retry, which
-	// doubles from MinBackoff with each retry of a request, with jitter, up
-	// to MaxBackoff; a Retry-After header can lengthen it up to MaxBackoff.
-	MinBackoff, MaxBackoff time.Duration
-	// StallTimeout fails (and retries) a request when no byte of the
-	// response arrives for this long. Default DefaultStallTimeout;
-	// negative means never. Unlike http.Client.Timeout it does not limit
-	// how long a large part may take to arrive.
-	StallTimeout time.Duration
+// Option configures [Open].
+type Option func(*config)
+
+type config struct {
+	client                 *http.Client
+	ownClient              bool // client was made for this reader
+	header                 http.Header
+	headSize, partSize     int64
+	concurrency, retries   int
+	minBackoff, maxBackoff time.Duration
+	stallTimeout           time.Duration
 }
 
-func (o *HTTPOptions) withDefaults() HTTPOptions {
-	var c HTTPOptions
-	if o != nil {
-		c = *o
+func newConfig(opts []Option) config {
+	c := config{headSize: defaultHeadSize, partSize: defaultPartSize, concurrency: defaultConcurrency,
+		retries: defaultRetries, minBackoff: defaultMinBackoff, maxBackoff: defaultMaxBackoff, stallTimeout: defaultStallTimeout}
+	for _, o := range opts {
+		o(&c)
 	}
-	if c.Client == nil {
-		c.Client = defaultClient()
+	if c.client == nil {
+		c.client, c.ownClient = newClient(c.concurrency), true
 	}
-	if c.HeadSize <= 0 {
-		c.HeadSize = DefaultHeadSize
-	}
-	c.HeadSize = max(c.HeadSize, 8) // the length prefix must come first
-	if c.PartSize <= 0 {
-		c.PartSize = DefaultPartSize
-	}
-	if c.Concurrency <= 0 {
-		c.Concurrency = DefaultConcurrency
-	}
-	switch {
-	case c.MaxRetries == 0:
-		c.MaxRetries = DefaultMaxRetries
-	case c.MaxRetries < 0:
-		c.MaxRetries = 0
-	}
-	if c.MinBackoff <= 0 {
-		c.MinBackoff = DefaultMinBackoff
-	}
-	if c.MaxBackoff <= 0 {
-		c.MaxBackoff = DefaultMaxBackoff
-	}
-	c.MaxBackoff = max(c.MaxBackoff, c.MinBackoff)
-	if c.StallTimeout == 0 {
-		c.StallTimeout = DefaultStallTimeout
-	}
+	c.headSize = max(c.headSize, 8) // the length prefix must come first
+	c.maxBackoff = max(c.maxBackoff, c.minBackoff)
 	return c
 }
 
-// defaultClient is shared by every reader that brings no client, so that
-// the shards of a checkpoint on one host share connections.
-var defaultClient = sync.OnceValue(func() *http.Client {
+// newClient returns a client whose transport keeps enough idle
+// connections per host for concurrency parallel requests of several
+// files (http.DefaultClient keeps two).
+func newClient(concurrency int) *http.Client {
 	t, ok := http.DefaultTransport.(*http.Transport)
 	if !ok {
 		return http.DefaultClient
 	}
 	t = t.Clone()
-	t.MaxIdleConnsPerHost = 4 * DefaultConcurrency
+	t.MaxIdleConnsPerHost = 4 * concurrency
 	return &http.Client{Transport: t}
-})
+}
 
-// HTTPError is the cause of an error for an HTTP response that stload
-// cannot use, such as 404 Not Found or 403 Forbidden.
-type HTTPError struct {
+// WithClient sets the client that sends the requests: to add
+// authentication, proxies or a timeout, or to share connections between
+// readers of one server. The default is a new client per reader whose
+// transport keeps enough idle connections for the parallel requests.
+func WithClient(c *http.Client) Option {
+	return func(cfg *config) {
+		if c != nil {
+			cfg.client = c
+		}
+	}
+}
+
+// WithHeader adds h to every request: an Authorization header, say.
+func WithHeader(h http.Header) Option {
+	return func(c *config) { c.header = h.Clone() }
+}
+
+// WithPartSize sets the longest range one request asks for (default
+// 8 MiB): a longer read is split into parts fetched in parallel.
+func WithPartSize(n int64) Option {
+	return func(c *config) {
+		if n > 0 {
+			c.partSize = n
+		}
+	}
+}
+
+// WithConcurrency bounds the requests in flight for one reader, across all
+// its concurrent reads (default 8).
+func WithConcurrency(n int) Option {
+	return func(c *config) {
+		if n > 0 {
+			c.concurrency = n
+		}
+	}
+}
+
+// WithRetries sets how many times a request that failed transiently (a
+// 5xx, 408 or 429 status, a broken connection, a short body, a stall) is
+// tried again (default 5; 0 never). The wait before a retry doubles from
+// 100 ms with each retry of a request, with jitter, up to 5 s; a
+// Retry-After header can lengthen it up to 5 s.
+func WithRetries(n int) Option {
+	return func(c *config) { c.retries = max(n, 0) }
+}
+
+// WithStallTimeout fails (and retries) a request when no byte of the
+// response arrives for d (default 30 s; 0 or less means never). Unlike
+// http.Client.Timeout it does not limit how long a large part may take
+// to arrive.
+func WithStallTimeout(d time.Duration) Option {
+	return func(c *config) { c.stallTimeout = max(d, 0) }
+}
+
+// StatusError is the cause of an error for an HTTP response that cannot
+// be used, such as 404 Not Found or 403 Forbidden.
+type StatusError struct {
 	StatusCode int    // 404, say
 	Status     string // as the server gave it, "404 Not Found"
 }
 
 // Error returns "HTTP " and the status, as in "HTTP 404 Not Found".
-func (e *HTTPError) Error() string { return "HTTP " + e.Status }
+func (e *StatusError) Error() string { return "HTTP " + e.Status }
 
-// HTTPReaderAt reads a file served over HTTP with range requests. It
-// implements [io.ReaderAt], so that [NewReader] can validate and read the
-// file as any other; [OpenURL] does both. Its methods are safe for
-// concurrent use: concurrent reads are sent as concurrent requests.
-type HTTPReaderAt struct {
+// Reader reads a file served over HTTP with range requests. It implements
+// [io.ReaderAt]; [loader.NewReader] validates and reads a safetensors file
+// through it as through any other. Its methods are safe for concurrent
+// use: concurrent reads are sent as concurrent requests.
+type Reader struct {
 	url  string
 	name string // the URL without credentials or query, for errors
-	o    HTTPOptions
+	o    config
+	sem  chan struct{} // one token per request in flight
 
-	ctx    context.Context // cancelled by Close
-	cancel context.CancelFunc
-	closed atomic.Bool
-	sem    chan struct{} // one token per request in flight
+	mu       sync.Mutex
+	closed   bool
+	inFlight map[*context.CancelFunc]struct{} // the reads Close cancels
 
 	// Set by the first response and constant after.
 	size           int64
@@ -156,50 +194,53 @@ type HTTPReaderAt struct {
 	head           []byte // the first bytes of the file, [0, len(head))
 }
 
-// NewHTTPReaderAt opens the file at an http:// or https:// URL. It sends
-// one range request for the first HeadSize bytes, which gives the file's
-// size, and, when the safetensors header announced by the first 8 bytes is
-// longer, a second one for the rest of it (up to [DefaultMaxHeaderSize]):
-// parsing the header then needs no more requests. Other bytes are fetched
-// when read; nothing is downloaded in advance.
+// Open opens the file at an http:// or https:// URL. It sends one range
+// request for the first 64 KiB, which gives the file's size, and, when the
+// file starts with the length prefix of a safetensors header longer than
+// that, a second one for the rest of the header (up to the reference's
+// 100 MB limit): parsing the header then needs no more requests. Other
+// bytes are fetched when read; nothing is downloaded in advance.
 //
-// ctx bounds the reader's whole life: the requests made now and those of
-// later reads. Cancel it, or call Close, to abort them.
-func NewHTTPReaderAt(ctx context.Context, rawURL string, opts *HTTPOptions) (*HTTPReaderAt, error) {
-	return newHTTPReaderAt(ctx, rawURL, opts, DefaultMaxHeaderSize)
-}
-
-func newHTTPReaderAt(ctx context.Context, rawURL string, opts *HTTPOptions, maxHeader int64) (*HTTPReaderAt, error) {
+// ctx bounds the requests Open makes; later reads are bounded by the
+// options' timeouts and by Close, which aborts the requests in flight.
+func Open(ctx context.Context, rawURL string, opts ...Option) (*Reader, error) {
 	name, err := checkURL(rawURL)
 	if err != nil {
 		return nil, err
 	}
-	r := &HTTPReaderAt{url: rawURL, name: name, o: opts.withDefaults()}
-	r.ctx, r.cancel = context.WithCancel(ctx)
-	r.sem = make(chan struct{}, r.o.Concurrency)
-	if err := r.retry(r.ctx, r.first); err != nil {
-		r.cancel()
+	r := &Reader{url: rawURL, name: name, o: newConfig(opts), inFlight: map[*context.CancelFunc]struct{}{}}
+	r.sem = make(chan struct{}, r.o.concurrency)
+	if err := r.retry(ctx, r.first); err != nil {
 		return nil, r.fail(err, 0)
 	}
-	if err := r.prefetchHeader(maxHeader); err != nil {
-		r.cancel()
+	if err := r.prefetchHeader(ctx); err != nil {
 		return nil, r.fail(err, int64(len(r.head)))
 	}
 	return r, nil
 }
 
 // checkURL accepts http and https URLs and returns the name errors give
-// the file: the URL without user information, query or fragment, which
-// may hold credentials (a presigned URL's signature, say).
+// the file (see Redact).
 func checkURL(rawURL string) (string, error) {
 	u, err := url.Parse(rawURL)
 	if err != nil {
-		return "", &Error{Offset: -1, Err: ErrIO, Cause: err}
+		return "", &loader.Error{Detail: "not a URL", Cause: err}
 	}
 	if u.Scheme != "http" && u.Scheme != "https" || u.Host == "" {
-		return "", &Error{File: rawURL, Offset: -1, Err: ErrIO, Detail: "not an http:// or https:// URL"}
+		return "", &loader.Error{File: redact(u), Detail: "not an http:// or https:// URL"}
 	}
 	return redact(u), nil
+}
+
+// Redact returns rawURL without its user information and fragment, and
+// with a query shown as "?…": what errors print, since those parts may
+// hold credentials (a presigned URL's signature, say).
+func Redact(rawURL string) string {
+	u, err := url.Parse(rawURL)
+	if err != nil {
+		return "(an unparsable URL)"
+	}
+	return redact(u)
 }
 
 func redact(u *url.URL) string {
@@ -211,31 +252,72 @@ func redact(u *url.URL) string {
 	return v.String()
 }
 
-// IsURL reports whether path is an http:// or https:// URL, which
-// [OpenURL] and [OpenCheckpointURL] open, rather than a file path.
+// IsURL reports whether path is an http:// or https:// URL, which [Open]
+// opens, rather than a file path.
 func IsURL(path string) bool {
 	return strings.HasPrefix(path, "http://") || strings.HasPrefix(path, "https://")
 }
 
-// Size returns the size of the remote file in bytes.
-func (r *HTTPReaderAt) Size() int64 { return r.size }
+// Name returns the URL without user information, query or fragment (see
+// [Redact]): the name errors give the file.
+func (r *Reader) Name() string { return r.name }
 
-// Close aborts the requests in flight; later reads fail with [ErrClosed].
-func (r *HTTPReaderAt) Close() error {
-	r.closed.Store(true)
-	r.cancel()
+// Size returns the size of the remote file in bytes.
+func (r *Reader) Size() int64 { return r.size }
+
+// Close aborts the requests in flight, and closes the idle connections of
+// the client the reader made for itself (not those of a client given
+// with [WithClient]); later reads fail with [fs.ErrClosed].
+func (r *Reader) Close() error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.closed = true
+	for cancel := range r.inFlight {
+		(*cancel)()
+	}
+	clear(r.inFlight)
+	if r.o.ownClient {
+		r.o.client.CloseIdleConnections()
+	}
 	return nil
+}
+
+// begin starts a read: it returns the context of its requests, which
+// Close cancels, and the function that ends the read.
+func (r *Reader) begin() (context.Context, func(), error) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.closed {
+		return nil, nil, errClosed
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	r.inFlight[&cancel] = struct{}{}
+	return ctx, func() {
+		r.mu.Lock()
+		delete(r.inFlight, &cancel)
+		r.mu.Unlock()
+		cancel()
+	}, nil
+}
+
+// errClosed stands for a read of a closed Reader until fail names it.
+var errClosed = errors.New("closed")
+
+func (r *Reader) isClosed() bool {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.closed
 }
 
 // ReadAt reads len(p) bytes at offset off. Bytes the first requests
 // brought are copied from memory; the rest is fetched with range
-// requests of at most PartSize bytes, in parallel.
-func (r *HTTPReaderAt) ReadAt(p []byte, off int64) (int, error) {
-	if r.closed.Load() {
-		return 0, &Error{File: r.name, Offset: off, Err: ErrClosed}
+// requests of at most the part size, in parallel.
+func (r *Reader) ReadAt(p []byte, off int64) (int, error) {
+	if r.isClosed() {
+		return 0, r.fail(errClosed, off)
 	}
 	if off < 0 {
-		return 0, &Error{File: r.name, Offset: off, Err: ErrIO, Detail: "negative offset"}
+		return 0, &loader.Error{File: r.name, Offset: off, Detail: "negative offset"}
 	}
 	if off >= r.size {
 		if len(p) == 0 {
@@ -264,19 +346,24 @@ func (r *HTTPReaderAt) ReadAt(p []byte, off int64) (int, error) {
 	return n, nil
 }
 
-// readParts fetches p at off in parts of at most PartSize, a few at a
-// time, and returns how many leading bytes of p arrived. The first
+// readParts fetches p at off in parts of at most the part size, a few at
+// a time, and returns how many leading bytes of p arrived. The first
 // failure cancels the other parts.
-func (r *HTTPReaderAt) readParts(p []byte, off int64) (int, error) {
-	part := int(r.o.PartSize)
+func (r *Reader) readParts(p []byte, off int64) (int, error) {
+	ctx, end, err := r.begin()
+	if err != nil {
+		return 0, r.fail(err, off)
+	}
+	defer end()
+	part := int(r.o.partSize)
 	parts := (len(p) + part - 1) / part
 	if parts == 1 {
-		if err := r.fetch(r.ctx, p, off); err != nil {
+		if err := r.fetch(ctx, p, off); err != nil {
 			return 0, r.fail(err, off)
 		}
 		return len(p), nil
 	}
-	ctx, cancel := context.WithCancel(r.ctx)
+	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	done := make([]bool, parts)
 	var (
@@ -285,7 +372,7 @@ func (r *HTTPReaderAt) readParts(p []byte, off int64) (int, error) {
 		firstErr error
 		wg       sync.WaitGroup
 	)
-	for range min(parts, r.o.Concurrency) {
+	for range min(parts, r.o.concurrency) {
 		wg.Go(func() {
 			for i := int(next.Add(1) - 1); i < parts; i = int(next.Add(1) - 1) {
 				lo, hi := i*part, min((i+1)*part, len(p))
@@ -310,7 +397,7 @@ func (r *HTTPReaderAt) readParts(p []byte, off int64) (int, error) {
 
 // fetch fills dst with the bytes at off, retrying transient failures.
 // A retry asks only for the bytes not yet received.
-func (r *HTTPReaderAt) fetch(ctx context.Context, dst []byte, off int64) error {
+func (r *Reader) fetch(ctx context.Context, dst []byte, off int64) error {
 	got := 0
 	return r.retry(ctx, func(ctx context.Context) error {
 		n, err := r.get(ctx, dst[got:], off+int64(got))
@@ -335,14 +422,14 @@ func transient(format string, args ...any) error {
 
 // retry runs attempt until it succeeds, fails for good, or has been
 // retried MaxRetries times, waiting with exponential backoff in between.
-func (r *HTTPReaderAt) retry(ctx context.Context, attempt func(context.Context) error) error {
+func (r *Reader) retry(ctx context.Context, attempt func(context.Context) error) error {
 	for i := 0; ; i++ {
 		err := attempt(ctx)
 		var t *transientError
 		if err == nil || !errors.As(err, &t) {
 			return err
 		}
-		if i >= r.o.MaxRetries {
+		if i >= r.o.retries {
 			return fmt.Errorf("giving up after %d attempt%s: %w", i+1, plural(i+1), err)
 		}
 		wait := r.backoff(i, t.after)
@@ -359,22 +446,22 @@ func (r *HTTPReaderAt) retry(ctx context.Context, attempt func(context.Context) 
 // backoff returns the wait before retry i (from 0): MinBackoff doubled i
 // times, capped, then jittered down by up to half so that parallel parts
 // that failed together do not retry together.
-func (r *HTTPReaderAt) backoff(i int, after time.Duration) time.Duration {
-	d := r.o.MaxBackoff
+func (r *Reader) backoff(i int, after time.Duration) time.Duration {
+	d := r.o.maxBackoff
 	if i < 30 {
-		d = min(r.o.MinBackoff<<i, r.o.MaxBackoff)
+		d = min(r.o.minBackoff<<i, r.o.maxBackoff)
 	}
 	d = d/2 + rand.N(d/2+1)
 	if after > d {
-		d = min(after, r.o.MaxBackoff)
+		d = min(after, r.o.maxBackoff)
 	}
 	return d
 }
 
 // first sends the first request, for bytes [0, HeadSize), and learns the
 // file's size and validators from the response.
-func (r *HTTPReaderAt) first(ctx context.Context) error {
-	resp, stop, err := r.send(ctx, 0, r.o.HeadSize-1)
+func (r *Reader) first(ctx context.Context) error {
+	resp, stop, err := r.send(ctx, 0, r.o.headSize-1)
 	if err != nil {
 		return err
 	}
@@ -385,18 +472,18 @@ func (r *HTTPReaderAt) first(ctx context.Context) error {
 		start, end, total, ok := parseContentRange(resp.Header.Get("Content-Range"))
 		switch {
 		case ok && total < 0:
-			return &Error{Offset: -1, Err: ErrRangeUnsupported, Detail: "the server does not give the file's size"}
-		case !ok || start != 0 || end >= r.o.HeadSize || end >= total:
-			return transient("asked for bytes 0-%d, the server sent Content-Range %q", r.o.HeadSize-1, resp.Header.Get("Content-Range"))
+			return &loader.Error{Err: ErrRangeUnsupported, Detail: "the server does not give the file's size"}
+		case !ok || start != 0 || end >= r.o.headSize || end >= total:
+			return transient("asked for bytes 0-%d, the server sent Content-Range %q", r.o.headSize-1, resp.Header.Get("Content-Range"))
 		}
 		r.size = total
 		r.head = make([]byte, end+1)
 	case http.StatusOK:
 		// A server may ignore the range. For a file no longer than what
 		// was asked for, the whole body is the answer anyway.
-		if resp.ContentLength < 0 || resp.ContentLength > r.o.HeadSize {
-			return &Error{Offset: -1, Err: ErrRangeUnsupported,
-				Detail: fmt.Sprintf("asked for bytes 0-%d, the server sent the whole file (status 200)", r.o.HeadSize-1)}
+		if resp.ContentLength < 0 || resp.ContentLength > r.o.headSize {
+			return &loader.Error{Err: ErrRangeUnsupported,
+				Detail: fmt.Sprintf("asked for bytes 0-%d, the server sent the whole file (status 200)", r.o.headSize-1)}
 		}
 		r.size = resp.ContentLength
 		r.head = make([]byte, r.size)
@@ -418,19 +505,20 @@ func (r *HTTPReaderAt) first(ctx context.Context) error {
 
 // prefetchHeader makes the second request: the rest of the header when
 // the first response did not hold all of it. A length prefix beyond
-// maxHeader or the file is left for NewReader to reject.
-func (r *HTTPReaderAt) prefetchHeader(maxHeader int64) error {
+// maxPrefetch or the file is left for loader.NewReader to reject; the
+// first bytes of other files (JSON, say) read as a length far beyond it.
+func (r *Reader) prefetchHeader(ctx context.Context) error {
 	if len(r.head) < 8 {
 		return nil
 	}
 	n := binary.LittleEndian.Uint64(r.head)
 	have := int64(len(r.head))
-	if n > uint64(maxHeader) || int64(n) > r.size-8 || 8+int64(n) <= have {
+	if n > maxPrefetch || int64(n) > r.size-8 || 8+int64(n) <= have {
 		return nil
 	}
 	// Fetched straight into place: the header may be 100 MB.
 	head := slices.Grow(r.head, int(8+int64(n)-have))[:8+n]
-	if err := r.fetch(r.ctx, head[have:], have); err != nil {
+	if err := r.fetch(ctx, head[have:], have); err != nil {
 		return err
 	}
 	r.head = head
@@ -439,7 +527,7 @@ func (r *HTTPReaderAt) prefetchHeader(maxHeader int64) error {
 
 // get makes one request for len(dst) bytes at off and reads the response
 // into dst, returning how many bytes arrived.
-func (r *HTTPReaderAt) get(ctx context.Context, dst []byte, off int64) (int, error) {
+func (r *Reader) get(ctx context.Context, dst []byte, off int64) (int, error) {
 	end := off + int64(len(dst)) - 1
 	resp, stop, err := r.send(ctx, off, end)
 	if err != nil {
@@ -458,9 +546,9 @@ func (r *HTTPReaderAt) get(ctx context.Context, dst []byte, off int64) (int, err
 
 // check accepts only a 206 response for exactly the bytes asked for, from
 // the same file as the first response.
-func (r *HTTPReaderAt) check(resp *http.Response, start, end int64) error {
+func (r *Reader) check(resp *http.Response, start, end int64) error {
 	if resp.StatusCode == http.StatusOK {
-		return &Error{Offset: start, Err: ErrRangeUnsupported,
+		return &loader.Error{Offset: start, Err: ErrRangeUnsupported,
 			Detail: fmt.Sprintf("asked for bytes %d-%d, the server sent the whole file (status 200)", start, end)}
 	}
 	if resp.StatusCode != http.StatusPartialContent {
@@ -490,8 +578,8 @@ func (r *HTTPReaderAt) check(resp *http.Response, start, end int64) error {
 	return nil
 }
 
-func (r *HTTPReaderAt) changed(off int64, format string, args ...any) error {
-	return &Error{Offset: off, Err: ErrRemoteChanged, Detail: fmt.Sprintf(format, args...)}
+func (r *Reader) changed(off int64, format string, args ...any) error {
+	return &loader.Error{Offset: off, Err: ErrRemoteChanged, Detail: fmt.Sprintf(format, args...)}
 }
 
 // errStalled cancels a request that went StallTimeout without data.
@@ -500,14 +588,14 @@ var errStalled = errors.New("no data received within the stall timeout")
 // send makes one GET request for bytes [start, end]. The returned stop
 // function closes the response and releases the request's resources; it
 // must be called once the body has been read.
-func (r *HTTPReaderAt) send(ctx context.Context, start, end int64) (*http.Response, func(), error) {
+func (r *Reader) send(ctx context.Context, start, end int64) (*http.Response, func(), error) {
 	select {
 	case r.sem <- struct{}{}:
 	case <-ctx.Done():
 		return nil, nil, ctx.Err()
 	}
 	rctx, cancel := context.WithCancelCause(ctx)
-	w := &watchdog{cancel: cancel, d: r.o.StallTimeout}
+	w := &watchdog{cancel: cancel, d: r.o.stallTimeout}
 	w.start()
 	release := func() {
 		w.stop()
@@ -517,15 +605,15 @@ func (r *HTTPReaderAt) send(ctx context.Context, start, end int64) (*http.Respon
 	req, err := http.NewRequestWithContext(rctx, http.MethodGet, r.url, nil)
 	if err != nil {
 		release()
-		return nil, nil, &Error{Offset: -1, Err: ErrIO, Cause: err}
+		return nil, nil, &loader.Error{Cause: err}
 	}
-	for k, v := range r.o.Header {
+	for k, v := range r.o.header {
 		req.Header[k] = v
 	}
 	req.Header.Set("Range", fmt.Sprintf("bytes=%d-%d", start, end))
 	// Ranges must count bytes of the file, not of a compressed encoding.
 	req.Header.Set("Accept-Encoding", "identity")
-	resp, err := r.o.Client.Do(req)
+	resp, err := r.o.client.Do(req)
 	if err != nil {
 		release()
 		return nil, nil, r.requestError(ctx, rctx, err)
@@ -575,7 +663,7 @@ func (b *watchedBody) Read(p []byte) (int, error) {
 
 // requestError classifies a failed request: the caller's cancellation and
 // errors that will not go away are final, the rest are retried.
-func (r *HTTPReaderAt) requestError(ctx, rctx context.Context, err error) error {
+func (r *Reader) requestError(ctx, rctx context.Context, err error) error {
 	if ctx.Err() != nil {
 		return ctx.Err()
 	}
@@ -591,14 +679,14 @@ func (r *HTTPReaderAt) requestError(ctx, rctx context.Context, err error) error 
 	var dns *net.DNSError
 	var cert *tls.CertificateVerificationError
 	if errors.As(err, &dns) && dns.IsNotFound || errors.As(err, &cert) {
-		return &Error{Offset: -1, Err: ErrIO, Cause: err}
+		return &loader.Error{Cause: err}
 	}
 	return &transientError{err: err}
 }
 
 // bodyError classifies an error reading a response body: a body cut short
 // or a connection broken is retried.
-func (r *HTTPReaderAt) bodyError(ctx context.Context, err error, at int64) error {
+func (r *Reader) bodyError(ctx context.Context, err error, at int64) error {
 	if ctx.Err() != nil {
 		return ctx.Err()
 	}
@@ -611,12 +699,12 @@ func (r *HTTPReaderAt) bodyError(ctx context.Context, err error, at int64) error
 // statusError turns an unexpected status into an error, transient for the
 // statuses that say "try again".
 func statusError(resp *http.Response) error {
-	he := &HTTPError{StatusCode: resp.StatusCode, Status: resp.Status}
+	he := &StatusError{StatusCode: resp.StatusCode, Status: resp.Status}
 	switch c := resp.StatusCode; {
 	case c >= 500, c == http.StatusTooManyRequests, c == http.StatusRequestTimeout:
 		return &transientError{err: he, after: retryAfter(resp.Header.Get("Retry-After"))}
 	}
-	return &Error{Offset: -1, Err: ErrIO, Cause: he}
+	return &loader.Error{Cause: he}
 }
 
 // retryAfter parses a Retry-After header given in seconds.
@@ -668,56 +756,26 @@ func parseNonNeg(s string) (int64, bool) {
 
 // fail turns an error from the request machinery into an *Error naming
 // the file and the offset.
-func (r *HTTPReaderAt) fail(err error, off int64) error {
-	var e *Error
+func (r *Reader) fail(err error, off int64) error {
+	var e *loader.Error
 	switch {
 	case errors.As(err, &e):
 		// Final errors are not wrapped: they come straight from check,
 		// first or statusError.
 		e.File = r.name
-		if e.Offset < 0 {
+		if e.Offset == 0 {
 			e.Offset = off
 		}
 		return e
-	case r.closed.Load():
-		return &Error{File: r.name, Offset: off, Err: ErrClosed}
+	case err == errClosed || r.isClosed():
+		return &loader.Error{File: r.name, Offset: off, Err: fs.ErrClosed}
 	}
-	return &Error{File: r.name, Offset: off, Err: ErrIO, Cause: err}
+	return &loader.Error{File: r.name, Offset: off, Cause: err}
 }
 
-// OpenURL opens the safetensors file at an http:// or https:// URL
-// through range requests: [NewHTTPReaderAt] reads the header in one or two
-// requests, [NewReader] validates it exactly as for a local file, and
-// tensor bytes are fetched when read (with [File.ReadAt], [Tensor.Bytes],
-// [Slice.WriteTo]...). opts configure validation as for [Open]; h
-// configures the requests and may be nil.
-//
-// ctx bounds the life of the File's requests: cancelling it makes reads
-// in progress fail promptly. [File.Close] waits for reads in progress to
-// end (as it does for a mapped file, whose memory they may be using)
-// before it ends the File's requests.
-//
-// Errors name the file by its URL without query string or user
-// information, which may hold credentials; [WithName] sets another name.
-func OpenURL(ctx context.Context, rawURL string, h *HTTPOptions, opts ...Option) (*File, error) {
-	name, err := checkURL(rawURL)
-	if err != nil {
-		return nil, err
+func plural(n int) string {
+	if n == 1 {
+		return ""
 	}
-	cfg := newConfig(name, opts)
-	r, err := newHTTPReaderAt(ctx, rawURL, h, cfg.maxHeader)
-	if err != nil {
-		var e *Error
-		if errors.As(err, &e) {
-			e.File = cfg.name
-		}
-		return nil, err
-	}
-	src := source{r: r, close: r.Close, chunk: r.o.PartSize * int64(r.o.Concurrency)}
-	f, err := newFile(src, r.size, cfg)
-	if err != nil {
-		r.Close()
-		return nil, err
-	}
-	return f, nil
+	return "s"
 }

@@ -1,11 +1,13 @@
-package loader
+package httprange
 
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"math/rand/v2"
 	"net"
 	"net/http"
@@ -19,6 +21,9 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/stload/stload/dtype"
+	"github.com/stload/stload/loader"
 )
 
 // remoteServer serves files from memory with range support
@@ -91,8 +96,89 @@ func (s *remoteServer) reset() {
 	s.ranges = nil
 }
 
+// withBackoff and withHeadSize set what the package's options leave at
+// their defaults: the waits between retries, and the first request's
+// length.
+func withBackoff(lo, hi time.Duration) Option {
+	return func(c *config) { c.minBackoff, c.maxBackoff = lo, hi }
+}
+
+func withHeadSize(n int64) Option {
+	return func(c *config) {
+		if n > 0 {
+			c.headSize = n
+		}
+	}
+}
+
 // remoteFast keeps failing tests quick and bounded.
-var remoteFast = &HTTPOptions{MinBackoff: time.Millisecond, MaxBackoff: 5 * time.Millisecond, StallTimeout: 2 * time.Second}
+var remoteFast = []Option{withBackoff(time.Millisecond, 5*time.Millisecond), WithStallTimeout(2 * time.Second)}
+
+// fast returns remoteFast and opts.
+func fast(opts ...Option) []Option { return append(slices.Clone(remoteFast), opts...) }
+
+// openFile opens the safetensors file at u through a Reader, which it
+// closes at the end of the test.
+func openFile(t *testing.T, ctx context.Context, u string, opts ...Option) (*loader.File, error) {
+	r, err := Open(ctx, u, opts...)
+	if err != nil {
+		return nil, err
+	}
+	t.Cleanup(func() { r.Close() })
+	return loader.NewReader(r, r.Size())
+}
+
+const conformance = "../../testdata/conformance"
+
+// readCases returns the file names listed in a conformance directory.
+func readCases(t *testing.T, dir string) []string {
+	t.Helper()
+	b, err := os.ReadFile(filepath.Join(conformance, dir, "cases.jsonl"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var names []string
+	for line := range strings.Lines(string(b)) {
+		var c struct{ File string }
+		if strings.TrimSpace(line) == "" {
+			continue
+		}
+		if err := json.Unmarshal([]byte(line), &c); err != nil {
+			t.Fatal(err)
+		}
+		names = append(names, c.File)
+	}
+	return names
+}
+
+// someTensors returns n tensors of seeded random bytes as a safetensors
+// file, and the tensors.
+func someTensors(t *testing.T, n int, seed uint64) ([]byte, map[string][]byte) {
+	t.Helper()
+	rng := rand.New(rand.NewPCG(seed, 1))
+	specs := make([]loader.Spec, n)
+	want := make(map[string][]byte, n)
+	for i := range specs {
+		specs[i] = loader.Spec{Name: fmt.Sprintf("t%03d", i), DType: dtype.U8, Shape: []uint64{uint64(1 + rng.IntN(300))}}
+		b := make([]byte, specs[i].Shape[0])
+		for j := range b {
+			b[j] = byte(rng.Uint32())
+		}
+		want[specs[i].Name] = b
+	}
+	var buf bytes.Buffer
+	w, err := loader.NewWriter(&buf, specs, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, s := range w.Tensors() {
+		w.Write(want[s.Name])
+	}
+	if err := w.Close(); err != nil {
+		t.Fatal(err)
+	}
+	return buf.Bytes(), want
+}
 
 func remoteCtx(t *testing.T) context.Context {
 	ctx, cancel := context.WithTimeout(t.Context(), 20*time.Second)
@@ -107,26 +193,26 @@ func TestRemoteConformance(t *testing.T) {
 	srv := newRemoteServer(t)
 	for _, head := range []int64{0, 16} { // the default, and one that forces a second request
 		for _, dir := range []string{"valid", "invalid"} {
-			for _, c := range readCases(t, dir) {
-				path := filepath.Join(conformance, dir, c.File)
+			for _, file := range readCases(t, dir) {
+				path := filepath.Join(conformance, dir, file)
 				b, err := os.ReadFile(path)
 				if err != nil {
 					t.Fatal(err)
 				}
-				u := srv.put(dir+"/"+c.File, b)
-				t.Run(fmt.Sprintf("head%d/%s/%s", head, dir, c.File), func(t *testing.T) {
-					local, lerr := Open(path)
+				u := srv.put(dir+"/"+file, b)
+				t.Run(fmt.Sprintf("head%d/%s/%s", head, dir, file), func(t *testing.T) {
+					local, lerr := loader.Open(path)
 					if lerr == nil {
 						defer local.Close()
 					}
 					srv.reset()
-					f, err := OpenURL(remoteCtx(t), u, &HTTPOptions{HeadSize: head})
+					f, err := openFile(t, remoteCtx(t), u, withHeadSize(head))
 					if n := srv.requests.Load(); n > 2 {
 						t.Errorf("%d requests to open, want at most 2", n)
 					}
 					if lerr != nil {
-						if Kind(err) != Kind(lerr) {
-							t.Fatalf("remote: %v (kind %q), local: %v (kind %q)", err, Kind(err), lerr, Kind(lerr))
+						if loader.Kind(err) != loader.Kind(lerr) {
+							t.Fatalf("remote: %v (kind %q), local: %v (kind %q)", err, loader.Kind(err), lerr, loader.Kind(lerr))
 						}
 						return
 					}
@@ -134,8 +220,8 @@ func TestRemoteConformance(t *testing.T) {
 						t.Fatal(err)
 					}
 					defer f.Close()
-					if f.Size() != local.Size() || f.HeaderSize() != local.HeaderSize() || f.Len() != local.Len() {
-						t.Fatalf("size %d header %d tensors %d, want %d %d %d", f.Size(), f.HeaderSize(), f.Len(), local.Size(), local.HeaderSize(), local.Len())
+					if f.Size() != local.Size() || f.HeaderSize() != local.HeaderSize() || f.Name() != Redact(u) {
+						t.Fatalf("size %d header %d name %s, want %d %d %s", f.Size(), f.HeaderSize(), f.Name(), local.Size(), local.HeaderSize(), Redact(u))
 					}
 					for name := range local.Tensors() {
 						lt, _ := local.Tensor(name)
@@ -160,26 +246,23 @@ func TestRemoteConformance(t *testing.T) {
 func TestRemoteHeaderRequests(t *testing.T) {
 	srv := newRemoteServer(t)
 	for _, n := range []int{10, 3000, 20000} {
-		tensors := ckptTensors(t, n, uint64(n))
-		var buf bytes.Buffer
-		if err := Save(&buf, tensors, nil); err != nil {
-			t.Fatal(err)
-		}
-		u := srv.put(fmt.Sprintf("h%d.safetensors", n), buf.Bytes())
+		b, _ := someTensors(t, n, uint64(n))
+		u := srv.put(fmt.Sprintf("h%d.safetensors", n), b)
 		srv.reset()
-		f, err := OpenURL(remoteCtx(t), u, nil)
+		f, err := openFile(t, remoteCtx(t), u)
 		if err != nil {
 			t.Fatal(err)
 		}
 		want := int64(1)
-		if f.DataOffset() > DefaultHeadSize {
+		if 8+f.HeaderSize() > defaultHeadSize {
 			want = 2
 		}
 		if got := srv.requests.Load(); got != want {
 			t.Errorf("%d tensors (header %d bytes): %d requests, want %d", n, f.HeaderSize(), got, want)
 		}
 		srv.reset()
-		f.Keys()
+		for range f.Tensors() {
+		}
 		f.Metadata()
 		if got := srv.requests.Load(); got != 0 {
 			t.Errorf("listing tensors made %d requests", got)
@@ -197,7 +280,7 @@ func TestRemoteParts(t *testing.T) {
 		t.Fatal(err)
 	}
 	u := srv.put("big.safetensors", b)
-	r, err := NewHTTPReaderAt(remoteCtx(t), u, &HTTPOptions{PartSize: 100_000, Concurrency: 3})
+	r, err := Open(remoteCtx(t), u, WithPartSize(100_000), WithConcurrency(3))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -215,7 +298,7 @@ func TestRemoteParts(t *testing.T) {
 	if !bytes.Equal(got, b) {
 		t.Fatal("bytes differ")
 	}
-	rest := len(b) - DefaultHeadSize // the first request brought the head
+	rest := len(b) - defaultHeadSize // the first request brought the head
 	if want := int64((rest + 99_999) / 100_000); srv.requests.Load() != want {
 		t.Errorf("%d requests, want %d", srv.requests.Load(), want)
 	}
@@ -227,7 +310,7 @@ func TestRemoteParts(t *testing.T) {
 	for _, tc := range []struct {
 		off, n int
 		err    error
-	}{{len(b) - 10, 20, io.EOF}, {len(b), 1, io.EOF}, {len(b), 0, nil}, {12345, 777777, nil}, {DefaultHeadSize - 5, 10, nil}} {
+	}{{len(b) - 10, 20, io.EOF}, {len(b), 1, io.EOF}, {len(b), 0, nil}, {12345, 777777, nil}, {defaultHeadSize - 5, 10, nil}} {
 		p := make([]byte, tc.n)
 		n, err := r.ReadAt(p, int64(tc.off))
 		want := min(tc.n, len(b)-tc.off)
@@ -328,12 +411,12 @@ func TestRemoteFlaky(t *testing.T) {
 			t.Run(fmt.Sprintf("%s/%d", name, failures), func(t *testing.T) {
 				srv := newRemoteServer(t)
 				u := srv.put("big.safetensors", b)
-				opts := *remoteFast
-				opts.PartSize, opts.MaxRetries = 1<<20, 3
+				const retries = 3
+				opts := fast(WithPartSize(1<<20), WithRetries(retries))
 				if name == "stall" {
-					opts.StallTimeout = 50 * time.Millisecond
+					opts = append(opts, WithStallTimeout(50*time.Millisecond))
 				}
-				f, err := OpenURL(remoteCtx(t), u, &opts)
+				f, err := openFile(t, remoteCtx(t), u, opts...)
 				if err != nil {
 					t.Fatal(err)
 				}
@@ -350,24 +433,24 @@ func TestRemoteFlaky(t *testing.T) {
 				})
 				srv.reset()
 				start := time.Now()
-				got := make([]byte, len(b)-DefaultHeadSize)
-				n, err := f.ReadAt(got, DefaultHeadSize)
+				got := make([]byte, len(b)-defaultHeadSize)
+				n, err := f.ReadAt(got, defaultHeadSize)
 				if time.Since(start) > 10*time.Second {
 					t.Errorf("read took %v", time.Since(start))
 				}
-				if failures <= opts.MaxRetries {
-					if err != nil || n != len(got) || !bytes.Equal(got, b[DefaultHeadSize:]) {
+				if failures <= retries {
+					if err != nil || n != len(got) || !bytes.Equal(got, b[defaultHeadSize:]) {
 						t.Fatalf("after %d failures: %d bytes, %v", failures, n, err)
 					}
 					return
 				}
 				t.Log(err)
-				var e *Error
-				if !errors.As(err, &e) || e.File == "" {
+				var e *loader.Error
+				if !errors.As(err, &e) || e.File != Redact(u) {
 					t.Fatalf("got %v, want an *Error naming the file", err)
 				}
-				if !errors.Is(err, ErrIO) && !errors.Is(err, ErrRemoteChanged) {
-					t.Errorf("kind %q", Kind(err))
+				if k := loader.Kind(err); k != "IoError" && k != "RemoteChanged" {
+					t.Errorf("kind %q", k)
 				}
 			})
 		}
@@ -378,10 +461,10 @@ func TestRemoteFlaky(t *testing.T) {
 func TestRemotePermanent(t *testing.T) {
 	srv := newRemoteServer(t)
 	srv.reset()
-	_, err := OpenURL(remoteCtx(t), srv.URL+"/nope.safetensors", remoteFast)
-	var he *HTTPError
-	if !errors.Is(err, ErrIO) || !errors.As(err, &he) || he.StatusCode != 404 {
-		t.Errorf("got %v, want a 404 HTTPError", err)
+	_, err := Open(remoteCtx(t), srv.URL+"/nope.safetensors", remoteFast...)
+	var he *StatusError
+	if loader.Kind(err) != "IoError" || !errors.As(err, &he) || he.StatusCode != 404 {
+		t.Errorf("got %v, want a 404 StatusError", err)
 	}
 	if n := srv.requests.Load(); n != 1 {
 		t.Errorf("%d requests for a 404, want 1", n)
@@ -391,11 +474,11 @@ func TestRemotePermanent(t *testing.T) {
 		return true
 	})
 	srv.reset()
-	_, err = OpenURL(remoteCtx(t), srv.URL+"/x", remoteFast)
-	if !errors.As(err, &he) || he.StatusCode != 503 || srv.requests.Load() != int64(DefaultMaxRetries+1) {
-		t.Errorf("got %v after %d requests, want 503 after %d", err, srv.requests.Load(), DefaultMaxRetries+1)
+	_, err = Open(remoteCtx(t), srv.URL+"/x", remoteFast...)
+	if !errors.As(err, &he) || he.StatusCode != 503 || srv.requests.Load() != int64(defaultRetries+1) {
+		t.Errorf("got %v after %d requests, want 503 after %d", err, srv.requests.Load(), defaultRetries+1)
 	}
-	if _, err := OpenURL(remoteCtx(t), "ftp://example.com/x", nil); !errors.Is(err, ErrIO) {
+	if _, err := Open(remoteCtx(t), "ftp://example.com/x"); loader.Kind(err) != "IoError" {
 		t.Errorf("ftp URL: %v", err)
 	}
 }
@@ -411,9 +494,7 @@ func TestRemoteIgnoresRange(t *testing.T) {
 		name := strings.TrimPrefix(r.URL.Path, "/")
 		b := big
 		if name == "small" {
-			var buf bytes.Buffer
-			Save(&buf, ckptTensors(t, 3, 1), nil)
-			b = buf.Bytes()
+			b, _ = someTensors(t, 3, 1)
 		}
 		w.Header().Set("Content-Length", fmt.Sprint(len(b)))
 		w.WriteHeader(http.StatusOK)
@@ -427,7 +508,7 @@ func TestRemoteIgnoresRange(t *testing.T) {
 		return true
 	})
 	start := time.Now()
-	_, err := OpenURL(remoteCtx(t), srv.URL+"/big", remoteFast)
+	_, err := Open(remoteCtx(t), srv.URL+"/big", remoteFast...)
 	if !errors.Is(err, ErrRangeUnsupported) {
 		t.Fatalf("got %v, want ErrRangeUnsupported", err)
 	}
@@ -439,7 +520,7 @@ func TestRemoteIgnoresRange(t *testing.T) {
 	if s := sent.Load(); s >= int64(len(big)) {
 		t.Errorf("the server sent the whole body (%d bytes)", s)
 	}
-	f, err := OpenURL(remoteCtx(t), srv.URL+"/small", remoteFast)
+	f, err := openFile(t, remoteCtx(t), srv.URL+"/small", remoteFast...)
 	if err != nil {
 		t.Fatalf("small file over 200: %v", err)
 	}
@@ -449,7 +530,7 @@ func TestRemoteIgnoresRange(t *testing.T) {
 	srv.setHook(nil)
 	b, _ := os.ReadFile(filepath.Join(conformance, "valid", "big_tensor.safetensors"))
 	u := srv.put("big.safetensors", b)
-	f, err = OpenURL(remoteCtx(t), u, remoteFast)
+	f, err = openFile(t, remoteCtx(t), u, remoteFast...)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -487,7 +568,7 @@ func TestRemoteChanged(t *testing.T) {
 		t.Run(name, func(t *testing.T) {
 			srv := newRemoteServer(t)
 			u := srv.put("f", b)
-			f, err := OpenURL(remoteCtx(t), u, remoteFast)
+			f, err := openFile(t, remoteCtx(t), u, remoteFast...)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -510,13 +591,9 @@ func TestRemoteChanged(t *testing.T) {
 // run with -race.
 func TestRemoteConcurrent(t *testing.T) {
 	srv := newRemoteServer(t)
-	tensors := ckptTensors(t, 60, 11)
-	var buf bytes.Buffer
-	if err := Save(&buf, tensors, nil); err != nil {
-		t.Fatal(err)
-	}
-	u := srv.put("m.safetensors", buf.Bytes())
-	f, err := OpenURL(remoteCtx(t), u, &HTTPOptions{HeadSize: 64, PartSize: 16, Concurrency: 4})
+	b, tensors := someTensors(t, 60, 11)
+	u := srv.put("m.safetensors", b)
+	f, err := openFile(t, remoteCtx(t), u, withHeadSize(64), WithPartSize(16), WithConcurrency(4))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -525,7 +602,10 @@ func TestRemoteConcurrent(t *testing.T) {
 	for g := range 8 {
 		wg.Go(func() {
 			r := rand.New(rand.NewPCG(uint64(g), 0))
-			keys := f.Keys()
+			var keys []string
+			for name := range f.Tensors() {
+				keys = append(keys, name)
+			}
 			r.Shuffle(len(keys), func(i, j int) { keys[i], keys[j] = keys[j], keys[i] })
 			for _, name := range keys {
 				tensor, err := f.Tensor(name)
@@ -534,7 +614,7 @@ func TestRemoteConcurrent(t *testing.T) {
 					return
 				}
 				b, err := tensor.Bytes()
-				if err != nil || !bytes.Equal(b, tensors[name].Bytes) {
+				if err != nil || !bytes.Equal(b, tensors[name]) {
 					t.Errorf("%s: %v", name, err)
 					return
 				}
@@ -547,36 +627,9 @@ func TestRemoteConcurrent(t *testing.T) {
 	}
 }
 
-// TestRemoteCopy streams a remote file into a local one through
-// SourceOf, in few large requests.
-func TestRemoteCopy(t *testing.T) {
-	srv := newRemoteServer(t)
-	path := filepath.Join(conformance, "valid", "big_tensor.safetensors")
-	b, _ := os.ReadFile(path)
-	f, err := OpenURL(remoteCtx(t), srv.put("big.safetensors", b), nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	c := single(f)
-	srv.reset()
-	out := filepath.Join(t.TempDir(), "copy.safetensors")
-	if err := SaveSources(remoteCtx(t), out, c.Sources(), f.Metadata()); err != nil {
-		t.Fatal(err)
-	}
-	if got, _ := os.ReadFile(out); !bytes.Equal(got, b) {
-		t.Error("copy differs")
-	}
-	// The 3 MiB tensor (less the first 64 KiB) is one 8 MiB part: one
-	// request, not one per 1 MiB copy buffer.
-	if n := srv.requests.Load(); n != 1 {
-		t.Errorf("%d requests, want 1", n)
-	}
-}
-
-// TestRemoteAbort ends a read that waits on a stalled server, by closing
-// the HTTPReaderAt or by cancelling the context a File was opened with
-// (File.Close waits for reads in progress).
+// TestRemoteAbort ends a read that waits on a stalled server by closing
+// the Reader, directly or under a File, and checks that the context given
+// to Open bounds only Open: cancelling it later does not fail reads.
 func TestRemoteAbort(t *testing.T) {
 	srv := newRemoteServer(t)
 	b, _ := os.ReadFile(filepath.Join(conformance, "valid", "big_tensor.safetensors"))
@@ -585,7 +638,7 @@ func TestRemoteAbort(t *testing.T) {
 		<-r.Context().Done()
 		return true
 	}
-	blocked := func(t *testing.T, read func() error, abort func(), want error) {
+	blocked := func(t *testing.T, read func() error, abort func()) {
 		t.Helper()
 		done := make(chan error)
 		go func() { done <- read() }()
@@ -593,8 +646,8 @@ func TestRemoteAbort(t *testing.T) {
 		abort()
 		select {
 		case err := <-done:
-			if !errors.Is(err, want) {
-				t.Errorf("got %v, want %v", err, want)
+			if !errors.Is(err, fs.ErrClosed) || loader.Kind(err) != "Closed" {
+				t.Errorf("got %v, want fs.ErrClosed", err)
 			}
 		case <-time.After(5 * time.Second):
 			t.Fatal("read still blocked")
@@ -602,102 +655,58 @@ func TestRemoteAbort(t *testing.T) {
 	}
 
 	srv.setHook(nil)
-	r, err := NewHTTPReaderAt(remoteCtx(t), u, &HTTPOptions{StallTimeout: -1})
+	ctx, cancel := context.WithCancel(remoteCtx(t))
+	r, err := Open(ctx, u, WithStallTimeout(0))
 	if err != nil {
 		t.Fatal(err)
 	}
+	cancel()
+	got := make([]byte, 1000)
+	if _, err := r.ReadAt(got, 1<<20); err != nil || !bytes.Equal(got, b[1<<20:1<<20+1000]) {
+		t.Fatalf("read after the open's context ended: %v", err)
+	}
 	srv.setHook(stall)
-	blocked(t, func() error { _, err := r.ReadAt(make([]byte, 1000), 1<<20); return err }, func() { r.Close() }, ErrClosed)
-	if _, err := r.ReadAt(make([]byte, 10), 1<<20); !errors.Is(err, ErrClosed) {
-		t.Errorf("read after Close: %v", err)
+	blocked(t, func() error { _, err := r.ReadAt(make([]byte, 1000), 1<<20); return err }, func() { r.Close() })
+	for _, off := range []int64{1 << 20, 0} { // past the head, and inside it
+		if _, err := r.ReadAt(make([]byte, 10), off); !errors.Is(err, fs.ErrClosed) {
+			t.Errorf("read at %d after Close: %v", off, err)
+		}
 	}
 
 	srv.setHook(nil)
-	ctx, cancel := context.WithCancel(remoteCtx(t))
-	f, err := OpenURL(ctx, u, &HTTPOptions{StallTimeout: -1})
+	r, err = Open(remoteCtx(t), u, WithStallTimeout(0))
 	if err != nil {
 		t.Fatal(err)
 	}
-	srv.setHook(stall)
-	blocked(t, func() error { _, err := f.ReadAt(make([]byte, 1000), 1<<20); return err }, cancel, context.Canceled)
-	f.Close()
-	if _, err := f.ReadAt(make([]byte, 10), 1<<20); !errors.Is(err, ErrClosed) {
-		t.Errorf("read after Close: %v", err)
+	f, err := loader.NewReader(r, r.Size())
+	if err != nil {
+		t.Fatal(err)
 	}
+	defer f.Close()
+	srv.setHook(stall)
+	blocked(t, func() error { _, err := f.ReadAt(make([]byte, 1000), 1<<20); return err }, func() { r.Close() })
 }
 
 // TestRemoteRedacted: errors do not repeat a URL's query or password.
 func TestRemoteRedacted(t *testing.T) {
 	srv := newRemoteServer(t)
 	u := strings.Replace(srv.URL, "http://", "http://user:hunter2@", 1) + "/missing?X-Amz-Signature=secret"
-	_, err := OpenURL(remoteCtx(t), u, remoteFast)
+	_, err := Open(remoteCtx(t), u, remoteFast...)
 	if err == nil || strings.Contains(err.Error(), "secret") || strings.Contains(err.Error(), "hunter2") {
 		t.Errorf("error %v", err)
 	}
 	t.Log(err)
-}
-
-// TestRemoteCheckpoint serves a shard set over HTTP.
-func TestRemoteCheckpoint(t *testing.T) {
-	srv := newRemoteServer(t)
-	tensors := ckptTensors(t, 25, 12)
-	dir := t.TempDir()
-	ckptGoodSet(tensors, 3).write(t, dir)
-	entries, _ := os.ReadDir(dir)
-	for _, e := range entries {
-		b, _ := os.ReadFile(filepath.Join(dir, e.Name()))
-		srv.put("org/model/resolve/main/"+e.Name(), b)
+	if got := Redact(u); strings.Contains(got, "secret") || strings.Contains(got, "hunter2") || !strings.HasSuffix(got, "/missing?…") {
+		t.Errorf("Redact gives %s", got)
 	}
-	base := srv.URL + "/org/model/resolve/main/"
-	c, err := OpenCheckpointURL(remoteCtx(t), base+DefaultIndexName, remoteFast)
-	if err != nil {
-		t.Fatal(err)
+	for _, s := range []string{"http://x/a", "https://x/a"} {
+		if !IsURL(s) {
+			t.Errorf("IsURL(%q) is false", s)
+		}
 	}
-	ckptCheckTensors(t, c, tensors)
-	if got := c.Shards()[1].Name(); got != base+"model-00002-of-00003.safetensors" {
-		t.Errorf("shard name %s", got)
-	}
-	// Merging the remote shards into one local file (convert from a URL)
-	// gives what Save writes; these shards are small enough for their
-	// first request to have brought them whole.
-	srv.reset()
-	merged := filepath.Join(t.TempDir(), "merged.safetensors")
-	if err := SaveSources(remoteCtx(t), merged, c.Sources(), nil); err != nil {
-		t.Fatal(err)
-	}
-	var want bytes.Buffer
-	Save(&want, tensors, nil)
-	if got, _ := os.ReadFile(merged); !bytes.Equal(got, want.Bytes()) {
-		t.Error("merged file differs from Save's output")
-	}
-	if n := srv.requests.Load(); n != 0 {
-		t.Errorf("%d requests for tensors the first requests already brought", n)
-	}
-	c.Close()
-
-	// A single file.
-	c, err = OpenCheckpointURL(remoteCtx(t), base+"model-00001-of-00003.safetensors", remoteFast)
-	if err != nil || c.Len() != 9 || c.Sharded() {
-		t.Fatalf("single file: %v", err)
-	}
-	c.Close()
-
-	// A missing shard, and a name that leaves the directory: the latter
-	// must not be requested at all.
-	srv.mu.Lock()
-	delete(srv.files, "org/model/resolve/main/model-00003-of-00003.safetensors")
-	srv.mu.Unlock()
-	_, err = OpenCheckpointURL(remoteCtx(t), base+DefaultIndexName, remoteFast)
-	ckptCheckErr(t, err, ErrShardMissing, "model-00003-of-00003.safetensors", "")
-
-	srv.put("org/model/resolve/evil.safetensors", ckptMust(os.ReadFile(filepath.Join(dir, "model-00001-of-00003.safetensors"))))
-	srv.put("org/model/resolve/main/bad.index.json", []byte(`{"weight_map": {"x": "../evil.safetensors"}}`))
-	srv.reset()
-	_, err = OpenCheckpointURL(remoteCtx(t), base+"bad.index.json", remoteFast)
-	ckptCheckErr(t, err, ErrInsecurePath, "bad.index.json", "x")
-	for _, r := range srv.ranges {
-		if r != "bytes=0-65535" {
-			t.Errorf("request %q beyond the index", r)
+	for _, s := range []string{"/x/a", "x.safetensors", "ftp://x/a", "httpx://y"} {
+		if IsURL(s) {
+			t.Errorf("IsURL(%q) is true", s)
 		}
 	}
 }
