@@ -1,6 +1,8 @@
 package dtype
 
 import (
+	"bytes"
+	"io"
 	"math/rand/v2"
 	"testing"
 )
@@ -132,4 +134,98 @@ func goKernels() []benchKernel {
 		{"BF16ToF16/go", BF16, F16, bf16ToF16Go},
 		{"F16ToBF16/go", F16, BF16, f16ToBF16Go},
 	}
+}
+
+// sliceSink copies what is written to it into buf, from the start again
+// after each reset: a destination in memory, like a staging buffer.
+type sliceSink struct {
+	buf []byte
+	n   int
+}
+
+func (s *sliceSink) Write(p []byte) (int, error) {
+	s.n += copy(s.buf[s.n:], p)
+	return len(p), nil
+}
+
+// BenchmarkStream converts 256 MiB of BF16 to F32, 768 MiB read plus
+// written per operation, through the streaming converters and, side by
+// side, with Convert directly into a reused buffer (the floor: one pass of
+// conversion, nothing else) and in blocks into a small reused buffer
+// handed to a consumer (what the call sites wrote by hand). "discard"
+// hands the converted blocks to io.Discard, measuring the converter alone;
+// "sink" copies them into the 512 MiB destination, as a consumer that
+// keeps them must.
+func BenchmarkStream(b *testing.B) {
+	const n = 128 << 20 // elements: 256 MiB of BF16
+	src := weights(n, BF16)
+	dst := touched(4 * n)
+	sink := &sliceSink{buf: dst}
+	run := func(name string, fn func() error) {
+		b.Run(name, func(b *testing.B) {
+			b.SetBytes(int64(len(src) + len(dst)))
+			b.ReportAllocs()
+			fn() // grow buffers once
+			for b.Loop() {
+				sink.n = 0
+				if err := fn(); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+	run("Convert/direct", func() error {
+		_, err := Convert(dst, F32, src, BF16)
+		return err
+	})
+	block := touched(writeBlock)
+	blocks := func(w io.Writer) error {
+		for rest := src; len(rest) > 0; {
+			k := min(len(rest), len(block)/2)
+			m, err := Convert(block, F32, rest[:k], BF16)
+			if err != nil {
+				return err
+			}
+			w.Write(block[:m])
+			rest = rest[k:]
+		}
+		return nil
+	}
+	run("Convert/blocks/discard", func() error { return blocks(io.Discard) })
+	run("Convert/blocks/sink", func() error { return blocks(sink) })
+	var cw ConvertWriter
+	writer := func(w io.Writer) error {
+		cw.Reset(w, BF16, F32)
+		cw.Write(src)
+		return cw.Close()
+	}
+	run("ConvertWriter/discard", func() error { return writer(io.Discard) })
+	run("ConvertWriter/sink", func() error { return writer(sink) })
+	var cr ConvertReader
+	r := bytes.NewReader(src)
+	run("ConvertReader/WriteTo/sink", func() error {
+		r.Reset(src)
+		cr.Reset(r, BF16, F32)
+		_, err := cr.WriteTo(sink)
+		return err
+	})
+	scratch := touched(1 << 20)
+	run("Convert/scratch/ReadFull", func() error { // device/read.go's pread loop
+		for off := 0; off < len(src); off += len(scratch) {
+			k := min(len(scratch), len(src)-off)
+			if _, err := r.ReadAt(scratch[:k], int64(off)); err != nil {
+				return err
+			}
+			if _, err := Convert(dst[2*off:], F32, scratch[:k], BF16); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	run("ConvertReader/ReadFull", func() error {
+		r.Reset(src)
+		cr.Reset(r, BF16, F32)
+		_, err := io.ReadFull(&cr, dst)
+		return err
+	})
 }

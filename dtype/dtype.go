@@ -3,10 +3,12 @@
 // hold them, and fast slice-at-a-time conversions between the floating-point
 // formats and float32.
 //
-// The set of types and their spelling follow the Hugging Face reference
-// implementation exactly: names are case-sensitive ("F32", never "f32"), and
-// the FP8 types keep the format's own names (F8_E4M3 is the type PyTorch
-// calls float8_e4m3fn).
+// The set of types and their header names follow the Hugging Face
+// reference implementation exactly: in a header, names are case-sensitive
+// ("F32", never "f32"; see [Lookup]), and the FP8 types keep the format's
+// own names (F8_E4M3 is the type PyTorch calls float8_e4m3fn). [Parse]
+// reads what people type on a command line or in a config: "bf16",
+// "float16", "torch.bfloat16", "float8_e4m3fn" and so on.
 //
 // # Conversions
 //
@@ -16,6 +18,14 @@
 // format's range, NaN and overflow rules. Decoding is exact, except F64 to
 // float32; encoding rounds to nearest with ties to even (E8M0: ties up),
 // like PyTorch and ml_dtypes.
+//
+// [ConvertWriter] and [ConvertReader] convert a stream, a tensor that
+// arrives or is wanted in pieces, with the same results as [Convert] and
+// no copy beyond a cache-sized buffer of their own.
+//
+// [AsBytes] turns a Go slice ([]float32, []uint16 holding BF16 bits, ...)
+// into tensor bytes for the writer, without copying on little-endian
+// machines.
 //
 // The sub-byte types are packed as in PyTorch and the OCP MX libraries. F4:
 // element 2i is the low nibble of byte i, element 2i+1 the high nibble. F6:
@@ -67,7 +77,7 @@ const (
 )
 
 // ErrUnknown is returned by [Parse] for a name that is not a safetensors
-// element type.
+// element type, or that could mean more than one.
 var ErrUnknown error = &kinded{"dtype: unknown element type", "UnknownDType"}
 
 // kinded is the type of the package's sentinel errors: a message, and the
@@ -120,17 +130,10 @@ func All() []DType {
 	return out
 }
 
-// Parse returns the element type whose header name is s. Matching is exact
-// and case-sensitive, as in the reference.
-func Parse(s string) (DType, error) {
-	if d := Lookup([]byte(s)); d != Invalid {
-		return d, nil
-	}
-	return Invalid, fmt.Errorf("%w: %q", ErrUnknown, s)
-}
-
-// Lookup is [Parse] for a byte slice, without allocating; it returns Invalid
-// for an unknown name. The header parser calls it once per tensor.
+// Lookup returns the element type whose header name is b, or Invalid.
+// Matching is exact and case-sensitive, as in the reference: this is how a
+// header is read, once per tensor, without allocating. [Parse] also
+// accepts the spellings people type.
 func Lookup(b []byte) DType {
 	// A switch on string(b) neither allocates nor compares every case:
 	// the compiler dispatches on the length, then searches the cases of

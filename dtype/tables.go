@@ -14,13 +14,20 @@ type miniTables struct {
 // written afterwards.
 var smallTables = sync.OnceValue(func() *miniTables {
 	t := new(miniTables)
-	for i := range 256 {
-		b := uint8(i)
-		t.f8[F8_E5M2-F8_E5M2][i] = F8E5M2ToFloat32(b)
-		t.f8[F8_E4M3-F8_E5M2][i] = F8E4M3ToFloat32(b)
-		t.f8[F8_E8M0-F8_E5M2][i] = F8E8M0ToFloat32(b)
-		t.f8[F8_E4M3FNUZ-F8_E5M2][i] = F8E4M3FNUZToFloat32(b)
-		t.f8[F8_E5M2FNUZ-F8_E5M2][i] = F8E5M2FNUZToFloat32(b)
+	f8 := [...]struct {
+		d      DType
+		decode func(uint8) float32
+	}{
+		{F8_E5M2, F8E5M2ToFloat32},
+		{F8_E4M3, F8E4M3ToFloat32},
+		{F8_E8M0, F8E8M0ToFloat32},
+		{F8_E4M3FNUZ, F8E4M3FNUZToFloat32},
+		{F8_E5M2FNUZ, F8E5M2FNUZToFloat32},
+	}
+	for _, c := range f8 {
+		for i := range 256 {
+			t.f8[c.d-F8_E5M2][i] = c.decode(uint8(i))
+		}
 	}
 	for i := range 64 {
 		t.f6[0][i] = F6E2M3ToFloat32(uint8(i))
