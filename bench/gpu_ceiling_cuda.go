@@ -3,6 +3,7 @@
 package bench
 
 import (
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -83,6 +84,9 @@ func cmdGPUCeiling(args []string, stdout, stderr io.Writer) error {
 	fs.Var(&devAlloc, "dev-alloc", "size of the timed device allocation (0: skip)")
 	var regFile sizeFlag = 4 << 30
 	fs.Var(&regFile, "register-file", "bytes of -file's mapping to register read-only (0: skip)")
+	contentionFlag := fs.String("contention", "", "goroutine counts of the contention ceiling: fill a pinned ring from -file's mapping alone, and while 8 MiB copies run on 2 streams (empty: skip)")
+	var contentionBytes sizeFlag = 8 << 30
+	fs.Var(&contentionBytes, "contention-bytes", "bytes each contention run fills (and the copy-alone run copies)")
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
@@ -105,6 +109,15 @@ func cmdGPUCeiling(args []string, stdout, stderr io.Writer) error {
 	threads, err := intList(*threadsFlag)
 	if err != nil {
 		return usageError{err}
+	}
+	var contention []int
+	if *contentionFlag != "" {
+		if contention, err = intList(*contentionFlag); err != nil {
+			return usageError{err}
+		}
+		if *file == "" {
+			return usageError{errors.New("-contention needs -file")}
+		}
 	}
 	a, err := cuda.Open(*index)
 	if err != nil {
@@ -147,6 +160,11 @@ func cmdGPUCeiling(args []string, stdout, stderr io.Writer) error {
 	}
 	if *file != "" {
 		if err := g.fileCeilings(*file, threads, int64(preadBytes), *shift, int64(regFile)); err != nil {
+			return err
+		}
+	}
+	if len(contention) > 0 {
+		if err := g.contention(*file, contention, int64(contentionBytes)); err != nil {
 			return err
 		}
 	}

@@ -10,6 +10,8 @@ import (
 	"os"
 	"slices"
 	"strings"
+
+	"github.com/stload/stload/device"
 )
 
 // Trial is one timed load in a fresh process: the JSON line that the
@@ -59,6 +61,12 @@ type Trial struct {
 	Error string `json:"error,omitempty"`
 	// Note carries loader-specific detail (versions, close time).
 	Note string `json:"note,omitempty"`
+	// DirectBytes is the bytes stload read with O_DIRECT (cold ranges).
+	DirectBytes int64 `json:"direct_bytes,omitempty"`
+	// Verdict is the timeline's verdict, for a trial run with -timeline.
+	Verdict string `json:"verdict,omitempty"`
+
+	timeline *device.Timeline
 }
 
 // gpuReport builds a report from JSON lines: trials become one figure per

@@ -47,7 +47,8 @@ type config struct {
 	register  bool
 	progress  func(done, total int64)
 	every     time.Duration
-	err       error // the first invalid option
+	perf      perfConfig // tuning.go: timeline, direct reads, pinning
+	err       error      // the first invalid option
 }
 
 // rule is a Map or Shard rule.
@@ -56,6 +57,7 @@ type rule struct {
 	shard   bool
 	dim     int
 	devs    []Device // Map: one; Shard: the parts' devices, or nil for the target's
+	copies  bool     // Replicate: shard is set, and every part is the whole tensor
 }
 
 func newConfig(opts []Option) config {
@@ -64,6 +66,7 @@ func newConfig(opts []Option) config {
 		chunkSize: DefaultChunkSize,
 		chunks:    DefaultChunks,
 		readers:   min(maxReaders, runtime.GOMAXPROCS(0)),
+		perf:      defaultPerf(),
 		streams:   DefaultStreams,
 		every:     DefaultProgress,
 	}
@@ -249,7 +252,7 @@ func WithChunks(n int) Option {
 // from the file's mapping or calls pread, as the file was opened
 // ([loader.WithPread] chooses pread).
 func WithReaders(n int) Option {
-	return atLeast("WithReaders", n, 1, func(c *config) *int { return &c.readers })
+	return atLeast("WithReaders", n, 1, func(c *config) *int { c.perf.readersSet = true; return &c.readers })
 }
 
 // WithStreams sets how many copy streams each accelerator uses (default
