@@ -8,6 +8,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 
 	"github.com/stload/stload/device"
@@ -28,12 +29,30 @@ type coldVariant struct {
 
 // coldVariants are the designs the cold benchmark compares, by name.
 var coldVariants = map[string]coldVariant{
-	"direct": {name: "direct", what: "defaults: O_DIRECT for uncached ranges, mapped file"},
-	"page-cache": {name: "page-cache", what: "WithDirectIO(false): copy from the mapping (the path before O_DIRECT)",
+	"direct": {name: "direct", what: "the defaults: O_DIRECT for uncached ranges"},
+	"page-cache": {name: "page-cache", what: "WithDirectIO(false): copies from the mapping, as before",
 		opts: []device.Option{device.WithDirectIO(false)}},
-	"pread": {name: "pread", what: "WithDirectIO(false), loader.WithPread: buffered pread", pread: true,
+	"pread": {name: "pread", what: "WithDirectIO(false), WithPread: buffered pread", pread: true,
 		opts: []device.Option{device.WithDirectIO(false)}},
-	"direct-pread": {name: "direct-pread", what: "O_DIRECT for uncached ranges, file opened with pread", pread: true},
+	"direct-pread": {name: "direct-pread", what: "O_DIRECT, file opened WithPread", pread: true},
+}
+
+// parseColdVariant parses NAME or NAME:READERS.
+func parseColdVariant(s string) (coldVariant, error) {
+	name, rs, hasReaders := strings.Cut(s, ":")
+	v, ok := coldVariants[name]
+	if !ok {
+		return v, fmt.Errorf("unknown variant %q", name)
+	}
+	if hasReaders {
+		n, err := strconv.Atoi(rs)
+		if err != nil || n < 1 {
+			return v, fmt.Errorf("variant %q: bad reader count", s)
+		}
+		v.name = s
+		v.opts = append(append([]device.Option(nil), v.opts...), device.WithReaders(n))
+	}
+	return v, nil
 }
 
 // coldRun is what the cold benchmark needs to know.
@@ -53,7 +72,7 @@ func cmdCold(args []string, stdout, stderr io.Writer) error {
 	var genSize sizeFlag = 3 << 30
 	fs.Var(&genSize, "size", "payload of the generated file")
 	rounds := fs.Int("rounds", 5, "timed runs per figure, interleaved; each run starts with the file evicted")
-	variants := fs.String("variants", "direct,page-cache", "stload variants: direct, page-cache, pread, direct-pread")
+	variants := fs.String("variants", "direct,page-cache", "stload variants: direct, page-cache, pread, direct-pread; NAME:R runs it with R readers")
 	readers := fs.Int("readers", 0, "stload readers (default: the device package's)")
 	dd := fs.Bool("dd", true, "time `dd bs=16M iflag=direct` of the file, the ceiling")
 	depths := fs.String("depths", "1,4", "in-process O_DIRECT sequential read ceilings: requests in flight")
@@ -70,8 +89,8 @@ func cmdCold(args []string, stdout, stderr io.Writer) error {
 	}
 	names := strings.Split(*variants, ",")
 	for _, n := range names {
-		if _, ok := coldVariants[n]; !ok {
-			return usageError{fmt.Errorf("unknown variant %q", n)}
+		if _, err := parseColdVariant(n); err != nil {
+			return usageError{err}
 		}
 	}
 	dl, err := intList(*depths)
@@ -93,7 +112,8 @@ func cmdCold(args []string, stdout, stderr io.Writer) error {
 	}
 	rep := run.report(cs, names)
 	if *timeline != "" {
-		if err := run.timeline(coldVariants[names[0]], *timeline, rep); err != nil {
+		v, _ := parseColdVariant(names[0])
+		if err := run.timeline(v, *timeline, rep); err != nil {
 			return err
 		}
 	}
@@ -160,7 +180,8 @@ func (r *coldRun) contenders(names []string, depths []int, dd bool) ([]*contende
 		cs = append(cs, c)
 	}
 	for _, n := range names {
-		cs = append(cs, r.stload(coldVariants[n]))
+		v, _ := parseColdVariant(n)
+		cs = append(cs, r.stload(v))
 	}
 	return cs, nil
 }
@@ -169,7 +190,7 @@ func (r *coldRun) contenders(names []string, depths []int, dd bool) ([]*contende
 // process: the storage's sequential O_DIRECT rate, one request at a time.
 func (r *coldRun) ddCeiling() *contender {
 	fig := &Figure{Group: "cold", Impl: "ceiling", Threads: 1, Bytes: r.size,
-		Name: "dd if=FILE of=/dev/null bs=16M iflag=direct (a process; whole file)"}
+		Name: "dd bs=16M iflag=direct"}
 	return &contender{fig: fig, setup: r.evict, run: func() error {
 		out, err := exec.Command("dd", "if="+r.path, "of=/dev/null", "bs=16M", "iflag=direct").CombinedOutput()
 		if err != nil {
@@ -190,7 +211,7 @@ func (r *coldRun) directCeiling(depth int) (*contender, error) {
 	bufs := alignedBuffers(depth, bs)
 	n := int((r.size + int64(bs) - 1) / int64(bs))
 	fig := &Figure{Group: "cold", Impl: "ceiling", Threads: depth, Bytes: r.size,
-		Name: fmt.Sprintf("O_DIRECT pread %s × %d in flight, reused aligned buffers (whole file)", fmtBytes(int64(bs)), depth)}
+		Name: fmt.Sprintf("O_DIRECT pread %s × %d in flight (in process)", fmtBytes(int64(bs)), depth)}
 	return &contender{fig: fig, setup: r.evict, run: func() error {
 		f, err := directFile(r.path)
 		if err != nil {
@@ -219,7 +240,7 @@ func (r *coldRun) stload(v coldVariant) *contender {
 	l := device.NewLoader(opts...)
 	r.loaders = append(r.loaders, l)
 	fig := &Figure{Group: "cold", Impl: "stload", Bytes: r.payload,
-		Name: fmt.Sprintf("stload open + load → host stand-in, %s (%s)", v.name, v.what)}
+		Name: fmt.Sprintf("stload %s: %s", v.name, v.what)}
 	return &contender{fig: fig, setup: r.evict, run: func() error {
 		var tl *device.Timeline
 		if fig.Threads == 0 { // the untimed first run tells the reader count
@@ -284,19 +305,20 @@ func (r *coldRun) report(cs []*contender, names []string) *Report {
 			continue
 		}
 		goal := 0.0
-		if strings.Contains(c.fig.Name, ", direct (") {
+		if strings.HasPrefix(c.fig.Name, "stload direct:") {
 			goal = 0.9
 		}
-		rep.Ratios = append(rep.Ratios, ratio(c.fig.Name+" / "+ceiling.Name, c.fig, ceiling, goal))
+		short := strings.SplitN(c.fig.Name, ":", 2)[0]
+		rep.Ratios = append(rep.Ratios, ratio(short+" / "+ceiling.Name, c.fig, ceiling, goal))
 		if best != ceiling {
-			rep.Ratios = append(rep.Ratios, ratio(c.fig.Name+" / "+best.Name, c.fig, best, 0))
+			rep.Ratios = append(rep.Ratios, ratio(short+" / "+best.Name, c.fig, best, 0))
 		}
 	}
 	if len(names) > 1 {
 		rep.Ratios = append(rep.Ratios, ratio(names[0]+" / "+names[1], cs[len(cs)-len(names)].fig, cs[len(cs)-len(names)+1].fig, 0))
 	}
 	rep.Notes = append(rep.Notes, fmt.Sprintf("page cache residency before each run (mincore): at most %.2f%%", 100*r.maxResid),
-		"stload figures count tensor bytes (payload); ceilings count the whole file; open + header parse are inside stload's window")
+		"stload: open + header parse + load into the host stand-in device (copies are no-ops, staging buffers reused across runs); its GB/s count tensor bytes, the ceilings' the whole file")
 	return rep
 }
 
@@ -326,35 +348,11 @@ func (r *coldRun) timeline(v coldVariant, path string, rep *Report) error {
 // writeTimeline writes tl as JSON to path (".json" added if missing) and
 // as SVG beside it.
 func writeTimeline(tl *device.Timeline, path string) error {
-	base := strings.TrimSuffix(path, ".json")
-	for _, out := range []struct {
-		name  string
-		write func(io.Writer) error
-	}{{base + ".json", tl.WriteJSON}, {base + ".svg", tl.WriteSVG}} {
-		f, err := os.Create(out.name)
-		if err != nil {
-			return err
-		}
-		if err := out.write(f); err != nil {
-			f.Close()
-			return err
-		}
-		if err := f.Close(); err != nil {
-			return err
-		}
-	}
-	return nil
+	_, err := tl.WriteFiles(strings.TrimSuffix(path, ".json") + ".json")
+	return err
 }
 
 // writeReportJSON writes rep as JSON to path.
 func writeReportJSON(path string, rep *Report) error {
-	f, err := os.Create(path)
-	if err != nil {
-		return err
-	}
-	if err := rep.WriteJSON(f); err != nil {
-		f.Close()
-		return err
-	}
-	return f.Close()
+	return writeFile(path, func(f *os.File) error { return rep.WriteJSON(f) }, false)
 }

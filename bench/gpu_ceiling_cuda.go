@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"os"
 	"time"
 
 	"golang.org/x/sys/unix"
@@ -220,15 +219,11 @@ func cmdGPUCeiling(args []string, stdout, stderr io.Writer) error {
 // buffers from N goroutines, and the cost of registering the file's
 // mapping read-only (the stretch design's zero-copy path).
 func (g *gpuCeilings) fileCeilings(path string, threads []int, preadBytes, shift, regBytes int64) error {
-	f, err := os.Open(path)
+	f, fi, err := openStat(path)
 	if err != nil {
 		return err
 	}
 	defer f.Close()
-	fi, err := f.Stat()
-	if err != nil {
-		return err
-	}
 	maxT := 0
 	for _, t := range threads {
 		maxT = max(maxT, t)

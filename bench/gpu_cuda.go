@@ -82,14 +82,15 @@ func cmdGPUTrial(args []string, stdout, stderr io.Writer) error {
 			return cerr
 		}
 	}
+	var tl *device.Timeline
 	if v.timeline != "" {
-		tr.timeline = new(device.Timeline)
-		tuning = append(tuning, device.WithTimeline(tr.timeline))
+		tl = new(device.Timeline)
+		tuning = append(tuning, device.WithTimeline(tl))
 	}
 	err = gpuTrial(&tr, inputs, target, *verify, *pread, tuning)
-	if err == nil && tr.timeline != nil {
-		err = writeTimeline(tr.timeline, v.timeline)
-		tr.Verdict = tr.timeline.Summary().Verdict
+	if err == nil && tl != nil {
+		err = writeTimeline(tl, v.timeline)
+		tr.Verdict = tl.Summary().Verdict
 	}
 	if err != nil {
 		tr.Error = err.Error()

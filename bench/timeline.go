@@ -37,15 +37,7 @@ func cmdTimeline(args []string, stdout, stderr io.Writer) error {
 	if out == "" {
 		out = strings.TrimSuffix(in, ".json") + ".svg"
 	}
-	w, err := os.Create(out)
-	if err != nil {
-		return err
-	}
-	if err := tl.WriteSVG(w); err != nil {
-		w.Close()
-		return err
-	}
-	if err := w.Close(); err != nil {
+	if err := writeFile(out, func(f *os.File) error { return tl.WriteSVG(f) }, false); err != nil {
 		return err
 	}
 	_, err = fmt.Fprintf(stdout, "%s\nchart: %s\n", tl.Summary(), out)

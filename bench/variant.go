@@ -4,6 +4,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"io"
 	"os"
 	"strings"
 
@@ -103,4 +104,29 @@ func evictInputs(inputs []string) (string, error) {
 		}
 	}
 	return strings.Join(notes, "; "), nil
+}
+
+func init() {
+	commands["evict"] = command{cmdEvict, "drop files from the page cache (posix_fadvise) and print their residency as JSON lines"}
+}
+
+func cmdEvict(args []string, stdout, stderr io.Writer) error {
+	fs := newFlags("evict", stderr)
+	if err := parseFlags(fs, args); err != nil {
+		return err
+	}
+	for _, p := range fs.Args() {
+		res, err := Evict(p)
+		if err != nil {
+			return err
+		}
+		if err := jsonLine(stdout, struct {
+			Kind     string  `json:"kind"`
+			Path     string  `json:"path"`
+			Resident float64 `json:"resident"`
+		}{"evict", p, res}); err != nil {
+			return err
+		}
+	}
+	return nil
 }

@@ -48,6 +48,7 @@ func BenchmarkLoadSim(b *testing.B) {
 		extra []Option
 	}{
 		{"llama", llama, 1, nil},
+		{"llama-timeline", llama, 1, []Option{WithTimeline(new(Timeline))}},
 		{"moe", moe, 1, nil},
 		{"llama-bf16-to-f32", llama, 1, []Option{WithDType(dtype.F32)}},
 		{"llama-column-shard-2dev", llama, 2, []Option{Shard("*", -1)}},

@@ -247,10 +247,13 @@ func WithChunks(n int) Option {
 }
 
 // WithReaders sets how many goroutines read the file into staging buffers
-// (or straight into CPU tensors): default min(16, GOMAXPROCS), capped at
-// the number of chunks. Each reads with [loader.File.ReadAt], which copies
-// from the file's mapping or calls pread, as the file was opened
-// ([loader.WithPread] chooses pread).
+// (or straight into CPU tensors), capped at the number of chunks. The
+// default is GOMAXPROCS−2, at least 2 and at most 16, for loads that stage
+// copies to accelerators (leaving CPUs to the goroutines that issue and
+// retire copies), and min(16, GOMAXPROCS) for loads to the CPU only.
+// Each reads with [loader.File.ReadAt], which copies from the file's
+// mapping or calls pread, as the file was opened ([loader.WithPread]
+// chooses pread), or with O_DIRECT where the file is cold ([WithDirectIO]).
 func WithReaders(n int) Option {
 	return atLeast("WithReaders", n, 1, func(c *config) *int { c.perf.readersSet = true; return &c.readers })
 }

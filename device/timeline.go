@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"maps"
+	"os"
 	"slices"
 	"strings"
 	"time"
@@ -124,6 +125,30 @@ var phases = []Phase{PhaseAlloc, PhasePin, PhaseWaitJob, PhaseWaitBuffer, PhaseR
 func (t *Timeline) WriteJSON(w io.Writer) error {
 	enc := json.NewEncoder(w)
 	return enc.Encode(t)
+}
+
+// WriteFiles writes the timeline as JSON to path and as an SVG chart
+// beside it (path with ".json" replaced by ".svg", or ".svg" added), and
+// returns the chart's path.
+func (t *Timeline) WriteFiles(path string) (string, error) {
+	svg := strings.TrimSuffix(path, ".json") + ".svg"
+	if err := createWith(path, t.WriteJSON); err != nil {
+		return "", err
+	}
+	return svg, createWith(svg, t.WriteSVG)
+}
+
+// createWith creates the file name and fills it with write.
+func createWith(name string, write func(io.Writer) error) error {
+	f, err := os.Create(name)
+	if err != nil {
+		return err
+	}
+	if err := write(f); err != nil {
+		f.Close()
+		return err
+	}
+	return f.Close()
 }
 
 // ReadTimeline reads a timeline written by [Timeline.WriteJSON] and checks
@@ -430,25 +455,34 @@ func (s *TimelineSummary) verdict() string {
 		pct(read), pct(s.Readers[PhaseIssue]), pct(s.Readers[PhaseWaitBuffer]), pct(s.Readers[PhaseWaitJob]), links)
 }
 
-// String prints the summary as a small table and the verdict.
+// String prints the summary as a small table (the phases that occur,
+// in milliseconds) and the verdict.
 func (s TimelineSummary) String() string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "load %.1f ms", float64(s.Elapsed)/1e6)
 	if s.FirstCopy > 0 {
 		fmt.Fprintf(&b, ", first chunk on a device after %.1f ms", float64(s.FirstCopy)/1e6)
 	}
-	b.WriteString("\n")
-	fmt.Fprintf(&b, "%-22s %6s", "lane", "busy")
+	var used []Phase
 	for _, p := range phases {
+		for _, l := range s.Lanes {
+			if l.Phases[p] > 0 {
+				used = append(used, p)
+				break
+			}
+		}
+	}
+	fmt.Fprintf(&b, "\n%-18s %5s", "lane (ms)", "busy")
+	for _, p := range used {
 		fmt.Fprintf(&b, " %11s", p)
 	}
-	fmt.Fprintf(&b, " %11s\n", "idle")
+	fmt.Fprintf(&b, " %9s\n", "idle")
 	for _, l := range s.Lanes {
-		fmt.Fprintf(&b, "%-22s %5.0f%%", l.Name, 100*l.Busy)
-		for _, p := range phases {
-			fmt.Fprintf(&b, " %9.1fms", float64(l.Phases[p])/1e6)
+		fmt.Fprintf(&b, "%-18s %4.0f%%", l.Name, 100*l.Busy)
+		for _, p := range used {
+			fmt.Fprintf(&b, " %11.1f", float64(l.Phases[p])/1e6)
 		}
-		fmt.Fprintf(&b, " %9.1fms\n", float64(l.Idle)/1e6)
+		fmt.Fprintf(&b, " %9.1f\n", float64(l.Idle)/1e6)
 	}
 	for _, d := range slices.Sorted(maps.Keys(s.Devices)) {
 		fmt.Fprintf(&b, "%s: streams copying %.0f%% of the load\n", d, 100*s.Devices[d])

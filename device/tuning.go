@@ -96,15 +96,19 @@ func Replicate(pattern string, devs ...Device) Option {
 
 // stagingReaders is the default number of readers of a load that stages
 // copies to accelerators: GOMAXPROCS less two, at most 16, at least half
-// of GOMAXPROCS. Readers copying from a mapping never block, so with one
-// per P the goroutines that issue copies (the cuda backend's, locked to
-// its thread) and that retire them (the reaper) wait for a P until the Go
-// scheduler preempts a reader, up to 10 ms later; meanwhile the copy
-// engine idles or buffers stay unreturned. Two spare Ps keep both
-// prompt, at the cost of two readers' reads when reading is the limit.
+// of GOMAXPROCS and at least two. Readers copying from a mapping never
+// block, so with one per P the goroutines that issue copies (the cuda
+// backend's, locked to its thread) and that retire them (the reaper) wait
+// for a P until the Go scheduler preempts a reader, up to 10 ms later;
+// meanwhile the copy engine idles or buffers stay unreturned. Two spare
+// Ps keep both prompt, at the cost of two readers' reads when reading is
+// the limit. At least two readers, so that on a small machine one
+// reader's O_DIRECT read, which waits for storage without using a CPU,
+// overlaps the other's (a cold file read at 1.4 GB/s with one reader and
+// 2.5 with two on the 2-CPU VM of bench/RESULTS.md).
 func stagingReaders() int {
 	n := runtime.GOMAXPROCS(0)
-	return min(maxReaders, max(n-2, n/2, 1))
+	return min(maxReaders, max(n-2, n/2, 2))
 }
 
 // fitReaders applies the default reader count of a staging load, unless

@@ -124,7 +124,8 @@ Pipeline (copies to GPUs go through a ring of pinned host buffers):
                      for convert --max-shard-size: 16MiB, 8MB, 4096).
   --chunks N         number of staging buffers (default 32): pinned host
                      memory never exceeds N × SIZE, whatever the model size.
-  --readers N        goroutines reading the file (default min(16, CPUs)).
+  --readers N        goroutines reading the file (default CPUs-2, 2 to 16,
+                     for GPUs; min(16, CPUs) for the CPU).
   --streams N        copy streams per GPU (default 2).
 
 A progress bar (bytes, rate, time left) is drawn on standard error when it
@@ -502,29 +503,12 @@ func (rep *loadJSON) writeText(w io.Writer) error {
 	return bw.Flush()
 }
 
-// writeTimeline writes tl as JSON to path and as SVG beside it (path's
-// .json replaced by .svg, or .svg added), and prints its summary on
-// stderr unless the output is JSON.
+// writeTimeline writes tl as JSON to path and as SVG beside it, and
+// prints its summary on stderr unless the output is JSON.
 func writeTimeline(tl *device.Timeline, path string, asJSON bool, stderr io.Writer) error {
-	svgPath := strings.TrimSuffix(path, ".json") + ".svg"
-	for _, out := range []struct {
-		name  string
-		write func(io.Writer) error
-	}{{path, tl.WriteJSON}, {svgPath, tl.WriteSVG}} {
-		f, err := os.Create(out.name)
-		if err != nil {
-			return err
-		}
-		if err := out.write(f); err != nil {
-			f.Close()
-			return err
-		}
-		if err := f.Close(); err != nil {
-			return err
-		}
+	svg, err := tl.WriteFiles(path)
+	if err == nil && !asJSON {
+		fmt.Fprintf(stderr, "timeline: %s, %s\n%s", path, svg, tl.Summary())
 	}
-	if !asJSON {
-		fmt.Fprintf(stderr, "timeline: %s, %s\n%s", path, svgPath, tl.Summary())
-	}
-	return nil
+	return err
 }
