@@ -62,6 +62,9 @@ type exec struct {
 	// feeder sets a file's entry before sending its jobs.
 	direct      []*directFile
 	directBytes atomic.Int64
+	// cut counts the chunks the feeder has started, which bounds the
+	// staging buffers the load can use (startPinning).
+	cut atomic.Int64
 
 	mu     sync.Mutex
 	err    error

@@ -207,6 +207,7 @@ func (c *chunker) chunk() *job {
 		c.cur = c.e.newJob()
 		c.cur.file, c.cur.seq = c.fi, c.seq
 		c.seq++
+		c.e.chunkCut(c.seq)
 	}
 	return c.cur
 }

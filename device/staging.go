@@ -107,6 +107,13 @@ func (r *ring) pin() (HostMemory, error) {
 	return b, nil
 }
 
+// pinnedCount returns the number of buffers pinned or being pinned.
+func (r *ring) pinnedCount() int64 {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return int64(r.made)
+}
+
 // put returns a buffer whose copies have all completed.
 func (r *ring) put(b HostMemory) { r.free <- b }
 

@@ -157,10 +157,11 @@ func (e *exec) startPinning() func() {
 	}
 }
 
-// waitForNeed waits until a reader waits for a buffer, and reports false
-// if the load stops or stop is closed first.
+// waitForNeed waits until a reader waits for a buffer while fewer
+// buffers exist than chunks have been cut (a load can never use more),
+// and reports false if the load stops or stop is closed first.
 func (e *exec) waitForNeed(stop <-chan struct{}) bool {
-	for e.ring.waiting.Load() == 0 {
+	for e.ring.waiting.Load() == 0 || e.ring.pinnedCount() >= e.cut.Load() {
 		select {
 		case <-e.ring.need:
 		case <-stop:
@@ -170,6 +171,18 @@ func (e *exec) waitForNeed(stop <-chan struct{}) bool {
 		}
 	}
 	return true
+}
+
+// chunkCut records that the feeder has started n chunks, and wakes the
+// background pinner, which pins no more buffers than chunks were cut.
+func (e *exec) chunkCut(n int64) {
+	e.cut.Store(n)
+	if e.ring != nil {
+		select {
+		case e.ring.need <- struct{}{}:
+		default:
+		}
+	}
 }
 
 // stages reports whether some file of the load is staged to an
