@@ -204,3 +204,17 @@ func threadCounts(maxThreads int) []int {
 	}
 	return append(ts, max(1, maxThreads))
 }
+
+// openStat opens path for reading and stats it.
+func openStat(path string) (*os.File, os.FileInfo, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, nil, err
+	}
+	fi, err := f.Stat()
+	if err != nil {
+		f.Close()
+		return nil, nil, err
+	}
+	return f, fi, nil
+}

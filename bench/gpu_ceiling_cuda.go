@@ -3,9 +3,9 @@
 package bench
 
 import (
+	"errors"
 	"fmt"
 	"io"
-	"os"
 	"time"
 
 	"golang.org/x/sys/unix"
@@ -83,6 +83,9 @@ func cmdGPUCeiling(args []string, stdout, stderr io.Writer) error {
 	fs.Var(&devAlloc, "dev-alloc", "size of the timed device allocation (0: skip)")
 	var regFile sizeFlag = 4 << 30
 	fs.Var(&regFile, "register-file", "bytes of -file's mapping to register read-only (0: skip)")
+	contentionFlag := fs.String("contention", "", "goroutine counts of the contention ceiling: fill a pinned ring from -file's mapping alone, and while 8 MiB copies run on 2 streams (empty: skip)")
+	var contentionBytes sizeFlag = 8 << 30
+	fs.Var(&contentionBytes, "contention-bytes", "bytes each contention run fills (and the copy-alone run copies)")
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
@@ -105,6 +108,15 @@ func cmdGPUCeiling(args []string, stdout, stderr io.Writer) error {
 	threads, err := intList(*threadsFlag)
 	if err != nil {
 		return usageError{err}
+	}
+	var contention []int
+	if *contentionFlag != "" {
+		if contention, err = intList(*contentionFlag); err != nil {
+			return usageError{err}
+		}
+		if *file == "" {
+			return usageError{errors.New("-contention needs -file")}
+		}
 	}
 	a, err := cuda.Open(*index)
 	if err != nil {
@@ -147,6 +159,11 @@ func cmdGPUCeiling(args []string, stdout, stderr io.Writer) error {
 	}
 	if *file != "" {
 		if err := g.fileCeilings(*file, threads, int64(preadBytes), *shift, int64(regFile)); err != nil {
+			return err
+		}
+	}
+	if len(contention) > 0 {
+		if err := g.contention(*file, contention, int64(contentionBytes)); err != nil {
 			return err
 		}
 	}
@@ -202,15 +219,11 @@ func cmdGPUCeiling(args []string, stdout, stderr io.Writer) error {
 // buffers from N goroutines, and the cost of registering the file's
 // mapping read-only (the stretch design's zero-copy path).
 func (g *gpuCeilings) fileCeilings(path string, threads []int, preadBytes, shift, regBytes int64) error {
-	f, err := os.Open(path)
+	f, fi, err := openStat(path)
 	if err != nil {
 		return err
 	}
 	defer f.Close()
-	fi, err := f.Stat()
-	if err != nil {
-		return err
-	}
 	maxT := 0
 	for _, t := range threads {
 		maxT = max(maxT, t)

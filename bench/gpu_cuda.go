@@ -13,6 +13,7 @@ import (
 	"fmt"
 	"io"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/stload/stload/cuda"
@@ -45,6 +46,8 @@ func cmdGPUTrial(args []string, stdout, stderr io.Writer) error {
 	chunks := fs.Int("chunks", 0, "staging buffers (default: the device package's)")
 	readers := fs.Int("readers", 0, "reading goroutines (default: the device package's)")
 	streams := fs.Int("streams", 0, "copy streams per device (default: the device package's)")
+	var v trialVariant
+	v.flags(fs)
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
@@ -60,7 +63,36 @@ func cmdGPUTrial(args []string, stdout, stderr io.Writer) error {
 	if *register {
 		tuning = append(tuning, device.WithRegister())
 	}
-	err := gpuTrial(&tr, inputs, *dev, *verify, *pread, tuning)
+	vopts, err := v.options(chunkSize > 0 || *chunks > 0)
+	if err != nil {
+		return usageError{err}
+	}
+	tuning = append(tuning, vopts...)
+	target := *dev
+	if v.fillOnly {
+		defer registerNoCopy("cudafill", cuda.Backend{})()
+		target = strings.Replace(target, "cuda", "cudafill", 1)
+		*verify = false // nothing lands on the device
+	}
+	if v.cold {
+		note, cerr := evictInputs(inputs)
+		tr.Note = note
+		if cerr != nil {
+			tr.Error = cerr.Error()
+			jsonLine(stdout, tr)
+			return cerr
+		}
+	}
+	var tl *device.Timeline
+	if v.timeline != "" {
+		tl = new(device.Timeline)
+		tuning = append(tuning, device.WithTimeline(tl))
+	}
+	err = gpuTrial(&tr, inputs, target, *verify, *pread, tuning)
+	if err == nil && tl != nil {
+		err = writeTimeline(tl, v.timeline)
+		tr.Verdict = tl.Summary().Verdict
+	}
 	if err != nil {
 		tr.Error = err.Error()
 	}
@@ -175,7 +207,8 @@ func gpuTrial(tr *Trial, inputs []string, dev string, verify, pread bool, tuning
 	if first > 0 {
 		tr.FirstTensorS = (window - st.Elapsed + first).Seconds()
 	}
-	tr.Note = "loader close " + strconv.FormatFloat(closeS*1e3, 'f', 1, 64) + " ms; chunks " + strconv.FormatInt(st.Chunks, 10)
+	tr.Note = strings.TrimPrefix(tr.Note+"; loader close "+strconv.FormatFloat(closeS*1e3, 'f', 1, 64)+" ms; chunks "+strconv.FormatInt(st.Chunks, 10), "; ")
+	tr.DirectBytes = st.Direct
 	if st.PeakLocked > 0 {
 		tr.Note += fmt.Sprintf("; page cache locked in place at most %d MiB", st.PeakLocked>>20)
 	}

@@ -368,15 +368,11 @@ func cmdCeiling(args []string, stdout, stderr io.Writer) error {
 		cs = append(cs, memcpyCeiling("ceiling", int(copySize), t))
 	}
 	if *file != "" {
-		f, err := os.Open(*file)
+		f, fi, err := openStat(*file)
 		if err != nil {
 			return err
 		}
 		defer f.Close()
-		fi, err := f.Stat()
-		if err != nil {
-			return err
-		}
 		for _, t := range threads {
 			cs = append(cs, preadCeiling("ceiling", f, fi.Size(), t))
 		}

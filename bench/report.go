@@ -55,6 +55,8 @@ var groupTitles = []struct{ group, title string }{
 	{"convert", "BF16→F32 (GB/s of bytes read + written)"},
 	{"ceiling", "Ceilings"},
 	{"gpu-ceiling", "GPU ceilings (same run)"},
+	{"gpu-contention", "Contention ceiling: filling staging buffers and copying at once (times for 1 GiB at the measured rate)"},
+	{"cold", "Cold file: page cache dropped before every run (GB/s; ceilings count the whole file, stload the tensor bytes)"},
 	{"gpu", "GPU loads (one fresh process per trial)"},
 }
 

@@ -59,6 +59,10 @@ type Trial struct {
 	Error string `json:"error,omitempty"`
 	// Note carries loader-specific detail (versions, close time).
 	Note string `json:"note,omitempty"`
+	// DirectBytes is the bytes stload read with O_DIRECT (cold ranges).
+	DirectBytes int64 `json:"direct_bytes,omitempty"`
+	// Verdict is the timeline's verdict, for a trial run with -timeline.
+	Verdict string `json:"verdict,omitempty"`
 }
 
 // gpuReport builds a report from JSON lines: trials become one figure per
@@ -216,12 +220,22 @@ func gpuRatios(rep *Report, figs map[string]map[string]*Figure, pinned map[strin
 				continue
 			}
 			goal := 0.0
-			if other == "safe_open" && label == "llama" {
+			switch {
+			case other == "safe_open" && label == "llama":
 				goal = 8
+			case other == "dd_direct" && label == "cold":
+				goal = 0.9 // issue 10: cold at 90% of the disk's direct-read rate
 			}
 			rep.Ratios = append(rep.Ratios, ratio(fmt.Sprintf("%s: stload / %s", label, other), st, figs[label][other], goal))
 		}
-		if pin != nil {
+		if c := contentionCeiling(rep.Figures); c != nil && label != "cold" {
+			goal := 0.0
+			if label == "llama" {
+				goal = 0.9
+			}
+			rep.Ratios = append(rep.Ratios, ratio(fmt.Sprintf("%s: stload / contention ceiling", label), st, c, goal))
+		}
+		if pin != nil && label != "cold" {
 			goal := 0.0
 			if label == "llama" {
 				goal = 0.9
@@ -284,4 +298,40 @@ func cmdReport(args []string, stdout, stderr io.Writer) error {
 		rep.Command = *command
 	}
 	return writeReport(rep, *js, *md, stdout)
+}
+
+// contentionCeiling returns the contention ceiling of gpu-ceiling's
+// -contention figures: for each reader count, the lower of the fill and
+// copy rates measured side by side (a staging load must both fill and
+// copy every byte), and of those the highest; nil without such figures.
+func contentionCeiling(figs []*Figure) *Figure {
+	fill, copies := map[string]*Figure{}, map[string]*Figure{}
+	for _, f := range figs {
+		if f.Group != "gpu-contention" {
+			continue
+		}
+		if n, ok := strings.CutPrefix(f.Name, "contention: fill with "); ok {
+			fill[strings.Fields(n)[0]] = f
+		}
+		if n, ok := strings.CutPrefix(f.Name, "contention: pinned H2D while "); ok {
+			copies[strings.Fields(n)[0]] = f
+		}
+	}
+	var best *Figure
+	for n, f := range fill {
+		c := copies[n]
+		if c == nil {
+			continue
+		}
+		low := f
+		if c.GBps < f.GBps {
+			low = c
+		}
+		if best == nil || low.GBps > best.GBps {
+			best = &Figure{Group: "gpu-contention", Impl: "ceiling", Threads: f.Threads, Bytes: low.Bytes,
+				Runs: low.Runs, Median: low.Median, Min: low.Min, Max: low.Max, GBps: low.GBps,
+				Name: fmt.Sprintf("contention ceiling: min(fill, copy) side by side, %s goroutines", n)}
+		}
+	}
+	return best
 }

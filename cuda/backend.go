@@ -21,13 +21,14 @@ func init() { device.Register(Backend{}) }
 type Backend struct{}
 
 var (
-	_ device.Backend     = Backend{}
-	_ device.Accelerator = (*Accelerator)(nil)
-	_ device.Registrar   = (*Accelerator)(nil)
-	_ device.Memory      = (*memory)(nil)
-	_ device.HostMemory  = (*hostMem)(nil)
-	_ device.Stream      = (*stream)(nil)
-	_ device.Event       = (*event)(nil)
+	_ device.Backend             = Backend{}
+	_ device.Accelerator         = (*Accelerator)(nil)
+	_ device.Registrar           = (*Accelerator)(nil)
+	_ device.MappedHostAllocator = (*Accelerator)(nil)
+	_ device.Memory              = (*memory)(nil)
+	_ device.HostMemory          = (*hostMem)(nil)
+	_ device.Stream              = (*stream)(nil)
+	_ device.Event               = (*event)(nil)
 )
 
 // Name returns "cuda".

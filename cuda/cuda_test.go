@@ -549,6 +549,40 @@ func TestRegisterHost(t *testing.T) {
 	}
 }
 
+// TestAllocHostMapped makes a staging buffer the other way (mapped,
+// huge-page advised, registered), copies from it to the device and back,
+// and checks that Free unregisters it: a copy from it is refused after.
+func TestAllocHostMapped(t *testing.T) {
+	a := open(t)
+	const n = 3*MiB + 5 // not a whole number of huge pages
+	h, err := a.AllocHostMapped(n)
+	noErr(t, err)
+	buf := h.Bytes()
+	if len(buf) != n || uintptr(unsafe.Pointer(unsafe.SliceData(buf)))%4096 != 0 {
+		t.Fatalf("%d bytes at %p", len(buf), unsafe.SliceData(buf))
+	}
+	fill(buf, 43)
+	d := alloc(t, a, n)
+	defer d.Free()
+	s := newStream(t, a)
+	defer s.Close()
+	noErr(t, s.Copy(device.Copy{Dst: d, Src: buf, Width: n, Height: 1}))
+	noErr(t, s.Sync())
+	got := make([]byte, n)
+	noErr(t, a.Read(got, d, 0))
+	if !bytes.Equal(got, buf) {
+		t.Fatal("mapped buffer round trip differs")
+	}
+	src := buf[:1]
+	noErr(t, h.Free())
+	if err := s.Copy(device.Copy{Dst: d, Src: src, Width: 1, Height: 1}); !errors.Is(err, ErrNotPinned) {
+		t.Errorf("copy after Free = %v; want ErrNotPinned", err)
+	}
+	if _, err := a.AllocHostMapped(0); !errors.Is(err, ErrInvalidSize) {
+		t.Errorf("AllocHostMapped(0) = %v", err)
+	}
+}
+
 // TestH2DBandwidth logs pinned and pageable bandwidth at 64 MiB, a quick
 // sanity check; BenchmarkH2D covers the full range of sizes.
 func TestH2DBandwidth(t *testing.T) {

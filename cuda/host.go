@@ -4,10 +4,13 @@ package cuda
 
 import (
 	"cmp"
+	"errors"
 	"slices"
 	"sync"
 	"sync/atomic"
 	"unsafe"
+
+	"golang.org/x/sys/unix"
 
 	"github.com/stload/stload/device"
 )
@@ -21,6 +24,9 @@ type hostMem struct {
 	registered bool // from RegisterHost: Free unregisters, it does not free
 	portable   bool // pinned for every context, so any GPU may copy from it
 	freed      atomic.Bool
+	// unmap releases memory this package mapped itself (AllocHostMapped),
+	// after unregistering it; nil otherwise.
+	unmap func() error
 }
 
 // portableHosts indexes the live portable pinned memory of the process.
@@ -118,6 +124,45 @@ func (a *Accelerator) pin(op string, h *hostMem, lock func() error) (device.Host
 	return h, nil
 }
 
+// hugePage is the size of a transparent huge page on x86-64 and arm64
+// (4 KiB base pages): mappings are rounded up to it.
+const hugePage = 2 << 20
+
+// AllocHostMapped returns n bytes of page-locked host memory made another
+// way than AllocHost: an anonymous mapping rounded up to whole 2 MiB huge
+// pages, advised MADV_HUGEPAGE, populated (MADV_POPULATE_WRITE, or a write
+// per page on kernels before 5.14), then page-locked in place with
+// cuMemHostRegister(PORTABLE). Registering touched memory measured 4 to 10
+// times faster than cuMemHostAlloc of the same size (issue 10), and huge
+// pages mean 512 times fewer pages for the driver to lock and for the copy
+// engine to translate. Free unregisters and unmaps it. It implements
+// device.MappedHostAllocator (device.WithHostAlloc).
+func (a *Accelerator) AllocHostMapped(n int) (device.HostMemory, error) {
+	op := "alloc mapped host " + formatBytes(int64(n))
+	if n <= 0 {
+		return nil, &Error{Device: a.index, Op: op, Err: ErrInvalidSize}
+	}
+	size := (n + hugePage - 1) / hugePage * hugePage
+	m, err := unix.Mmap(-1, 0, size, unix.PROT_READ|unix.PROT_WRITE, unix.MAP_ANON|unix.MAP_PRIVATE)
+	if err != nil {
+		return nil, &Error{Device: a.index, Op: op, Err: err}
+	}
+	unix.Madvise(m, unix.MADV_HUGEPAGE) // advice: without THP the pages stay small
+	if unix.Madvise(m, unix.MADV_POPULATE_WRITE) != nil {
+		for i := 0; i < len(m); i += 4096 {
+			m[i] = 0
+		}
+	}
+	h := &hostMem{a: a, p: unsafe.Pointer(unsafe.SliceData(m)), n: n, registered: true, portable: true,
+		unmap: func() error { return unix.Munmap(m) }}
+	hm, err := a.pin(op, h, func() error { return memHostRegister(h.p, size, HostRegisterPortable) })
+	if err != nil {
+		unix.Munmap(m)
+		return nil, err
+	}
+	return hm, nil
+}
+
 // RegisterReadOnly page-locks b in place for copies to any GPU, read-only
 // (CU_MEMHOSTREGISTER_READ_ONLY | PORTABLE), as the device loader's
 // WithRegister does with windows of a file's read-only mapping: the driver
@@ -161,12 +206,17 @@ func (h *hostMem) Free() error {
 	})
 }
 
-// release frees or unregisters the memory; the context must be current.
+// release frees or unregisters (and unmaps) the memory; the context must
+// be current.
 func (h *hostMem) release() error {
-	if h.registered {
-		return memHostUnregister(h.p)
+	if !h.registered {
+		return memFreeHost(h.p)
 	}
-	return memFreeHost(h.p)
+	err := memHostUnregister(h.p)
+	if h.unmap != nil {
+		err = errors.Join(err, h.unmap())
+	}
+	return err
 }
 
 // addHost lists h as live and its range as a valid copy source.

@@ -56,6 +56,9 @@ func (pl *planner) groups(files []*loader.File, choices [][]choice) ([]*group, [
 			case c.rule != nil:
 				for _, s := range c.parts {
 					placed[s] += n / int64(len(c.parts))
+					if c.rule.copies { // every part is the whole tensor
+						placed[s] += n - n/int64(len(c.parts))
+					}
 				}
 			case c.slot >= 0:
 				placed[c.slot] += n

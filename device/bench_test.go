@@ -5,6 +5,7 @@ import (
 	"math/rand/v2"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/stload/stload/dtype"
 	"github.com/stload/stload/loader"
@@ -47,6 +48,7 @@ func BenchmarkLoadSim(b *testing.B) {
 		extra []Option
 	}{
 		{"llama", llama, 1, nil},
+		{"llama-timeline", llama, 1, []Option{WithTimeline(new(Timeline))}},
 		{"moe", moe, 1, nil},
 		{"llama-bf16-to-f32", llama, 1, []Option{WithDType(dtype.F32)}},
 		{"llama-column-shard-2dev", llama, 2, []Option{Shard("*", -1)}},
@@ -125,4 +127,42 @@ func BenchmarkPlan(b *testing.B) {
 		set.Close()
 	}
 	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N)/float64(tensorCount(moe)), "ns/tensor")
+}
+
+// BenchmarkFirstTensor measures the time to the first chunk on a
+// simulated device whose pinning runs at 2.5 GB/s shared among the
+// threads that pin at once (cuMemHostAlloc on the H200 host of
+// bench/RESULTS.md), with a fresh Loader per load as a fresh process has:
+// the ring pinned ahead by one goroutine (the default) against readers
+// pinning as they need buffers. Copies are instant.
+func BenchmarkFirstTensor(b *testing.B) {
+	llama, _ := benchFiles(b)
+	for _, bb := range []struct {
+		name string
+		opts []Option
+	}{
+		{"ahead", nil},
+		{"lazy", []Option{WithLazyPinning()}},
+	} {
+		for _, readers := range []int{8, 16} {
+			b.Run(fmt.Sprintf("%s/readers=%d", bb.name, readers), func(b *testing.B) {
+				s := newSim(b, 1, 8<<30, 0)
+				s.instant, s.pinRate = true, 2.5e9
+				var first, total time.Duration
+				for b.Loop() {
+					set, err := Load(b.Context(), []*loader.File{llama},
+						append([]Option{To(s.dev(0)), WithReaders(readers)}, bb.opts...)...)
+					if err != nil {
+						b.Fatal(err)
+					}
+					st := set.Stats()
+					first += st.Devices[0].FirstTensor
+					total += st.Elapsed
+					set.Close()
+				}
+				b.ReportMetric(float64(first.Microseconds())/1e3/float64(b.N), "ms-first")
+				b.ReportMetric(float64(total.Microseconds())/1e3/float64(b.N), "ms-load")
+			})
+		}
+	}
 }

@@ -30,17 +30,22 @@
 // # Pipeline
 //
 // Copies to accelerators go through a small ring of pinned staging
-// buffers (by default 32 of 8 MiB; [WithChunks], [WithChunkSize]),
-// allocated on first need from the backend's portable pinned memory and
-// shared by all devices, so pinned host memory is bounded by the ring
-// whatever the model size and device count. A feeder goroutine allocates
-// each file's device memory and cuts the plan into chunks of at most one
-// buffer (several small tensors per chunk, large tensors over several
-// chunks, a strided split as bands of whole rows). R reader goroutines
-// ([WithReaders], default min(16, GOMAXPROCS)) fill buffers from the file
-// with [loader.File.ReadAt] (a copy from the mapping, or pread for files
-// opened with [loader.WithPread]), converting dtypes on the way when asked
-// ([WithDType]). The reader then enqueues the chunk's copies on one of the
+// buffers (by default 32 of 8 MiB; [WithChunks], [WithChunkSize]) of the
+// backend's portable pinned memory, shared by all devices, so pinned host
+// memory is bounded by the ring whatever the model size and device count.
+// A background goroutine pins the first buffer as the load starts and one
+// more whenever a reader waits for one, so the first chunk flows after one
+// buffer's pinning ([WithLazyPinning] makes readers pin in parallel
+// instead; [WithHostAlloc] picks huge-page memory registered in place). A
+// feeder goroutine allocates each file's device memory and cuts the plan
+// into chunks of at most one buffer (several small tensors per chunk,
+// large tensors over several chunks, a strided split as bands of whole
+// rows). R reader goroutines ([WithReaders]; by default GOMAXPROCS−2,
+// between 2 and 16, when staging, which leaves CPUs to the goroutines
+// that issue and retire copies; min(16, GOMAXPROCS) for the CPU) fill
+// buffers from the file with [loader.File.ReadAt] (a copy from the
+// mapping, or pread for files opened with [loader.WithPread]), converting
+// dtypes on the way when asked ([WithDType]). The reader then enqueues the chunk's copies on one of the
 // device's streams ([WithStreams], default 2, taken in turn): a contiguous
 // copy per run, or a 2-D copy (rows of the shard's width, source pitch the
 // full row) for a split of an inner dimension, one per device the chunk
@@ -60,6 +65,38 @@
 // is slower today (about 10 GB/s against 31), because page-locking runs at
 // about 11 GB/s and does not scale with threads; it stays an option for
 // hosts whose memory bandwidth, not page-locking, is the limit.
+//
+// # Cold files
+//
+// A file whose pages are not all in the page cache (64 sampled with
+// mincore) is cold: each run of a chunk that is contiguous in the file and
+// mostly uncached is read with O_DIRECT straight into the staging buffer,
+// split into 2 MiB requests read in parallel, so bytes cross host memory
+// twice (storage to buffer, buffer to device) instead of three times, and
+// the page cache is not filled with a model about to live on the device.
+// Chunks give each such run whole pages of the buffer of its own. Cached
+// runs, converted tensors and CPU placements keep the page cache path; a
+// file system that refuses O_DIRECT falls back to it whole. On the 2-CPU
+// VM of bench/RESULTS.md a cold file loaded 2.3 times faster so, at the
+// rate of dd iflag=direct. [WithDirectIO] turns it off.
+//
+// # Instruments
+//
+// [WithTimeline] records per reader, stream and chunk when each waited,
+// read, issued copies and saw them complete; [Timeline] writes it as JSON,
+// summarises where the time went with a verdict, and draws it as an SVG
+// Gantt chart.
+//
+// # Several GPUs
+//
+// [Replicate] places whole copies of a tensor on several devices; its
+// bytes are read from the file once and each staged chunk is copied to
+// every device from the same buffer, as the parts of a 2-D split are. On a
+// multi-socket node the design to build next is one ring per NUMA node,
+// with readers bound to that node's CPUs feeding the GPUs attached to it,
+// and replicas copied once over the host link, then peer to peer over
+// NVLink (cuMemcpyPeerAsync) rather than once per GPU over PCIe; see
+// bench/RESULTS.md.
 //
 // A context cancels a load: readers stop, copies in flight are waited
 // for, everything allocated is freed, and the error wraps ctx.Err().

@@ -59,6 +59,19 @@ type exec struct {
 	// queued and being read (readers each), in flight (up to chunks).
 	spare chan *job
 
+	// rec records the load into its Timeline (WithTimeline), or is nil;
+	// streamLane gives, per slot, the timeline lane of its first stream.
+	rec        *recorder
+	streamLane []int
+	// direct holds, per file, the file opened for O_DIRECT reads of its
+	// ranges that are not in the page cache (WithDirectIO), or nil; the
+	// feeder sets a file's entry before sending its jobs.
+	direct      []*directFile
+	directBytes atomic.Int64
+	// cut counts the chunks the feeder has started, which bounds the
+	// staging buffers the load can use (startPinning).
+	cut atomic.Int64
+
 	mu     sync.Mutex
 	err    error
 	done   atomic.Int64 // bytes placed
@@ -121,6 +134,7 @@ type job struct {
 
 	src    HostMemory // the staging buffer or registered window
 	events []copyEvent
+	times  jobTimes // for the timeline
 }
 
 // seg is a part of a piece: rows [r0, r1), columns [c0, c1) of each (in
@@ -170,7 +184,7 @@ func (l *Loader) newExec(ctx context.Context, p *Plan) (*exec, error) {
 	cfg := &p.cfg
 	e := &exec{l: l, p: p, cfg: cfg, parent: ctx, mems: make([][]memory, len(p.Files)),
 		windowSize: roundUp(int64(cfg.chunkSize), pageSize), windows: make(chan struct{}, cfg.chunks),
-		spare: make(chan *job, cfg.chunks+2*cfg.readers)}
+		direct: make([]*directFile, len(p.Files))}
 	e.ctx, e.cancel = context.WithCancel(ctx)
 	if err := e.lease(); err != nil {
 		e.cancel()
@@ -183,6 +197,8 @@ func (l *Loader) newExec(ctx context.Context, p *Plan) (*exec, error) {
 		return nil, err
 	}
 	e.registrar = e.pickRegistrar()
+	e.fitReaders()
+	e.spare = make(chan *job, cfg.chunks+2*cfg.readers)
 	return e, nil
 }
 
@@ -296,21 +312,26 @@ func (e *exec) since() int64 { return max(1, int64(time.Since(e.start))) }
 // run executes the plan and builds the Set.
 func (e *exec) run() (*Set, error) {
 	e.start = time.Now()
+	e.startTimeline()
 	stopProgress := e.startProgress()
+	stopPinning := e.startPinning()
 	jobs := make(chan *job, e.cfg.readers)
 	flights := make(chan *job, e.cfg.chunks+e.cfg.readers)
 	var feeder, readers, reaper sync.WaitGroup
 	feeder.Go(func() { e.feed(jobs) })
-	for range e.cfg.readers {
-		readers.Go(func() { e.read(jobs, flights) })
+	for i := range e.cfg.readers {
+		readers.Go(func() { e.read(i, jobs, flights) })
 	}
 	reaper.Go(func() { e.reap(flights) })
 	readers.Wait()
 	close(flights)
 	reaper.Wait()
 	feeder.Wait()
+	stopPinning()
 	e.closeStreams() // waits for every copy, also after an error
+	e.closeDirect()
 	stopProgress()
+	e.finishTimeline()
 	e.cancel()
 	if err := e.result(); err != nil {
 		e.freeAll()
@@ -425,8 +446,10 @@ func countOn(fp *FilePlan, alloc int) int {
 
 // reap waits for each chunk's copies, then releases its source.
 func (e *exec) reap(flights <-chan *job) {
+	lane := e.rec.lane(e.laneReaper())
 	for j := range flights {
 		for _, ce := range j.events {
+			t0 := lane.tick()
 			err := ce.ev.Wait()
 			if cerr := ce.ev.Close(); err == nil {
 				err = cerr
@@ -435,6 +458,7 @@ func (e *exec) reap(flights <-chan *job) {
 				e.fail(e.copyError(j.file, ce.slot, ce.piece, ce.srcOff, err))
 				continue
 			}
+			e.chunkDone(j, &ce, lane.span(PhaseWaitEvent, t0, j.seq, ce.bytes))
 			e.slots[ce.slot].mark(e.since())
 			e.done.Add(ce.bytes)
 		}
@@ -525,6 +549,7 @@ func (e *exec) buildSet() *Set {
 		s.stats.PeakPinned = e.ring.pinned()
 	}
 	s.stats.PeakLocked = e.maxLocked.Load()
+	s.stats.Direct = e.directBytes.Load()
 	return s
 }
 

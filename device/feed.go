@@ -6,14 +6,20 @@ import "github.com/stload/stload/dtype"
 func (e *exec) feed(jobs chan<- *job) {
 	defer close(jobs)
 	c := chunker{e: e, jobs: jobs}
+	lane := e.rec.lane(laneFeeder)
 	for fi := range e.p.Files {
+		t0 := lane.tick()
 		if e.ctx.Err() != nil || !e.allocate(fi) {
 			return
 		}
+		lane.span(PhaseAlloc, t0, -1, 0)
 		c.fi, c.registered, c.size = fi, e.canRegister(fi), int64(e.cfg.chunkSize)
 		if c.registered {
 			c.size = e.windowSize
+		} else {
+			e.direct[fi] = e.openDirect(fi)
 		}
+		c.direct, c.last = e.direct[fi] != nil, -1
 		if !c.file() {
 			return
 		}
@@ -34,6 +40,11 @@ type chunker struct {
 	// registered cuts pieces at windows of size bytes of the file's mapping
 	// instead of packing them into staging buffers (WithRegister).
 	registered bool
+	// direct gives each run of the file pages of the buffer of its own
+	// (see align), so that it can be read with O_DIRECT; last is the file
+	// offset where the previous segment ended.
+	direct bool
+	last   int64
 }
 
 // send hands j to the readers; false when the load stopped.
@@ -105,6 +116,9 @@ func (c *chunker) stage(pi int, p *Piece) bool {
 		for r := int64(0); r < p.Rows; {
 			c.align(p, r, 0)
 			k := min(p.Rows-r, (c.size-c.used)/p.RowLen)
+			if k == 0 && c.cur == nil { // padding alone filled a fresh chunk: go unaligned
+				c.used, k = 0, 1
+			}
 			if k == 0 {
 				if !c.flush() {
 					return false
@@ -120,6 +134,10 @@ func (c *chunker) stage(pi int, p *Piece) bool {
 		for col := int64(0); col < p.RowLen; {
 			c.align(p, r, col)
 			n := min(p.RowLen-col, (c.size-c.used)/unit*unit)
+			if n == 0 && c.cur == nil {
+				c.used = 0
+				n = min(p.RowLen-col, c.size/unit*unit)
+			}
 			if n == 0 {
 				if !c.flush() {
 					return false
@@ -189,6 +207,7 @@ func (c *chunker) chunk() *job {
 		c.cur = c.e.newJob()
 		c.cur.file, c.cur.seq = c.fi, c.seq
 		c.seq++
+		c.e.chunkCut(c.seq)
 	}
 	return c.cur
 }
@@ -209,11 +228,25 @@ func (c *chunker) place(s seg, win, pos int64) {
 // bench/RESULTS.md); the GPU copy does not care where the bytes sit. A
 // segment that continues the previous one in the file needs no padding, so
 // contiguous runs still merge into one read.
+//
+// For a file read with O_DIRECT where it is not cached (c.direct), a
+// segment that does not continue the previous one starts on a page of
+// the buffer of its own, at its file offset's place within a page: an
+// O_DIRECT read covers whole pages of the file, so it lands the page's
+// bytes before and after the segment in the buffer too, which must not
+// hold another segment's bytes. That costs at most two pages per run of
+// the file in a chunk.
 func (c *chunker) align(p *Piece, r, col int64) {
 	if p.From != p.To {
 		return // converted bytes are written by the converter, not copied
 	}
 	src, _ := srcOf(p, &seg{r0: r, r1: r + 1, c0: col, c1: col + 1})
+	if c.direct {
+		if src != c.last || c.used == 0 {
+			c.used = min(roundUp(c.used, pageSize)+src%pageSize, c.size)
+		}
+		return
+	}
 	pad := (src - c.used) & 63
 	if c.used+pad >= c.size {
 		pad = 0 // no room left: the caller flushes, and the next chunk pads
@@ -227,6 +260,12 @@ func (c *chunker) add(s seg) {
 	s.off = c.used
 	c.used += s.len()
 	j.segs = append(j.segs, s)
+	p := &c.e.p.Files[c.fi].Pieces[s.piece]
+	if off, n := srcOf(p, &s); p.From == p.To {
+		c.last = off + n
+	} else {
+		c.last = -1
+	}
 }
 
 // flush sends the current chunk, if any.

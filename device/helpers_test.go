@@ -89,7 +89,7 @@ func writeFile(t testing.TB, dir, name string, seed uint64, specs []spec, opts .
 func expected(t testing.TB, tn *Tensor) []byte {
 	t.Helper()
 	var idx []loader.Index
-	if tn.Shards > 1 {
+	if tn.Shards > 1 && tn.Dim >= 0 { // a shard; Dim -1 is a whole copy (Replicate)
 		full, n, k := int64(tn.Source.Shape[tn.Dim]), int64(tn.Shards), int64(tn.Shard)
 		start := k*(full/n) + min(k, full%n)
 		for range tn.Dim {

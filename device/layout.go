@@ -37,9 +37,12 @@ func (pl *planner) layout(f *loader.File, choices []choice) (FilePlan, error) {
 		c := choices[i]
 		i++
 		var err *Error
-		if c.rule == nil {
+		switch {
+		case c.rule == nil:
 			fl.whole(t, c)
-		} else {
+		case c.rule.copies:
+			fl.replicate(t, c)
+		default:
 			err = fl.shard(t, c)
 		}
 		if err != nil {

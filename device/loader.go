@@ -178,7 +178,7 @@ func (l *Loader) Execute(ctx context.Context, p *Plan) (*Set, error) {
 // the options changed its geometry.
 func (l *Loader) stagingRing(cfg *config, ref *accRef) (*ring, error) {
 	if r := l.ring; r != nil {
-		if r.size >= cfg.chunkSize && r.count >= cfg.chunks {
+		if r.size >= cfg.chunkSize && r.count >= cfg.chunks && r.mapped == (cfg.perf.hostAlloc == HostAllocMapped) {
 			return r, nil // a ring fitted to a smaller load also serves this one
 		}
 		l.ring = nil
@@ -186,7 +186,7 @@ func (l *Loader) stagingRing(cfg *config, ref *accRef) (*ring, error) {
 			return nil, err
 		}
 	}
-	l.ring = newRing(ref, cfg.chunkSize, cfg.chunks)
+	l.ring = newRing(ref, cfg.chunkSize, cfg.chunks, cfg.perf.hostAlloc == HostAllocMapped)
 	return l.ring, nil
 }
 

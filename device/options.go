@@ -47,7 +47,8 @@ type config struct {
 	register  bool
 	progress  func(done, total int64)
 	every     time.Duration
-	err       error // the first invalid option
+	perf      perfConfig // tuning.go: timeline, direct reads, pinning
+	err       error      // the first invalid option
 }
 
 // rule is a Map or Shard rule.
@@ -56,6 +57,7 @@ type rule struct {
 	shard   bool
 	dim     int
 	devs    []Device // Map: one; Shard: the parts' devices, or nil for the target's
+	copies  bool     // Replicate: shard is set, and every part is the whole tensor
 }
 
 func newConfig(opts []Option) config {
@@ -64,6 +66,7 @@ func newConfig(opts []Option) config {
 		chunkSize: DefaultChunkSize,
 		chunks:    DefaultChunks,
 		readers:   min(maxReaders, runtime.GOMAXPROCS(0)),
+		perf:      defaultPerf(),
 		streams:   DefaultStreams,
 		every:     DefaultProgress,
 	}
@@ -244,12 +247,15 @@ func WithChunks(n int) Option {
 }
 
 // WithReaders sets how many goroutines read the file into staging buffers
-// (or straight into CPU tensors): default min(16, GOMAXPROCS), capped at
-// the number of chunks. Each reads with [loader.File.ReadAt], which copies
-// from the file's mapping or calls pread, as the file was opened
-// ([loader.WithPread] chooses pread).
+// (or straight into CPU tensors), capped at the number of chunks. The
+// default is GOMAXPROCS−2, at least 2 and at most 16, for loads that stage
+// copies to accelerators (leaving CPUs to the goroutines that issue and
+// retire copies), and min(16, GOMAXPROCS) for loads to the CPU only.
+// Each reads with [loader.File.ReadAt], which copies from the file's
+// mapping or calls pread, as the file was opened ([loader.WithPread]
+// chooses pread), or with O_DIRECT where the file is cold ([WithDirectIO]).
 func WithReaders(n int) Option {
-	return atLeast("WithReaders", n, 1, func(c *config) *int { return &c.readers })
+	return atLeast("WithReaders", n, 1, func(c *config) *int { c.perf.readersSet = true; return &c.readers })
 }
 
 // WithStreams sets how many copy streams each accelerator uses (default

@@ -16,7 +16,10 @@ const scratchSize = 1 << 20
 // reader is one reader goroutine's state.
 type reader struct {
 	e       *exec
-	scratch []byte // pread + conversion only, allocated on first use
+	id      int
+	scratch []byte   // pread + conversion only, allocated on first use
+	lane    *laneRec // the reader's timeline lane, or nil
+	vec     []byte   // mincore's result for a span, allocated on first use
 }
 
 // span is a run of unconverted bytes to read in one call: n bytes of the
@@ -27,9 +30,10 @@ type span struct {
 }
 
 // read runs jobs until there are no more or the load stops.
-func (e *exec) read(jobs <-chan *job, flights chan<- *job) {
-	r := &reader{e: e}
+func (e *exec) read(id int, jobs <-chan *job, flights chan<- *job) {
+	r := &reader{e: e, id: id, lane: e.rec.lane(laneReader + id)}
 	for {
+		t0 := r.lane.tick()
 		select {
 		case <-e.ctx.Done():
 			return
@@ -37,6 +41,7 @@ func (e *exec) read(jobs <-chan *job, flights chan<- *job) {
 			if !ok || e.ctx.Err() != nil {
 				return
 			}
+			r.lane.span(PhaseWaitJob, t0, -1, 0)
 			var err error
 			if j.cpu {
 				err = r.readCPU(j)
@@ -58,10 +63,11 @@ func (e *exec) read(jobs <-chan *job, flights chan<- *job) {
 // reaper, which releases the source when every copy from it has finished.
 func (r *reader) stage(j *job, flights chan<- *job) error {
 	var err error
+	t0 := r.lane.tick()
 	if j.registered {
 		j.src, err = r.lockWindow(j)
 	} else {
-		j.src, err = r.e.ring.get(r.e.ctx)
+		j.src, err = r.e.ring.get(r.e.ctx, r.e.cfg.perf.lazyPin)
 	}
 	if err != nil {
 		if r.e.ctx.Err() != nil {
@@ -69,12 +75,17 @@ func (r *reader) stage(j *job, flights chan<- *job) error {
 		}
 		return err
 	}
+	t1 := r.lane.span(PhaseWaitBuffer, t0, j.seq, 0)
+	j.times = jobTimes{reader: r.id, read0: t1, read1: t1}
 	buf := j.src.Bytes()
 	if !j.registered {
 		err = r.fillChunk(j, buf)
+		j.times.read1 = r.lane.tick()
 	}
 	if err == nil {
+		j.times.issue0 = j.times.read1
 		err = r.dispatch(j, buf)
+		j.times.issue1 = r.lane.span(PhaseIssue, j.times.issue0, j.seq, 0)
 	}
 	flights <- j // the reaper drains flights without waiting for readers
 	return err
@@ -132,17 +143,28 @@ func srcBytes(p *Piece, n int64) int64 {
 
 // fillChunk reads (and converts) every segment of a chunk into buf.
 // Unconverted segments that follow each other both in the file and in the
-// buffer are read with one call.
+// buffer are read with one call: with O_DIRECT when the file allows it and
+// the span's pages are not in the page cache (readDirect), else from the
+// mapping or with pread.
 func (r *reader) fillChunk(j *job, buf []byte) error {
 	fp := &r.e.p.Files[j.file]
-	var sp span // unconverted bytes gathered for one read
+	var sp span    // unconverted bytes gathered for one read
+	var used int64 // buf[:used] holds bytes of earlier spans
 	flush := func() error {
 		if sp.n == 0 {
 			return nil
 		}
-		err := r.readPart(j.file, sp.piece, buf[sp.at:sp.at+sp.n], sp.off, sp.n)
-		sp = span{}
-		return err
+		t0 := r.lane.tick()
+		phase := PhaseDirect
+		if !r.readDirect(j.file, buf, sp, used) {
+			phase = PhaseRead
+			if err := r.readPart(j.file, sp.piece, buf[sp.at:sp.at+sp.n], sp.off, sp.n); err != nil {
+				return err
+			}
+		}
+		r.lane.span(phase, t0, j.seq, sp.n)
+		used, sp = sp.at+sp.n, span{}
+		return nil
 	}
 	for i := range j.segs {
 		s := &j.segs[i]
@@ -159,9 +181,12 @@ func (r *reader) fillChunk(j *job, buf []byte) error {
 			sp = span{at: s.off, off: off, n: n, piece: s.piece}
 			continue
 		}
+		t0 := r.lane.tick()
 		if err := r.readPart(j.file, s.piece, buf[s.off:s.off+s.len()], off, n); err != nil {
 			return err
 		}
+		r.lane.span(PhaseRead, t0, j.seq, s.len())
+		used = s.off + s.len()
 	}
 	return flush()
 }
@@ -306,6 +331,8 @@ func (r *reader) readCPU(j *job) error {
 		return r.readPart(j.file, part.piece, dst[at:at+part.len()], off, n)
 	}
 	var err error
+	t0 := r.lane.tick()
+	defer func() { r.lane.span(PhaseRead, t0, -1, s.len()) }()
 	if t.Width == p.RowLen { // whole rows: contiguous in the file and in dst
 		err = read(*s)
 	} else {

@@ -166,6 +166,10 @@ type Stats struct {
 	// PeakLocked is the most file-mapping memory page-locked at once by
 	// [WithRegister] (page cache locked in place, not allocated).
 	PeakLocked int64
+	// Direct is the bytes read with O_DIRECT, straight from storage into
+	// staging buffers, because they were not in the page cache
+	// ([WithDirectIO]).
+	Direct int64
 	// Devices holds per-device figures, in plan order.
 	Devices []DeviceStats
 }

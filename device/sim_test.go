@@ -27,11 +27,19 @@ type sim struct {
 	maxDelay time.Duration // 0: copies run synchronously (benchmarks)
 	instant  bool
 
+	// pinRate, when set, makes AllocHost take n/pinRate seconds, the rate
+	// shared among the AllocHost calls running at once: pinning at one
+	// rate however many threads pin, as cuMemHostAlloc measured on the
+	// H200 host of bench/RESULTS.md.
+	pinRate float64
+	pinning atomic.Int64
+
 	// Fault injection: fail the copy, event, device allocation or host
 	// allocation numbered n (1-based); 0 never.
 	failCopy, failEvent, failAlloc, failHost int64
 
 	copies, events, allocs, hostAllocs atomic.Int64
+	mappedAllocs                       atomic.Int64
 
 	mu         sync.Mutex
 	free       []int64
@@ -169,13 +177,34 @@ func (a *simAcc) AllocHost(n int) (HostMemory, error) {
 	if hit(&s.hostAllocs, s.failHost) {
 		return nil, errors.New("sim: injected pinned allocation failure")
 	}
-	h := &simHost{s: s, buf: s.buffer(int64(n))}
+	if s.pinRate > 0 { // processor sharing: each pin progresses at pinRate/(pins running)
+		s.pinning.Add(1)
+		last := time.Now()
+		for left := float64(n) / s.pinRate; left > 0; {
+			time.Sleep(200 * time.Microsecond)
+			now := time.Now()
+			left -= now.Sub(last).Seconds() / float64(s.pinning.Load())
+			last = now
+		}
+		s.pinning.Add(-1)
+	}
+	// Page-aligned, as pinned memory is (O_DIRECT reads need it).
+	orig := s.buffer(int64(n) + pageSize)
+	skip := (pageSize - int64(uintptr(unsafe.Pointer(unsafe.SliceData(orig))))%pageSize) % pageSize
+	h := &simHost{s: s, buf: orig[skip : skip+int64(n) : skip+int64(n)], orig: orig}
 	s.mu.Lock()
 	s.hosts[h] = true
 	s.pinned += int64(n)
 	s.peakPinned = max(s.peakPinned, s.pinned)
 	s.mu.Unlock()
 	return h, nil
+}
+
+// AllocHostMapped is AllocHost for WithHostAlloc(HostAllocMapped), counted
+// apart.
+func (a *simAcc) AllocHostMapped(n int) (HostMemory, error) {
+	a.s.mappedAllocs.Add(1)
+	return a.AllocHost(n)
 }
 
 // RegisterReadOnly page-locks b in place: it becomes a valid copy source
@@ -277,7 +306,8 @@ func (m *simMem) Free() error {
 type simHost struct {
 	s          *sim
 	buf        []byte
-	registered bool // RegisterReadOnly: the memory is the caller's
+	orig       []byte // the allocation buf lies in
+	registered bool   // RegisterReadOnly: the memory is the caller's
 }
 
 func (h *simHost) Bytes() []byte { return h.buf }
@@ -296,7 +326,7 @@ func (h *simHost) Free() error {
 		return nil
 	}
 	s.pinned -= int64(len(h.buf))
-	s.recycle(h.buf)
+	s.recycle(h.orig)
 	return nil
 }
 

@@ -4,33 +4,43 @@ import (
 	"context"
 	"errors"
 	"sync"
+	"sync/atomic"
 )
 
 // ring is the fixed set of pinned staging buffers: at most count buffers
-// of size bytes, allocated the first time the pipeline needs one more
-// (pinning costs about 0.4 ms per MiB, see fitRing, so the first chunks
-// flow before the whole ring is pinned) and recycled through free. It
-// belongs to a Loader and lives across its loads.
+// of size bytes, pinned while the load runs (pinning costs about 0.4 ms
+// per MiB, see fitRing, so the first chunks flow before the whole ring is
+// pinned): by a background goroutine, one after the other (startPinning),
+// or with WithLazyPinning by the readers, the first time the pipeline
+// needs one more. They are recycled through free. A ring belongs to a
+// Loader and lives across its loads.
 type ring struct {
-	ref   *accRef // the accelerator whose AllocHost made the buffers
-	size  int
-	count int
+	ref    *accRef // the accelerator whose AllocHost made the buffers
+	size   int
+	count  int
+	mapped bool // pinned by MappedHostAllocator (WithHostAlloc)
 
 	mu   sync.Mutex
 	made int // buffers pinned or being pinned
 	all  []HostMemory
 	free chan HostMemory
+	// waiting counts the gets blocked on free, and need is signalled when
+	// one blocks, for the background pinner (startPinning).
+	waiting atomic.Int32
+	need    chan struct{}
 }
 
-func newRing(ref *accRef, size, count int) *ring {
-	return &ring{ref: ref.retain(), size: size, count: count, free: make(chan HostMemory, count)}
+func newRing(ref *accRef, size, count int, mapped bool) *ring {
+	return &ring{ref: ref.retain(), size: size, count: count, mapped: mapped, free: make(chan HostMemory, count),
+		need: make(chan struct{}, 1)}
 }
 
-// get returns a free buffer, pinning a new one while fewer than count
-// exist, else waiting for one to be put back. Pinning happens outside the
-// lock, so readers may pin in parallel and a buffer that comes back in the
-// meantime is not held up by a slow allocation.
-func (r *ring) get(ctx context.Context) (HostMemory, error) {
+// get returns a free buffer, waiting for one to be put back or pinned.
+// With lazy set it pins a new one itself while fewer than count exist.
+// Pinning happens outside the lock, so readers may pin in parallel and a
+// buffer that comes back in the meantime is not held up by a slow
+// allocation.
+func (r *ring) get(ctx context.Context, lazy bool) (HostMemory, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
@@ -40,12 +50,18 @@ func (r *ring) get(ctx context.Context) (HostMemory, error) {
 	default:
 	}
 	r.mu.Lock()
-	if r.made < r.count {
+	if lazy && r.made < r.count {
 		r.made++
 		r.mu.Unlock()
 		return r.pin()
 	}
 	r.mu.Unlock()
+	r.waiting.Add(1)
+	defer r.waiting.Add(-1)
+	select {
+	case r.need <- struct{}{}:
+	default:
+	}
 	select {
 	case b := <-r.free:
 		return b, nil
@@ -54,9 +70,33 @@ func (r *ring) get(ctx context.Context) (HostMemory, error) {
 	}
 }
 
-// pin allocates one more buffer, whose slot get has reserved.
+// pinAhead pins one more buffer, while fewer than limit exist, and puts
+// it in free; ok is false when there are limit buffers already.
+func (r *ring) pinAhead(limit int) (ok bool, err error) {
+	r.mu.Lock()
+	if r.made >= min(limit, r.count) {
+		r.mu.Unlock()
+		return false, nil
+	}
+	r.made++
+	r.mu.Unlock()
+	b, err := r.pin()
+	if err != nil {
+		return true, err
+	}
+	r.put(b)
+	return true, nil
+}
+
+// pin allocates one more buffer, whose slot the caller has reserved.
 func (r *ring) pin() (HostMemory, error) {
-	b, err := r.ref.acc.AllocHost(r.size)
+	var b HostMemory
+	var err error
+	if m, ok := r.ref.acc.(MappedHostAllocator); ok && r.mapped {
+		b, err = m.AllocHostMapped(r.size)
+	} else {
+		b, err = r.ref.acc.AllocHost(r.size)
+	}
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	if err != nil {
@@ -65,6 +105,13 @@ func (r *ring) pin() (HostMemory, error) {
 	}
 	r.all = append(r.all, b)
 	return b, nil
+}
+
+// pinnedCount returns the number of buffers pinned or being pinned.
+func (r *ring) pinnedCount() int64 {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return int64(r.made)
 }
 
 // put returns a buffer whose copies have all completed.

@@ -17,7 +17,9 @@ mkdir -p bench/gpu/bin
 # -s -w: no symbol tables; the binaries travel with the tree (64 MiB limit).
 CGO_ENABLED=0 go build -trimpath -ldflags "-s -w" -o bench/gpu/bin/stbench ./bench/cmd/stbench
 if [[ -z "${CGO_CFLAGS:-}" ]] || ! grep -q -- -I <<<"${CGO_CFLAGS:-}"; then
-  eval "$(bash "$SHARED/scripts/cuda-headers.sh")"
+  headers=$SHARED/scripts/cuda-headers.sh
+  [[ -f $headers ]] || headers=scripts/cuda-headers.sh
+  eval "$(bash "$headers")"
 fi
 go build -tags cuda -trimpath -ldflags "-s -w" -o bench/gpu/bin/stbench-cuda ./bench/cmd/stbench
 ls -l bench/gpu/bin

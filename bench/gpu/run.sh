@@ -55,6 +55,13 @@ STLOAD_ARGS=${STLOAD_ARGS:-}   # extra gpu-trial flags, e.g. "-chunks 24 -reader
 TRIAL_TIMEOUT=${TRIAL_TIMEOUT:-150}
 DATA=${DATA:-}                 # directory for the files (default: a tmpfs)
 KEEP=${KEEP:-0}                # 1: keep the generated files
+# Issue 10 additions (0 or empty: skip each):
+CONTENTION=${CONTENTION:-}     # gpu-ceiling -contention goroutine counts, e.g. "8,14,16"
+TIMELINE=${TIMELINE:-0}        # 1: one more default Llama trial with -timeline -> $OUT/timeline.{json,svg}
+COLD_GB=${COLD_GB:-0}          # Llama-shaped file on disk, read cold (page cache dropped before each trial)
+COLD_DIR=${COLD_DIR:-$ROOT/bench/gpu/data}
+COLD_LOADERS=${COLD_LOADERS:-"dd_direct stload stload_pc"}  # stload* get -cold; dd_direct is the ceiling
+ARGS_stload_pc=${ARGS_stload_pc:-"-direct=false"}
 
 mkdir -p "$OUT"
 LOG=$OUT/log.txt
@@ -154,7 +161,8 @@ say "ceilings: copy()"
 "$BIN/stbench" ceiling -copy-size 1GiB -rounds 3 >>"$TRIALS"
 say "ceilings: GPU"
 timeout 120 "$BIN/stbench-cuda" gpu-ceiling -file "$LLAMA" -threads "${CEIL_THREADS:-1,4,8,16}" -rounds "${CEIL_ROUNDS:-3}" -pread-bytes 8GiB \
-  -dev-alloc "$((LLAMA_GB < 60 ? LLAMA_GB : 60))GB" >>"$TRIALS" || say "gpu-ceiling failed (exit $?)"
+  -dev-alloc "$((LLAMA_GB < 60 ? LLAMA_GB : 60))GB" ${CONTENTION:+-contention "$CONTENTION"} ${CEIL_ARGS:-} \
+  >>"$TRIALS" || say "gpu-ceiling failed (exit $?)"
 report
 
 # ---- 4. trials -------------------------------------------------------------
@@ -173,12 +181,16 @@ trial() {
     go_args=("$target")
     py_args=("$target")
   fi
+  local cold=""
+  [[ $label == cold ]] && cold=-cold
   t0=$(date +%s.%N)
   case $loader in
     stload*) # stload_X is a tuning variant whose flags are in $ARGS_stload_X
              local var="ARGS_$loader"
              line=$(timeout "$TRIAL_TIMEOUT" "$BIN/stbench-cuda" gpu-trial -loader "$loader" -label "$label" -round "$round" -t0 "$t0" \
-                 ${v:+-verify} $STLOAD_ARGS ${!var:-} "${go_args[@]}") ;;
+                 ${v:+-verify} $cold $STLOAD_ARGS ${!var:-} "${go_args[@]}") ;;
+    dd_direct) # the cold ceiling: dd of the evicted file with 16 MiB O_DIRECT reads
+             line=$(dd_trial "$label" "$round" "$target") ;;
     safe_open) line=$(timeout "$TRIAL_TIMEOUT" "$PY" bench/py/st_safe_open.py --label "$label" --round "$round" --t0 "$t0" \
                  ${v:+--verify} "${py_args[@]}") ;;
     load_file) line=$(timeout "$TRIAL_TIMEOUT" "$PY" bench/py/st_load_file.py --label "$label" --round "$round" --t0 "$t0" \
@@ -196,6 +208,19 @@ trial() {
   fi
   echo "$line" >>"$TRIALS"
   say "$label r$round $loader: $(grep -oE '"(seconds|gbps|first_tensor_s|verified|error)": ?("[^"]*"|[0-9.e+-]+|true|false)' <<<"$line" | tr '\n' ' ')"
+}
+
+# dd_trial LABEL ROUND FILE: evict FILE, time dd iflag=direct of it, and
+# print a trial line (bytes: the whole file).
+dd_trial() {
+  local res t0 t1 size
+  res=$("$BIN/stbench" evict "$3" | grep -o '"resident":[0-9.e-]*' | cut -d: -f2)
+  size=$(stat -c %s "$3")
+  t0=$(date +%s.%N)
+  dd if="$3" of=/dev/null bs=16M iflag=direct 2>/dev/null || { printf '{"kind":"trial","loader":"dd_direct","label":"%s","round":%d,"error":"dd failed"}\n' "$1" "$2"; return; }
+  t1=$(date +%s.%N)
+  awk -v l="$1" -v r="$2" -v f="$3" -v n="$size" -v a="$t0" -v b="$t1" -v res="$res" 'BEGIN {
+    printf "{\"kind\":\"trial\",\"loader\":\"dd_direct\",\"label\":\"%s\",\"device\":\"disk\",\"file\":\"%s\",\"round\":%d,\"bytes\":%d,\"seconds\":%.6f,\"gbps\":%.4f,\"note\":\"dd bs=16M iflag=direct, whole file; cached at start: %s\"}\n", l, f, r, n, b - a, n / (b - a) / 1e9, res }'
 }
 
 # rounds LABEL DEADLINE_S TARGET LOADERS...: interleaved rounds until ROUNDS,
@@ -219,7 +244,14 @@ rounds() {
   done
 }
 
-rounds llama $((BUDGET_S * 60 / 100)) "$LLAMA" $LLAMA_LOADERS
+rounds llama $((BUDGET_S * ${LLAMA_SHARE:-60} / 100)) "$LLAMA" $LLAMA_LOADERS
+if [[ $TIMELINE == 1 ]]; then
+  say "timeline of one default load -> $OUT/timeline.{json,svg}"
+  ARGS_stload_timeline="-timeline $OUT/timeline" trial stload_timeline llama 1 "$LLAMA"
+  tlsum=$("$BIN/stbench" timeline "$OUT/timeline.json" 2>&1)
+  echo "$tlsum"
+  note "timeline (one default load, timeline.svg): $(grep '^verdict' <<<"$tlsum")"
+fi
 report
 
 if (( MOE_GB > 0 && $(elapsed) < BUDGET_S * 70 / 100 )); then
@@ -232,11 +264,28 @@ else
   note "MoE file skipped: out of time"
 fi
 
+if (( COLD_GB > 0 && $(elapsed) < BUDGET_S * ${COLD_AT:-85} / 100 )); then
+  mkdir -p "$COLD_DIR"
+  COLD=$COLD_DIR/cold.safetensors
+  avail=$(df --output=avail -BG "$COLD_DIR" | tail -1 | tr -dc 0-9)
+  if (( avail < COLD_GB + 2 )); then
+    say "skipping the cold file: ${avail} GB free on $COLD_DIR"; note "cold file skipped: ${avail} GB free on disk"
+  else
+    note "cold file: ${COLD_GB} GB on $COLD_DIR ($(stat -f -c %T "$COLD_DIR")), page cache dropped before every trial (posix_fadvise)"
+    gen -kind llama -size "${COLD_GB}GB" -out "$COLD" && sync &&
+      rounds cold $((BUDGET_S * 97 / 100)) "$COLD" $COLD_LOADERS
+    [[ $KEEP == 1 ]] || rm -f "$COLD"
+  fi
+  report
+else
+  (( COLD_GB > 0 )) && { say "skipping the cold file: out of time"; note "cold file skipped: out of time"; }
+fi
+
 if (( SHARD_GB > 0 && $(elapsed) < BUDGET_S * 88 / 100 )); then
   gen -kind sharded -size "${SHARD_GB}GB" -shards "$SHARDS" -out "$DATA/sharded" &&
     "$BIN/stbench" warm "$DATA"/sharded/*.safetensors | tee -a "$TRIALS" &&
     rounds sharded $((BUDGET_S * 97 / 100)) "index:$DATA/sharded/model.safetensors.index.json" stload
-else
+elif (( SHARD_GB > 0 )); then
   say "skipping the sharded checkpoint: out of time"
   note "sharded checkpoint skipped: out of time"
 fi

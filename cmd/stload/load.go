@@ -23,7 +23,8 @@ var loadCmd = &command{
 	summary: "place tensors on the CPU or GPUs and report how fast they got there",
 	usage: `Usage: stload load [--device DEVICES] [--map PATTERN=DEVICE]... [--shard PATTERN=DIM[@DEVICES]]...
                    [--dtype bf16|f16|f32] [--verify] [--json] [--copy] [--dry-run]
-                   [--chunk-size SIZE] [--chunks N] [--readers N] [--streams N] [--lenient] [--pread] [--register] INPUT
+                   [--chunk-size SIZE] [--chunks N] [--readers N] [--streams N] [--lenient] [--pread] [--register]
+                   [--timeline FILE.json] INPUT
 
 Load places every tensor of INPUT on the devices the flags choose, as an
 inference engine using stload's device package would, and prints per device
@@ -114,12 +115,17 @@ Flags:
   --pread            read files with pread instead of mapping them (as
                      safetensors' backend="pread"): better on network file
                      systems, and no page faults on the reader threads.
+  --timeline FILE    record when every reader, stream and chunk waited,
+                     read, issued copies and saw them complete; write it as
+                     JSON to FILE and as an SVG Gantt chart beside it (FILE
+                     with .svg for .json), and print where the time went.
 Pipeline (copies to GPUs go through a ring of pinned host buffers):
   --chunk-size SIZE  size of each staging buffer (default 8MiB; units as
                      for convert --max-shard-size: 16MiB, 8MB, 4096).
   --chunks N         number of staging buffers (default 32): pinned host
                      memory never exceeds N × SIZE, whatever the model size.
-  --readers N        goroutines reading the file (default min(16, CPUs)).
+  --readers N        goroutines reading the file (default CPUs-2, 2 to 16,
+                     for GPUs; min(16, CPUs) for the CPU).
   --streams N        copy streams per GPU (default 2).
 
 A progress bar (bytes, rate, time left) is drawn on standard error when it
@@ -143,6 +149,7 @@ type loadFlags struct {
 	target                   dtype.DType // dtype parsed by options
 	verify, json, copy, dry  bool
 	register                 bool
+	timeline                 string
 	chunkSize                sizeFlag
 	chunks, readers, streams countFlag
 	in                       inputOptions
@@ -185,6 +192,7 @@ func runLoad(args []string, stdout, stderr io.Writer) int {
 	addInputFlags(fs, &fl.in)
 	fs.BoolVar(&fl.in.pread, "pread", false, "")
 	fs.BoolVar(&fl.register, "register", false, "")
+	fs.StringVar(&fl.timeline, "timeline", "", "")
 	pos, code, ok := parseCommand(loadCmd, fs, args, 1, 1, stdout, stderr)
 	if !ok {
 		return code
@@ -226,6 +234,11 @@ func runLoad(args []string, stdout, stderr io.Writer) int {
 	if bar != nil {
 		opts = append(opts, device.WithProgress(bar.update, progressInterval))
 	}
+	var tl *device.Timeline
+	if fl.timeline != "" {
+		tl = new(device.Timeline)
+		opts = append(opts, device.WithTimeline(tl))
+	}
 	set, err := device.Load(ctx, c.Files(), opts...)
 	if !fl.verify || err != nil {
 		bar.done()
@@ -234,6 +247,11 @@ func runLoad(args []string, stdout, stderr io.Writer) int {
 		return loadFailure(pos[0], err, fl.json, stdout, stderr)
 	}
 	defer set.Close()
+	if tl != nil {
+		if err := writeTimeline(tl, fl.timeline, fl.json, stderr); err != nil {
+			return failure(err, fl.json, stdout, stderr)
+		}
+	}
 	rep := newLoadReport(pos[0], c, set.Stats(), opened, fl)
 
 	if fl.verify {
@@ -483,4 +501,14 @@ func (rep *loadJSON) writeText(w io.Writer) error {
 		fmt.Fprintf(bw, "verify: ok, every tensor matches the file (%s)\n", durText(rep.verifyTime))
 	}
 	return bw.Flush()
+}
+
+// writeTimeline writes tl as JSON to path and as SVG beside it, and
+// prints its summary on stderr unless the output is JSON.
+func writeTimeline(tl *device.Timeline, path string, asJSON bool, stderr io.Writer) error {
+	svg, err := tl.WriteFiles(path)
+	if err == nil && !asJSON {
+		fmt.Fprintf(stderr, "timeline: %s, %s\n%s", path, svg, tl.Summary())
+	}
+	return err
 }

@@ -265,7 +265,7 @@ func TestLoadHelpDefaults(t *testing.T) {
 		"(default " + strconv.Itoa(device.DefaultChunkSize>>20) + "MiB;",
 		"(default " + strconv.Itoa(device.DefaultChunks) + ")",
 		"(default " + strconv.Itoa(device.DefaultStreams) + ")",
-		"(default min(16, CPUs))",
+		"(default CPUs-2, 2 to 16,",
 	} {
 		if !strings.Contains(loadCmd.usage, want) {
 			t.Errorf("load's help lacks %q", want)

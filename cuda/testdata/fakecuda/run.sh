@@ -12,6 +12,7 @@ set -euo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
 root="$(cd "$here/../../.." && pwd)"
 scripts="${STLOAD_SHARED:-$root/../shared}/scripts"
+[[ -f $scripts/cuda-headers.sh ]] || scripts=$root/scripts # the repository's copy
 [[ -n "${CGO_CFLAGS:-}" ]] || eval "$(bash "$scripts/cuda-headers.sh")"
 out="$(mktemp -d)"
 trap 'rm -rf "$out"' EXIT
