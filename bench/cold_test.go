@@ -76,7 +76,7 @@ func TestNoCopyBackend(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if st := set.Stats(); st.Copied != f.Size()-(8 + f.HeaderSize()) || st.Chunks == 0 {
+		if st := set.Stats(); st.Copied != f.Size()-(8+f.HeaderSize()) || st.Chunks == 0 {
 			t.Errorf("stats %+v", st)
 		}
 		if err := set.Verify(context.Background()); err == nil {

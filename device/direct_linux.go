@@ -27,7 +27,7 @@ func openDirect(f *loader.File, m []byte, h directHooks) (*directFile, error) {
 	d := &directFile{fd: -1, name: f.Name(), pread: h.pread, cold: h.cold}
 	if m != nil {
 		d.pages = unsafe.Slice(unsafe.SliceData(m), whole) // the mapping covers whole pages
-		if !d.cold && d.warm((8 + f.HeaderSize()), f.Size()) {
+		if !d.cold && d.warm((8+f.HeaderSize()), f.Size()) {
 			return nil, errWarm
 		}
 	}
@@ -73,7 +73,7 @@ func (d *directFile) attach(f *loader.File, whole int) error {
 		}
 		d.unmap = func() error { return unix.Munmap(m) }
 		d.pages = unsafe.Slice(unsafe.SliceData(m), whole)
-		if !d.cold && d.warm((8 + f.HeaderSize()), f.Size()) {
+		if !d.cold && d.warm((8+f.HeaderSize()), f.Size()) {
 			return errWarm
 		}
 		d.all = true
@@ -87,7 +87,7 @@ func (d *directFile) attach(f *loader.File, whole int) error {
 		return fmt.Errorf("%s: O_DIRECT probe failed or differs: %v", d.name, err)
 	}
 	if d.unmap == nil {
-		data := d.pages[(8 + f.HeaderSize())/pageSize*pageSize:]
+		data := d.pages[(8+f.HeaderSize())/pageSize*pageSize:]
 		if unix.Madvise(data, unix.MADV_RANDOM) == nil {
 			d.unadvise = func() { unix.Madvise(data, unix.MADV_NORMAL) }
 		}
