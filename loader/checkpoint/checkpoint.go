@@ -1,19 +1,3 @@
-// Package checkpoint opens and saves models stored as safetensors files:
-// one file, or a sharded checkpoint of several files listed by a
-// transformers-style index (model.safetensors.index.json), on a disk or
-// served over HTTP.
-//
-// [Open] accepts anything stload's command does — a file, a checkpoint
-// directory, an index file, or the http(s) URL of a file or an index —
-// and validates the whole: every shard's header, and that the index's
-// weight_map matches them. [Save] writes a sharded checkpoint as
-// transformers' save_pretrained does, all or nothing; [WriteFile] writes
-// one file. Both stream tensors from [Source] values, so converting or
-// resharding a checkpoint larger than memory needs no more memory than a
-// copy buffer.
-//
-// Errors are [*loader.Error] values wrapping this package's sentinels or
-// the loader's.
 package checkpoint
 
 import (
@@ -64,6 +48,16 @@ var (
 	// checkpoint directory: an absolute path, a path through "..", or a
 	// symbolic link that leads out.
 	ErrInsecurePath error = &kinded{"shard path escapes the checkpoint directory", "InsecurePath"}
+	// ErrIncomplete reports a checkpoint that a save has not finished (or
+	// finished publishing while it was being opened): shards of a sharded
+	// checkpoint with no index, which a save moves in last; a staging
+	// folder (.stload-shards-*) of a save in progress, or of one that was
+	// killed, with no checkpoint beside it; an index or shard missing from
+	// a directory that holds such leftovers; or an index replaced again and
+	// again while Open read the shards it names. The error's Detail names
+	// what is there and says what to do: open again after the save, or
+	// save again (which removes what a killed save left).
+	ErrIncomplete error = &kinded{"incomplete checkpoint", "IncompleteCheckpoint"}
 )
 
 // IndexSuffix ends the name of every index file, and DefaultIndexName is
@@ -89,13 +83,14 @@ const maxIndexSize = 100_000_000
 // is an open [loader.File]; a tensor is read from the shard that holds
 // it. Its methods are safe for concurrent use.
 type Checkpoint struct {
-	path    string            // index file, or the single file
-	index   bool              // whether path is an index
-	meta    map[string]string // index metadata, or the file's __metadata__
-	shards  []*loader.File    // in shard-name order
-	closers []io.Closer       // what the shards read through, to close after them
-	owner   map[string]int    // tensor name -> index in shards
-	size    int64             // bytes of tensor data in all shards
+	path      string            // index file, or the single file
+	index     bool              // whether path is an index
+	meta      map[string]string // index metadata, or the file's __metadata__
+	shards    []*loader.File    // in shard-name order
+	closers   []io.Closer       // what the shards read through, to close after them
+	owner     map[string]int    // tensor name -> index in shards
+	size      int64             // bytes of tensor data in all shards
+	leftovers []string          // what killed saves left beside it
 
 	closeOnce sync.Once
 	closeErr  error
@@ -109,7 +104,11 @@ type Checkpoint struct {
 //     names is opened, relative to the index's directory;
 //   - a directory: its model.safetensors.index.json, else its only
 //     *.safetensors.index.json, else its only *.safetensors file; a
-//     directory with none or several fails with [ErrNoCheckpoint];
+//     directory with none or several fails with [ErrNoCheckpoint]. Shards
+//     of a sharded checkpoint (PREFIX-0000k-of-0000M.safetensors, M > 1)
+//     without an index are never opened as a checkpoint, complete or not:
+//     they fail with [ErrIncomplete], as does a directory whose only
+//     content is the staging folder of a save;
 //   - an http:// or https:// URL of a safetensors file or of an index
 //     file (a path ending in ".json"), read with range requests through
 //     [httprange.Open]: an index's shards are fetched from the same
@@ -138,6 +137,17 @@ type Checkpoint struct {
 // server, a name that leaves the index's directory is refused the same
 // way, before any request.
 //
+// A file that is not a regular file (a named pipe, a device) fails at
+// once, with kind IoError or, as a shard, [ErrShardMissing].
+//
+// Open never takes part of a checkpoint for the whole while [Save] or
+// [WriteFile] replaces it, in this process or another, nor after a save
+// was killed at any point: it gets the old checkpoint whole, the new one
+// whole, or [ErrIncomplete]. When the index it went by is replaced while
+// it opens the shards, it starts again (a few times, then fails with
+// ErrIncomplete). What killed saves left beside a checkpoint that is
+// whole is reported by [Checkpoint.Leftovers].
+//
 // The index file may be at most 100 MB. ctx bounds the opening: the
 // requests it makes, and the shards it starts opening; reads of a remote
 // checkpoint's tensors later are bounded by the HTTP options and by Close.
@@ -146,37 +156,113 @@ func Open(ctx context.Context, path string, opts ...Option) (*Checkpoint, error)
 	if httprange.IsURL(path) {
 		return openURL(ctx, path, cfg)
 	}
+	for try := 1; ; try++ {
+		c, changed, err := openLocal(ctx, path, cfg)
+		if !changed {
+			return c, err
+		}
+		if try == openTries {
+			return nil, &loader.Error{File: path, Err: ErrIncomplete,
+				Detail: fmt.Sprintf("the index changed %d times while its shards were being opened: a save is replacing the checkpoint; open it again once the save has finished", try)}
+		}
+	}
+}
+
+// openTries is how many times Open opens a local checkpoint whose index
+// is replaced meanwhile.
+const openTries = 3
+
+// openLocal opens a checkpoint on disk. changed reports that the index it
+// went by was replaced while it opened the shards (c is then nil): a save
+// may have replaced some of them too.
+func openLocal(ctx context.Context, path string, cfg config) (c *Checkpoint, changed bool, err error) {
 	fi, err := os.Stat(path)
 	if err != nil {
-		return nil, &loader.Error{File: path, Cause: asOpenError(err)}
+		return nil, false, missing(path, err)
 	}
+	var scan *dirScan
 	if fi.IsDir() {
-		if path, err = findCheckpoint(path); err != nil {
-			return nil, err
+		if scan, err = scanDir(path); err != nil {
+			return nil, false, err
+		}
+		if path, err = scan.choose(); err != nil {
+			return nil, false, err
 		}
 	}
 	if !strings.HasSuffix(path, ".json") {
-		f, err := loader.Open(path, cfg.loaderOpts...)
-		if err != nil {
-			return nil, err
+		c, err := openSingle(path, cfg)
+		if err == nil && scan != nil {
+			c.leftovers = scan.leftovers()
 		}
-		return single(f, nil), nil
+		return c, false, err
 	}
-	b, err := readLimited(path, maxIndexSize)
+	c, changed, err = openIndex(ctx, path, cfg)
+	if c != nil {
+		if scan == nil {
+			scan, _ = scanDir(filepath.Dir(path))
+		}
+		if scan != nil {
+			c.leftovers = scan.leftovers()
+		}
+	}
+	return c, changed, err
+}
+
+// openSingle opens a safetensors file as a checkpoint of one file.
+func openSingle(path string, cfg config) (*Checkpoint, error) {
+	osf, err := openRegular(path)
 	if err != nil {
 		return nil, err
+	}
+	fi, err := osf.Stat()
+	if err != nil {
+		osf.Close()
+		return nil, &loader.Error{File: path, Cause: err}
+	}
+	f, err := loader.NewReader(osf, fi.Size(), cfg.loaderOpts...)
+	if err != nil {
+		osf.Close()
+		return nil, err
+	}
+	return single(f, osf), nil
+}
+
+// openIndex opens the index file at path and its shards. changed reports
+// that the file at path is no longer the index that was read once the
+// shards are open (or failed to open): a save retires the index before it
+// replaces any shard and puts the new one in last, so an index unchanged
+// from before the shards were opened to after means none of them was
+// replaced in between.
+func openIndex(ctx context.Context, path string, cfg config) (c *Checkpoint, changed bool, err error) {
+	f, err := openRegular(path)
+	if err != nil {
+		// Gone since the Stat: retired by a save.
+		return nil, errors.Is(err, fs.ErrNotExist), err
+	}
+	before, serr := stampOf(f)
+	b, err := readLimited(f, path, maxIndexSize)
+	f.Close()
+	if err != nil {
+		return nil, false, err
 	}
 	idx, perr := parseIndex(b, cfg.lenient)
 	if perr != nil {
 		perr.File = path
-		return nil, perr
+		return nil, false, perr
 	}
 	src, err := newLocalShards(filepath.Dir(path))
 	if err != nil {
-		return nil, err
+		return nil, false, err
 	}
 	defer src.close()
-	return assemble(ctx, path, idx, src, cfg)
+	c, err = assemble(ctx, path, idx, src, cfg)
+	if after, aerr := stampPath(path); serr == nil && (aerr != nil || after != before) {
+		if c != nil {
+			c.Close()
+		}
+		return nil, true, err
+	}
+	return c, false, err
 }
 
 // asOpenError reports a failed os.Stat of a path as os.Open of it reports
@@ -190,38 +276,6 @@ func asOpenError(err error) error {
 		return &fs.PathError{Op: "open", Path: pe.Path, Err: pe.Err}
 	}
 	return err
-}
-
-// findCheckpoint picks the file to open in directory dir.
-func findCheckpoint(dir string) (string, error) {
-	entries, err := os.ReadDir(dir)
-	if err != nil {
-		return "", &loader.Error{File: dir, Cause: err}
-	}
-	var indexes, files []string
-	for _, e := range entries {
-		switch name := e.Name(); {
-		case name == DefaultIndexName:
-			return filepath.Join(dir, name), nil
-		case strings.HasSuffix(name, IndexSuffix):
-			indexes = append(indexes, name)
-		case strings.HasSuffix(name, ".safetensors"):
-			files = append(files, name)
-		}
-	}
-	switch {
-	case len(indexes) == 1:
-		return filepath.Join(dir, indexes[0]), nil
-	case len(indexes) > 1:
-		return "", &loader.Error{File: dir, Err: ErrNoCheckpoint,
-			Detail: fmt.Sprintf("%d index files (%s) and no %s; name the one to open", len(indexes), strings.Join(indexes, ", "), DefaultIndexName)}
-	case len(files) == 1:
-		return filepath.Join(dir, files[0]), nil
-	case len(files) > 1:
-		return "", &loader.Error{File: dir, Err: ErrNoCheckpoint,
-			Detail: fmt.Sprintf("%d .safetensors files and no index file; name the file to open", len(files))}
-	}
-	return "", &loader.Error{File: dir, Err: ErrNoCheckpoint, Detail: "no index file and no .safetensors file in the directory"}
 }
 
 // single makes a one-shard checkpoint of f, which reads through r (nil
@@ -241,6 +295,18 @@ func single(f *loader.File, r io.Closer) *Checkpoint {
 // Path returns the path (or URL) the checkpoint was opened from: its
 // index file, or its single safetensors file.
 func (c *Checkpoint) Path() string { return c.path }
+
+// Leftovers returns the paths of what killed saves left beside the
+// checkpoint, found when it was opened from a directory or an index:
+// staging folders (.stload-shards-*) and temporary files
+// (.NAME.safetensors.tmp-*) that no running save holds locked. They are no
+// part of the checkpoint, which is whole — a leftover beside a checkpoint
+// is reported here rather than as an error, so that the checkpoint stays
+// usable where it cannot be cleaned (another user's directory, a
+// read-only mount) — but they may take as much space as the checkpoint.
+// The next [Save] or [WriteFile] into the directory removes them; so may
+// the user, by hand.
+func (c *Checkpoint) Leftovers() []string { return slices.Clone(c.leftovers) }
 
 // Sharded reports whether the checkpoint was opened from an index file.
 func (c *Checkpoint) Sharded() bool { return c.index }

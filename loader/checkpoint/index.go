@@ -12,13 +12,8 @@ import (
 	"github.com/stload/stload/loader"
 )
 
-// readLimited reads the file at path, refusing one larger than limit.
-func readLimited(path string, limit int64) ([]byte, error) {
-	f, err := os.Open(path)
-	if err != nil {
-		return nil, &loader.Error{File: path, Cause: err}
-	}
-	defer f.Close()
+// readLimited reads f, the file at path, refusing one larger than limit.
+func readLimited(f *os.File, path string, limit int64) ([]byte, error) {
 	b, err := io.ReadAll(io.LimitReader(f, limit+1))
 	if err != nil {
 		return nil, &loader.Error{File: path, Cause: err}

@@ -19,6 +19,10 @@ type config struct {
 
 	// rename is os.Rename unless a test makes a chosen rename fail.
 	rename func(oldpath, newpath string) error
+	// hook, set only by tests, is called before and after every
+	// filesystem step of a save (see saver.step), so that the kill
+	// harness can stop the process at any of them.
+	hook func(point string)
 }
 
 func newConfig(opts []Option) config {

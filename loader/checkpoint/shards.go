@@ -237,27 +237,20 @@ func (s *localShards) where(name string) string {
 func (s *localShards) open(_ context.Context, name string, cfg *config) (*loader.File, io.Closer, error) {
 	where := s.where(name)
 	rel := s.prefix + name
-	// Stat first: opening a FIFO or a device would block or read
-	// something that is not a file.
-	fi, err := s.root.Stat(rel)
+	// Without blocking on a named pipe; and nothing is read from a file
+	// that is not a regular one.
+	osf, err := s.root.OpenFile(rel, os.O_RDONLY|oNonblock, 0)
 	if err != nil {
 		return nil, nil, rootError(where, err)
 	}
-	if !fi.Mode().IsRegular() {
-		what := "a directory"
-		if !fi.IsDir() {
-			what = "not a regular file (" + fi.Mode().Type().String() + ")"
-		}
-		return nil, nil, &loader.Error{File: where, Err: ErrShardMissing, Detail: "the path is " + what}
-	}
-	osf, err := s.root.Open(rel)
-	if err != nil {
-		return nil, nil, rootError(where, err)
+	if err := checkRegular(osf, where, ErrShardMissing); err != nil {
+		osf.Close()
+		return nil, nil, err
 	}
 	// The root names the file by its path inside the root, which for a
 	// cache snapshot or the current directory is not the path users gave.
 	osf = renamed(osf, where)
-	fi, err = osf.Stat()
+	fi, err := osf.Stat()
 	if err != nil {
 		osf.Close()
 		return nil, nil, &loader.Error{File: where, Cause: err}

@@ -106,24 +106,47 @@ func (c *Checkpoint) Sources() []Source {
 // from its source in turn, so merging the shards of a checkpoint (pass
 // [Checkpoint.Sources]) needs no more memory than a copy buffer. The file
 // is byte for byte what SaveFile writes for the same tensors and
-// metadata. It appears at path only when complete; on failure or
-// cancellation of ctx nothing is left behind.
+// metadata.
+//
+// The file is written in full into a staging folder beside path, synced,
+// and renamed over path in one step: at every instant, path is the old
+// file or the new one, whole, even if the process is killed. On failure or
+// cancellation of ctx nothing is left behind. A new file gets the mode
+// os.Create gives (0666 less the umask); a replaced one keeps its mode.
+// Before writing, WriteFile removes what killed runs left beside path
+// (see the package documentation). WriteFile writes only path: to replace
+// a sharded checkpoint by one file, use [Save], which also retires the
+// index and the shards.
 func WriteFile(ctx context.Context, path string, tensors []Source, metadata map[string]string) error {
-	return writeSources(ctx, path, tensors, metadata, make([]byte, copyBufSize))
+	cfg := newConfig(nil)
+	return writeFile(ctx, path, tensors, metadata, &cfg)
 }
 
-// writeSources writes the tensors to a file at path, copying them with
-// buf. Errors name path unless they name another file (a source's).
-func writeSources(ctx context.Context, path string, tensors []Source, metadata map[string]string, buf []byte) error {
-	w, err := loader.CreateFile(path, specsOf(tensors), metadata)
+// writeFile is WriteFile with cfg's test hook and rename.
+func writeFile(ctx context.Context, path string, tensors []Source, metadata map[string]string, cfg *config) error {
+	base := filepath.Base(path)
+	s := newSaver(filepath.Dir(path), path, cfg)
+	ours := func(name string) bool { return name == base }
+	s.clean(ours)
+	if err := s.openStage(); err != nil {
+		return err
+	}
+	keep := false
+	defer func() { s.closeStage(keep) }()
+	if err := s.saveStaged(ctx, base, tensors, metadata, make([]byte, copyBufSize)); err != nil {
+		return err
+	}
+	unlock, err := s.lockDir(ctx)
 	if err != nil {
 		return err
 	}
-	if complete, err := copySources(ctx, w, tensors, buf); err != nil {
-		abandon(w, complete)
-		return withFile(err, path)
+	defer unlock()
+	old := s.present(ours)
+	if err := s.setModes([]string{base}, func(n string) fs.FileMode { return old.modeFor(n, s.mode) }); err != nil {
+		return err
 	}
-	return w.Close()
+	_, keep, err = s.publish([]string{base}, "", "", old)
+	return err
 }
 
 // abandon closes a Writer from loader.CreateFile so that it publishes
@@ -156,19 +179,27 @@ func abandon(w *loader.Writer, complete bool) {
 // {"total_size": N} as metadata, N being the bytes of tensor data. With a
 // single shard, only PREFIX.safetensors is written, as transformers does.
 //
-// Output is all or nothing: shards and index are first written in full to
-// a temporary directory inside dir, then renamed into place, shards first
-// and the index last, so that no index ever names a shard that is not
-// complete. Files of the same names already in dir (an earlier save's)
-// are first moved aside into the temporary directory and deleted only
-// once the new files are all in place; if a rename fails, they are put
-// back, so a failed save leaves dir as it was. After that, shards of
-// another count left by an earlier save with the same prefix are removed,
-// as transformers does, and so is such a save's index when the new
-// checkpoint is a single file. Replacing a checkpoint is still several
-// renames, not one: a crash part-way through leaves the earlier files in
-// dir's .stload-shards-* directory. To replace one atomically, write to a
-// new directory and swap the directories.
+// Output is all or nothing, and crash-consistent: shards and index are
+// written in full into a staging folder inside dir and synced; then,
+// holding a lock on dir, Save retires the old index (moves it into the
+// staging folder and syncs dir) before touching any shard, moves the new
+// shards in, syncs, and renames the new index in last. So at every
+// instant, even if the process is killed, [Open] on dir finds the old
+// checkpoint whole, the new one whole, or [ErrIncomplete] — never shards
+// of one with the index of the other. Files of the same names (an earlier
+// save's) are kept in the staging folder until the new files are all in
+// place; if a rename fails, they are put back, so a failed save leaves dir
+// as it was. After that, shards of another count left by an earlier save
+// with the same prefix are removed, as transformers does. A
+// PREFIX.safetensors beside a new sharded checkpoint is kept (it may be
+// the file the shards were made from); Open on the directory prefers the
+// index. See the package documentation for the protocol, and what the
+// next save cleans up after a killed one.
+//
+// New files get the mode os.Create gives (0666 less the umask); a
+// replaced file keeps its mode, and a shard of a new name takes the mode
+// of the index it replaces (or of PREFIX.safetensors, for shards
+// replacing one file), so resharding 0600 files keeps them 0600.
 func Save(ctx context.Context, dir string, tensors []Source, opts ...Option) ([]string, error) {
 	cfg := newConfig(opts)
 	if err := checkShardPrefix(cfg.prefix); err != nil {
@@ -178,70 +209,107 @@ func Save(ctx context.Context, dir string, tensors []Source, opts ...Option) ([]
 	if err != nil {
 		return nil, err
 	}
-	created, err := makeDir(dir)
+	s := newSaver(dir, dir, &cfg)
+	created, err := s.makeDir()
 	if err != nil {
 		return nil, err
 	}
-	written, err := saveSharded(ctx, dir, tensors, groups, total, &cfg)
+	written, err := s.saveSharded(ctx, tensors, groups, total)
 	if err != nil && created {
 		os.Remove(dir) // only if still empty
 	}
 	return written, err
 }
 
-// makeDir creates dir if it does not exist, as save_pretrained does, and
-// reports whether it did.
-func makeDir(dir string) (bool, error) {
-	if fi, err := os.Stat(dir); err == nil && fi.IsDir() {
+// makeDir creates the destination if it does not exist, as save_pretrained
+// does, and reports whether it did.
+func (s *saver) makeDir() (bool, error) {
+	if fi, err := os.Stat(s.dir); err == nil && fi.IsDir() {
 		return false, nil
 	}
-	if err := os.MkdirAll(dir, 0o755); err != nil {
-		return false, &loader.Error{File: dir, Cause: err}
+	if err := s.step("mkdir dir", func() error { return os.MkdirAll(s.dir, 0o777) }); err != nil {
+		return false, &loader.Error{File: s.dir, Cause: err}
 	}
 	return true, nil
 }
 
-// saveSharded writes the planned shards and index into dir.
-func saveSharded(ctx context.Context, dir string, tensors []Source, groups [][]int, total int64, cfg *config) ([]string, error) {
-	stage, err := os.MkdirTemp(dir, ".stload-shards-*")
-	if err != nil {
-		return nil, &loader.Error{File: dir, Cause: err}
+// saveSharded writes the planned shards and index into the destination.
+func (s *saver) saveSharded(ctx context.Context, tensors []Source, groups [][]int, total int64) ([]string, error) {
+	prefix := s.cfg.prefix
+	ours := checkpointFile(prefix)
+	s.clean(ours)
+	if err := s.openStage(); err != nil {
+		return nil, err
 	}
 	keep := false // publish could not put back the files it replaced
-	defer func() {
-		if !keep {
-			os.RemoveAll(stage)
-		}
-	}()
-	names := shardFileNames(cfg.prefix, len(groups))
+	defer func() { s.closeStage(keep) }()
+	names := shardFileNames(prefix, len(groups))
 	buf := make([]byte, copyBufSize)
 	for i, g := range groups {
 		shard := make([]Source, len(g))
 		for j, k := range g {
 			shard[j] = tensors[k]
 		}
-		if err := saveStaged(ctx, stage, names[i], dir, shard, cfg.metadata, buf); err != nil {
+		if err := s.saveStaged(ctx, names[i], shard, s.cfg.metadata, buf); err != nil {
 			return nil, err
 		}
 	}
+	staged, index := names, ""
 	if len(groups) > 1 {
-		b := encodeIndex(names, groups, tensors, total)
-		if err := writeStaged(filepath.Join(stage, cfg.prefix+IndexSuffix), b); err != nil {
-			return nil, withFile(err, filepath.Join(dir, cfg.prefix+IndexSuffix))
+		index = prefix + IndexSuffix
+		if err := s.writeStaged(index, encodeIndex(names, groups, tensors, total)); err != nil {
+			return nil, err
 		}
-		names = append(names, cfg.prefix+IndexSuffix)
+		staged = append(slices.Clone(names), index)
 	}
-	var written []string
-	rename := cfg.rename
-	if rename == nil {
-		rename = os.Rename
-	}
-	written, keep, err = publish(stage, dir, names, rename)
+	unlock, err := s.lockDir(ctx)
 	if err != nil {
 		return nil, err
 	}
-	removeStale(dir, cfg.prefix, names)
+	defer unlock()
+	old := s.present(ours)
+	modeOf := func(name string) fs.FileMode {
+		return old.modeFor(name, s.mode, prefix+IndexSuffix, prefix+".safetensors")
+	}
+	if err := s.setModes(staged, modeOf); err != nil {
+		return nil, err
+	}
+	var written []string
+	if written, keep, err = s.publish(names, index, prefix+IndexSuffix, old); err != nil {
+		return nil, err
+	}
+	s.removeStale(staleShards(prefix, old, names))
 	return written, nil
+}
+
+// shardName matches transformers' shard names, PREFIX-00001-of-00003.safetensors.
+var shardName = regexp.MustCompile(`^(.+)-([0-9]{5})-of-([0-9]{5})\.safetensors$`)
+
+// checkpointFile returns whether a file name is one a save with prefix
+// writes: PREFIX.safetensors, its index, or a shard.
+func checkpointFile(prefix string) func(name string) bool {
+	return func(name string) bool {
+		if name == prefix+".safetensors" || name == prefix+IndexSuffix {
+			return true
+		}
+		m := shardName.FindStringSubmatch(name)
+		return m != nil && m[1] == prefix
+	}
+}
+
+// staleShards returns the shards of old, a save with prefix, that the new
+// files names do not replace: an earlier save's shards of another count,
+// or all of them when the new checkpoint is one file. An index is not
+// among them: publish has retired it.
+func staleShards(prefix string, old present, names []string) []string {
+	var stale []string
+	for name := range old {
+		if m := shardName.FindStringSubmatch(name); m != nil && m[1] == prefix && !slices.Contains(names, name) {
+			stale = append(stale, name)
+		}
+	}
+	slices.Sort(stale)
+	return stale
 }
 
 // checkShardPrefix refuses a prefix that is not a plain file name.
@@ -311,14 +379,27 @@ func shardFileNames(prefix string, n int) []string {
 	return names
 }
 
-// saveStaged writes one shard into the staging directory. Errors name the
-// shard's final path, which is what the user asked for.
-func saveStaged(ctx context.Context, stage, name, dir string, tensors []Source, metadata map[string]string, buf []byte) error {
-	staged := filepath.Join(stage, name)
-	err := writeSources(ctx, staged, tensors, metadata, buf)
+// saveStaged writes one file into the staging folder, complete and
+// synced. Errors name the file's final path, which is what the user asked
+// for.
+func (s *saver) saveStaged(ctx context.Context, name string, tensors []Source, metadata map[string]string, buf []byte) error {
+	staged := filepath.Join(s.stage, name)
+	var w *loader.Writer
+	err := s.step("create stage/"+name, func() (err error) {
+		w, err = loader.CreateFile(staged, specsOf(tensors), metadata)
+		return err
+	})
+	if err == nil {
+		if complete, cerr := copySources(ctx, w, tensors, buf); cerr != nil {
+			abandon(w, complete)
+			err = withFile(cerr, staged)
+		} else {
+			err = s.step("commit stage/"+name, w.Close)
+		}
+	}
 	var e *loader.Error
 	if errors.As(err, &e) && e.File == staged {
-		e.File = filepath.Join(dir, name)
+		e.File = filepath.Join(s.dir, name)
 	}
 	return err
 }
@@ -438,125 +519,27 @@ func withFile(err error, path string) error {
 	return err
 }
 
-// writeStaged writes and syncs a small file in the staging directory.
-func writeStaged(path string, b []byte) error {
-	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o644)
-	if err != nil {
-		return &loader.Error{Cause: err}
-	}
-	_, err = f.Write(b)
+// writeStaged writes and syncs a small file in the staging folder.
+func (s *saver) writeStaged(name string, b []byte) error {
+	var f *os.File
+	err := s.step("create stage/"+name, func() (err error) {
+		if f, err = os.OpenFile(filepath.Join(s.stage, name), os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o666); err == nil {
+			_, err = f.Write(b)
+		}
+		return err
+	})
 	if err == nil {
-		err = f.Sync()
+		err = s.step("fsync stage/"+name, f.Sync)
 	}
-	if cerr := f.Close(); err == nil {
-		err = cerr
+	if f != nil {
+		if cerr := f.Close(); err == nil {
+			err = cerr
+		}
 	}
 	if err != nil {
-		return &loader.Error{Cause: err}
+		return &loader.Error{File: filepath.Join(s.dir, name), Cause: err}
 	}
 	return nil
-}
-
-// asideDir is the directory of the staging directory where publish keeps
-// the files it replaces until the new ones are all in place. No staged
-// file has this name: they all end in .safetensors or .json.
-const asideDir = "replaced"
-
-// publish moves the staged files into dir, in order, replacing files of
-// the same names, and makes the renames durable. A failed rename must not
-// leave dir with part of the new checkpoint over part of the old one,
-// whose index would then name shards that are gone or that hold other
-// tensors. So the files to be replaced are first set aside in the staging
-// directory (renames within one file system: nothing is copied), the
-// index first so that no index in dir names a shard already set aside;
-// then the new files go in, shards first and the index last. If a rename
-// fails, the new files are taken out again (the index first) and the old
-// ones put back (the index last), which leaves dir as it was. The old
-// files are deleted only once the new ones are in place and durable.
-//
-// keep reports that putting an old file back failed too: the error says
-// where the old files are, and the staging directory must not be removed.
-func publish(stage, dir string, names []string, rename func(string, string) error) (paths []string, keep bool, err error) {
-	aside := filepath.Join(stage, asideDir)
-	if err := os.Mkdir(aside, 0o700); err != nil {
-		return nil, false, &loader.Error{File: dir, Cause: err}
-	}
-	var replaced, placed []string // names set aside, names moved in
-	fail := func(final string, cause error) ([]string, bool, error) {
-		e := &loader.Error{File: final, Cause: cause}
-		for _, name := range slices.Backward(placed) {
-			p := filepath.Join(dir, name)
-			if rename(p, filepath.Join(stage, name)) != nil {
-				os.Remove(p)
-			}
-		}
-		var lost []string
-		// replaced holds the index first: backwards puts the shards back
-		// before the index that names them.
-		for _, name := range slices.Backward(replaced) {
-			if rename(filepath.Join(aside, name), filepath.Join(dir, name)) != nil {
-				lost = append(lost, name)
-			}
-		}
-		if lost != nil {
-			e.Detail = fmt.Sprintf("could not put back %s, replaced files kept in %s", strings.Join(lost, ", "), aside)
-		}
-		syncDir(dir)
-		return nil, lost != nil, e
-	}
-	for _, name := range slices.Backward(names) {
-		final := filepath.Join(dir, name)
-		// A directory is left where it is: the rename of the new file
-		// over it fails below, and a failed save must not delete it.
-		if fi, err := os.Lstat(final); err != nil || fi.IsDir() {
-			continue
-		}
-		if err := rename(final, filepath.Join(aside, name)); err != nil {
-			if errors.Is(err, fs.ErrNotExist) {
-				continue // removed meanwhile: nothing to replace
-			}
-			return fail(final, err)
-		}
-		replaced = append(replaced, name)
-	}
-	paths = make([]string, 0, len(names))
-	for _, name := range names {
-		final := filepath.Join(dir, name)
-		if err := rename(filepath.Join(stage, name), final); err != nil {
-			return fail(final, err)
-		}
-		placed = append(placed, name)
-		paths = append(paths, final)
-	}
-	syncDir(dir)
-	os.RemoveAll(aside)
-	return paths, false, nil
-}
-
-// staleName matches the files of a checkpoint written with some prefix.
-var staleName = regexp.MustCompile(`^-[0-9]{5}-of-[0-9]{5}\.safetensors$`)
-
-// removeStale removes what an earlier save with the same prefix left and
-// the new checkpoint makes wrong, as transformers' save_pretrained does:
-// shards numbered for another count, and the index when the new
-// checkpoint is a single file. A PREFIX.safetensors beside a new sharded
-// checkpoint is kept (it may be the file the shards were made from);
-// Open on the directory prefers the index.
-func removeStale(dir, prefix string, keep []string) {
-	entries, err := os.ReadDir(dir)
-	if err != nil {
-		return
-	}
-	for _, e := range entries {
-		name := e.Name()
-		rest, ok := strings.CutPrefix(name, prefix)
-		if !ok || slices.Contains(keep, name) || !e.Type().IsRegular() {
-			continue
-		}
-		if staleName.MatchString(rest) || rest == IndexSuffix {
-			os.Remove(filepath.Join(dir, name))
-		}
-	}
 }
 
 // encodeIndex writes the index exactly as transformers does, with
@@ -620,15 +603,4 @@ func appendPyString(b []byte, s string) []byte {
 		}
 	}
 	return append(b, '"')
-}
-
-// syncDir makes renames in dir durable. Errors are ignored: some file
-// systems cannot sync directories, and the files themselves are synced.
-func syncDir(dir string) {
-	d, err := os.Open(dir)
-	if err != nil {
-		return
-	}
-	d.Sync()
-	d.Close()
 }
