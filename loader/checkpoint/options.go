@@ -19,6 +19,10 @@ type config struct {
 
 	// rename is os.Rename unless a test makes a chosen rename fail.
 	rename func(oldpath, newpath string) error
+
+	// Set by WithDownloadFallback and WithDownloadProgress (remote.go).
+	downloadDir string
+	progress    func(name string, done, total int64)
 }
 
 func newConfig(opts []Option) config {
