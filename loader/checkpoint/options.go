@@ -23,6 +23,10 @@ type config struct {
 	// filesystem step of a save (see saver.step), so that the kill
 	// harness can stop the process at any of them.
 	hook func(point string)
+
+	// Set by WithDownloadFallback and WithDownloadProgress (remote.go).
+	downloadDir string
+	progress    func(name string, done, total int64)
 }
 
 func newConfig(opts []Option) config {

@@ -7,29 +7,26 @@
 // requests; other bytes are fetched when read, a long read in parallel
 // parts. Transient failures (a 5xx, 408 or 429 status, a broken
 // connection, a short body, a stalled response) are retried with
-// backoff; a file that changes between requests fails with
-// [ErrRemoteChanged] rather than mixing the bytes of two versions.
+// backoff, and every read has a deadline ([WithTimeout]).
+//
+// Every request after the first carries the first response's validator
+// (If-Range with its ETag or Last-Modified date), and every response's
+// validators must be the first's: a file that changes between requests
+// fails with [ErrRemoteChanged] rather than mixing the bytes of two
+// versions. A server that sends no validator at all cannot be checked so;
+// [Reader.Validator] says so, and [WithRequireValidators] refuses it.
+//
+// [Download] copies a file front to back, for servers that do not
+// support ranges, with the same retries and checks.
 //
 // Errors are [*loader.Error] values that name the file by its URL less
-// any user information, query or fragment ([Redact]), which may hold
-// credentials.
+// anything that may hold credentials ([Redact]).
 package httprange
 
 import (
 	"context"
-	"crypto/tls"
-	"encoding/binary"
-	"errors"
-	"fmt"
 	"io"
-	"io/fs"
-	"math/rand/v2"
-	"net"
 	"net/http"
-	"net/url"
-	"slices"
-	"strconv"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -54,6 +51,10 @@ var (
 	// length differs from one response to the next: bytes read before and
 	// after the change would not belong to the same file.
 	ErrRemoteChanged error = &kinded{"remote file changed while being read", "RemoteChanged"}
+	// ErrNoValidators reports, with [WithRequireValidators], a server that
+	// sends neither an ETag nor a Last-Modified date, so that a change of
+	// the file between two requests could not be detected.
+	ErrNoValidators error = &kinded{"the server sends no validator (ETag or Last-Modified)", "NoValidators"}
 )
 
 // Defaults of the options.
@@ -65,6 +66,11 @@ const (
 	defaultMinBackoff   = 100 * time.Millisecond
 	defaultMaxBackoff   = 5 * time.Second
 	defaultStallTimeout = 30 * time.Second
+	// The default deadline of a read (see WithTimeout): timeoutBase, plus
+	// the time its bytes take at minThroughput bytes per second.
+	timeoutBase   = 2 * time.Minute
+	minThroughput = 64 << 10
+	autoTimeout   = -1 // config.timeout: the default deadline
 	// maxPrefetch bounds the header Open fetches with its second request:
 	// the safetensors reference's limit on the header length.
 	maxPrefetch = 100_000_000
@@ -81,11 +87,14 @@ type config struct {
 	concurrency, retries   int
 	minBackoff, maxBackoff time.Duration
 	stallTimeout           time.Duration
+	timeout                time.Duration // autoTimeout, or a fixed limit (0: none)
+	requireValidators      bool
 }
 
 func newConfig(opts []Option) config {
 	c := config{headSize: defaultHeadSize, partSize: defaultPartSize, concurrency: defaultConcurrency,
-		retries: defaultRetries, minBackoff: defaultMinBackoff, maxBackoff: defaultMaxBackoff, stallTimeout: defaultStallTimeout}
+		retries: defaultRetries, minBackoff: defaultMinBackoff, maxBackoff: defaultMaxBackoff, stallTimeout: defaultStallTimeout,
+		timeout: autoTimeout}
 	for _, o := range opts {
 		o(&c)
 	}
@@ -159,9 +168,38 @@ func WithRetries(n int) Option {
 // WithStallTimeout fails (and retries) a request when no byte of the
 // response arrives for d (default 30 s; 0 or less means never). Unlike
 // http.Client.Timeout it does not limit how long a large part may take
-// to arrive.
+// to arrive; [WithTimeout] does.
 func WithStallTimeout(d time.Duration) Option {
 	return func(c *config) { c.stallTimeout = max(d, 0) }
+}
+
+// WithTimeout bounds each read: a ReadAt, the requests of Open, a whole
+// [Download]. The time counts retries, the waits between them and the
+// wait for a free request slot ([WithConcurrency]); when it is up the
+// read fails with an error for which errors.Is(err,
+// context.DeadlineExceeded) holds ([loader.Kind] "DeadlineExceeded").
+// d ≤ 0 means no limit (the stall timeout still applies).
+//
+// The default adapts to the size of the read, so that it stops a server
+// that drips a byte now and then (which never trips the stall timeout)
+// without failing a large read on a slow link: a read of n bytes may
+// take 2 minutes plus the time n bytes take at 64 KiB/s (512 kbit/s),
+// that is 2 min 1 s for 64 KiB and 4 min 8 s for an 8 MiB part. A
+// [Download], whose size may be unknown, fails by default when after
+// its first 2 minutes it has averaged less than 64 KiB/s since it began.
+// Many reads of one Reader at once on a slow link share its bandwidth
+// and its request slots: give them a larger d, or none.
+func WithTimeout(d time.Duration) Option {
+	return func(c *config) { c.timeout = max(d, 0) }
+}
+
+// WithRequireValidators makes [Open] and [Download] fail with
+// [ErrNoValidators] for a server that sends neither an ETag nor a
+// Last-Modified date with the file: without one, a file replaced between
+// two requests would go unnoticed. By default such a server is used, and
+// [Reader.Validator] returns "" so that the caller can warn.
+func WithRequireValidators() Option {
+	return func(c *config) { c.requireValidators = true }
 }
 
 // StatusError is the cause of an error for an HTTP response that cannot
@@ -189,9 +227,10 @@ type Reader struct {
 	inFlight map[*context.CancelFunc]struct{} // the reads Close cancels
 
 	// Set by the first response and constant after.
-	size           int64
-	etag, modified string
-	head           []byte // the first bytes of the file, [0, len(head))
+	size  int64
+	v     validators
+	ctype string // Content-Type
+	head  []byte // the first bytes of the file, [0, len(head))
 }
 
 // Open opens the file at an http:// or https:// URL. It sends one range
@@ -201,8 +240,9 @@ type Reader struct {
 // 100 MB limit): parsing the header then needs no more requests. Other
 // bytes are fetched when read; nothing is downloaded in advance.
 //
-// ctx bounds the requests Open makes; later reads are bounded by the
-// options' timeouts and by Close, which aborts the requests in flight.
+// ctx and [WithTimeout] bound the requests Open makes; later reads are
+// bounded by the options' timeouts and by Close, which aborts the
+// requests in flight.
 func Open(ctx context.Context, rawURL string, opts ...Option) (*Reader, error) {
 	name, err := checkURL(rawURL)
 	if err != nil {
@@ -210,57 +250,48 @@ func Open(ctx context.Context, rawURL string, opts ...Option) (*Reader, error) {
 	}
 	r := &Reader{url: rawURL, name: name, o: newConfig(opts), inFlight: map[*context.CancelFunc]struct{}{}}
 	r.sem = make(chan struct{}, r.o.concurrency)
-	if err := r.retry(ctx, r.first); err != nil {
-		return nil, r.fail(err, 0)
-	}
-	if err := r.prefetchHeader(ctx); err != nil {
-		return nil, r.fail(err, int64(len(r.head)))
+	if err := r.open(ctx); err != nil {
+		if r.o.ownClient {
+			r.o.client.CloseIdleConnections()
+		}
+		return nil, err
 	}
 	return r, nil
 }
 
-// checkURL accepts http and https URLs and returns the name errors give
-// the file (see Redact).
-func checkURL(rawURL string) (string, error) {
-	u, err := url.Parse(rawURL)
+// open makes Open's requests: the first, and the rest of the header.
+func (r *Reader) open(ctx context.Context) error {
+	first, cancel := r.o.deadline(ctx, r.o.headSize)
+	err := r.o.retry(first, r.first)
+	cancel()
 	if err != nil {
-		return "", &loader.Error{Detail: "not a URL", Cause: err}
+		return r.fail(err, 0)
 	}
-	if u.Scheme != "http" && u.Scheme != "https" || u.Host == "" {
-		return "", &loader.Error{File: redact(u), Detail: "not an http:// or https:// URL"}
+	if r.o.requireValidators && r.v.none() {
+		return &loader.Error{File: r.name, Err: ErrNoValidators,
+			Detail: "a change of the file between two requests could not be detected"}
 	}
-	return redact(u), nil
+	if err := r.prefetchHeader(ctx); err != nil {
+		return r.fail(err, int64(len(r.head)))
+	}
+	return nil
 }
 
-// Redact returns rawURL without its user information and fragment, and
-// with a query shown as "?…": what errors print, since those parts may
-// hold credentials (a presigned URL's signature, say).
-func Redact(rawURL string) string {
-	u, err := url.Parse(rawURL)
-	if err != nil {
-		return "(an unparsable URL)"
-	}
-	return redact(u)
-}
-
-func redact(u *url.URL) string {
-	v := *u
-	v.User, v.Fragment, v.RawFragment = nil, "", ""
-	if v.RawQuery != "" {
-		v.RawQuery = "…"
-	}
-	return v.String()
-}
-
-// IsURL reports whether path is an http:// or https:// URL, which [Open]
-// opens, rather than a file path.
-func IsURL(path string) bool {
-	return strings.HasPrefix(path, "http://") || strings.HasPrefix(path, "https://")
-}
-
-// Name returns the URL without user information, query or fragment (see
+// Name returns the URL less anything that may hold credentials (see
 // [Redact]): the name errors give the file.
 func (r *Reader) Name() string { return r.name }
+
+// Validator returns the ETag the server sent with the file, or its
+// Last-Modified date when it sent no ETag: what every later response
+// must match. It returns "" when the server sent neither; then a change
+// of the file between two requests cannot be detected, and a read could
+// mix bytes of two versions (see [WithRequireValidators]).
+func (r *Reader) Validator() string { return r.v.String() }
+
+// ContentType returns the Content-Type the server sent with the file, or
+// "": a safetensors file that fails to parse and was sent as text/html is
+// a web page, say.
+func (r *Reader) ContentType() string { return r.ctype }
 
 // Size returns the size of the remote file in bytes.
 func (r *Reader) Size() int64 { return r.size }
@@ -299,9 +330,6 @@ func (r *Reader) begin() (context.Context, func(), error) {
 		cancel()
 	}, nil
 }
-
-// errClosed stands for a read of a closed Reader until fail names it.
-var errClosed = errors.New("closed")
 
 func (r *Reader) isClosed() bool {
 	r.mu.Lock()
@@ -355,6 +383,8 @@ func (r *Reader) readParts(p []byte, off int64) (int, error) {
 		return 0, r.fail(err, off)
 	}
 	defer end()
+	ctx, cancel := r.o.deadline(ctx, int64(len(p)))
+	defer cancel()
 	part := int(r.o.partSize)
 	parts := (len(p) + part - 1) / part
 	if parts == 1 {
@@ -363,8 +393,8 @@ func (r *Reader) readParts(p []byte, off int64) (int, error) {
 		}
 		return len(p), nil
 	}
-	ctx, cancel := context.WithCancel(ctx)
-	defer cancel()
+	ctx, stop := context.WithCancel(ctx)
+	defer stop()
 	done := make([]bool, parts)
 	var (
 		next     atomic.Int64
@@ -377,7 +407,7 @@ func (r *Reader) readParts(p []byte, off int64) (int, error) {
 			for i := int(next.Add(1) - 1); i < parts; i = int(next.Add(1) - 1) {
 				lo, hi := i*part, min((i+1)*part, len(p))
 				if err := r.fetch(ctx, p[lo:hi], off+int64(lo)); err != nil {
-					errOnce.Do(func() { firstErr = r.fail(err, off+int64(lo)); cancel() })
+					errOnce.Do(func() { firstErr = r.fail(err, off+int64(lo)); stop() })
 					return
 				}
 				done[i] = true
@@ -399,383 +429,9 @@ func (r *Reader) readParts(p []byte, off int64) (int, error) {
 // A retry asks only for the bytes not yet received.
 func (r *Reader) fetch(ctx context.Context, dst []byte, off int64) error {
 	got := 0
-	return r.retry(ctx, func(ctx context.Context) error {
+	return r.o.retry(ctx, func(ctx context.Context) error {
 		n, err := r.get(ctx, dst[got:], off+int64(got))
 		got += n
 		return err
 	})
-}
-
-// transientError is a failure worth retrying: the same request may well
-// succeed later.
-type transientError struct {
-	err   error
-	after time.Duration // the server's Retry-After, or 0
-}
-
-func (e *transientError) Error() string { return e.err.Error() }
-func (e *transientError) Unwrap() error { return e.err }
-
-func transient(format string, args ...any) error {
-	return &transientError{err: fmt.Errorf(format, args...)}
-}
-
-// retry runs attempt until it succeeds, fails for good, or has been
-// retried MaxRetries times, waiting with exponential backoff in between.
-func (r *Reader) retry(ctx context.Context, attempt func(context.Context) error) error {
-	for i := 0; ; i++ {
-		err := attempt(ctx)
-		var t *transientError
-		if err == nil || !errors.As(err, &t) {
-			return err
-		}
-		if i >= r.o.retries {
-			return fmt.Errorf("giving up after %d attempt%s: %w", i+1, plural(i+1), err)
-		}
-		wait := r.backoff(i, t.after)
-		timer := time.NewTimer(wait)
-		select {
-		case <-ctx.Done():
-			timer.Stop()
-			return ctx.Err()
-		case <-timer.C:
-		}
-	}
-}
-
-// backoff returns the wait before retry i (from 0): MinBackoff doubled i
-// times, capped, then jittered down by up to half so that parallel parts
-// that failed together do not retry together.
-func (r *Reader) backoff(i int, after time.Duration) time.Duration {
-	d := r.o.maxBackoff
-	if i < 30 {
-		d = min(r.o.minBackoff<<i, r.o.maxBackoff)
-	}
-	d = d/2 + rand.N(d/2+1)
-	if after > d {
-		d = min(after, r.o.maxBackoff)
-	}
-	return d
-}
-
-// first sends the first request, for bytes [0, HeadSize), and learns the
-// file's size and validators from the response.
-func (r *Reader) first(ctx context.Context) error {
-	resp, stop, err := r.send(ctx, 0, r.o.headSize-1)
-	if err != nil {
-		return err
-	}
-	defer stop()
-	r.etag, r.modified = resp.Header.Get("ETag"), resp.Header.Get("Last-Modified")
-	switch resp.StatusCode {
-	case http.StatusPartialContent:
-		start, end, total, ok := parseContentRange(resp.Header.Get("Content-Range"))
-		switch {
-		case ok && total < 0:
-			return &loader.Error{Err: ErrRangeUnsupported, Detail: "the server does not give the file's size"}
-		case !ok || start != 0 || end >= r.o.headSize || end >= total:
-			return transient("asked for bytes 0-%d, the server sent Content-Range %q", r.o.headSize-1, resp.Header.Get("Content-Range"))
-		}
-		r.size = total
-		r.head = make([]byte, end+1)
-	case http.StatusOK:
-		// A server may ignore the range. For a file no longer than what
-		// was asked for, the whole body is the answer anyway.
-		if resp.ContentLength < 0 || resp.ContentLength > r.o.headSize {
-			return &loader.Error{Err: ErrRangeUnsupported,
-				Detail: fmt.Sprintf("asked for bytes 0-%d, the server sent the whole file (status 200)", r.o.headSize-1)}
-		}
-		r.size = resp.ContentLength
-		r.head = make([]byte, r.size)
-	case http.StatusRequestedRangeNotSatisfiable:
-		// The answer for an empty file: "Content-Range: bytes */0".
-		_, _, total, ok := parseContentRange(resp.Header.Get("Content-Range"))
-		if !ok || total != 0 {
-			return statusError(resp)
-		}
-		return nil
-	default:
-		return statusError(resp)
-	}
-	if _, err := io.ReadFull(resp.Body, r.head); err != nil {
-		return r.bodyError(ctx, err, 0)
-	}
-	return nil
-}
-
-// prefetchHeader makes the second request: the rest of the header when
-// the first response did not hold all of it. A length prefix beyond
-// maxPrefetch or the file is left for loader.NewReader to reject; the
-// first bytes of other files (JSON, say) read as a length far beyond it.
-func (r *Reader) prefetchHeader(ctx context.Context) error {
-	if len(r.head) < 8 {
-		return nil
-	}
-	n := binary.LittleEndian.Uint64(r.head)
-	have := int64(len(r.head))
-	if n > maxPrefetch || int64(n) > r.size-8 || 8+int64(n) <= have {
-		return nil
-	}
-	// Fetched straight into place: the header may be 100 MB.
-	head := slices.Grow(r.head, int(8+int64(n)-have))[:8+n]
-	if err := r.fetch(ctx, head[have:], have); err != nil {
-		return err
-	}
-	r.head = head
-	return nil
-}
-
-// get makes one request for len(dst) bytes at off and reads the response
-// into dst, returning how many bytes arrived.
-func (r *Reader) get(ctx context.Context, dst []byte, off int64) (int, error) {
-	end := off + int64(len(dst)) - 1
-	resp, stop, err := r.send(ctx, off, end)
-	if err != nil {
-		return 0, err
-	}
-	defer stop()
-	if err := r.check(resp, off, end); err != nil {
-		return 0, err
-	}
-	n, err := io.ReadFull(resp.Body, dst)
-	if err != nil {
-		return n, r.bodyError(ctx, err, off+int64(n))
-	}
-	return n, nil
-}
-
-// check accepts only a 206 response for exactly the bytes asked for, from
-// the same file as the first response.
-func (r *Reader) check(resp *http.Response, start, end int64) error {
-	if resp.StatusCode == http.StatusOK {
-		return &loader.Error{Offset: start, Err: ErrRangeUnsupported,
-			Detail: fmt.Sprintf("asked for bytes %d-%d, the server sent the whole file (status 200)", start, end)}
-	}
-	if resp.StatusCode != http.StatusPartialContent {
-		if resp.StatusCode == http.StatusRequestedRangeNotSatisfiable {
-			if _, _, total, ok := parseContentRange(resp.Header.Get("Content-Range")); ok && total != r.size {
-				return r.changed(start, "its size went from %d to %d bytes", r.size, total)
-			}
-		}
-		return statusError(resp)
-	}
-	if etag := resp.Header.Get("ETag"); r.etag != "" && etag != "" && etag != r.etag {
-		return r.changed(start, "its ETag went from %s to %s", r.etag, etag)
-	}
-	if mod := resp.Header.Get("Last-Modified"); r.modified != "" && mod != "" && mod != r.modified {
-		return r.changed(start, "its Last-Modified went from %s to %s", r.modified, mod)
-	}
-	cr := resp.Header.Get("Content-Range")
-	s, e, total, ok := parseContentRange(cr)
-	switch {
-	case ok && total >= 0 && total != r.size:
-		return r.changed(start, "its size went from %d to %d bytes", r.size, total)
-	case !ok || s != start || e != end:
-		return transient("asked for bytes %d-%d, the server sent Content-Range %q", start, end, cr)
-	case resp.ContentLength >= 0 && resp.ContentLength != end-start+1:
-		return transient("asked for %d bytes, the server announced %d", end-start+1, resp.ContentLength)
-	}
-	return nil
-}
-
-func (r *Reader) changed(off int64, format string, args ...any) error {
-	return &loader.Error{Offset: off, Err: ErrRemoteChanged, Detail: fmt.Sprintf(format, args...)}
-}
-
-// errStalled cancels a request that went StallTimeout without data.
-var errStalled = errors.New("no data received within the stall timeout")
-
-// send makes one GET request for bytes [start, end]. The returned stop
-// function closes the response and releases the request's resources; it
-// must be called once the body has been read.
-func (r *Reader) send(ctx context.Context, start, end int64) (*http.Response, func(), error) {
-	select {
-	case r.sem <- struct{}{}:
-	case <-ctx.Done():
-		return nil, nil, ctx.Err()
-	}
-	rctx, cancel := context.WithCancelCause(ctx)
-	w := &watchdog{cancel: cancel, d: r.o.stallTimeout}
-	w.start()
-	release := func() {
-		w.stop()
-		cancel(nil)
-		<-r.sem
-	}
-	req, err := http.NewRequestWithContext(rctx, http.MethodGet, r.url, nil)
-	if err != nil {
-		release()
-		return nil, nil, &loader.Error{Cause: err}
-	}
-	for k, v := range r.o.header {
-		req.Header[k] = v
-	}
-	req.Header.Set("Range", fmt.Sprintf("bytes=%d-%d", start, end))
-	// Ranges must count bytes of the file, not of a compressed encoding.
-	req.Header.Set("Accept-Encoding", "identity")
-	resp, err := r.o.client.Do(req)
-	if err != nil {
-		release()
-		return nil, nil, r.requestError(ctx, rctx, err)
-	}
-	resp.Body = &watchedBody{ReadCloser: resp.Body, w: w}
-	return resp, func() { resp.Body.Close(); release() }, nil
-}
-
-// watchdog cancels a request when its timer fires; every byte that
-// arrives rewinds it.
-type watchdog struct {
-	cancel context.CancelCauseFunc
-	d      time.Duration
-	t      *time.Timer
-}
-
-func (w *watchdog) start() {
-	if w.d > 0 {
-		w.t = time.AfterFunc(w.d, func() { w.cancel(errStalled) })
-	}
-}
-
-func (w *watchdog) reset() {
-	if w.t != nil {
-		w.t.Reset(w.d)
-	}
-}
-
-func (w *watchdog) stop() {
-	if w.t != nil {
-		w.t.Stop()
-	}
-}
-
-type watchedBody struct {
-	io.ReadCloser
-	w *watchdog
-}
-
-func (b *watchedBody) Read(p []byte) (int, error) {
-	n, err := b.ReadCloser.Read(p)
-	if n > 0 {
-		b.w.reset()
-	}
-	return n, err
-}
-
-// requestError classifies a failed request: the caller's cancellation and
-// errors that will not go away are final, the rest are retried.
-func (r *Reader) requestError(ctx, rctx context.Context, err error) error {
-	if ctx.Err() != nil {
-		return ctx.Err()
-	}
-	if context.Cause(rctx) == errStalled {
-		return &transientError{err: errStalled}
-	}
-	// A *url.Error repeats the URL, query and all, which may hold
-	// credentials; the File of the final *Error names the file instead.
-	var ue *url.Error
-	if errors.As(err, &ue) {
-		err = ue.Err
-	}
-	var dns *net.DNSError
-	var cert *tls.CertificateVerificationError
-	if errors.As(err, &dns) && dns.IsNotFound || errors.As(err, &cert) {
-		return &loader.Error{Cause: err}
-	}
-	return &transientError{err: err}
-}
-
-// bodyError classifies an error reading a response body: a body cut short
-// or a connection broken is retried.
-func (r *Reader) bodyError(ctx context.Context, err error, at int64) error {
-	if ctx.Err() != nil {
-		return ctx.Err()
-	}
-	if err == io.ErrUnexpectedEOF || err == io.EOF {
-		return transient("the response ended early, at byte %d", at)
-	}
-	return &transientError{err: err}
-}
-
-// statusError turns an unexpected status into an error, transient for the
-// statuses that say "try again".
-func statusError(resp *http.Response) error {
-	he := &StatusError{StatusCode: resp.StatusCode, Status: resp.Status}
-	switch c := resp.StatusCode; {
-	case c >= 500, c == http.StatusTooManyRequests, c == http.StatusRequestTimeout:
-		return &transientError{err: he, after: retryAfter(resp.Header.Get("Retry-After"))}
-	}
-	return &loader.Error{Cause: he}
-}
-
-// retryAfter parses a Retry-After header given in seconds.
-func retryAfter(v string) time.Duration {
-	s, err := strconv.Atoi(strings.TrimSpace(v))
-	if err != nil || s < 0 {
-		return 0
-	}
-	return time.Duration(min(s, 3600)) * time.Second
-}
-
-// parseContentRange parses "bytes START-END/TOTAL", "bytes START-END/*"
-// (total -1) and "bytes */TOTAL" (start and end -1).
-func parseContentRange(v string) (start, end, total int64, ok bool) {
-	rest, ok := strings.CutPrefix(v, "bytes ")
-	if !ok {
-		return 0, 0, 0, false
-	}
-	rng, tot, ok := strings.Cut(rest, "/")
-	if !ok {
-		return 0, 0, 0, false
-	}
-	total = -1
-	if tot != "*" {
-		if total, ok = parseNonNeg(tot); !ok {
-			return 0, 0, 0, false
-		}
-	}
-	if rng == "*" {
-		return -1, -1, total, total >= 0
-	}
-	s, e, ok := strings.Cut(rng, "-")
-	if !ok {
-		return 0, 0, 0, false
-	}
-	if start, ok = parseNonNeg(s); !ok {
-		return 0, 0, 0, false
-	}
-	if end, ok = parseNonNeg(e); !ok || end < start {
-		return 0, 0, 0, false
-	}
-	return start, end, total, true
-}
-
-func parseNonNeg(s string) (int64, bool) {
-	n, err := strconv.ParseInt(s, 10, 64)
-	return n, err == nil && n >= 0 && s[0] != '+'
-}
-
-// fail turns an error from the request machinery into an *Error naming
-// the file and the offset.
-func (r *Reader) fail(err error, off int64) error {
-	var e *loader.Error
-	switch {
-	case errors.As(err, &e):
-		// Final errors are not wrapped: they come straight from check,
-		// first or statusError.
-		e.File = r.name
-		if e.Offset == 0 {
-			e.Offset = off
-		}
-		return e
-	case err == errClosed || r.isClosed():
-		return &loader.Error{File: r.name, Offset: off, Err: fs.ErrClosed}
-	}
-	return &loader.Error{File: r.name, Offset: off, Cause: err}
-}
-
-func plural(n int) string {
-	if n == 1 {
-		return ""
-	}
-	return "s"
 }

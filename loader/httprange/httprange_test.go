@@ -87,6 +87,15 @@ func (s *remoteServer) serve(w http.ResponseWriter, r *http.Request) {
 	http.ServeContent(w, r, name, s.modtime, bytes.NewReader(b))
 }
 
+// validators sets the ETag and Last-Modified the server sends with a
+// file.
+func (s *remoteServer) validators(h http.Header, name string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	h.Set("ETag", s.etags[name])
+	h.Set("Last-Modified", s.modtime.UTC().Format(http.TimeFormat))
+}
+
 // reset clears the counters.
 func (s *remoteServer) reset() {
 	s.mu.Lock()
@@ -428,6 +437,7 @@ func TestRemoteFlaky(t *testing.T) {
 					if left.Add(-1) < 0 {
 						return false
 					}
+					srv.validators(w.Header(), "big.safetensors") // the same file, failing otherwise
 					h(w, r)
 					return true
 				})
@@ -535,14 +545,27 @@ func TestRemoteIgnoresRange(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer f.Close()
-	srv.setHook(func(w http.ResponseWriter, r *http.Request) bool {
-		w.Header().Set("Content-Length", fmt.Sprint(len(b)))
-		w.WriteHeader(http.StatusOK)
-		w.Write(b)
-		return true
-	})
-	if _, err := f.ReadAt(make([]byte, 1000), 1<<20); !errors.Is(err, ErrRangeUnsupported) {
-		t.Errorf("got %v, want ErrRangeUnsupported", err)
+	// The whole file again, of the same version (the same validators):
+	// ranges are no longer supported. A whole file of another version,
+	// or one whose ETag is gone, is a change.
+	for _, etag := range []string{"same", "", `"v9"`} {
+		srv.setHook(func(w http.ResponseWriter, r *http.Request) bool {
+			srv.validators(w.Header(), "big.safetensors")
+			if etag != "same" {
+				w.Header().Set("ETag", etag)
+			}
+			w.Header().Set("Content-Length", fmt.Sprint(len(b)))
+			w.WriteHeader(http.StatusOK)
+			w.Write(b)
+			return true
+		})
+		want := ErrRemoteChanged
+		if etag == "same" {
+			want = ErrRangeUnsupported
+		}
+		if _, err := f.ReadAt(make([]byte, 1000), 1<<20); !errors.Is(err, want) {
+			t.Errorf("ETag %s: got %v, want %v", etag, err, want)
+		}
 	}
 }
 

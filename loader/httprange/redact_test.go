@@ -1,0 +1,63 @@
+package httprange
+
+import (
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+)
+
+// TestRedact: what may hold a secret never survives Redact.
+func TestRedact(t *testing.T) {
+	for _, tc := range []struct{ in, want string }{
+		{"https://huggingface.co/org/m/resolve/main/model.safetensors", "https://huggingface.co/org/m/resolve/main/model.safetensors"},
+		{"https://user:hunter2@host/x", "https://host/x"},
+		{"https://token@host/x", "https://host/x"},
+		{"https://host/x?token=hunter2", "https://host/x?…"},
+		{"https://host/x?X-Amz-Signature=hunter2&X-Amz-Credential=AKIA", "https://host/x?…"},
+		{"https://host/x?sig=hunter2&se=2030", "https://host/x?…"},
+		{"https://host/x?", "https://host/x"},
+		{"https://host/x#access_token=hunter2", "https://host/x"},
+		{"https://host/a;jsessionid=hunter2/b", "https://host/…/b"},
+		{"https://host/__token__/exp=1~hmac=hunter2/model.safetensors", "https://host/__token__/…/model.safetensors"},
+		{"https://host/x%3Ftoken=hunter2", "https://host/…"},
+		{"https://host/a%20b/c", "https://host/a%20b/c"},
+		{"http:user:hunter2@host/x", "http:…"},
+		{"https://user:hunter2@host/%zz", "(an unparsable URL)"},
+		{"https://host:8443/x", "https://host:8443/x"},
+	} {
+		if got := Redact(tc.in); got != tc.want {
+			t.Errorf("Redact(%q) = %q, want %q", tc.in, got, tc.want)
+		}
+		if strings.Contains(Redact(tc.in), "hunter2") {
+			t.Errorf("Redact(%q) keeps the secret", tc.in)
+		}
+	}
+}
+
+// TestRedactedCauses: a redirect to a URL that cannot be followed puts
+// that URL, query and all, in the client's error; the error returned
+// does not repeat it.
+func TestRedactedCauses(t *testing.T) {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		switch r.URL.Path {
+		case "/bad":
+			w.Header().Set("Location", "https://user:hunter2@cdn.invalid/x%zz?X-Amz-Signature=hunter2")
+		case "/dead":
+			w.Header().Set("Location", "http://127.0.0.1:1/x?X-Amz-Signature=hunter2")
+		}
+		w.WriteHeader(http.StatusFound)
+	}))
+	defer srv.Close()
+	for _, path := range []string{"/bad", "/dead"} {
+		_, err := Open(remoteCtx(t), srv.URL+path, fast(WithRetries(0))...)
+		if err == nil || strings.Contains(err.Error(), "hunter2") {
+			t.Errorf("%s: %v", path, err)
+		}
+		t.Log(err)
+		_, err = Download(remoteCtx(t), srv.URL+path, nil, nil, fast(WithRetries(0))...)
+		if err == nil || strings.Contains(err.Error(), "hunter2") {
+			t.Errorf("download %s: %v", path, err)
+		}
+	}
+}
