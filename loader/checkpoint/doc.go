@@ -25,7 +25,10 @@
 //  1. Clean up: remove what killed saves left in DIR — staging folders
 //     DIR/.stload-shards-* whose lock no process holds, and temporary
 //     files .NAME.tmp-* of loader.CreateFile, for the file names the save
-//     writes, that no writer holds locked. A running save's are kept.
+//     writes, that no writer holds locked. A running save's are kept. A
+//     staging folder is claimed by taking its lock (creating the lock
+//     file, if its save was killed before it made one), renamed to
+//     .stload-shards-*.removing, a name no save writes to, and removed.
 //  2. Stage: make a staging folder DIR/.stload-shards-RANDOM and hold an
 //     flock on its .lock file until the save ends; write every new file
 //     there in full (shards, then the index) and sync it. Then take an
@@ -35,7 +38,10 @@
 //     one: move it into the staging folder's replaced/ and sync DIR,
 //     before any shard it names is touched — always, even when the new
 //     index will be the same text (same names and shapes), since that
-//     index over a mix of old and new shards would pass every check.
+//     index over a mix of old and new shards would pass every check. A
+//     sharded save retires the old PREFIX.safetensors with it: left
+//     beside the new shards, it would be a second checkpoint of the same
+//     name with the old weights (the one transformers loads first).
 //  4. Move the new files in. Sharded: move old files of the new shards'
 //     names into replaced/, move the new shards in, sync DIR, then move
 //     the new index in, last, and sync DIR. One file: rename it over the
@@ -55,8 +61,9 @@
 //   - until the first rename in DIR (step 3, or 4), the old checkpoint,
 //     untouched (the new files are only in the staging folder);
 //   - from then until the new index is in, ErrIncomplete: shards with no
-//     index are never opened as a checkpoint, complete or not, and an old
-//     single file beside them is not taken for the checkpoint either; the
+//     index are never opened as a checkpoint, complete or not, and a
+//     single file beside them (the new one, while step 5 removes the old
+//     shards) is not taken for the checkpoint either; the
 //     error names the shards, the staging folder and where the replaced
 //     files are, and says what to do;
 //   - once the new index (or the new single file with no shard left

@@ -120,6 +120,14 @@ var killCases = []killCase{
 	{name: "single-sharded", old: killOldSave(one), save: killSave(killNew, three)},
 	{name: "sharded-single", old: killOldSave(three), save: killSave(killNew, one)},
 	{name: "single-single", old: killOldSave(one), save: killSave(killNew, one)},
+	{name: "fresh-single", fresh: true, old: nil, save: killSave(killNew, one)},
+	// What two killed saves left, for the save to clean up: a staging
+	// folder (its lock free) and a temporary file.
+	{name: "leftovers-sharded", old: func(t testing.TB, dir string) {
+		killOldSave(three)(t, dir)
+		stageFolder(t, dir, "dead", false, false)
+		lockedTemp(t, filepath.Join(dir, ".model.safetensors.tmp-1"), false)
+	}, save: killSave(killNew, two)},
 	{name: "writefile-fresh", fresh: true, old: func(t testing.TB, dir string) { os.Mkdir(dir, 0o755) }, save: killWriteFile(killNew)},
 	{name: "writefile-replace", old: func(t testing.TB, dir string) {
 		os.Mkdir(dir, 0o755)
@@ -278,12 +286,13 @@ func killExpectations(t *testing.T, kc killCase) *killExpect {
 	return exp
 }
 
-// killFiles returns the regular files directly in dir.
+// killFiles returns the regular files directly in dir, but for hidden
+// ones (leftovers, not files of a checkpoint).
 func killFiles(dir string) map[string][]byte {
 	out := map[string][]byte{}
 	entries, _ := os.ReadDir(dir)
 	for _, e := range entries {
-		if e.Type().IsRegular() {
+		if e.Type().IsRegular() && !strings.HasPrefix(e.Name(), ".") {
 			b, _ := os.ReadFile(filepath.Join(dir, e.Name()))
 			out[e.Name()] = b
 		}

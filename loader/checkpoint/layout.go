@@ -46,6 +46,8 @@ func scanDir(dir string) (*dirScan, error) {
 	for _, e := range entries {
 		name := e.Name()
 		switch {
+		case isTrash(name) && e.IsDir():
+			s.left = append(s.left, name)
 		case strings.HasPrefix(name, stagePrefix) && e.IsDir():
 			if held(filepath.Join(dir, name, lockName)) {
 				s.running = append(s.running, name)

@@ -29,6 +29,12 @@ const (
 	// files it replaces until its own are all in place. No staged file
 	// has this name: they end in .safetensors or .json.
 	asideDir = "replaced"
+	// trashSuffix ends the name a cleaner gives a staging folder it has
+	// claimed, before removing it. No save writes into a folder of that
+	// name, so the removal cannot take the files of a save that made its
+	// folder at the instant the cleaner claimed it; and a cleaner killed
+	// while removing leaves a folder that is plainly a leftover.
+	trashSuffix = ".removing"
 )
 
 var (
@@ -119,7 +125,9 @@ func (s *saver) tryStage() error {
 		return err
 	})
 	switch {
-	case errors.Is(err, fs.ErrExist):
+	case errors.Is(err, fs.ErrExist), errors.Is(err, fs.ErrNotExist):
+		// A cleaner made the lock file first, or has already moved the
+		// folder away to remove it.
 		return errClaimed
 	case err != nil:
 		os.RemoveAll(path)
@@ -201,6 +209,10 @@ func (s *saver) clean(ours func(name string) bool) {
 	for _, e := range entries {
 		path := filepath.Join(s.dir, e.Name())
 		switch {
+		case isTrash(e.Name()) && e.IsDir():
+			// Claimed by a cleaner that was killed, or that is still at
+			// work: removing it twice at once does no harm.
+			s.step("remove leftover stage", func() error { return os.RemoveAll(path) })
 		case strings.HasPrefix(e.Name(), stagePrefix) && e.IsDir():
 			s.removeLeftover(filepath.Join(path, lockName), path, os.O_RDWR|os.O_CREATE)
 		case e.Type().IsRegular() && ours(tempTarget(e.Name())):
@@ -221,10 +233,41 @@ func (s *saver) removeLeftover(lockPath, path string, flag int) {
 		return
 	}
 	defer f.Close()
-	if lockFile(f, true, false) != nil || !linked(f, lockPath) {
+	if !claim(f) || !linked(f, lockPath) {
 		return
 	}
-	s.step("remove leftover "+leftoverKind(filepath.Base(path)), func() error { return os.RemoveAll(path) })
+	kind := leftoverKind(filepath.Base(path))
+	if lockPath != path { // a staging folder: out of any save's way first
+		trash := path + trashSuffix
+		if s.step("rename leftover "+kind, func() error { return os.Rename(path, trash) }) != nil {
+			return
+		}
+		path = trash
+	}
+	s.step("remove leftover "+kind, func() error { return os.RemoveAll(path) })
+}
+
+// claim takes the exclusive lock of f without waiting for its holder, but
+// for a moment: a lock held for an instant is no save's — a reader
+// checking it (see held), or a copy of some process's descriptor in a
+// child it forks, until the child's exec closes it — and should not stop
+// a leftover from being removed. A running save holds its lock for
+// longer; it is left alone after some 150 ms.
+func claim(f *os.File) bool {
+	wait := 5 * time.Millisecond
+	for try := 0; ; try++ {
+		err := lockFile(f, true, false)
+		if !errors.Is(err, errLocked) || try == 5 {
+			return err == nil
+		}
+		time.Sleep(wait)
+		wait *= 2
+	}
+}
+
+// isTrash reports whether name is a staging folder a cleaner claimed.
+func isTrash(name string) bool {
+	return strings.HasPrefix(name, stagePrefix) && strings.HasSuffix(name, trashSuffix)
 }
 
 // leftoverKind names a leftover for the hook without its random part.
@@ -326,24 +369,25 @@ func (s *saver) setModes(names []string, modeOf func(string) fs.FileMode) error 
 
 // publish moves the staged files into the destination: the shards (or
 // the single file) in order, then index unless it is "". Before anything
-// else it retires the destination's file named retire, the old index (if
-// there is one): set aside into the staging folder, and the directory
+// else it retires the destination's files named in retire that are there:
+// the old index and, for a sharded save, the old single file of the same
+// prefix. They are set aside into the staging folder, and the directory
 // synced, so that no index is ever in the directory while the shards it
 // names are being replaced or removed — even when the new index is the
 // same, byte for byte (same names and shapes, other values), since that
-// index over a mix of old and new shards would pass every check. With an
-// index, files of the
-// shards' names are set aside before the new ones move in, so that a
-// failed rename can be undone; a single file is renamed over the old one
-// in one step. The new index moves in last, after the shards are synced.
-// The set-aside files are deleted with the staging folder once all is
-// done.
+// index over a mix of old and new shards would pass every check — and no
+// old single file stays beside the new shards as a second checkpoint of
+// the same name. With an index, files of the shards' names are set aside
+// before the new ones move in, so that a failed rename can be undone; a
+// single file is renamed over the old one in one step. The new index
+// moves in last, after the shards are synced. The set-aside files are
+// deleted with the staging folder once all is done.
 //
 // If a rename fails, the new files are taken out again and the old ones
 // put back (the index last), which leaves the directory as it was. keep
 // reports that putting an old file back failed too: the error says where
 // the old files are, and the staging folder must not be removed.
-func (s *saver) publish(shards []string, index, retire string, old present) (paths []string, keep bool, err error) {
+func (s *saver) publish(shards []string, index string, retire []string, old present) (paths []string, keep bool, err error) {
 	aside := filepath.Join(s.stage, asideDir)
 	var replaced, placed []string // names set aside, names moved in
 	undo := func(final string, cause error) ([]string, bool, error) {
@@ -365,10 +409,16 @@ func (s *saver) publish(shards []string, index, retire string, old present) (pat
 		}
 		return err
 	}
-	if _, ok := old[retire]; ok {
-		if err := setAside(retire); err != nil {
-			return undo(filepath.Join(s.dir, retire), err)
+	retired := false
+	for _, name := range retire {
+		if _, ok := old[name]; ok {
+			if err := setAside(name); err != nil {
+				return undo(filepath.Join(s.dir, name), err)
+			}
+			retired = true
 		}
+	}
+	if retired {
 		s.syncDir()
 	}
 	for _, name := range shards {

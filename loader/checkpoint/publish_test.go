@@ -3,6 +3,7 @@
 package checkpoint
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -25,7 +26,7 @@ import (
 // stageFolder makes a staging folder as an interrupted save leaves it,
 // with a lock file unless noLock, and returns its path. With live, the
 // test holds the lock until it ends, as a running save does.
-func stageFolder(t *testing.T, dir, name string, noLock, live bool) string {
+func stageFolder(t testing.TB, dir, name string, noLock, live bool) string {
 	t.Helper()
 	stage := filepath.Join(dir, stagePrefix+name)
 	if err := os.MkdirAll(filepath.Join(stage, asideDir), 0o700); err != nil {
@@ -53,7 +54,7 @@ func stageFolder(t *testing.T, dir, name string, noLock, live bool) string {
 
 // lockedTemp makes a temporary file as loader.CreateFile leaves one; with
 // live, the test holds its lock until it ends.
-func lockedTemp(t *testing.T, path string, live bool) {
+func lockedTemp(t testing.TB, path string, live bool) {
 	t.Helper()
 	f, err := os.Create(path)
 	if err != nil {
@@ -127,9 +128,10 @@ func TestOpenIncomplete(t *testing.T) {
 		{"staging folder beside a whole checkpoint", func(t *testing.T, dir string) {
 			sharded(t, dir)
 			stageFolder(t, dir, "c", false, false)
-			stageFolder(t, dir, "d", false, true) // a running save is no leftover
+			stageFolder(t, dir, "d", false, true)             // a running save is no leftover
+			stageFolder(t, dir, "e"+trashSuffix, false, true) // but a claimed folder is
 			lockedTemp(t, filepath.Join(dir, ".model.safetensors.tmp-1"), false)
-		}, nil, nil, []string{".model.safetensors.tmp-1", stagePrefix + "c"}},
+		}, nil, nil, []string{".model.safetensors.tmp-1", stagePrefix + "c", stagePrefix + "e" + trashSuffix}},
 		{"staging folder beside a single file", func(t *testing.T, dir string) {
 			single(t, dir, "model.safetensors")
 			stageFolder(t, dir, "c", true, false)
@@ -205,6 +207,9 @@ func TestSaveCleansLeftovers(t *testing.T) {
 			dead := stageFolder(t, dir, "dead", false, false)
 			noLock := stageFolder(t, dir, "nolock", true, false)
 			live := stageFolder(t, dir, "live", false, true)
+			// Claimed by a cleaner, still at work (its lock held) or killed:
+			// no save writes there, so it goes either way.
+			trash := stageFolder(t, dir, "claimed"+trashSuffix, false, true)
 			outside := t.TempDir()
 			os.WriteFile(filepath.Join(outside, "keep"), []byte("x"), 0o644)
 			os.Symlink(outside, filepath.Join(dir, stagePrefix+"link"))
@@ -221,7 +226,7 @@ func TestSaveCleansLeftovers(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			for _, gone := range []string{dead, noLock, filepath.Join(dir, ".model.safetensors.tmp-123")} {
+			for _, gone := range []string{dead, noLock, trash, filepath.Join(dir, ".model.safetensors.tmp-123")} {
 				if _, err := os.Lstat(gone); !errors.Is(err, fs.ErrNotExist) {
 					t.Errorf("%s is still there: %v", filepath.Base(gone), err)
 				}
@@ -455,5 +460,136 @@ func unblockFIFOs(dir string) {
 				f.Close()
 			}
 		}
+	}
+}
+
+// TestSaveShardedReplacesSingle: a sharded save over PREFIX.safetensors
+// replaces it, as a single-file save over shards replaces them. Left
+// beside the new shards, the old file would be another checkpoint of the
+// same name, with the old weights — the one transformers' from_pretrained
+// loads first — so the save retires it with the old index, before any
+// shard moves in, and a failed save puts it back.
+func TestSaveShardedReplacesSingle(t *testing.T) {
+	oldTensors, newTensors := ckptTensors(t, 6, 20), ckptTensors(t, 6, 21)
+	ctx := context.Background()
+	dir := t.TempDir()
+	if _, err := Save(ctx, dir, ckptSources(oldTensors)); err != nil {
+		t.Fatal(err)
+	}
+	single := filepath.Join(dir, "model.safetensors")
+	before, err := os.ReadFile(single)
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	// A save that fails while moving its shards in leaves the old file.
+	boom := errors.New("boom")
+	failing, _ := failRename([]Option{WithMaxShardSize(150)}, 2, 2, boom)
+	if _, err := Save(ctx, dir, ckptSources(newTensors), failing...); !errors.Is(err, boom) {
+		t.Fatalf("got %v, want boom", err)
+	}
+	if got, err := os.ReadFile(single); err != nil || !bytes.Equal(got, before) {
+		t.Fatalf("a failed save did not put %s back: %v", filepath.Base(single), err)
+	}
+
+	paths, err := Save(ctx, dir, ckptSources(newTensors), WithMaxShardSize(150))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var names []string
+	entries, _ := os.ReadDir(dir)
+	for _, e := range entries {
+		names = append(names, e.Name())
+	}
+	var want []string
+	for _, p := range paths {
+		want = append(want, filepath.Base(p))
+	}
+	slices.Sort(want)
+	if len(want) < 3 || !slices.Equal(names, want) {
+		t.Errorf("the directory holds %v, want only the new checkpoint %v", names, want)
+	}
+	if _, err := Open(ctx, single); !errors.Is(err, fs.ErrNotExist) {
+		t.Errorf("Open(%s) after the save: %v, want it gone", filepath.Base(single), err)
+	}
+	c, err := Open(ctx, dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	ckptCheckTensors(t, c, newTensors)
+}
+
+// TestConcurrentSaves: saves of other versions and layouts (three
+// shards, two, one file) into one directory at once, while readers open
+// it. Every save succeeds; every open gets one version whole or
+// ErrIncomplete; and at the end the directory holds exactly one
+// checkpoint, whole, and nothing a save left.
+func TestConcurrentSaves(t *testing.T) {
+	versions := []map[string]loader.Data{killTensors(51), killTensors(52), killTensors(53)}
+	var digests []string
+	for _, v := range versions {
+		digests = append(digests, killDigest(v))
+	}
+	layouts := []int64{three, two, one}
+	dir := filepath.Join(t.TempDir(), "ckpt")
+	var wg sync.WaitGroup
+	var saving atomic.Int32
+	for i := range versions {
+		saving.Add(1)
+		wg.Go(func() {
+			defer saving.Add(-1)
+			for j := range 6 {
+				max := layouts[(i+j)%len(layouts)]
+				if _, err := Save(context.Background(), dir, ckptSources(versions[i]), WithMaxShardSize(max)); err != nil {
+					t.Errorf("save %d of version %d: %v", j, i, err)
+					return
+				}
+			}
+		})
+	}
+	var whole, incomplete int
+	for saving.Load() > 0 {
+		c, err := Open(context.Background(), dir)
+		switch {
+		case errors.Is(err, ErrIncomplete), errors.Is(err, fs.ErrNotExist), errors.Is(err, ErrNoCheckpoint):
+			incomplete++ // (the directory may not exist yet, or be empty)
+			continue
+		case err != nil:
+			t.Errorf("Open during the saves: %v", err)
+			continue
+		}
+		if d := checkpointDigest(t, c); !slices.Contains(digests, d) {
+			t.Errorf("Open during the saves got a mix of versions (%s)", c.Path())
+		}
+		whole++
+		c.Close()
+	}
+	wg.Wait()
+	t.Logf("opens during the saves: %d whole, %d incomplete", whole, incomplete)
+
+	c, err := Open(context.Background(), dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	if d := checkpointDigest(t, c); !slices.Contains(digests, d) {
+		t.Error("the final checkpoint is a mix of versions")
+	}
+	var want []string
+	for _, f := range c.Files() {
+		want = append(want, filepath.Base(f.Name()))
+	}
+	if c.Sharded() {
+		want = append(want, DefaultIndexName)
+	}
+	slices.Sort(want)
+	var got []string
+	entries, _ := os.ReadDir(dir)
+	for _, e := range entries {
+		got = append(got, e.Name())
+	}
+	if !slices.Equal(got, want) {
+		t.Errorf("the directory holds %v, want only the checkpoint's files %v", got, want)
 	}
 }

@@ -145,7 +145,7 @@ func writeFile(ctx context.Context, path string, tensors []Source, metadata map[
 	if err := s.setModes([]string{base}, func(n string) fs.FileMode { return old.modeFor(n, s.mode) }); err != nil {
 		return err
 	}
-	_, keep, err = s.publish([]string{base}, "", "", old)
+	_, keep, err = s.publish([]string{base}, "", nil, old)
 	return err
 }
 
@@ -190,10 +190,13 @@ func abandon(w *loader.Writer, complete bool) {
 // save's) are kept in the staging folder until the new files are all in
 // place; if a rename fails, they are put back, so a failed save leaves dir
 // as it was. After that, shards of another count left by an earlier save
-// with the same prefix are removed, as transformers does. A
-// PREFIX.safetensors beside a new sharded checkpoint is kept (it may be
-// the file the shards were made from); Open on the directory prefers the
-// index. See the package documentation for the protocol, and what the
+// with the same prefix are removed, as transformers does; and a sharded
+// save retires PREFIX.safetensors with the old index, where transformers
+// keeps it: beside the new shards it would be a second checkpoint of the
+// same name holding the old weights, which transformers' from_pretrained
+// loads in preference to the index. (Sources read from that file are
+// done with before it is retired, and a mapped file stays readable
+// anyway.) See the package documentation for the protocol, and what the
 // next save cleans up after a killed one.
 //
 // New files get the mode os.Create gives (0666 less the umask); a
@@ -274,8 +277,14 @@ func (s *saver) saveSharded(ctx context.Context, tensors []Source, groups [][]in
 	if err := s.setModes(staged, modeOf); err != nil {
 		return nil, err
 	}
+	// The old index goes first; and a sharded checkpoint replaces the
+	// single file of its prefix, as a single file replaces the shards.
+	retire := []string{prefix + IndexSuffix}
+	if index != "" {
+		retire = append(retire, prefix+".safetensors")
+	}
 	var written []string
-	if written, keep, err = s.publish(names, index, prefix+IndexSuffix, old); err != nil {
+	if written, keep, err = s.publish(names, index, retire, old); err != nil {
 		return nil, err
 	}
 	s.removeStale(staleShards(prefix, old, names))
