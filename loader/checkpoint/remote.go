@@ -150,14 +150,18 @@ func notSafetensors(err error, contentType string) error {
 	if perr != nil || !documentType(media) || !errors.As(err, &e) || !headerError(e.Err) {
 		return err
 	}
+	// The loader says "not a safetensors file (looks like HTML); …" of
+	// bytes it recognises: the server's word goes beside its own.
+	const hint = "not a safetensors file ("
 	note := "the server sent " + media
-	switch {
-	case strings.Contains(e.Detail, "not a safetensors file"):
-		e.Detail += "; " + note
+	switch i := strings.Index(e.Detail, hint); {
+	case i >= 0:
+		i += len(hint)
+		e.Detail = e.Detail[:i] + note + "; " + e.Detail[i:]
 	case e.Detail == "":
-		e.Detail = "not a safetensors file (" + note + ")"
+		e.Detail = hint + note + ")"
 	default:
-		e.Detail = "not a safetensors file (" + note + "): " + e.Detail
+		e.Detail = hint + note + "): " + e.Detail
 	}
 	return e
 }
@@ -340,7 +344,7 @@ func checkRemoteNames(indexName string, idx *index) error {
 func remoteName(name string) string {
 	for range 8 {
 		switch {
-		case strings.ContainsAny(name, "\\\x00:\uff0e\uff0f\uff3c\u2215\u2216\u2044\u29f8"):
+		case strings.ContainsFunc(name, foldsToSyntax):
 			return "which holds a character some servers read as a separator, a drive or a scheme"
 		case !localRemote(name):
 			return "which is not a path inside the index's directory"
@@ -355,6 +359,23 @@ func remoteName(name string) string {
 		name = decoded
 	}
 	return "which is encoded too many times over"
+}
+
+// foldsToSyntax reports whether r means something in a path, or turns
+// into such a character when a server folds Unicode compatibility forms
+// (NFKC) or maps look-alikes: '\', NUL, ':', the fullwidth forms of
+// ASCII and the small forms (which fold to ASCII: '．' to '.', '％' to
+// '%', '：' to ':'), the one-dot leader, and the slashes and backslashes
+// of mathematics.
+// No shard name needs any of them.
+func foldsToSyntax(r rune) bool {
+	switch {
+	case r == '\\', r == 0, r == ':':
+		return true
+	case r >= 0xff01 && r <= 0xff5e, r >= 0xfe50 && r <= 0xfe6f:
+		return true
+	}
+	return strings.ContainsRune("\u2024\u2044\u2215\u2216\u29f5\u29f8\u29f9", r)
 }
 
 // localRemote reports whether a name stays inside its directory with

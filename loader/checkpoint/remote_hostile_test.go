@@ -149,6 +149,11 @@ func TestRemoteShardNames(t *testing.T) {
 		"evil%00.safetensors",
 		"\uff0e\uff0e/evil.safetensors",
 		"..\u2215evil.safetensors",
+		"\ufe52\ufe52/evil.safetensors",     // small full stop: '.' once NFKC-folded
+		"\u2024\u2024/evil.safetensors",     // one dot leader: '.'
+		"..\ufe68evil.safetensors",          // small reverse solidus: '\\'
+		"\uff052e\uff052e/evil.safetensors", // fullwidth percent: "%2e" once folded
+		"C\uff1aevil.safetensors",           // fullwidth colon: a drive
 	} {
 		t.Run(name, func(t *testing.T) {
 			writeIndex(t, filepath.Join(dir, "bad.index.json"), map[string]string{"x": name})
@@ -309,11 +314,42 @@ func TestRemoteNotSafetensors(t *testing.T) {
 			t.Errorf("%s: %v (kind %q), want HeaderTooLarge", tc.ctype, err, loader.Kind(err))
 		}
 		media, _, _ := strings.Cut(tc.ctype, ";")
-		hint := "not a safetensors file (the server sent " + media + ")"
+		hint := "not a safetensors file (the server sent " + media
 		if got := err != nil && strings.Contains(err.Error(), hint); got != tc.hint {
 			t.Errorf("%s: %v; want the hint %q: %v", tc.ctype, err, hint, tc.hint)
 		}
 		t.Log(err)
+	}
+}
+
+// TestNotSafetensorsHint: the server's Content-Type joins what the
+// loader says a file looks like, keeping the error's kind, and is added
+// only to errors about the header's bytes.
+func TestNotSafetensorsHint(t *testing.T) {
+	for _, tc := range []struct {
+		err   *loader.Error
+		ctype string
+		want  string // the Detail after
+	}{
+		{&loader.Error{Err: loader.ErrHeaderTooLarge}, "text/html; charset=utf-8",
+			"not a safetensors file (the server sent text/html)"},
+		{&loader.Error{Err: loader.ErrHeaderTooLarge, Detail: "length 123"}, "image/png",
+			"not a safetensors file (the server sent image/png): length 123"},
+		{&loader.Error{Err: loader.ErrHeaderTooLarge, Detail: "not a safetensors file (looks like HTML); length 123"}, "text/html",
+			"not a safetensors file (the server sent text/html; looks like HTML); length 123"},
+		{&loader.Error{Err: loader.ErrInvalidHeaderDeserialization, Detail: "x"}, "application/problem+json",
+			"not a safetensors file (the server sent application/problem+json): x"},
+		{&loader.Error{Err: loader.ErrHeaderTooLarge, Detail: "x"}, "application/octet-stream", "x"},
+		{&loader.Error{Err: loader.ErrHeaderTooLarge, Detail: "x"}, "", "x"},
+		{&loader.Error{Err: loader.ErrHeaderTooLarge, Detail: "x"}, "text/html; broken=", "x"},
+		{&loader.Error{Err: loader.ErrTensorInvalidInfo, Detail: "x"}, "text/html", "x"},
+	} {
+		kind := loader.Kind(tc.err)
+		err := notSafetensors(tc.err, tc.ctype)
+		var e *loader.Error
+		if !errors.As(err, &e) || e.Detail != tc.want || loader.Kind(err) != kind {
+			t.Errorf("%s: %v (kind %q), want detail %q", tc.ctype, err, loader.Kind(err), tc.want)
+		}
 	}
 }
 
