@@ -26,8 +26,8 @@ type target struct {
 // existing file there untouched. Errors name path.
 //
 // The bytes go to a temporary file, .BASE.tmp-DIGITS beside path, created
-// as os.Create creates files (mode 0666 less the umask) and locked (flock)
-// while it is written. CreateFile first removes such files of the same
+// as os.Create creates files (mode 0666 less the umask; the replaced
+// file's mode, if any) and locked (flock) while it is written. CreateFile first removes such files of the same
 // path that no one holds locked: those of an earlier write that was
 // killed, which can be as large as the file.
 func CreateFile(path string, tensors []Spec, metadata map[string]string) (*Writer, error) {
@@ -36,7 +36,13 @@ func CreateFile(path string, tensors []Spec, metadata map[string]string) (*Write
 		dir = "."
 	}
 	removeStale(dir, base)
-	tmp, err := createTemp(dir, base)
+	// A file that replaces another is never readable by more users than
+	// that one, not even while it is written.
+	perm := fs.FileMode(0o666)
+	if fi, err := os.Stat(path); err == nil {
+		perm = fi.Mode().Perm()
+	}
+	tmp, err := createTemp(dir, base, perm)
 	if err != nil {
 		return nil, &Error{File: path, Detail: "creating a temporary file", Cause: err}
 	}
@@ -59,13 +65,13 @@ func isTemp(name, base string) bool {
 	return ok && digits != "" && strings.Trim(digits, "0123456789") == ""
 }
 
-// createTemp creates and locks a new temporary file for base in dir. Its
-// mode is 0666, less the umask, as os.Create gives (os.CreateTemp's 0600
-// would make every output private).
-func createTemp(dir, base string) (*os.File, error) {
+// createTemp creates and locks a new temporary file for base in dir, with
+// mode perm less the umask: for a new file 0666, as os.Create gives
+// (os.CreateTemp's 0600 would make every output private).
+func createTemp(dir, base string, perm fs.FileMode) (*os.File, error) {
 	for range 100 {
 		name := filepath.Join(dir, tempPrefix(base)+strconv.FormatUint(uint64(rand.Uint32()), 10))
-		f, err := os.OpenFile(name, os.O_RDWR|os.O_CREATE|os.O_EXCL, 0o666)
+		f, err := os.OpenFile(name, os.O_RDWR|os.O_CREATE|os.O_EXCL, perm)
 		if errors.Is(err, fs.ErrExist) {
 			continue
 		}

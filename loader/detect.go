@@ -76,7 +76,9 @@ func sniff(head []byte, name string) string {
 		return "XML"
 	case len(text) > 0 && text[0] == '{' && strings.HasSuffix(path, ".json"):
 		return "a JSON checkpoint index: open it with checkpoint.Open"
-	case len(text) > 0 && (text[0] == '{' || text[0] == '['):
+	case len(text) > 0 && text[0] == '{':
+		return "JSON: a checkpoint index opens with checkpoint.Open"
+	case len(text) > 0 && text[0] == '[':
 		return "JSON"
 	}
 	return ""

@@ -23,7 +23,7 @@ func TestNotSafetensors(t *testing.T) {
 		{"page.safetensors", "<!DOCTYPE html>\n<html><body>Not found</body></html>", "HeaderTooLarge", "not a safetensors file (looks like HTML)"},
 		{"page.safetensors", "\n  <html lang=en><head></head></html>", "HeaderTooLarge", "not a safetensors file (looks like HTML)"},
 		{"model.safetensors.index.json", "{\n  \"metadata\": {},\n  \"weight_map\": {}\n}\n", "HeaderTooLarge", "not a safetensors file (looks like a JSON checkpoint index: open it with checkpoint.Open)"},
-		{"config.safetensors", `{"a": 1}`, "HeaderTooLarge", "not a safetensors file (looks like JSON)"},
+		{"config.safetensors", `{"a": 1}`, "HeaderTooLarge", "not a safetensors file (looks like JSON: a checkpoint index opens with checkpoint.Open)"},
 		{"x.json", "{}", "HeaderTooSmall", "not a safetensors file (looks like a JSON checkpoint index: open it with checkpoint.Open)"},
 		{"image.safetensors", png, "HeaderTooLarge", "not a safetensors file (looks like a PNG image)"},
 		{"pytorch_model.bin", "PK\x03\x04\x14\x00\x00\x00\x08\x00archive/data.pkl", "HeaderTooLarge", "not a safetensors file (looks like a ZIP archive, such as a PyTorch .bin or .pt file)"},

@@ -42,7 +42,7 @@ func checkUTF8(b []byte) *Error {
 		}
 		i += size
 	}
-	return newError(ErrInvalidHeader, "", "byte %#02x is not valid UTF-8", b[i]).at(8 + int64(i))
+	return newError(ErrInvalidHeader, "", "a malformed sequence starting with byte %#02x", b[i]).at(8 + int64(i))
 }
 
 // sortTensors orders the tensors by data offsets, ties by name, as the
@@ -72,8 +72,11 @@ func (h *header) validate(hdr []byte, dataLen, dataStart int64) *Error {
 	var end uint64
 	for _, t := range h.tensors {
 		begin, tend := uint64(t.Begin), uint64(t.End)
-		if begin != end || tend < begin {
+		if begin != end {
 			return newError(ErrInvalidOffset, t.Name, "data_offsets [%d, %d] do not start where the previous tensor ends (%d)", begin, tend, end).at(keyPos(hdr, t.Name))
+		}
+		if tend < begin {
+			return newError(ErrInvalidOffset, t.Name, "data_offsets [%d, %d] end before they begin", begin, tend).at(keyPos(hdr, t.Name))
 		}
 		end = tend
 		size, err := byteSize(t.DType, t.Shape)

@@ -195,7 +195,7 @@ func encodeHeader(order []Spec, metadata map[string]string) ([]byte, []int64, er
 		buf = append(buf, ':', '{')
 		for i, k := range keys {
 			if !utf8.ValidString(k) || !utf8.ValidString(metadata[k]) {
-				return nil, nil, newError(ErrInvalidHeader, "", "metadata key %q or its value is not valid UTF-8", k)
+				return nil, nil, newError(ErrInvalidHeader, "", "in metadata key %q or its value", k)
 			}
 			if i > 0 {
 				buf = append(buf, ',')
@@ -245,7 +245,7 @@ func checkSpec(s Spec) error {
 	case s.Name == metadataKey:
 		return newError(ErrTensorInvalidInfo, s.Name, "the name is reserved for the metadata map")
 	case !utf8.ValidString(s.Name):
-		return newError(ErrInvalidHeader, s.Name, "the name is not valid UTF-8")
+		return newError(ErrInvalidHeader, s.Name, "in the name")
 	case !s.DType.Valid():
 		return newError(ErrTensorInvalidInfo, s.Name, "invalid element type %v", s.DType)
 	}

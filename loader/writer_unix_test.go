@@ -37,6 +37,17 @@ func TestCreateFileMode(t *testing.T) {
 			t.Fatal(err)
 		}
 		os.Chmod(path, mode)
+		// While it is written, the new file is no more open than the old.
+		w, err := CreateFile(path, []Spec{{Name: "x", DType: dtype.U8, Shape: []uint64{1}}}, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if tmp := temps(t, path); len(tmp) != 1 {
+			t.Fatalf("temporary files %v", tmp)
+		} else if fi, _ := os.Stat(tmp[0]); fi.Mode().Perm()&^mode != 0 {
+			t.Errorf("replacing a %v file: the temporary file has mode %v", mode, fi.Mode().Perm())
+		}
+		w.Close()
 		if err := SaveFile(path, one, nil); err != nil {
 			t.Fatal(err)
 		}
