@@ -31,6 +31,34 @@
 // [CreateFile] for an atomic write to a file) produce the reference
 // writer's exact bytes for the same tensors, with metadata keys sorted.
 //
+// # Memory
+//
+// Opening a file reads its header into memory and keeps it (tensor names
+// are substrings of it) with about a hundred bytes for each tensor: a File
+// holds about 2× its header's size for a checkpoint's header, and opening
+// it allocates at most 8× the header's size for any header, however it is
+// crafted (many tiny entries, long shapes, many metadata keys). The header
+// is at most 100 MB unless [WithMaxHeaderSize] says otherwise. Tensor
+// bytes are never read at Open.
+//
+// # Files that change
+//
+// A mapped file that another process truncates no longer backs the memory
+// past its new end, and reading there faults. [File.ReadAt],
+// [Slice.Bytes] and [Slice.WriteTo] (even when the fault happens inside
+// the writer's Write) turn such a fault into an I/O error naming the file
+// and the offset; so does Open while it reads the header. The views that
+// [Tensor.Bytes] and [File.Mapping] return are read by the caller, where
+// no such guard can be set: reading them after a truncation crashes the
+// program. Read files that may change while open through those methods, or
+// open them with [WithPread].
+//
+// Open opens only regular files and fails at once on anything else: a
+// named pipe (which would block), a device, a directory (open sharded
+// checkpoints with loader/checkpoint's Open).
+//
+// # Errors
+//
 // [Kind] is the one table of error kinds of stload's packages and its
 // command: every sentinel of loader, loader/httprange, loader/checkpoint,
 // device and dtype carries its kind name.

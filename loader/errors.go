@@ -106,7 +106,8 @@ type Error struct {
 
 // Error formats the error as "FILE: tensor "NAME": SENTINEL: DETAIL: CAUSE
 // (at byte N)", leaving out the parts that are empty. A cause that is
-// itself an *Error does not repeat the file or the tensor.
+// itself an *Error, or an [*fs.PathError] about the same file, does not
+// repeat the file or the tensor.
 func (e *Error) Error() string {
 	var b strings.Builder
 	e.format(&b, "", "")
@@ -137,14 +138,30 @@ func (e *Error) format(b *strings.Builder, file, tensor string) {
 	}
 	if e.Cause != nil {
 		b.WriteString(sep)
-		if c, ok := e.Cause.(*Error); ok {
-			c.format(b, cmp.Or(e.File, file), cmp.Or(e.Tensor, tensor))
-		} else {
-			b.WriteString(e.Cause.Error())
-		}
+		e.formatCause(b, cmp.Or(e.File, file), cmp.Or(e.Tensor, tensor))
 	}
 	if e.Offset != 0 {
 		fmt.Fprintf(b, " (at byte %d)", e.Offset)
+	}
+}
+
+// formatCause writes the error's cause, leaving out a file and a tensor
+// already named: those of an *Error, the path of an *fs.PathError (the
+// operating system's errors name the file too).
+func (e *Error) formatCause(b *strings.Builder, file, tensor string) {
+	switch c := e.Cause.(type) {
+	case *Error:
+		c.format(b, file, tensor)
+	case *fs.PathError:
+		if c.Path != file {
+			b.WriteString(c.Error())
+			return
+		}
+		b.WriteString(c.Op)
+		b.WriteString(": ")
+		b.WriteString(c.Err.Error())
+	default:
+		b.WriteString(e.Cause.Error())
 	}
 }
 
@@ -171,6 +188,18 @@ func newError(sentinel error, tensor, format string, args ...any) *Error {
 func (e *Error) at(off int64) *Error {
 	e.Offset = off
 	return e
+}
+
+// inline formats the error without its file, with its offset in the
+// text, for quoting inside another error's detail.
+func (e *Error) inline() string {
+	var b strings.Builder
+	e.format(&b, e.File, "")
+	s := strings.TrimSuffix(b.String(), fmt.Sprintf(" (at byte %d)", e.Offset))
+	if e.Offset != 0 {
+		s += fmt.Sprintf(", at byte %d", e.Offset)
+	}
+	return s
 }
 
 // closedError is the error of a use of a closed file.

@@ -2,6 +2,7 @@ package loader_test
 
 import (
 	"bytes"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -13,18 +14,24 @@ import (
 	"github.com/stload/stload/loader"
 )
 
-// writeExample saves a small file and returns its path.
-func writeExample() string {
+// exampleDir makes a directory for an example's files, which the example
+// removes.
+func exampleDir() string {
 	dir, err := os.MkdirTemp("", "stload-example")
 	if err != nil {
 		log.Fatal(err)
 	}
-	path := filepath.Join(dir, "model.safetensors")
+	return dir
+}
+
+// writeExample saves a small file and returns its path.
+func writeExample() string {
+	path := filepath.Join(exampleDir(), "model.safetensors")
 	weights := make([]byte, 2*3*4) // F32 [2,3]: 0..5
 	for i := range 6 {
 		weights[4*i+2], weights[4*i+3] = []byte{0x00, 0x80, 0x00, 0x40, 0x80, 0xa0}[i], 0x40
 	}
-	err = loader.SaveFile(path, map[string]loader.Data{
+	err := loader.SaveFile(path, map[string]loader.Data{
 		"layer.weight": {DType: dtype.F32, Shape: []uint64{2, 3}, Bytes: weights},
 		"layer.bias":   {DType: dtype.U8, Shape: []uint64{3}, Bytes: []byte{7, 8, 9}},
 	}, map[string]string{"format": "pt"})
@@ -170,4 +177,121 @@ func ExampleNewWriter() {
 	// a
 	// b
 	// 124
+}
+
+// ExampleSaveFile saves tensors held in Go slices: dtype.AsBytes gives
+// their bytes without copying them (on little-endian machines).
+func ExampleSaveFile() {
+	dir := exampleDir()
+	defer os.RemoveAll(dir)
+	path := filepath.Join(dir, "model.safetensors")
+
+	weights := []float32{0.5, -1, 2, 4, 8, 16}
+	bf16 := []uint16{dtype.Float32ToBF16(1.5), dtype.Float32ToBF16(-3)} // BF16 bits
+	err := loader.SaveFile(path, map[string]loader.Data{
+		"w": {DType: dtype.F32, Shape: []uint64{2, 3}, Bytes: dtype.AsBytes(weights)},
+		"b": {DType: dtype.BF16, Shape: []uint64{2}, Bytes: dtype.AsBytes(bf16)},
+	}, map[string]string{"format": "pt"})
+	if err != nil {
+		log.Fatal(err)
+	}
+
+	f, err := loader.Open(path)
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer f.Close()
+	for name, t := range f.Tensors() {
+		raw, err := t.Bytes()
+		if err != nil {
+			log.Fatal(err)
+		}
+		values := make([]float32, t.NumElements())
+		if err := dtype.ToFloat32(values, raw, t.DType); err != nil {
+			log.Fatal(err)
+		}
+		fmt.Println(name, t.DType, t.Shape, values)
+	}
+	// Output:
+	// w F32 [2 3] [0.5 -1 2 4 8 16]
+	// b BF16 [2] [1.5 -3]
+}
+
+// ExampleCreateFile streams a file larger than one would hold in memory:
+// the header first, then each tensor's bytes in the writer's order, in
+// pieces of any size. Close publishes the file atomically; closing a
+// writer that lacks bytes fails, names the tensor, and saves nothing.
+func ExampleCreateFile() {
+	dir := exampleDir()
+	defer os.RemoveAll(dir)
+	path := filepath.Join(dir, "big.safetensors")
+
+	specs := []loader.Spec{
+		{Name: "embed", DType: dtype.U8, Shape: []uint64{1000, 64}},
+		{Name: "head", DType: dtype.I32, Shape: []uint64{16}},
+	}
+	w, err := loader.CreateFile(path, specs, nil)
+	if err != nil {
+		log.Fatal(err)
+	}
+	chunk := make([]byte, 4096)     // say, read from somewhere else in turn
+	for _, s := range w.Tensors() { // widest type first: head, then embed
+		n := int64(s.DType.Bits() / 8)
+		for _, d := range s.Shape {
+			n *= int64(d)
+		}
+		for ; n > 0; n -= int64(len(chunk)) {
+			if _, err := w.Write(chunk[:min(n, int64(len(chunk)))]); err != nil {
+				log.Fatal(err)
+			}
+		}
+		fmt.Println("wrote", s.Name)
+	}
+	if err := w.Close(); err != nil {
+		log.Fatal(err)
+	}
+	f, err := loader.Open(path)
+	if err != nil {
+		log.Fatal(err)
+	}
+	fmt.Println(f.Size())
+	f.Close()
+
+	// An abandoned write: nothing replaces the file.
+	w, _ = loader.CreateFile(path, specs, nil)
+	w.Write(make([]byte, 10))
+	err = w.Close()
+	var e *loader.Error
+	fmt.Println(errors.As(err, &e), e.Tensor, loader.Kind(err))
+	// Output:
+	// wrote head
+	// wrote embed
+	// 64200
+	// true head TensorInvalidInfo
+}
+
+// ExampleError tells errors apart: errors.Is for a sentinel or an
+// operating-system error, Kind for the kind's name (what the command
+// prints), errors.As for where it happened.
+func ExampleError() {
+	dir := exampleDir()
+	defer os.RemoveAll(dir)
+
+	_, err := loader.Open(filepath.Join(dir, "missing.safetensors"))
+	fmt.Println(errors.Is(err, fs.ErrNotExist), loader.Kind(err))
+
+	// A header whose tensor claims more bytes than its offsets hold.
+	hdr := `{"t":{"dtype":"F32","shape":[4],"data_offsets":[0,8]}}`
+	file := append(binary.LittleEndian.AppendUint64(nil, uint64(len(hdr))), hdr...)
+	file = append(file, make([]byte, 8)...)
+	_, err = loader.NewReader(bytes.NewReader(file), int64(len(file)))
+	var e *loader.Error
+	if errors.As(err, &e) {
+		fmt.Println(errors.Is(err, loader.ErrTensorInvalidInfo), loader.Kind(err), e.Tensor, e.Offset)
+		fmt.Println(e.Detail)
+	}
+	// Output:
+	// true IoError
+	// true TensorInvalidInfo t 9
+	// F32 [4] needs 16 bytes but data_offsets [0, 8] hold 8
 }

@@ -1,11 +1,10 @@
 package loader
 
 import (
+	"fmt"
 	"io"
 	"iter"
-	"maps"
 	"os"
-	"slices"
 	"sync"
 )
 
@@ -16,9 +15,9 @@ type File struct {
 	name       string
 	size       int64
 	headerSize int64
-	meta       map[string]string
-	tensors    []Tensor // offset order, ties by name
-	index      map[string]int
+	meta       []metaEntry // nil when the header has no metadata
+	tensors    []Tensor    // offset order, ties by name
+	index      nameIndex   // of tensors
 
 	r     io.ReaderAt // reads when not mapped
 	chunk int64       // the most bytes WriteTo asks of r at once
@@ -47,10 +46,14 @@ const readerChunk = 64 << 20
 // Where mapping fails (some network and FUSE file systems refuse it), or
 // when [WithPread] is given, reads go through pread instead. Close closes
 // the file.
+//
+// Open fails at once, without blocking, on anything but a regular file: a
+// directory (a sharded checkpoint is opened with loader/checkpoint's
+// Open), a named pipe, a device.
 func Open(path string, opts ...Option) (*File, error) {
-	osf, err := os.Open(path)
+	osf, err := openRegular(path)
 	if err != nil {
-		return nil, &Error{File: path, Cause: err}
+		return nil, err
 	}
 	fi, err := osf.Stat()
 	if err != nil {
@@ -77,9 +80,10 @@ func Open(path string, opts ...Option) (*File, error) {
 // read through r, and returns a File whose tensor bytes are read with
 // r.ReadAt when asked for. When r is an [*os.File] it is memory-mapped
 // instead, as [Open] does (unless [WithPread] is given); Close unmaps it
-// but never closes r. Errors and [File.Name] name the file with what r's
-// Name() string method returns, when it has one (an *os.File, a
-// loader/httprange Reader).
+// but never closes r. An *os.File that is not a regular file (a
+// directory, a named pipe) is refused at once. Errors and [File.Name] name
+// the file with what r's Name() string method returns, when it has one (an
+// *os.File, a loader/httprange Reader).
 //
 // Through an r that is not an *os.File, [Slice.WriteTo] reads up to 64 MiB
 // at once, so that a reader which fetches a long read in parallel parts
@@ -92,7 +96,14 @@ func NewReader(r io.ReaderAt, size int64, opts ...Option) (*File, error) {
 	}
 	if osf, ok := r.(*os.File); ok {
 		f.chunk = copyBufSize
-		if !cfg.pread {
+		fi, err := osf.Stat()
+		if err != nil {
+			return nil, &Error{File: f.name, Cause: err}
+		}
+		if err := notRegular(f.name, fi.Mode()); err != nil {
+			return nil, err
+		}
+		if !cfg.pread && fi.Size() >= size {
 			f.mapFile(osf)
 		}
 	}
@@ -104,13 +115,9 @@ func NewReader(r io.ReaderAt, size int64, opts ...Option) (*File, error) {
 	return f, nil
 }
 
-// mapFile maps osf when it holds at least the file's size bytes: mapping
-// past the end of a file would make reading there crash the program.
+// mapFile maps the file's size bytes of osf, which holds at least that
+// many: mapping past the end of a file would make reading there fault.
 func (f *File) mapFile(osf *os.File) {
-	fi, err := osf.Stat()
-	if err != nil || fi.Size() < f.size {
-		return
-	}
 	if m, err := mmapFile(osf, f.size); err == nil && m != nil {
 		f.mapped = m
 		f.free = func() error { return munmap(m) }
@@ -123,16 +130,17 @@ func (f *File) parse(cfg config) *Error {
 	var prefix [8]byte
 	if f.size >= 8 {
 		if err := f.readFull(prefix[:], 0); err != nil {
-			return &Error{Detail: "reading the length prefix", Cause: err}
+			return f.headerReadError(err, "reading the length prefix")
 		}
 	}
 	n, err := checkPrefix(prefix[:], f.size, cfg.maxHeader)
 	if err != nil {
+		f.explain(err)
 		return err
 	}
 	hdr, rerr := f.header(n)
 	if rerr != nil {
-		return &Error{Offset: 8, Detail: "reading the header", Cause: rerr}
+		return f.headerReadError(rerr, "reading the header")
 	}
 	if err := checkUTF8(hdr); err != nil {
 		return err
@@ -141,28 +149,37 @@ func (f *File) parse(cfg config) *Error {
 	if err != nil {
 		return err
 	}
-	sorted := sortTensors(h.tensors)
-	if err := h.validate(f.size-8-n, 8+n); err != nil {
+	if sortTensors(h.tensors) {
+		h.reindex()
+	}
+	if err := h.validate(hdr, f.size-8-n, 8+n); err != nil {
 		if h.strict != nil {
-			err.Detail += "; note: " + h.strict.Err.Error() + ": " + h.strict.Detail
+			err.Detail += "; also: " + h.strict.inline()
 		}
 		return err
 	}
 	if h.strict != nil {
 		return h.strict
 	}
-	if sorted {
-		h.reindex()
-	}
 	f.headerSize, f.meta, f.tensors, f.index = n, h.meta, h.tensors, h.index
 	return nil
+}
+
+// headerReadError wraps an error reading the header: a fault on the
+// mapping (already an *Error) as it is, anything else with what was being
+// read.
+func (f *File) headerReadError(err error, what string) *Error {
+	if e, ok := err.(*Error); ok {
+		return e
+	}
+	return &Error{Detail: what, Cause: err}
 }
 
 // readFull reads len(p) bytes at off while the header is parsed.
 func (f *File) readFull(p []byte, off int64) error {
 	if f.mapped != nil {
-		copy(p, f.mapped[off:])
-		return nil
+		_, err := f.copyMapped(f.mapped, p, off)
+		return err
 	}
 	n, err := f.r.ReadAt(p, off)
 	if n == len(p) {
@@ -174,22 +191,31 @@ func (f *File) readFull(p []byte, off int64) error {
 	return err
 }
 
-// header returns the n header bytes. Through a reader it grows the buffer
-// as bytes arrive, so a length prefix that lies about a short stream cannot
-// make it allocate the full claimed size up front.
+// headerChunk is the size of the last part of a header read through a
+// reader before the rest (see header).
+const headerChunk = 1 << 20
+
+// header returns the n header bytes, in memory of their own that is never
+// written again: the tensors' names are substrings of it, valid after the
+// File is closed. Through a reader the last part of the header is read
+// first, into a small buffer, so that a length prefix or a size that lies
+// about a short stream cannot make it allocate the full claimed size.
 func (f *File) header(n int64) ([]byte, error) {
 	if f.mapped != nil {
-		return f.mapped[8 : 8+n], nil
+		return f.cloneMapped(8, n)
 	}
-	const chunk = 1 << 20
-	buf := make([]byte, 0, min(n, chunk))
-	for int64(len(buf)) < n {
-		k := int(min(n-int64(len(buf)), chunk))
-		buf = slices.Grow(buf, k)
-		if err := f.readFull(buf[len(buf):len(buf)+k], 8+int64(len(buf))); err != nil {
-			return nil, err
-		}
-		buf = buf[:len(buf)+k]
+	tail := min(n, headerChunk)
+	last := make([]byte, tail)
+	if err := f.readFull(last, 8+n-tail); err != nil {
+		return nil, err
+	}
+	if tail == n {
+		return last, nil
+	}
+	buf := make([]byte, n)
+	copy(buf[n-tail:], last)
+	if err := f.readFull(buf[:n-tail], 8); err != nil {
+		return nil, err
 	}
 	return buf, nil
 }
@@ -217,9 +243,18 @@ func (f *File) Tensors() iter.Seq2[string, Tensor] {
 	}
 }
 
-// Metadata returns a copy of the header's __metadata__ map: nil when the
-// header has none (or null), empty when it is {}.
-func (f *File) Metadata() map[string]string { return maps.Clone(f.meta) }
+// Metadata returns the header's __metadata__ map, a new one on each call:
+// nil when the header has none (or null), empty when it is {}.
+func (f *File) Metadata() map[string]string {
+	if f.meta == nil {
+		return nil
+	}
+	m := make(map[string]string, len(f.meta))
+	for _, e := range f.meta {
+		m[e.key] = e.value
+	}
+	return m
+}
 
 // Tensor returns the named tensor. It fails with [ErrTensorNotFound] when
 // the file has no such tensor and with [fs.ErrClosed] after Close.
@@ -230,16 +265,21 @@ func (f *File) Tensor(name string) (Tensor, error) {
 	if closed {
 		return Tensor{}, closedError(f.name)
 	}
-	i, ok := f.index[name]
+	i, ok := f.index.find(name, f.tensorName)
 	if !ok {
 		return Tensor{}, &Error{File: f.name, Tensor: name, Err: ErrTensorNotFound}
 	}
 	return f.tensors[i], nil
 }
 
+// tensorName returns the name of the i-th tensor, for the index.
+func (f *File) tensorName(i int) string { return f.tensors[i].Name }
+
 // ReadAt reads len(p) bytes at absolute offset off of the file. It
 // implements [io.ReaderAt], is safe for concurrent use, and fails with
-// [fs.ErrClosed] after Close.
+// [fs.ErrClosed] after Close. A read from a mapped file that another
+// process truncated meanwhile fails with an I/O error rather than crash
+// the program.
 func (f *File) ReadAt(p []byte, off int64) (int, error) {
 	m, err := f.acquire()
 	if err != nil {
@@ -247,17 +287,17 @@ func (f *File) ReadAt(p []byte, off int64) (int, error) {
 	}
 	defer f.done()
 	if off < 0 || off > f.size {
-		return 0, &Error{File: f.name, Offset: off, Detail: "offset outside the file"}
+		return 0, &Error{File: f.name, Offset: off, Detail: fmt.Sprintf("offset outside the file's %d bytes", f.size)}
 	}
 	if len(p) == 0 {
 		return 0, nil
 	}
 	if m != nil {
-		n := copy(p, m[off:])
-		if n < len(p) {
-			return n, io.EOF
+		n, err := f.copyMapped(m, p, off)
+		if err == nil && n < len(p) {
+			err = io.EOF
 		}
-		return n, nil
+		return n, err
 	}
 	n, err := f.r.ReadAt(p, off)
 	if err != nil && err != io.EOF {
@@ -282,7 +322,10 @@ func (f *File) readError(err error, off int64) error {
 // last release unmaps it). data is nil for a file that is not mapped (one
 // read through an [io.ReaderAt], or opened with [WithPread]); release is
 // never nil, may be called more than once, and must be called. After
-// Close, Mapping fails with [fs.ErrClosed].
+// Close, Mapping fails with [fs.ErrClosed]. Like [Tensor.Bytes]'s views,
+// data faults when read past the end of a file another process truncated;
+// a reader that must survive that sets debug.SetPanicOnFault around its
+// reads.
 func (f *File) Mapping() (data []byte, release func(), err error) {
 	m, err := f.acquire()
 	if err != nil {

@@ -7,8 +7,6 @@ import (
 	"os"
 	"path/filepath"
 	"reflect"
-	"strconv"
-	"strings"
 	"testing"
 )
 
@@ -16,9 +14,9 @@ import (
 // rerunning it thousands of times, which takes minutes for the larger files.
 const maxSeed = 16 << 10
 
-// seedFiles adds every conformance file and every input kept under
-// ../testdata/fuzz/<target>/ to the fuzzer's seed corpus. The kept inputs
-// use the go test fuzz v1 format; each holds the arguments of one call.
+// seedFiles adds every conformance file to the fuzzer's seed corpus. The
+// inputs kept under testdata/fuzz/<target>/ (earlier findings, and inputs
+// that reached new code) are added by go test itself.
 func seedFiles(f *testing.F, args func(file []byte) []any) {
 	for _, dir := range []string{"valid", "invalid"} {
 		paths, _ := filepath.Glob(filepath.Join(conformance, dir, "*.safetensors"))
@@ -33,47 +31,6 @@ func seedFiles(f *testing.F, args func(file []byte) []any) {
 			f.Add(args(b)...)
 		}
 	}
-	kept, _ := filepath.Glob(filepath.Join("..", "testdata", "fuzz", f.Name(), "*"))
-	for _, p := range kept {
-		vals, err := readCorpusFile(p)
-		if err != nil {
-			f.Fatalf("%s: %v", p, err)
-		}
-		f.Add(vals...)
-	}
-}
-
-// readCorpusFile parses a go test fuzz v1 file holding []byte and string
-// values.
-func readCorpusFile(path string) ([]any, error) {
-	b, err := os.ReadFile(path)
-	if err != nil {
-		return nil, err
-	}
-	lines := strings.Split(strings.TrimSpace(string(b)), "\n")
-	if len(lines) == 0 || lines[0] != "go test fuzz v1" {
-		return nil, errors.New("not a go test fuzz v1 file")
-	}
-	var vals []any
-	for _, l := range lines[1:] {
-		switch {
-		case strings.HasPrefix(l, "[]byte(") && strings.HasSuffix(l, ")"):
-			s, err := strconv.Unquote(l[len("[]byte(") : len(l)-1])
-			if err != nil {
-				return nil, err
-			}
-			vals = append(vals, []byte(s))
-		case strings.HasPrefix(l, "string(") && strings.HasSuffix(l, ")"):
-			s, err := strconv.Unquote(l[len("string(") : len(l)-1])
-			if err != nil {
-				return nil, err
-			}
-			vals = append(vals, s)
-		default:
-			return nil, errors.New("unsupported value " + l)
-		}
-	}
-	return vals, nil
 }
 
 // FuzzHeader feeds arbitrary bytes to the JSON header parser. Whatever it
@@ -88,6 +45,10 @@ func FuzzHeader(f *testing.F) {
 	})
 	f.Fuzz(func(t *testing.T, hdr []byte) {
 		h, err := parseHeader(hdr, false, nil)
+		g := &parser{b: hdr, s: string(hdr), general: true}
+		if gerr := g.parse(); !sameParse(h, err, &g.h, gerr) {
+			t.Fatalf("the fast path and the general parser disagree:\n%v %v\n%v %v", err, h, gerr, g.h)
+		}
 		if err != nil {
 			if !errors.Is(err, ErrInvalidHeaderDeserialization) {
 				t.Fatalf("untyped error %v", err)
@@ -97,12 +58,23 @@ func FuzzHeader(f *testing.F) {
 		if !json.Valid(hdr) {
 			t.Fatalf("accepted invalid JSON %q", hdr)
 		}
-		for name, i := range h.index {
-			if h.tensors[i].Name != name {
-				t.Fatalf("index maps %q to tensor %q", name, h.tensors[i].Name)
+		for i, tensor := range h.tensors {
+			if j, ok := h.index.find(tensor.Name, h.tensorName); !ok || j != i {
+				t.Fatalf("index finds tensor %d, %q, at %d (%v)", i, tensor.Name, j, ok)
 			}
 		}
+		if h.index.n != len(h.tensors) {
+			t.Fatalf("index of %d names for %d tensors", h.index.n, len(h.tensors))
+		}
 	})
+}
+
+// sameParse reports whether two parses of a header agree.
+func sameParse(a *header, aerr *Error, b *header, berr *Error) bool {
+	if aerr != nil || berr != nil {
+		return aerr != nil && berr != nil && aerr.Error() == berr.Error()
+	}
+	return reflect.DeepEqual(a.tensors, b.tensors) && reflect.DeepEqual(a.meta, b.meta) && reflect.DeepEqual(a.strict, b.strict)
 }
 
 // FuzzOpen opens arbitrary bytes through both byte sources. They must agree

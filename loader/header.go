@@ -1,9 +1,14 @@
 package loader
 
 import (
+	"bytes"
+	"encoding/binary"
+	"math/bits"
+	"slices"
 	"strconv"
 	"unicode/utf16"
 	"unicode/utf8"
+	"unsafe"
 
 	"github.com/stload/stload/dtype"
 )
@@ -22,12 +27,8 @@ const metadataKey = "__metadata__"
 // that its errors and its ordering see the values written.
 type header struct {
 	tensors []Tensor
-	// pos[i] is the offset within the header of the name of the i-th
-	// tensor in header order; index maps a name to that i until the
-	// tensors are validated, which is when pos is needed.
-	pos   []int
-	meta  map[string]string // nil when absent or null
-	index map[string]int    // tensor name -> position in tensors
+	index   nameIndex   // of tensors
+	meta    []metaEntry // in header order; nil when absent or null
 	// strict is the first violation of stload's rules that are stricter
 	// than the reference's (duplicate keys, array entries). It is reported
 	// only after the reference's own checks pass, so that stload gives the
@@ -37,11 +38,12 @@ type header struct {
 
 // parser is a strict JSON tokenizer for the fixed safetensors header
 // schema. Generic decoding into maps costs several allocations per tensor;
-// this one allocates the header as one string (tensor names are substrings
-// of it), an arena for the shapes and the tensors slice.
+// this one allocates nothing per tensor: names are substrings of the
+// header, shapes are cut from an arena, and the tensors slice and the index
+// are sized for the header before parsing.
 type parser struct {
 	b       []byte
-	s       string // the same bytes as b; names are slices of it
+	s       string // the same memory as b; names are substrings of it
 	pos     int
 	depth   int
 	lenient bool
@@ -49,15 +51,37 @@ type parser struct {
 	h       header
 	hasMeta bool     // __metadata__ was seen, possibly as null
 	shapes  []uint64 // arena the shapes are cut from
+	general bool     // parse every entry with entryObject, for tests of entryFast
 }
 
+// metaEntry is one key and value of the header's __metadata__ map.
+type metaEntry struct{ key, value string }
+
+// maxEntries is the most tensors, or metadata keys, a header may hold:
+// the index counts them in 32 bits.
+const maxEntries = 1<<32 - 2
+
+// minEntry is the length of the shortest tensor entry, `"":["U8",[],[0,0]]`:
+// a header of n bytes holds at most n/minEntry tensors.
+const minEntry = 18
+
+// shapeChunk is the number of dimensions in each block of the shape arena.
+const shapeChunk = 4096
+
 // parseHeader parses the N header bytes b, which must already be valid
-// UTF-8, into tensors of f. Errors wrap ErrInvalidHeaderDeserialization and carry the offset
-// within the file (the header starts after the 8-byte length prefix).
+// UTF-8, into tensors of f. The tensors' names alias b, which must not
+// change afterwards. Errors wrap ErrInvalidHeaderDeserialization and carry
+// the offset within the file (the header starts after the 8-byte length
+// prefix).
 func parseHeader(b []byte, lenient bool, f *File) (*header, *Error) {
-	p := &parser{b: b, s: string(b), lenient: lenient, file: f}
+	p := &parser{b: b, s: unsafe.String(unsafe.SliceData(b), len(b)), lenient: lenient, file: f}
 	if err := p.parse(); err != nil {
 		return nil, err
+	}
+	if len(p.h.tensors) < cap(p.h.tensors)/2 {
+		// The estimate was far off (names full of '[', duplicates): keep
+		// no more than the File needs.
+		p.h.tensors = slices.Clone(p.h.tensors)
 	}
 	return &p.h, nil
 }
@@ -68,12 +92,12 @@ func (p *parser) fail(format string, args ...any) *Error {
 
 func (p *parser) skipSpace() {
 	for p.pos < len(p.b) {
-		switch p.b[p.pos] {
-		case ' ', '\t', '\n', '\r':
-			p.pos++
-		default:
+		// Writers put no whitespace between tokens: one comparison
+		// settles the usual case.
+		if c := p.b[p.pos]; c > ' ' || (c != ' ' && c != '\t' && c != '\n' && c != '\r') {
 			return
 		}
+		p.pos++
 	}
 }
 
@@ -95,9 +119,17 @@ func (p *parser) expect(c byte, what string) *Error {
 	return nil
 }
 
+// unexpected reports what was expected and what was found instead: a
+// byte as a Go character literal, anything beyond ASCII as its code point.
 func (p *parser) unexpected(what string) *Error {
 	if p.pos >= len(p.b) {
 		return p.fail("EOF while parsing %s", what)
+	}
+	switch r, _ := utf8.DecodeRuneInString(p.s[p.pos:]); {
+	case r == '\ufeff':
+		return p.fail("expected %s, found a byte order mark (U+FEFF)", what)
+	case r >= utf8.RuneSelf:
+		return p.fail("expected %s, found %U", what, r)
 	}
 	return p.fail("expected %s, found %q", what, p.b[p.pos])
 }
@@ -105,7 +137,7 @@ func (p *parser) unexpected(what string) *Error {
 func (p *parser) enter() *Error {
 	p.depth++
 	if p.depth >= maxDepth {
-		return p.fail("recursion limit exceeded")
+		return p.fail("recursion limit exceeded: more than %d nested arrays and objects", maxDepth-1)
 	}
 	return nil
 }
@@ -115,13 +147,14 @@ func (p *parser) parse() *Error {
 	if p.peek() != '{' {
 		return p.unexpected("a JSON object")
 	}
-	// Headers average about 90 bytes per tensor; presizing saves the
-	// repeated growth of the tensors and of the shape arena.
-	n := len(p.b)/90 + 1
+	// Every entry holds at least two '[' (its shape and its data_offsets),
+	// a writer's exactly two, and takes at least minEntry bytes: sizing for
+	// the smaller bound saves growing the tensors and the index, and
+	// bounds what a hostile header can make this allocate.
+	n := min(bytes.Count(p.b, []byte{'['})/2, len(p.b)/minEntry) + 1
 	p.h.tensors = make([]Tensor, 0, n)
-	p.h.pos = make([]int, 0, n)
-	p.shapes = make([]uint64, 0, 3*n)
-	p.h.index = make(map[string]int, n)
+	p.h.index = makeIndex(n)
+	p.shapes = make([]uint64, 0, p.chunkSize())
 	err := p.object(func(key string, pos int) *Error {
 		if key == metadataKey {
 			return p.metadata()
@@ -191,8 +224,20 @@ func (p *parser) metadata() *Error {
 	if p.peek() != '{' {
 		return p.fail("invalid type for `%s`: expected a map of strings", metadataKey)
 	}
-	p.h.meta = make(map[string]string)
-	return p.object(func(key string, keyPos int) *Error {
+	// Count the keys first, so that the entries and their index are
+	// allocated once, at their size: this is what bounds the memory a
+	// header made of many tiny metadata entries takes.
+	// A header that fails in that pass fails the same way or earlier in
+	// the next: that one reports it.
+	start, depth, n := p.pos, p.depth, 0
+	if p.object(func(string, int) *Error { n++; return p.skipValue() }) != nil {
+		n = 0
+	}
+	p.pos, p.depth = start, depth
+	meta := make([]metaEntry, 0, n)
+	index := makeIndex(n)
+	keyAt := func(i int) string { return meta[i].key }
+	err := p.object(func(key string, keyPos int) *Error {
 		if p.peek() != '"' {
 			return p.fail("invalid type for metadata value %q: expected a string", key)
 		}
@@ -200,12 +245,16 @@ func (p *parser) metadata() *Error {
 		if err != nil {
 			return err
 		}
-		if _, dup := p.h.meta[key]; dup {
-			p.strictf(keyPos, "", "metadata key %q appears more than once", key)
+		if i, dup := index.insert(key, len(meta), keyAt); dup {
+			p.strictf(keyPos, "", "a second entry for metadata key %q", key)
+			meta[i].value = v // the last one wins, as in the reference
+			return nil
 		}
-		p.h.meta[key] = v
+		meta = append(meta, metaEntry{key, v})
 		return nil
 	})
+	p.h.meta = meta
+	return err
 }
 
 // strictf records a violation of stload's stricter rules, unless lenient
@@ -224,11 +273,13 @@ func (p *parser) tensor(name string, pos int) *Error {
 	var err *Error
 	switch p.peek() {
 	case '{':
-		err = p.entryObject(&t)
+		if p.general || !p.entryFast(&t) {
+			err = p.entryObject(&t)
+		}
 	case '[':
 		err = p.entryArray(&t)
 		if err == nil && !p.lenient && p.h.strict == nil {
-			p.h.strict = newError(ErrEntryNotObject, name, "entry is a positional array").at(8 + int64(pos))
+			p.h.strict = newError(ErrEntryNotObject, name, "a positional array [dtype, shape, data_offsets], which only lenient reading accepts").at(8 + int64(pos))
 		}
 	default:
 		return p.fail("invalid type for tensor %q: expected an object", name)
@@ -236,15 +287,120 @@ func (p *parser) tensor(name string, pos int) *Error {
 	if err != nil {
 		return err
 	}
-	if i, dup := p.h.index[name]; dup {
-		p.strictf(pos, name, "tensor name appears more than once")
-		p.h.tensors[i], p.h.pos[i] = t, pos
+	if i, dup := p.h.index.insert(name, len(p.h.tensors), p.h.tensorName); dup {
+		p.strictf(pos, name, "a second entry of this name")
+		p.h.tensors[i] = t // the last one wins, as in the reference
 		return nil
 	}
-	p.h.index[name] = len(p.h.tensors)
+	if len(p.h.tensors) == maxEntries {
+		return p.fail("more than %d tensors", maxEntries)
+	}
 	p.h.tensors = append(p.h.tensors, t)
-	p.h.pos = append(p.h.pos, pos)
 	return nil
+}
+
+// tensorName returns the name of the i-th tensor, for the index.
+func (h *header) tensorName(i int) string { return h.tensors[i].Name }
+
+// entryFast parses an entry written as writers write them,
+// {"dtype":"F32","shape":[2,3],"data_offsets":[0,24]} with no whitespace
+// and plain numbers, into t. It reports false, having consumed nothing,
+// for anything else, which entryObject then parses; that is also where
+// every error is reported.
+func (p *parser) entryFast(t *Tensor) bool {
+	start := p.pos
+	if !p.literal(`{"dtype":"`) {
+		return false
+	}
+	i := p.pos
+	for i < len(p.b) && p.b[i] != '"' && p.b[i] != '\\' {
+		i++
+	}
+	t.DType = dtype.Lookup(p.b[p.pos:i])
+	p.pos = i + 1
+	if t.DType == dtype.Invalid || i == len(p.b) || p.b[i] != '"' || !p.literal(`,"shape":[`) {
+		p.pos = start
+		return false
+	}
+	var dims [8]uint64
+	rank := 0
+	if p.peek() == ']' {
+		p.pos++
+	} else {
+		for {
+			v, ok := p.plainUint()
+			if !ok || rank == len(dims) {
+				p.pos = start
+				return false
+			}
+			dims[rank] = v
+			rank++
+			if p.peek() != ',' {
+				break
+			}
+			p.pos++
+		}
+		if p.peek() != ']' {
+			p.pos = start
+			return false
+		}
+		p.pos++
+	}
+	if !p.literal(`,"data_offsets":[`) || !p.fastOffsets(t) {
+		p.pos = start
+		return false
+	}
+	t.Shape = p.cut(dims[:rank])
+	return true
+}
+
+// fastOffsets parses "B,E]}" into t's data offsets, for entryFast.
+func (p *parser) fastOffsets(t *Tensor) bool {
+	b, ok := p.plainUint()
+	if !ok || p.peek() != ',' {
+		return false
+	}
+	p.pos++
+	e, ok := p.plainUint()
+	if !ok || !p.literal("]}") {
+		return false
+	}
+	t.Begin, t.End = int64(b), int64(e)
+	return true
+}
+
+// plainUint parses a non-negative integer of at most 19 digits and no
+// leading zero, followed by neither a fraction nor an exponent, for
+// entryFast. It reports false for anything else.
+func (p *parser) plainUint() (uint64, bool) {
+	start := p.pos
+	var v uint64
+	for p.pos < len(p.b) && p.pos-start < 20 {
+		d := uint64(p.b[p.pos] - '0')
+		if d > 9 {
+			break
+		}
+		v = v*10 + d
+		p.pos++
+	}
+	n := p.pos - start
+	if n == 0 || n > 19 || (n > 1 && p.b[start] == '0') {
+		return 0, false
+	}
+	if c := p.peek(); c == '.' || c == 'e' || c == 'E' {
+		return 0, false
+	}
+	return v, true
+}
+
+// cut copies a shape into the arena and returns it there.
+func (p *parser) cut(dims []uint64) []uint64 {
+	if cap(p.shapes)-len(p.shapes) < len(dims) {
+		p.shapes = make([]uint64, 0, max(len(dims), p.chunkSize()))
+	}
+	start := len(p.shapes)
+	p.shapes = append(p.shapes, dims...)
+	return p.shapes[start:len(p.shapes):len(p.shapes)]
 }
 
 // entryObject parses {"dtype": .., "shape": .., "data_offsets": ..} into
@@ -332,6 +488,9 @@ func (p *parser) shape(dst *[]uint64) *Error {
 	start := len(p.shapes)
 	err := p.array(func() *Error {
 		v, err := p.uint()
+		if len(p.shapes) == cap(p.shapes) {
+			start = p.newChunk(start)
+		}
 		p.shapes = append(p.shapes, v)
 		return err
 	})
@@ -340,6 +499,25 @@ func (p *parser) shape(dst *[]uint64) *Error {
 	*dst = p.shapes[start:len(p.shapes):len(p.shapes)]
 	return err
 }
+
+// newChunk starts a block of the shape arena for a shape whose first
+// dimensions, from start on, filled the last one, moving them there. The
+// block holds at least shapeChunk dimensions, and all of this shape's: it
+// counts them first, so that no shape, however long, is ever regrown.
+func (p *parser) newChunk(start int) int {
+	have := p.shapes[start:]
+	rest := p.b[p.pos:]
+	if end := bytes.IndexByte(rest, ']'); end >= 0 {
+		rest = rest[:end]
+	}
+	need := len(have) + bytes.Count(rest, []byte{','}) + 1
+	p.shapes = append(make([]uint64, 0, max(need, p.chunkSize())), have...)
+	return 0
+}
+
+// chunkSize is the size of a block of the shape arena: room for two
+// dimensions per tensor the header can hold, up to shapeChunk.
+func (p *parser) chunkSize() int { return min(2*cap(p.h.tensors), shapeChunk) }
 
 // offsets parses data_offsets into begin and end, keeping the uint64
 // values' bits (see header).
@@ -404,9 +582,14 @@ func (p *parser) array(elem func() *Error) *Error {
 func (p *parser) uint() (uint64, *Error) {
 	start := p.pos
 	var v uint64
-	for p.pos < len(p.b) && isDigit(p.b[p.pos]) {
+	for p.pos < len(p.b) {
 		d := uint64(p.b[p.pos] - '0')
-		if v > (1<<64-1-d)/10 {
+		if d > 9 {
+			break
+		}
+		// 19 digits always fit in 64 bits; only a longer number can
+		// overflow.
+		if p.pos-start >= 19 && v > (1<<64-1-d)/10 {
 			return 0, p.fail("integer does not fit in 64 bits")
 		}
 		v = v*10 + d
@@ -510,12 +693,32 @@ var special = func() (t [256]bool) {
 	return t
 }()
 
-// scan returns the index of the first special byte at or after i.
+// scan returns the index of the first special byte at or after i,
+// looking at eight bytes at a time.
 func (p *parser) scan(i int) int {
+	for ; i+8 <= len(p.b); i += 8 {
+		if m := specialBytes(binary.LittleEndian.Uint64(p.b[i:])); m != 0 {
+			return i + bits.TrailingZeros64(m)/8
+		}
+	}
 	for i < len(p.b) && !special[p.b[i]] {
 		i++
 	}
 	return i
+}
+
+// specialBytes returns a mask with the top bit of the first (lowest)
+// special byte of the eight in x set, and maybe of later ones: the
+// classic SWAR tests below can mark a byte after a true match, never one
+// before it.
+func specialBytes(x uint64) uint64 {
+	const ones, highs = 0x0101010101010101, 0x8080808080808080
+	below := (x - 0x20*ones) &^ x // bytes under 0x20
+	q := x ^ '"'*ones
+	quote := (q - ones) &^ q
+	s := x ^ '\\'*ones
+	slash := (s - ones) &^ s
+	return (below | quote | slash) & highs
 }
 
 // str parses a JSON string and returns its value. Without escapes the

@@ -23,7 +23,8 @@ func newConfig(opts []Option) config {
 
 // WithMaxHeaderSize sets the largest header length accepted, in bytes
 // (default 100,000,000, the reference's limit). Raise it for checkpoints
-// with millions of tensors; the header is read into memory whole, so the
+// with millions of tensors; the header is read into memory whole, and
+// opening a file allocates at most 8 times its header's size, so the
 // limit bounds what a hostile file can make stload allocate.
 func WithMaxHeaderSize(n int64) Option {
 	return func(c *config) { c.maxHeader = max(n, 0) }

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"iter"
+	"runtime/debug"
 	"strconv"
 	"strings"
 
@@ -45,17 +46,27 @@ func ParseSpec(spec string) ([]Index, error) {
 	for item := range strings.SplitSeq(spec, ",") {
 		ix, err := parseItem(strings.TrimSpace(item))
 		if err != nil {
-			return nil, &Error{Err: ErrInvalidSlice, Detail: fmt.Sprintf("spec %q: item %q: %v", spec, item, err)}
+			where := strconv.Quote(spec)
+			if strings.Contains(spec, ",") {
+				where = fmt.Sprintf("item %q of %q", strings.TrimSpace(item), spec)
+			}
+			return nil, &Error{Err: ErrInvalidSlice, Detail: where + ": " + err.Error()}
 		}
 		idx = append(idx, ix)
 	}
 	return idx, nil
 }
 
+// parseItem parses one item of a spec.
 func parseItem(item string) (Index, error) {
 	parts := strings.Split(item, ":")
 	if len(parts) == 1 {
-		i, err := strconv.ParseInt(item, 10, 64)
+		i, err := parseInt(item)
+		if err != nil {
+			// The spec or item named in the message is this number.
+			_, reason, _ := strings.Cut(err.Error(), " is ")
+			err = errors.New(reason)
+		}
 		return At(i), err
 	}
 	if len(parts) > 3 {
@@ -65,18 +76,18 @@ func parseItem(item string) (Index, error) {
 	var err error
 	if parts[0] != "" {
 		ix.hasStart = true
-		if ix.start, err = strconv.ParseInt(parts[0], 10, 64); err != nil {
+		if ix.start, err = parseInt(parts[0]); err != nil {
 			return ix, err
 		}
 	}
 	if parts[1] != "" {
 		ix.hasStop = true
-		if ix.stop, err = strconv.ParseInt(parts[1], 10, 64); err != nil {
+		if ix.stop, err = parseInt(parts[1]); err != nil {
 			return ix, err
 		}
 	}
 	if len(parts) == 3 && parts[2] != "" {
-		if ix.step, err = strconv.ParseInt(parts[2], 10, 64); err != nil {
+		if ix.step, err = parseInt(parts[2]); err != nil {
 			return ix, err
 		}
 		if ix.step == 0 {
@@ -84,6 +95,19 @@ func parseItem(item string) (Index, error) {
 		}
 	}
 	return ix, nil
+}
+
+// parseInt parses a position or a step of a spec.
+func parseInt(s string) (int64, error) {
+	v, err := strconv.ParseInt(s, 10, 64)
+	var num *strconv.NumError
+	switch {
+	case errors.As(err, &num) && num.Err == strconv.ErrRange:
+		return 0, fmt.Errorf("%s is out of range", s)
+	case err != nil:
+		return 0, fmt.Errorf("%q is not an integer", s)
+	}
+	return v, nil
 }
 
 // Slice is a selection of part of a tensor: its shape, and the contiguous
@@ -151,7 +175,9 @@ func (s *Slice) advance(pos []uint64, bit *uint64) bool {
 }
 
 // Bytes gathers the selection's bytes into a new slice, copying each run
-// straight into its place.
+// straight into its place. A read from a mapped file that another process
+// truncated meanwhile fails with an I/O error rather than crash the
+// program.
 func (s *Slice) Bytes() ([]byte, error) {
 	f, m, release, err := s.t.lease()
 	defer release()
@@ -159,24 +185,45 @@ func (s *Slice) Bytes() ([]byte, error) {
 		return nil, err
 	}
 	buf := make([]byte, s.NBytes)
-	at := buf
-	for off, n := range s.Runs() {
-		if m != nil {
-			copy(at, m[off:off+n])
-		} else if _, err = f.ReadAt(at[:n], off); err != nil {
-			return nil, err
-		}
-		at = at[n:]
+	if m != nil {
+		err = s.gather(f, m, buf)
+	} else {
+		err = s.read(f, buf)
+	}
+	if err != nil {
+		return nil, err
 	}
 	return buf, nil
+}
+
+// gather copies the runs from the mapping m into buf.
+func (s *Slice) gather(f *File, m, buf []byte) (err error) {
+	defer f.catchFault(debug.SetPanicOnFault(true), m, &err)
+	for off, n := range s.Runs() {
+		buf = buf[copy(buf, m[off:off+n]):]
+	}
+	return nil
+}
+
+// read reads the runs through f into buf.
+func (s *Slice) read(f *File, buf []byte) error {
+	for off, n := range s.Runs() {
+		if _, err := f.ReadAt(buf[:n], off); err != nil {
+			return err
+		}
+		buf = buf[n:]
+	}
+	return nil
 }
 
 // WriteTo writes the selection's bytes to w in row-major order without
 // gathering them first; it implements [io.WriterTo]. A mapped file's
 // bytes go to w straight from the mapping, with no copy between, under a
-// lease that keeps a concurrent Close from unmapping them. Otherwise they
-// are read into a buffer, as large as the selection up to 1 MiB for an
-// [*os.File], 64 MiB for another reader, and written from there.
+// lease that keeps a concurrent Close from unmapping them; if another
+// process truncated the file meanwhile, the read (in w.Write) fails with an
+// I/O error rather than crash the program. Otherwise they are read into a
+// buffer, as large as the selection up to 1 MiB for an [*os.File], 64 MiB
+// for another reader, and written from there.
 func (s *Slice) WriteTo(w io.Writer) (int64, error) {
 	f, m, release, err := s.t.lease()
 	defer release()
@@ -186,7 +233,12 @@ func (s *Slice) WriteTo(w io.Writer) (int64, error) {
 	if m == nil {
 		return s.copyTo(w, f, make([]byte, min(s.NBytes, f.chunk)))
 	}
-	var written int64
+	return s.writeMapped(w, f, m)
+}
+
+// writeMapped writes the runs to w straight from the mapping m.
+func (s *Slice) writeMapped(w io.Writer, f *File, m []byte) (written int64, err error) {
+	defer f.catchFault(debug.SetPanicOnFault(true), m, &err)
 	for off, n := range s.Runs() {
 		k, err := w.Write(m[off : off+n])
 		written += int64(k)

@@ -58,8 +58,12 @@ func (t Tensor) lease() (f *File, mapped []byte, release func(), err error) {
 // the slice points into the mapping: no copy is made, the memory is
 // read-only (writing to it crashes the program), and it is valid until the
 // File is closed (hold a lease from [File.Mapping] to keep it valid past
-// a concurrent Close). Otherwise Bytes reads the tensor into a new slice.
-// For a part of the tensor, or to stream it, use [Tensor.Slice].
+// a concurrent Close). Reading the view after another process truncated
+// the file faults and crashes the program, a read this package cannot
+// guard: where files may change while open, read through [File.ReadAt] or
+// [Slice.Bytes], which return an error instead, or open with [WithPread].
+// Otherwise Bytes reads the tensor into a new slice. For a part of the
+// tensor, or to stream it, use [Tensor.Slice].
 func (t Tensor) Bytes() ([]byte, error) {
 	f, m, release, err := t.lease()
 	defer release()

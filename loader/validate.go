@@ -5,7 +5,9 @@ import (
 	"encoding/binary"
 	"math/bits"
 	"slices"
+	"strconv"
 	"unicode/utf8"
+	"unsafe"
 
 	"github.com/stload/stload/dtype"
 )
@@ -40,7 +42,7 @@ func checkUTF8(b []byte) *Error {
 		}
 		i += size
 	}
-	return newError(ErrInvalidHeader, "", "byte %#02x is not valid UTF-8", b[i]).at(8 + int64(i))
+	return newError(ErrInvalidHeader, "", "a malformed sequence starting with byte %#02x", b[i]).at(8 + int64(i))
 }
 
 // sortTensors orders the tensors by data offsets, ties by name, as the
@@ -50,7 +52,10 @@ func checkUTF8(b []byte) *Error {
 // skipped. It reports whether the order changed.
 func sortTensors(ts []Tensor) bool {
 	less := func(a, b Tensor) int {
-		return cmp.Or(cmp.Compare(uint64(a.Begin), uint64(b.Begin)), cmp.Compare(uint64(a.End), uint64(b.End)), cmp.Compare(a.Name, b.Name))
+		if c := cmp.Or(cmp.Compare(uint64(a.Begin), uint64(b.Begin)), cmp.Compare(uint64(a.End), uint64(b.End))); c != 0 {
+			return c
+		}
+		return cmp.Compare(a.Name, b.Name) // only for ties: rare, and costly
 	}
 	if slices.IsSortedFunc(ts, less) {
 		return false
@@ -61,24 +66,26 @@ func sortTensors(ts []Tensor) bool {
 
 // validate runs the reference's checks 6 to 11 on h's tensors, already
 // sorted by offset, for a data section of dataLen bytes that starts at
-// file offset dataStart. It must run before the index is rebuilt for the
-// sorted order: errors find the tensor's place in the header through it.
-func (h *header) validate(dataLen, dataStart int64) *Error {
+// file offset dataStart. hdr is the header, where errors find the
+// tensor's entry.
+func (h *header) validate(hdr []byte, dataLen, dataStart int64) *Error {
 	var end uint64
 	for _, t := range h.tensors {
-		hdrPos := 8 + int64(h.pos[h.index[t.Name]])
 		begin, tend := uint64(t.Begin), uint64(t.End)
-		if begin != end || tend < begin {
-			return newError(ErrInvalidOffset, t.Name, "data_offsets [%d, %d] do not start where the previous tensor ends (%d)", begin, tend, end).at(hdrPos)
+		if begin != end {
+			return newError(ErrInvalidOffset, t.Name, "data_offsets [%d, %d] do not start where the previous tensor ends (%d)", begin, tend, end).at(keyPos(hdr, t.Name))
+		}
+		if tend < begin {
+			return newError(ErrInvalidOffset, t.Name, "data_offsets [%d, %d] end before they begin", begin, tend).at(keyPos(hdr, t.Name))
 		}
 		end = tend
 		size, err := byteSize(t.DType, t.Shape)
 		if err != nil {
 			err.Tensor = t.Name
-			return err.at(hdrPos)
+			return err.at(keyPos(hdr, t.Name))
 		}
 		if tend-begin != size {
-			return newError(ErrTensorInvalidInfo, t.Name, "%s %v needs %d bytes but data_offsets [%d, %d] hold %d", t.DType, t.Shape, size, begin, tend, tend-begin).at(hdrPos)
+			return newError(ErrTensorInvalidInfo, t.Name, "%s %v needs %s but data_offsets [%d, %d] hold %d", t.DType, t.Shape, nBytes(size), begin, tend, tend-begin).at(keyPos(hdr, t.Name))
 		}
 	}
 	if end != uint64(dataLen) {
@@ -87,11 +94,31 @@ func (h *header) validate(dataLen, dataStart int64) *Error {
 	return nil
 }
 
+// keyPos returns the file offset of the last entry of the header hdr,
+// which parsed, whose key is name: where the tensor that won is described.
+// Parsing records no positions, since they are needed only for an error.
+func keyPos(hdr []byte, name string) int64 {
+	p := &parser{b: hdr, s: unsafe.String(unsafe.SliceData(hdr), len(hdr))}
+	at := 0
+	p.skipSpace()
+	p.object(func(key string, pos int) *Error {
+		if key == name {
+			at = pos
+		}
+		return p.skipValue()
+	})
+	return 8 + int64(at)
+}
+
 // reindex points the index at the tensors' positions after sorting.
-func (h *header) reindex() {
-	for i, t := range h.tensors {
-		h.index[t.Name] = i
+func (h *header) reindex() { h.index.rebuild(len(h.tensors), h.tensorName) }
+
+// nBytes says n bytes in English.
+func nBytes(n uint64) string {
+	if n == 1 {
+		return "1 byte"
 	}
+	return strconv.FormatUint(n, 10) + " bytes"
 }
 
 // byteSize returns the number of bytes of a tensor, running the reference's

@@ -1,14 +1,11 @@
 package loader
 
 import (
-	"bufio"
 	"cmp"
 	"encoding/binary"
 	"io"
 	"io/fs"
 	"maps"
-	"os"
-	"path/filepath"
 	"slices"
 	"strconv"
 	"unicode/utf8"
@@ -66,7 +63,7 @@ func (w *Writer) writeData(tensors map[string]Data) error {
 	for i, s := range w.order {
 		d := tensors[s.Name]
 		if int64(len(d.Bytes)) != w.sizes[i] {
-			w.err = newError(ErrTensorInvalidInfo, s.Name, "%v %v needs %d bytes, got %d", d.DType, d.Shape, w.sizes[i], len(d.Bytes))
+			w.err = newError(ErrTensorInvalidInfo, s.Name, "%v %v needs %s, got %d", d.DType, d.Shape, nBytes(uint64(w.sizes[i])), len(d.Bytes))
 			return w.err
 		}
 		if _, err := w.Write(d.Bytes); err != nil {
@@ -159,8 +156,9 @@ func (w *Writer) skipFull() {
 // (which is also how a caller abandons a write). For a Writer from
 // [NewWriter] it does not close the underlying writer. For one from
 // [CreateFile] it commits the file: flushes and syncs the temporary file,
-// gives it the mode of the file it replaces (0644 for a new one) and
-// renames it over the target; if anything is missing or fails, it removes
+// gives it the mode of the file it replaces (a new one has the mode
+// os.Create gives, 0666 less the umask) and renames it over the target,
+// then syncs the directory; if anything is missing or fails, it removes
 // the temporary file instead and the target is left as it was. Close
 // returns the same result when called again.
 func (w *Writer) Close() error {
@@ -173,13 +171,15 @@ func (w *Writer) Close() error {
 			w.err = newError(ErrTensorInvalidInfo, w.order[w.cur].Name, "only %d of its %d bytes were written", w.inCur, w.sizes[w.cur])
 		}
 	}
+	file := ""
 	if w.out != nil {
+		file = w.out.path
 		w.err = w.out.finish(w.err)
 		w.out = nil
 	}
 	w.closed, w.closeErr = true, w.err
-	if w.err == nil {
-		w.err = &Error{Err: fs.ErrClosed, Detail: "the writer is closed"} // for later writes
+	if w.err == nil { // later writes fail; after a failed Close, as it did
+		w.err = &Error{File: file, Err: fs.ErrClosed, Detail: "write after Close"}
 	}
 	return w.closeErr
 }
@@ -195,7 +195,7 @@ func encodeHeader(order []Spec, metadata map[string]string) ([]byte, []int64, er
 		buf = append(buf, ':', '{')
 		for i, k := range keys {
 			if !utf8.ValidString(k) || !utf8.ValidString(metadata[k]) {
-				return nil, nil, newError(ErrInvalidHeader, "", "metadata key %q or its value is not valid UTF-8", k)
+				return nil, nil, newError(ErrInvalidHeader, "", "in metadata key %q or its value", k)
 			}
 			if i > 0 {
 				buf = append(buf, ',')
@@ -243,9 +243,9 @@ func encodeHeader(order []Spec, metadata map[string]string) ([]byte, []int64, er
 func checkSpec(s Spec) error {
 	switch {
 	case s.Name == metadataKey:
-		return newError(ErrTensorInvalidInfo, s.Name, "the name %s is reserved for the metadata map", metadataKey)
+		return newError(ErrTensorInvalidInfo, s.Name, "the name is reserved for the metadata map")
 	case !utf8.ValidString(s.Name):
-		return newError(ErrInvalidHeader, s.Name, "the name is not valid UTF-8")
+		return newError(ErrInvalidHeader, s.Name, "in the name")
 	case !s.DType.Valid():
 		return newError(ErrTensorInvalidInfo, s.Name, "invalid element type %v", s.DType)
 	}
@@ -304,106 +304,4 @@ func appendString(buf []byte, s string) []byte {
 	}
 	buf = append(buf, s[start:]...)
 	return append(buf, '"')
-}
-
-// target is the file a Writer from CreateFile writes: a temporary file in
-// the target's directory, renamed over it on Close.
-type target struct {
-	path string
-	tmp  *os.File
-	bw   *bufio.Writer
-}
-
-// CreateFile starts writing a safetensors file at path, streaming like
-// [NewWriter]. Nothing appears at path until [Writer.Close] commits the
-// complete file; a failed or incomplete write (or a crash) leaves any
-// existing file there untouched. Errors name path.
-func CreateFile(path string, tensors []Spec, metadata map[string]string) (*Writer, error) {
-	dir, base := filepath.Split(path)
-	if dir == "" {
-		dir = "."
-	}
-	tmp, err := os.CreateTemp(dir, "."+base+".tmp-*")
-	if err != nil {
-		return nil, &Error{File: path, Cause: err}
-	}
-	out := &target{path: path, tmp: tmp, bw: bufio.NewWriterSize(tmp, copyBufSize)}
-	w, err := NewWriter(directWriter{out.bw, tmp}, tensors, metadata)
-	if err != nil {
-		return nil, out.finish(err)
-	}
-	w.out = out
-	return w, nil
-}
-
-// directWriter gathers small writes (the header, small tensors) in its
-// buffer but hands a write of a buffer's size or more straight to the
-// file. bufio.Writer alone would first copy the start of such a write
-// into its buffer, to fill it, whenever the buffer is not empty.
-type directWriter struct {
-	bw *bufio.Writer
-	f  *os.File
-}
-
-func (d directWriter) Write(p []byte) (int, error) {
-	if len(p) < d.bw.Size() {
-		return d.bw.Write(p)
-	}
-	if err := d.bw.Flush(); err != nil {
-		return 0, err
-	}
-	return d.f.Write(p)
-}
-
-// finish commits the temporary file when err is nil, and removes it
-// otherwise (or when committing fails). It returns the error, naming the
-// target file.
-func (t *target) finish(err error) error {
-	if err == nil {
-		err = t.commit()
-	}
-	if err != nil {
-		t.tmp.Close()
-		os.Remove(t.tmp.Name())
-		if e, ok := err.(*Error); ok {
-			if e.File == "" {
-				e.File = t.path
-			}
-			return e
-		}
-		return &Error{File: t.path, Cause: err}
-	}
-	syncDir(filepath.Dir(t.path))
-	return nil
-}
-
-// commit flushes, syncs, sets the mode and renames the temporary file.
-func (t *target) commit() error {
-	err := t.bw.Flush()
-	if err == nil {
-		err = t.tmp.Sync()
-	}
-	if err == nil {
-		mode := os.FileMode(0o644)
-		if fi, serr := os.Stat(t.path); serr == nil {
-			mode = fi.Mode().Perm()
-		}
-		err = t.tmp.Chmod(mode)
-	}
-	if cerr := t.tmp.Close(); err == nil {
-		err = cerr
-	}
-	if err == nil {
-		err = os.Rename(t.tmp.Name(), t.path)
-	}
-	return err
-}
-
-// syncDir makes a rename durable. Errors are ignored: some file systems
-// cannot sync directories, and the data itself is already synced.
-func syncDir(dir string) {
-	if d, err := os.Open(dir); err == nil {
-		d.Sync()
-		d.Close()
-	}
 }
