@@ -30,10 +30,10 @@ type coldVariant struct {
 // coldVariants are the designs the cold benchmark compares, by name.
 var coldVariants = map[string]coldVariant{
 	"direct": {name: "direct", what: "the defaults: O_DIRECT for uncached ranges"},
-	"page-cache": {name: "page-cache", what: "WithDirectIO(false): copies from the mapping, as before",
-		opts: []device.Option{device.WithDirectIO(false)}},
-	"pread": {name: "pread", what: "WithDirectIO(false), WithPread: buffered pread", pread: true,
-		opts: []device.Option{device.WithDirectIO(false)}},
+	"page-cache": {name: "page-cache", what: "Tuning{NoDirectIO}: copies from the mapping, as before",
+		opts: []device.Option{device.WithTuning(device.Tuning{NoDirectIO: true})}},
+	"pread": {name: "pread", what: "Tuning{NoDirectIO}, WithPread: buffered pread", pread: true,
+		opts: []device.Option{device.WithTuning(device.Tuning{NoDirectIO: true})}},
 	"direct-pread": {name: "direct-pread", what: "O_DIRECT, file opened WithPread", pread: true},
 }
 
@@ -62,7 +62,7 @@ type coldRun struct {
 	size     int64
 	readers  int
 	dev      device.Device
-	loaders  []*device.Loader
+	loaders  []*device.Placer
 	maxResid float64
 }
 
@@ -231,13 +231,13 @@ func (r *coldRun) directCeiling(depth int) (*contender, error) {
 
 // stload times open + load of the file into the host stand-in device,
 // whose copies are no-ops: the read side of the staging pipeline, into
-// pinned-like buffers reused across runs by one Loader.
+// pinned-like buffers reused across runs by one Placer.
 func (r *coldRun) stload(v coldVariant) *contender {
-	opts := append([]device.Option{device.To(r.dev)}, v.opts...)
+	opts := append([]device.Option{device.On(r.dev)}, v.opts...)
 	if r.readers > 0 {
 		opts = append(opts, device.WithReaders(r.readers))
 	}
-	l := device.NewLoader(opts...)
+	l := device.NewPlacer(opts...)
 	r.loaders = append(r.loaders, l)
 	fig := &Figure{Group: "cold", Impl: "stload", Bytes: r.payload,
 		Name: fmt.Sprintf("stload %s: %s", v.name, v.what)}
@@ -261,7 +261,7 @@ type coldStats struct{ direct, chunks int64 }
 
 // loadOnce opens the file and loads it with l, into tl if not nil, then
 // frees it.
-func (r *coldRun) loadOnce(l *device.Loader, v coldVariant, tl *device.Timeline) (coldStats, error) {
+func (r *coldRun) loadOnce(l *device.Placer, v coldVariant, tl *device.Timeline) (coldStats, error) {
 	var fopts []loader.Option
 	if v.pread {
 		fopts = append(fopts, loader.WithPread())
@@ -275,7 +275,7 @@ func (r *coldRun) loadOnce(l *device.Loader, v coldVariant, tl *device.Timeline)
 	if tl != nil {
 		opts = append(opts, device.WithTimeline(tl))
 	}
-	set, err := l.Load(context.Background(), []*loader.File{f}, opts...)
+	set, err := l.Load(context.Background(), device.Files(f), opts...)
 	if err != nil {
 		return coldStats{}, err
 	}
@@ -329,11 +329,11 @@ func (r *coldRun) timeline(v coldVariant, path string, rep *Report) error {
 		return err
 	}
 	var tl device.Timeline
-	opts := append([]device.Option{device.To(r.dev)}, v.opts...)
+	opts := append([]device.Option{device.On(r.dev)}, v.opts...)
 	if r.readers > 0 {
 		opts = append(opts, device.WithReaders(r.readers))
 	}
-	l := device.NewLoader(opts...)
+	l := device.NewPlacer(opts...)
 	defer l.Close()
 	if _, err := r.loadOnce(l, v, &tl); err != nil {
 		return err

@@ -69,10 +69,10 @@ func TestColdCommand(t *testing.T) {
 func TestNoCopyBackend(t *testing.T) {
 	f := genOpen(t, t.TempDir(), 8<<20, 4)
 	defer registerNoCopy("nocopytest", nil)()
-	l := device.NewLoader(device.To(device.Device{Backend: "nocopytest"}), device.WithChunkSize(1<<20))
+	l := device.NewPlacer(device.On(device.Device{Backend: "nocopytest"}), device.WithChunkSize(1<<20))
 	defer l.Close()
 	for range 2 {
-		set, err := l.Load(context.Background(), []*loader.File{f})
+		set, err := l.Load(context.Background(), device.Files(f))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -92,7 +92,7 @@ func TestTimelineCommand(t *testing.T) {
 	f := genOpen(t, dir, 4<<20, 5)
 	defer registerNoCopy("nocopytl", nil)()
 	var tl device.Timeline
-	set, err := device.Load(context.Background(), []*loader.File{f}, device.To(device.Device{Backend: "nocopytl"}),
+	set, err := device.Load(context.Background(), device.Files(f), device.On(device.Device{Backend: "nocopytl"}),
 		device.WithChunkSize(256<<10), device.WithTimeline(&tl))
 	if err != nil {
 		t.Fatal(err)

@@ -10,7 +10,6 @@ import (
 
 	"golang.org/x/sys/unix"
 
-	"github.com/stload/stload/cuda"
 	"github.com/stload/stload/device"
 )
 
@@ -22,7 +21,8 @@ func sizeList(v string) ([]int64, error) { return parseList(v, ParseSize) }
 // and stream counts, page-cache pread into pinned buffers, and what
 // pinning, registering and allocating cost.
 type gpuCeilings struct {
-	a        *cuda.Accelerator
+	a        device.Accelerator
+	index    int // a's ordinal, for measureH2D
 	rounds   int
 	perRun   int64
 	out      io.Writer
@@ -42,7 +42,7 @@ func (g *gpuCeilings) h2d(what string, src []byte, streams int) error {
 	f := &Figure{Group: "gpu-ceiling", Impl: "ceiling", Threads: streams, Bytes: int64(len(src)) * int64(iters),
 		Name: fmt.Sprintf("%s H2D %s × %d, %d stream(s)", what, fmtBytes(int64(len(src))), iters, streams)}
 	for range g.rounds {
-		rate, err := g.a.MeasureH2D(src, iters, streams)
+		rate, err := measureH2D(g.index, src, iters, streams)
 		if err != nil {
 			return err
 		}
@@ -118,12 +118,20 @@ func cmdGPUCeiling(args []string, stdout, stderr io.Writer) error {
 			return usageError{errors.New("-contention needs -file")}
 		}
 	}
-	a, err := cuda.Open(*index)
+	b, err := cudaBackend()
+	if err != nil {
+		return err
+	}
+	a, err := b.Open(*index)
 	if err != nil {
 		return err
 	}
 	defer a.Close()
-	g := &gpuCeilings{a: a, rounds: max(1, *rounds), perRun: int64(perRun), out: stdout}
+	reg, ok := a.(device.Registrar)
+	if !ok {
+		return errors.New("the cuda backend cannot page-lock memory in place")
+	}
+	g := &gpuCeilings{a: a, index: *index, rounds: max(1, *rounds), perRun: int64(perRun), out: stdout}
 
 	// Pinned: one buffer of the largest size, measured through prefixes.
 	largest := int64(0)
@@ -185,15 +193,15 @@ func cmdGPUCeiling(args []string, stdout, stderr io.Writer) error {
 			return err
 		}
 		touch(mem)
-		var reg device.HostMemory
-		if err := g.cost(fmt.Sprintf("cuMemHostRegister %s (touched anonymous memory)", fmtBytes(s)), s, func() (err error) {
-			reg, err = a.RegisterHost(mem, 0)
+		var locked device.HostMemory
+		if err := g.cost(fmt.Sprintf("cuMemHostRegister READ_ONLY|PORTABLE %s (touched anonymous memory)", fmtBytes(s)), s, func() (err error) {
+			locked, err = reg.RegisterReadOnly(mem)
 			return err
 		}); err != nil {
 			return err
 		}
-		if reg != nil {
-			reg.Free()
+		if locked != nil {
+			locked.Free()
 		}
 		unix.Munmap(mem)
 	}
@@ -258,11 +266,8 @@ func (g *gpuCeilings) fileCeilings(path string, threads []int, preadBytes, shift
 	if regBytes <= 0 {
 		return nil
 	}
-	ok, err := g.a.Attribute(cuda.AttrReadOnlyHostRegisterSupported)
-	if err != nil || ok == 0 {
-		g.problems = append(g.problems, "read-only host registration is not supported on this device")
-		return nil
-	}
+	// A device without read-only registration fails the timed call, which
+	// cost records as a problem.
 	n := min(regBytes, fi.Size()) &^ 4095
 	m, err := unix.Mmap(int(f.Fd()), 0, int(n), unix.PROT_READ, unix.MAP_SHARED)
 	if err != nil {
@@ -270,8 +275,8 @@ func (g *gpuCeilings) fileCeilings(path string, threads []int, preadBytes, shift
 	}
 	defer unix.Munmap(m)
 	var reg device.HostMemory
-	if err := g.cost(fmt.Sprintf("cuMemHostRegister READ_ONLY %s of the file's mapping", fmtBytes(n)), n, func() (err error) {
-		reg, err = g.a.RegisterHost(m, cuda.HostRegisterReadOnly)
+	if err := g.cost(fmt.Sprintf("cuMemHostRegister READ_ONLY|PORTABLE %s of the file's mapping", fmtBytes(n)), n, func() (err error) {
+		reg, err = g.a.(device.Registrar).RegisterReadOnly(m)
 		return err
 	}); err != nil {
 		return err

@@ -16,7 +16,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/stload/stload/cuda"
 	"github.com/stload/stload/device"
 	"github.com/stload/stload/loader"
 	"github.com/stload/stload/loader/checkpoint"
@@ -70,7 +69,11 @@ func cmdGPUTrial(args []string, stdout, stderr io.Writer) error {
 	tuning = append(tuning, vopts...)
 	target := *dev
 	if v.fillOnly {
-		defer registerNoCopy("cudafill", cuda.Backend{})()
+		b, err := cudaBackend()
+		if err != nil {
+			return err
+		}
+		defer registerNoCopy("cudafill", b)()
 		target = strings.Replace(target, "cuda", "cudafill", 1)
 		*verify = false // nothing lands on the device
 	}
@@ -133,7 +136,11 @@ func gpuOptions(chunkSize, chunks, readers, streams int) []device.Option {
 // staging ring and verifying come after it.
 func gpuTrial(tr *Trial, inputs []string, dev string, verify, pread bool, tuning []device.Option) error {
 	ctxStart := time.Now()
-	n, err := cuda.Backend{}.Count()
+	b, err := cudaBackend()
+	if err != nil {
+		return err
+	}
+	n, err := b.Count()
 	if err != nil {
 		return err
 	}
@@ -149,14 +156,14 @@ func gpuTrial(tr *Trial, inputs []string, dev string, verify, pread bool, tuning
 		if err != nil {
 			return err
 		}
-		target = []device.Option{device.To(d)}
+		target = []device.Option{device.On(d)}
 		indexes = []int{d.Index}
 	}
 	// Retaining each primary context here makes the load's own Open cheap:
 	// the context then already exists, as torch.zeros(1, device="cuda")
 	// makes it exist before the Python baselines' windows.
 	for _, i := range indexes {
-		a, err := cuda.Open(i)
+		a, err := b.Open(i)
 		if err != nil {
 			return err
 		}
@@ -168,7 +175,7 @@ func gpuTrial(tr *Trial, inputs []string, dev string, verify, pread bool, tuning
 	if pread {
 		fopts = append(fopts, loader.WithPread())
 	}
-	l := device.NewLoader(append(target, tuning...)...)
+	l := device.NewPlacer(append(target, tuning...)...)
 	ctx := context.Background()
 	start := time.Now()
 	var files []*loader.File
@@ -181,7 +188,7 @@ func gpuTrial(tr *Trial, inputs []string, dev string, verify, pread bool, tuning
 		defer c.Close()
 		files = append(files, c.Files()...)
 	}
-	set, err := l.Load(ctx, files)
+	set, err := l.Load(ctx, device.Files(files...))
 	window := time.Since(start)
 	closeStart := time.Now()
 	cerr := l.Close() // frees the pinned ring: after the window, reported

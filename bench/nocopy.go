@@ -15,7 +15,7 @@ import (
 // Over a real backend (inner, the cuda one for the GPU's "fill-only" run)
 // it uses that backend's device and pinned memory; without one it is a
 // pure host stand-in, whose staging buffers are page-aligned memory
-// touched once and reused across the loads of a Loader, and whose device
+// touched once and reused across the loads of a Placer, and whose device
 // memory is an address range with nothing behind it. The host stand-in is
 // what the CPU measures the read side of the pipeline with (stbench cold):
 // no fresh page is allocated inside a timed load.
@@ -28,8 +28,7 @@ type noCopyBackend struct {
 // registerNoCopy registers a no-copy backend named name over inner (nil:
 // the host stand-in) and returns the function that unregisters it.
 func registerNoCopy(name string, inner device.Backend) func() {
-	device.Register(noCopyBackend{name: name, inner: inner, host: &hostPool{}})
-	return func() { device.Unregister(name) }
+	return device.Register(noCopyBackend{name: name, inner: inner, host: &hostPool{}})
 }
 
 func (b noCopyBackend) Name() string { return b.name }

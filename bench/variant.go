@@ -27,28 +27,35 @@ func (v *trialVariant) flags(fs *flag.FlagSet) {
 	fs.StringVar(&v.timeline, "timeline", "", "record the load's timeline: write FILE.json and FILE.svg after the window")
 	fs.BoolVar(&v.fillOnly, "fill-only", false, "run the pipeline with copies that do nothing (real device and pinned memory): the host side alone")
 	fs.BoolVar(&v.cold, "cold", false, "drop the files from the page cache before the window (posix_fadvise; fails above 1% residency)")
-	fs.BoolVar(&v.direct, "direct", true, "read uncached ranges with O_DIRECT (device.WithDirectIO)")
-	fs.BoolVar(&v.lazyPin, "lazy-pin", false, "readers pin staging buffers as they need them (device.WithLazyPinning)")
+	fs.BoolVar(&v.direct, "direct", true, "read uncached ranges with O_DIRECT (device.Tuning.NoDirectIO off)")
+	fs.BoolVar(&v.lazyPin, "lazy-pin", false, "readers pin staging buffers as they need them (device.Tuning.LazyPinning)")
 	fs.StringVar(&v.hostAlloc, "host-alloc", "pinned", "staging allocator: pinned (cuMemHostAlloc) or mapped (mmap + MADV_HUGEPAGE + cuMemHostRegister)")
 	fs.StringVar(&v.ring, "ring", "", "'llc': a ring the size of half the last-level cache, of 1 MiB chunks")
+}
+
+// tuning returns the pipeline designs the flags choose.
+func (v *trialVariant) tuning() (device.Tuning, error) {
+	t := device.Tuning{NoDirectIO: !v.direct, LazyPinning: v.lazyPin}
+	switch v.hostAlloc {
+	case "pinned":
+	case "mapped":
+		t.MappedHost = true
+	default:
+		return t, fmt.Errorf("-host-alloc %q: want pinned or mapped", v.hostAlloc)
+	}
+	return t, nil
 }
 
 // options turns the flags into device options; ringSet says that the
 // chunk size or count were given, which -ring llc would contradict.
 func (v *trialVariant) options(ringSet bool) ([]device.Option, error) {
+	tuning, err := v.tuning()
+	if err != nil {
+		return nil, err
+	}
 	var o []device.Option
-	if !v.direct {
-		o = append(o, device.WithDirectIO(false))
-	}
-	if v.lazyPin {
-		o = append(o, device.WithLazyPinning())
-	}
-	switch v.hostAlloc {
-	case "pinned":
-	case "mapped":
-		o = append(o, device.WithHostAlloc(device.HostAllocMapped))
-	default:
-		return nil, fmt.Errorf("-host-alloc %q: want pinned or mapped", v.hostAlloc)
+	if tuning != (device.Tuning{}) {
+		o = append(o, device.WithTuning(tuning))
 	}
 	switch v.ring {
 	case "":

@@ -5,6 +5,8 @@ import (
 	"io"
 	"strings"
 	"testing"
+
+	"github.com/stload/stload/device"
 )
 
 // TestTrialVariant parses gpu-trial's variant flags and checks the
@@ -14,14 +16,16 @@ func TestTrialVariant(t *testing.T) {
 		args    string
 		ringSet bool
 		opts    int
+		tuning  device.Tuning
 		err     string
 	}{
-		{"", false, 0, ""},
-		{"-direct=false -lazy-pin -host-alloc mapped", false, 3, ""},
-		{"-ring llc", false, 2, ""},
-		{"-ring llc", true, 0, "sets the chunk size"},
-		{"-host-alloc huge", false, 0, "want pinned or mapped"},
-		{"-ring l2", false, 0, "want llc"},
+		{"", false, 0, device.Tuning{}, ""},
+		{"-direct=false -lazy-pin -host-alloc mapped", false, 1, device.Tuning{NoDirectIO: true, LazyPinning: true, MappedHost: true}, ""},
+		{"-lazy-pin", false, 1, device.Tuning{LazyPinning: true}, ""},
+		{"-ring llc", false, 2, device.Tuning{}, ""},
+		{"-ring llc", true, 0, device.Tuning{}, "sets the chunk size"},
+		{"-host-alloc huge", false, 0, device.Tuning{}, "want pinned or mapped"},
+		{"-ring l2", false, 0, device.Tuning{}, "want llc"},
 	} {
 		fs := flag.NewFlagSet("t", flag.ContinueOnError)
 		fs.SetOutput(io.Discard)
@@ -39,6 +43,9 @@ func TestTrialVariant(t *testing.T) {
 		}
 		if err != nil || len(opts) != tt.opts {
 			t.Errorf("%q: %d options, %v; want %d", tt.args, len(opts), err, tt.opts)
+		}
+		if got, _ := v.tuning(); got != tt.tuning {
+			t.Errorf("%q: tuning %+v, want %+v", tt.args, got, tt.tuning)
 		}
 	}
 }

@@ -14,51 +14,54 @@ import (
 	"github.com/stload/stload/device"
 )
 
-func init() { device.Register(Backend{}) }
+func init() { device.Register(backend{}) }
 
-// Backend is the device.Backend for NVIDIA GPUs, registered as "cuda" by this
+// backend is the device.Backend for NVIDIA GPUs, registered as "cuda" by this
 // package's init function. The zero value is ready to use.
-type Backend struct{}
+type backend struct{}
 
 var (
-	_ device.Backend             = Backend{}
-	_ device.Accelerator         = (*Accelerator)(nil)
-	_ device.Registrar           = (*Accelerator)(nil)
-	_ device.MappedHostAllocator = (*Accelerator)(nil)
-	_ device.Memory              = (*memory)(nil)
-	_ device.HostMemory          = (*hostMem)(nil)
-	_ device.Stream              = (*stream)(nil)
-	_ device.Event               = (*event)(nil)
+	_ device.Backend     = backend{}
+	_ device.Accelerator = (*accel)(nil)
+	_ device.Registrar   = (*accel)(nil)
+	_ interface {
+		AllocHostMapped(n int) (device.HostMemory, error) // device.Tuning's MappedHost
+	} = (*accel)(nil)
+	_ device.Memory     = (*memory)(nil)
+	_ device.HostMemory = (*hostMem)(nil)
+	_ device.Stream     = (*stream)(nil)
+	_ device.Event      = (*event)(nil)
 )
 
 // Name returns "cuda".
-func (Backend) Name() string { return "cuda" }
+func (backend) Name() string { return "cuda" }
 
 // Count reports the number of GPUs the driver exposes (after
 // CUDA_VISIBLE_DEVICES).
-func (Backend) Count() (int, error) {
+func (backend) Count() (int, error) {
 	n, err := cu.NumDevices()
 	return n, newError(-1, "count devices", err)
 }
 
-// Open opens GPU index; see [Open].
-func (Backend) Open(index int) (device.Accelerator, error) {
-	a, err := Open(index)
+// Open opens GPU index; see openDevice.
+func (backend) Open(index int) (device.Accelerator, error) {
+	a, err := openDevice(index)
 	if err != nil {
 		return nil, err
 	}
 	return a, nil
 }
 
-// DriverVersion returns the CUDA version the installed driver supports, as
+// driverVersion returns the CUDA version the installed driver supports, as
 // 1000*major + 10*minor (13000 for CUDA 13.0), or -1 if it cannot tell.
-func DriverVersion() int { return cu.Version() }
+func driverVersion() int { return cu.Version() }
 
-// Accelerator is one opened GPU. It implements device.Accelerator and
-// device.Registrar (RegisterReadOnly), and adds the extras benchmarks may
-// use: AllocHostFlags, RegisterHost, Attribute and MeasureH2D. All methods
-// are safe for concurrent use.
-type Accelerator struct {
+// accel is one opened GPU. It implements device.Accelerator,
+// device.Registrar (RegisterReadOnly) and the AllocHostMapped method of
+// device.Tuning's MappedHost, and has the driver's other allocation flags
+// and attributes at hand (allocHostFlags, registerHost, attribute). All
+// methods are safe for concurrent use.
+type accel struct {
 	index int
 	name  string
 	dev   cu.Device
@@ -90,15 +93,15 @@ type Accelerator struct {
 }
 
 // Open retains the primary context of GPU index and starts the goroutine that
-// issues its copies. Every Accelerator must be closed. Opening the same GPU
+// issues its copies. Every accel must be closed. Opening the same GPU
 // twice is allowed; both share the primary context.
-func Open(index int) (*Accelerator, error) {
+func openDevice(index int) (*accel, error) {
 	n, err := cu.NumDevices()
 	if err != nil {
 		return nil, newError(index, "open", err)
 	}
 	if index < 0 || index >= n {
-		return nil, &Error{Device: index, Op: "open", Err: fmt.Errorf("no such device (%d visible): %w", n, ErrInvalidDevice)}
+		return nil, &opError{Device: index, Op: "open", Err: fmt.Errorf("no such device (%d visible): %w", n, resInvalidDevice)}
 	}
 	dev, err := cu.GetDevice(index)
 	if err != nil {
@@ -108,7 +111,7 @@ func Open(index int) (*Accelerator, error) {
 	if err != nil {
 		return nil, newError(index, "open: device name", err)
 	}
-	maxPitch, err := dev.Attribute(cu.DeviceAttribute(AttrMaxPitch))
+	maxPitch, err := dev.Attribute(cu.DeviceAttribute(attrMaxPitch))
 	if err != nil {
 		return nil, newError(index, "open: max pitch", err)
 	}
@@ -116,7 +119,7 @@ func Open(index int) (*Accelerator, error) {
 	if err != nil {
 		return nil, newError(index, "open: retain primary context", err)
 	}
-	a := &Accelerator{
+	a := &accel{
 		index:    index,
 		name:     name,
 		dev:      dev,
@@ -138,34 +141,34 @@ func Open(index int) (*Accelerator, error) {
 }
 
 // Index is the device ordinal.
-func (a *Accelerator) Index() int { return a.index }
+func (a *accel) Index() int { return a.index }
 
 // Name is the device's marketing name, such as "NVIDIA H100 80GB HBM3".
-func (a *Accelerator) Name() string { return a.name }
+func (a *accel) Name() string { return a.name }
 
 // String returns "cuda:N".
-func (a *Accelerator) String() string { return fmt.Sprintf("cuda:%d", a.index) }
+func (a *accel) String() string { return fmt.Sprintf("cuda:%d", a.index) }
 
-// Attribute returns a device attribute (cuDeviceGetAttribute).
-func (a *Accelerator) Attribute(attr Attribute) (int, error) {
+// attribute returns a device attribute (cuDeviceGetAttribute).
+func (a *accel) attribute(attr attribute) (int, error) {
 	v, err := a.dev.Attribute(cu.DeviceAttribute(attr))
 	return v, newError(a.index, fmt.Sprintf("attribute %d", int(attr)), err)
 }
 
 // slow runs fn on the caller's goroutine with the context current, unless
 // the accelerator is closed, and wraps its error as op.
-func (a *Accelerator) slow(op string, fn func() error) error {
+func (a *accel) slow(op string, fn func() error) error {
 	a.life.RLock()
 	defer a.life.RUnlock()
 	if a.closed.Load() {
-		return &Error{Device: a.index, Op: op, Err: ErrClosed}
+		return &opError{Device: a.index, Op: op, Err: errClosed}
 	}
 	return newError(a.index, op, a.withCtx(fn))
 }
 
 // MemInfo reports the free and total device memory (cuMemGetInfo). Free
 // memory is device-wide: other processes and contexts count too.
-func (a *Accelerator) MemInfo() (free, total int64, err error) {
+func (a *accel) MemInfo() (free, total int64, err error) {
 	err = a.slow("meminfo", func() (err error) {
 		free, total, err = cu.MemInfo()
 		return err
@@ -175,7 +178,7 @@ func (a *Accelerator) MemInfo() (free, total int64, err error) {
 
 // memory implements device.Memory for cuMemAlloc'd device memory.
 type memory struct {
-	a     *Accelerator
+	a     *accel
 	ptr   cu.DevicePtr
 	n     int64
 	freed atomic.Bool
@@ -184,10 +187,10 @@ type memory struct {
 // Alloc reserves n bytes of device memory with cuMemAlloc, whose alignment
 // is at least 256 bytes. A zero-byte allocation yields an empty Memory with
 // address 0.
-func (a *Accelerator) Alloc(n int64) (device.Memory, error) {
+func (a *accel) Alloc(n int64) (device.Memory, error) {
 	op := "alloc " + formatBytes(n)
 	if n < 0 {
-		return nil, &Error{Device: a.index, Op: op, Err: ErrInvalidSize}
+		return nil, &opError{Device: a.index, Op: op, Err: errInvalidSize}
 	}
 	m := &memory{a: a, n: n}
 	if n == 0 {
@@ -221,9 +224,9 @@ func (m *memory) Free() error {
 	a := m.a
 	if !m.freed.CompareAndSwap(false, true) {
 		if a.closed.Load() {
-			return &Error{Device: a.index, Op: "free", Err: ErrClosed}
+			return &opError{Device: a.index, Op: "free", Err: errClosed}
 		}
-		return &Error{Device: a.index, Op: "free", Err: ErrFreed}
+		return &opError{Device: a.index, Op: "free", Err: errFreed}
 	}
 	if m.n == 0 {
 		return nil
@@ -240,17 +243,17 @@ func (m *memory) Free() error {
 // Read copies len(dst) bytes at offset off of src into dst, synchronously
 // (cuMemcpyDtoH on the caller's thread). It does not wait for copies on this
 // package's streams, which never synchronise with it: Sync them first.
-func (a *Accelerator) Read(dst []byte, src device.Memory, off int64) error {
+func (a *accel) Read(dst []byte, src device.Memory, off int64) error {
 	m, ok := src.(*memory)
 	if !ok || m.a != a {
-		return &Error{Device: a.index, Op: "read", Err: ErrForeign}
+		return &opError{Device: a.index, Op: "read", Err: errForeign}
 	}
 	if m.freed.Load() {
-		return &Error{Device: a.index, Op: "read", Err: ErrFreed}
+		return &opError{Device: a.index, Op: "read", Err: errFreed}
 	}
 	n := int64(len(dst))
 	if off < 0 || off > m.n || n > m.n-off {
-		return &Error{Device: a.index, Op: "read", Err: fmt.Errorf("%w: bytes [%d, %d) outside the %d-byte allocation", ErrInvalidCopy, off, off+n, m.n)}
+		return &opError{Device: a.index, Op: "read", Err: fmt.Errorf("%w: bytes [%d, %d) outside the %d-byte allocation", errInvalidCopy, off, off+n, m.n)}
 	}
 	if n == 0 {
 		return nil
@@ -261,7 +264,7 @@ func (a *Accelerator) Read(dst []byte, src device.Memory, off int64) error {
 }
 
 // NewStream creates a non-blocking CUDA stream.
-func (a *Accelerator) NewStream() (device.Stream, error) {
+func (a *accel) NewStream() (device.Stream, error) {
 	s := &stream{a: a}
 	err := a.slow("create stream", func() (err error) {
 		if s.cs, err = cu.MakeStream(cu.NonBlocking); err != nil {
@@ -283,10 +286,10 @@ func (a *Accelerator) NewStream() (device.Stream, error) {
 // allocation still held, and releases the primary context. Resources should
 // be released before, as device.Accelerator asks; Close frees leftovers
 // anyway, so an error path that skips them leaks nothing. Later calls on the
-// accelerator or anything it made report ErrClosed.
-func (a *Accelerator) Close() error {
+// accelerator or anything it made report errClosed.
+func (a *accel) Close() error {
 	if !a.closed.CompareAndSwap(false, true) {
-		return &Error{Device: a.index, Op: "close", Err: ErrClosed}
+		return &opError{Device: a.index, Op: "close", Err: errClosed}
 	}
 	a.fence()
 	a.send(op{kind: opQuit})

@@ -53,7 +53,7 @@ func BenchmarkH2D(b *testing.B) {
 
 // benchDriverH2D copies src to d b.N times with cuMemcpyHtoDAsync on one
 // non-blocking stream, from one locked thread, and waits for the last copy.
-func benchDriverH2D(b *testing.B, a *Accelerator, d device.Memory, src []byte) {
+func benchDriverH2D(b *testing.B, a *accel, d device.Memory, src []byte) {
 	b.SetBytes(int64(len(src)))
 	dst := cu.DevicePtr(d.Ptr())
 	p := unsafe.Pointer(unsafe.SliceData(src))

@@ -31,10 +31,14 @@
 //
 // # Errors
 //
-// Every error is an *Error naming the device (cuda:N) and the operation.
-// Driver failures wrap a Result, so errors.Is(err, ErrOutOfMemory) works and
-// the message carries the CUresult name and number, for example
-// "cuda:0: alloc 96.0 GiB: CUDA_ERROR_OUT_OF_MEMORY (2): out of memory".
-// A failed asynchronous copy poisons its stream: the error is returned by the
-// next Copy, Record, Event.Wait or Sync of that stream.
+// Errors name the device (cuda:N), the operation and the driver's CUresult
+// by name and number, for example "cuda:0: alloc 96.0 GiB:
+// CUDA_ERROR_OUT_OF_MEMORY (2): out of memory". Running out of device or
+// pinned host memory satisfies errors.Is(err, device.ErrOutOfMemory). A
+// failed asynchronous copy poisons its stream: the error is returned by
+// the next copy, event record, event wait or sync of that stream.
+//
+// The package exports nothing: the device package is its API. Its tests
+// run without a GPU against testdata/fakecuda, a CPU stand-in for
+// libcuda.so.1.
 package cuda

@@ -53,70 +53,70 @@ import (
 	"gorgonia.org/cu"
 )
 
-// HostAllocFlags are the flags of cuMemHostAlloc (CU_MEMHOSTALLOC_*).
-type HostAllocFlags uint
+// hostAllocFlags are the flags of cuMemHostAlloc (CU_MEMHOSTALLOC_*).
+type hostAllocFlags uint
 
-// Flags for [Accelerator.AllocHostFlags].
+// Flags for accel.allocHostFlags.
 const (
-	// HostAllocPortable makes the memory pinned for every CUDA context, not
+	// hostAllocPortable makes the memory pinned for every CUDA context, not
 	// only the allocating one. AllocHost always sets it: it costs nothing,
 	// and a staging ring may then feed several devices.
-	HostAllocPortable HostAllocFlags = C.CU_MEMHOSTALLOC_PORTABLE
-	// HostAllocDeviceMap maps the memory into the device address space
+	hostAllocPortable hostAllocFlags = C.CU_MEMHOSTALLOC_PORTABLE
+	// hostAllocDeviceMap maps the memory into the device address space
 	// (implied on 64-bit systems with unified addressing).
-	HostAllocDeviceMap HostAllocFlags = C.CU_MEMHOSTALLOC_DEVICEMAP
-	// HostAllocWriteCombined allocates write-combined memory: on some
+	hostAllocDeviceMap hostAllocFlags = C.CU_MEMHOSTALLOC_DEVICEMAP
+	// hostAllocWriteCombined allocates write-combined memory: on some
 	// systems it crosses PCIe faster, but CPU reads from it are very slow,
 	// so only use it for buffers the CPU writes and never reads.
-	HostAllocWriteCombined HostAllocFlags = C.CU_MEMHOSTALLOC_WRITECOMBINED
+	hostAllocWriteCombined hostAllocFlags = C.CU_MEMHOSTALLOC_WRITECOMBINED
 )
 
-// HostRegisterFlags are the flags of cuMemHostRegister (CU_MEMHOSTREGISTER_*).
-type HostRegisterFlags uint
+// hostRegisterFlags are the flags of cuMemHostRegister (CU_MEMHOSTREGISTER_*).
+type hostRegisterFlags uint
 
-// Flags for [Accelerator.RegisterHost].
+// Flags for accel.registerHost.
 const (
-	// HostRegisterPortable makes the range pinned for every CUDA context.
-	HostRegisterPortable HostRegisterFlags = C.CU_MEMHOSTREGISTER_PORTABLE
-	// HostRegisterDeviceMap maps the range into the device address space.
-	HostRegisterDeviceMap HostRegisterFlags = C.CU_MEMHOSTREGISTER_DEVICEMAP
-	// HostRegisterReadOnly registers memory the device only reads. It is
+	// hostRegisterPortable makes the range pinned for every CUDA context.
+	hostRegisterPortable hostRegisterFlags = C.CU_MEMHOSTREGISTER_PORTABLE
+	// hostRegisterDeviceMap maps the range into the device address space.
+	hostRegisterDeviceMap hostRegisterFlags = C.CU_MEMHOSTREGISTER_DEVICEMAP
+	// hostRegisterReadOnly registers memory the device only reads. It is
 	// required for a read-only (PROT_READ) mmap of a file, and needs
-	// AttrReadOnlyHostRegisterSupported; otherwise the driver reports
-	// ErrNotSupported.
-	HostRegisterReadOnly HostRegisterFlags = C.CU_MEMHOSTREGISTER_READ_ONLY
+	// attrReadOnlyHostRegisterSupported; otherwise the driver reports
+	// resNotSupported.
+	hostRegisterReadOnly hostRegisterFlags = C.CU_MEMHOSTREGISTER_READ_ONLY
 )
 
-// Attribute is a device attribute (CUdevice_attribute) for
-// [Accelerator.Attribute]. Any CU_DEVICE_ATTRIBUTE_* value may be converted;
+// attribute is a device attribute (CUdevice_attribute) for
+// accel.attribute. Any CU_DEVICE_ATTRIBUTE_* value may be converted;
 // these are the ones relevant to loading.
-type Attribute int
+type attribute int
 
 // Device attributes relevant to host-to-device loading.
 const (
-	AttrMaxPitch                          Attribute = C.CU_DEVICE_ATTRIBUTE_MAX_PITCH // largest pitch of a 2-D copy
-	AttrIntegrated                        Attribute = C.CU_DEVICE_ATTRIBUTE_INTEGRATED
-	AttrPCIBusID                          Attribute = C.CU_DEVICE_ATTRIBUTE_PCI_BUS_ID
-	AttrPCIDeviceID                       Attribute = C.CU_DEVICE_ATTRIBUTE_PCI_DEVICE_ID
-	AttrPCIDomainID                       Attribute = C.CU_DEVICE_ATTRIBUTE_PCI_DOMAIN_ID
-	AttrAsyncEngineCount                  Attribute = C.CU_DEVICE_ATTRIBUTE_ASYNC_ENGINE_COUNT // copy engines
-	AttrUnifiedAddressing                 Attribute = C.CU_DEVICE_ATTRIBUTE_UNIFIED_ADDRESSING
-	AttrHostRegisterSupported             Attribute = C.CU_DEVICE_ATTRIBUTE_HOST_REGISTER_SUPPORTED
-	AttrReadOnlyHostRegisterSupported     Attribute = C.CU_DEVICE_ATTRIBUTE_READ_ONLY_HOST_REGISTER_SUPPORTED
-	AttrPageableMemoryAccessUsesHostPages Attribute = C.CU_DEVICE_ATTRIBUTE_PAGEABLE_MEMORY_ACCESS_USES_HOST_PAGE_TABLES
-	AttrGPUDirectRDMASupported            Attribute = C.CU_DEVICE_ATTRIBUTE_GPU_DIRECT_RDMA_SUPPORTED
+	attrMaxPitch                          attribute = C.CU_DEVICE_ATTRIBUTE_MAX_PITCH // largest pitch of a 2-D copy
+	attrIntegrated                        attribute = C.CU_DEVICE_ATTRIBUTE_INTEGRATED
+	attrPCIBusID                          attribute = C.CU_DEVICE_ATTRIBUTE_PCI_BUS_ID
+	attrPCIDeviceID                       attribute = C.CU_DEVICE_ATTRIBUTE_PCI_DEVICE_ID
+	attrPCIDomainID                       attribute = C.CU_DEVICE_ATTRIBUTE_PCI_DOMAIN_ID
+	attrAsyncEngineCount                  attribute = C.CU_DEVICE_ATTRIBUTE_ASYNC_ENGINE_COUNT // copy engines
+	attrUnifiedAddressing                 attribute = C.CU_DEVICE_ATTRIBUTE_UNIFIED_ADDRESSING
+	attrHostRegisterSupported             attribute = C.CU_DEVICE_ATTRIBUTE_HOST_REGISTER_SUPPORTED
+	attrReadOnlyHostRegisterSupported     attribute = C.CU_DEVICE_ATTRIBUTE_READ_ONLY_HOST_REGISTER_SUPPORTED
+	attrPageableMemoryAccessUsesHostPages attribute = C.CU_DEVICE_ATTRIBUTE_PAGEABLE_MEMORY_ACCESS_USES_HOST_PAGE_TABLES
+	attrGPUDirectRDMASupported            attribute = C.CU_DEVICE_ATTRIBUTE_GPU_DIRECT_RDMA_SUPPORTED
 )
 
-// check converts a CUresult into nil or a Result.
+// check converts a CUresult into nil or a cuResult.
 func check(r C.CUresult) error {
 	if r == C.CUDA_SUCCESS {
 		return nil
 	}
-	return Result(r)
+	return cuResult(r)
 }
 
 // memHostAlloc is cuMemHostAlloc. It needs a current context.
-func memHostAlloc(n int, flags HostAllocFlags) (unsafe.Pointer, error) {
+func memHostAlloc(n int, flags hostAllocFlags) (unsafe.Pointer, error) {
 	var p unsafe.Pointer
 	err := check(C.cuMemHostAlloc(&p, C.size_t(n), C.uint(flags)))
 	return p, err
@@ -129,7 +129,7 @@ func memFreeHost(p unsafe.Pointer) error {
 
 // memHostRegister is cuMemHostRegister (cuMemHostRegister_v2). It needs a
 // current context.
-func memHostRegister(p unsafe.Pointer, n int, flags HostRegisterFlags) error {
+func memHostRegister(p unsafe.Pointer, n int, flags hostRegisterFlags) error {
 	return check(C.cuMemHostRegister(p, C.size_t(n), C.uint(flags)))
 }
 
@@ -138,7 +138,7 @@ func memHostUnregister(p unsafe.Pointer) error {
 	return check(C.cuMemHostUnregister(p))
 }
 
-// memHostGetFlags is cuMemHostGetFlags. It fails with ErrInvalidValue for
+// memHostGetFlags is cuMemHostGetFlags. It fails with resInvalidValue for
 // memory that is not page-locked by CUDA, which makes it a pinnedness test.
 func memHostGetFlags(p unsafe.Pointer) (uint, error) {
 	var f C.uint
@@ -161,7 +161,7 @@ func memcpy2DHtoDAsync(dst cu.DevicePtr, dpitch int64, src unsafe.Pointer, spitc
 }
 
 // driverErrorName asks the driver for the name of r; "" if it has none.
-func driverErrorName(r Result) string {
+func driverErrorName(r cuResult) string {
 	if s := C.stl_error_name(C.CUresult(r)); s != nil {
 		return C.GoString(s)
 	}
@@ -169,7 +169,7 @@ func driverErrorName(r Result) string {
 }
 
 // driverErrorString asks the driver to describe r; "" if it cannot.
-func driverErrorString(r Result) string {
+func driverErrorString(r cuResult) string {
 	if s := C.stl_error_string(C.CUresult(r)); s != nil {
 		return C.GoString(s)
 	}

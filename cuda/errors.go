@@ -6,37 +6,40 @@ import (
 	"errors"
 	"fmt"
 	"reflect"
+
+	"github.com/stload/stload/device"
 )
 
-// Result is a CUresult status code of the CUDA driver API. It implements
-// error, so a driver failure wrapped in an [*Error] can be tested with
-// errors.Is(err, ErrOutOfMemory).
-type Result int
+// cuResult is a CUresult status code of the CUDA driver API. It implements
+// error, so a driver failure wrapped in an *opError can be tested with
+// errors.Is(err, resOutOfMemory), and CUDA_ERROR_OUT_OF_MEMORY also with
+// errors.Is(err, device.ErrOutOfMemory).
+type cuResult int
 
-// The driver results that callers of this package may want to test for. Any
-// other code is still reported with its cuda.h name by [Result.Name].
+// The driver results this package tests for. Any other code is still
+// reported with its cuda.h name by cuResult.Name.
 const (
-	Success                        Result = 0   // CUDA_SUCCESS
-	ErrInvalidValue                Result = 1   // CUDA_ERROR_INVALID_VALUE
-	ErrOutOfMemory                 Result = 2   // CUDA_ERROR_OUT_OF_MEMORY
-	ErrNotInitialized              Result = 3   // CUDA_ERROR_NOT_INITIALIZED
-	ErrNoDevice                    Result = 100 // CUDA_ERROR_NO_DEVICE
-	ErrInvalidDevice               Result = 101 // CUDA_ERROR_INVALID_DEVICE
-	ErrInvalidContext              Result = 201 // CUDA_ERROR_INVALID_CONTEXT
-	ErrInvalidHandle               Result = 400 // CUDA_ERROR_INVALID_HANDLE
-	ErrNotReady                    Result = 600 // CUDA_ERROR_NOT_READY
-	ErrIllegalAddress              Result = 700 // CUDA_ERROR_ILLEGAL_ADDRESS
-	ErrHostMemoryAlreadyRegistered Result = 712 // CUDA_ERROR_HOST_MEMORY_ALREADY_REGISTERED
-	ErrHostMemoryNotRegistered     Result = 713 // CUDA_ERROR_HOST_MEMORY_NOT_REGISTERED
-	ErrNotPermitted                Result = 800 // CUDA_ERROR_NOT_PERMITTED
-	ErrNotSupported                Result = 801 // CUDA_ERROR_NOT_SUPPORTED
-	ErrUnknown                     Result = 999 // CUDA_ERROR_UNKNOWN
+	resSuccess                     cuResult = 0   // CUDA_SUCCESS
+	resInvalidValue                cuResult = 1   // CUDA_ERROR_INVALID_VALUE
+	resOutOfMemory                 cuResult = 2   // CUDA_ERROR_OUT_OF_MEMORY
+	resNotInitialized              cuResult = 3   // CUDA_ERROR_NOT_INITIALIZED
+	resNoDevice                    cuResult = 100 // CUDA_ERROR_NO_DEVICE
+	resInvalidDevice               cuResult = 101 // CUDA_ERROR_INVALID_DEVICE
+	resInvalidContext              cuResult = 201 // CUDA_ERROR_INVALID_CONTEXT
+	resInvalidHandle               cuResult = 400 // CUDA_ERROR_INVALID_HANDLE
+	resNotReady                    cuResult = 600 // CUDA_ERROR_NOT_READY
+	resIllegalAddress              cuResult = 700 // CUDA_ERROR_ILLEGAL_ADDRESS
+	resHostMemoryAlreadyRegistered cuResult = 712 // CUDA_ERROR_HOST_MEMORY_ALREADY_REGISTERED
+	resHostMemoryNotRegistered     cuResult = 713 // CUDA_ERROR_HOST_MEMORY_NOT_REGISTERED
+	resNotPermitted                cuResult = 800 // CUDA_ERROR_NOT_PERMITTED
+	resNotSupported                cuResult = 801 // CUDA_ERROR_NOT_SUPPORTED
+	resUnknown                     cuResult = 999 // CUDA_ERROR_UNKNOWN
 )
 
 // Name returns the cuda.h name of r, such as "CUDA_ERROR_OUT_OF_MEMORY". For
 // a code newer than this package's table it asks the installed driver
 // (cuGetErrorName), and failing that returns "CUDA_ERROR_UNRECOGNIZED_<n>".
-func (r Result) Name() string {
+func (r cuResult) Name() string {
 	if n, ok := resultNames[r]; ok {
 		return n
 	}
@@ -48,42 +51,50 @@ func (r Result) Name() string {
 
 // Error returns the name, the number and the driver's description of r:
 // "CUDA_ERROR_OUT_OF_MEMORY (2): out of memory".
-func (r Result) Error() string {
+func (r cuResult) Error() string {
 	if s := driverErrorString(r); s != "" {
 		return fmt.Sprintf("%s (%d): %s", r.Name(), int(r), s)
 	}
 	return fmt.Sprintf("%s (%d)", r.Name(), int(r))
 }
 
-// Errors this package reports for misuse, wrapped in an [*Error] that names
+// Is reports whether r is target, or is CUDA_ERROR_OUT_OF_MEMORY and target
+// is device.ErrOutOfMemory: the device package asks backends to report
+// running out of memory so, and its own error then carries the kind
+// "OutOfMemory".
+func (r cuResult) Is(target error) bool {
+	return r == resOutOfMemory && target == device.ErrOutOfMemory
+}
+
+// Errors this package reports for misuse, wrapped in an *opError that names
 // the device and the operation. Test for them with errors.Is.
 var (
-	// ErrClosed: the accelerator, stream or event was closed.
-	ErrClosed = errors.New("already closed")
-	// ErrFreed: the device or host memory was freed.
-	ErrFreed = errors.New("memory already freed")
-	// ErrNotPinned: a copy's source does not lie inside page-locked host
-	// memory obtained from this accelerator (AllocHost or RegisterHost).
-	ErrNotPinned = errors.New("source is not in page-locked host memory of this device")
-	// ErrForeign: the Memory was not allocated by this accelerator.
-	ErrForeign = errors.New("memory belongs to another device or backend")
-	// ErrInvalidCopy: the copy's sizes, pitches or offsets are inconsistent
+	// errClosed: the accelerator, stream or event was closed.
+	errClosed = errors.New("already closed")
+	// errFreed: the device or host memory was freed.
+	errFreed = errors.New("memory already freed")
+	// errNotPinned: a copy's source does not lie inside page-locked host
+	// memory obtained from this accelerator (AllocHost or registerHost).
+	errNotPinned = errors.New("source is not in page-locked host memory of this device")
+	// errForeign: the Memory was not allocated by this accelerator.
+	errForeign = errors.New("memory belongs to another device or backend")
+	// errInvalidCopy: the copy's sizes, pitches or offsets are inconsistent
 	// or out of range.
-	ErrInvalidCopy = errors.New("invalid copy")
-	// ErrInvalidSize: a negative or unsupported allocation size.
-	ErrInvalidSize = errors.New("invalid size")
+	errInvalidCopy = errors.New("invalid copy")
+	// errInvalidSize: a negative or unsupported allocation size.
+	errInvalidSize = errors.New("invalid size")
 )
 
-// Error is the error type of this package: what failed (Op) on which device,
-// and why (Err, a [Result] from the driver or one of the Err* variables).
-type Error struct {
+// opError is the error type of this package: what failed (Op) on which device,
+// and why (Err, a cuResult from the driver or one of the err* variables).
+type opError struct {
 	Device int    // device ordinal, printed as cuda:N; -1 if no device is concerned
 	Op     string // the operation: "alloc 1.0 GiB", "copy", "event wait", ...
 	Err    error  // the cause
 }
 
 // Error formats e as "cuda:N: op: cause".
-func (e *Error) Error() string {
+func (e *opError) Error() string {
 	if e.Device < 0 {
 		return fmt.Sprintf("cuda: %s: %v", e.Op, e.Err)
 	}
@@ -91,18 +102,18 @@ func (e *Error) Error() string {
 }
 
 // Unwrap returns the cause, so errors.Is and errors.As see it.
-func (e *Error) Unwrap() error { return e.Err }
+func (e *opError) Unwrap() error { return e.Err }
 
 // newError wraps err (a gorgonia.org/cu error, a C.CUresult converted to
-// Result, or one of our sentinels) in an *Error, or returns nil for nil.
+// cuResult, or one of our sentinels) in an *opError, or returns nil for nil.
 func newError(dev int, op string, err error) error {
 	if err == nil {
 		return nil
 	}
-	return &Error{Device: dev, Op: op, Err: asResult(err)}
+	return &opError{Device: dev, Op: op, Err: asResult(err)}
 }
 
-// asResult converts an error returned by gorgonia.org/cu into a Result.
+// asResult converts an error returned by gorgonia.org/cu into a cuResult.
 // gorgonia reports driver failures as its unexported integer type cuResult,
 // whose message is only a Go-ish name ("OutOfMemory") and which prints
 // "UnknownErrorCode:N" for codes it does not know; the numeric code is all we
@@ -110,7 +121,7 @@ func newError(dev int, op string, err error) error {
 func asResult(err error) error {
 	v := reflect.ValueOf(err)
 	if v.Kind() == reflect.Int && v.Type().PkgPath() == "gorgonia.org/cu" {
-		return Result(v.Int())
+		return cuResult(v.Int())
 	}
 	return err
 }
@@ -131,7 +142,7 @@ func formatBytes(n int64) string {
 
 // resultNames maps CUresult codes to their names in cuda.h (CUDA 12.4, a
 // superset of 11.8). Codes added by later drivers are named by the driver.
-var resultNames = map[Result]string{
+var resultNames = map[cuResult]string{
 	0:   "CUDA_SUCCESS",
 	1:   "CUDA_ERROR_INVALID_VALUE",
 	2:   "CUDA_ERROR_OUT_OF_MEMORY",

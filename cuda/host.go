@@ -18,10 +18,10 @@ import (
 // hostMem implements device.HostMemory for page-locked host memory, either
 // allocated by cuMemHostAlloc or registered by cuMemHostRegister.
 type hostMem struct {
-	a          *Accelerator
+	a          *accel
 	p          unsafe.Pointer // C memory, or memory the caller keeps alive
 	n          int
-	registered bool // from RegisterHost: Free unregisters, it does not free
+	registered bool // from registerHost: Free unregisters, it does not free
 	portable   bool // pinned for every context, so any GPU may copy from it
 	freed      atomic.Bool
 	// unmap releases memory this package mapped itself (AllocHostMapped),
@@ -67,18 +67,18 @@ type hostRange struct{ start, end uintptr }
 // 106 ms, about 2.5 GB/s, on the H200 host of bench/RESULTS.md), so allocate
 // the staging buffers once and reuse them. It runs on the caller's goroutine
 // and does not hold up copies in flight.
-func (a *Accelerator) AllocHost(n int) (device.HostMemory, error) {
-	return a.AllocHostFlags(n, HostAllocPortable)
+func (a *accel) AllocHost(n int) (device.HostMemory, error) {
+	return a.allocHostFlags(n, hostAllocPortable)
 }
 
-// AllocHostFlags is AllocHost with explicit cuMemHostAlloc flags, for
-// example to try HostAllocWriteCombined staging buffers.
-func (a *Accelerator) AllocHostFlags(n int, flags HostAllocFlags) (device.HostMemory, error) {
+// allocHostFlags is AllocHost with explicit cuMemHostAlloc flags, for
+// example to try hostAllocWriteCombined staging buffers.
+func (a *accel) allocHostFlags(n int, flags hostAllocFlags) (device.HostMemory, error) {
 	op := "alloc host " + formatBytes(int64(n))
 	if n < 0 {
-		return nil, &Error{Device: a.index, Op: op, Err: ErrInvalidSize}
+		return nil, &opError{Device: a.index, Op: op, Err: errInvalidSize}
 	}
-	h := &hostMem{a: a, n: n, portable: flags&HostAllocPortable != 0}
+	h := &hostMem{a: a, n: n, portable: flags&hostAllocPortable != 0}
 	if n == 0 {
 		return h, nil
 	}
@@ -88,29 +88,29 @@ func (a *Accelerator) AllocHostFlags(n int, flags HostAllocFlags) (device.HostMe
 	})
 }
 
-// RegisterHost page-locks existing host memory with cuMemHostRegister, so
+// registerHost page-locks existing host memory with cuMemHostRegister, so
 // copies can read it directly, and returns it as HostMemory whose Free
 // unregisters it (b itself is not freed). b should come from mmap or another
 // allocator outside the Go heap; if it is a Go slice, the caller must keep
 // it reachable until Free. For a read-only file mapping pass
-// HostRegisterReadOnly (see AttrReadOnlyHostRegisterSupported). Registering
+// hostRegisterReadOnly (see attrReadOnlyHostRegisterSupported). Registering
 // is faster than AllocHost but still far slower than the copies it enables
 // (11 to 16 GB/s against 55 on the H200 host of bench/RESULTS.md, and more
 // threads did not register faster): measure it before relying on it.
-func (a *Accelerator) RegisterHost(b []byte, flags HostRegisterFlags) (device.HostMemory, error) {
+func (a *accel) registerHost(b []byte, flags hostRegisterFlags) (device.HostMemory, error) {
 	op := "register host " + formatBytes(int64(len(b)))
 	if len(b) == 0 {
-		return nil, &Error{Device: a.index, Op: op, Err: ErrInvalidSize}
+		return nil, &opError{Device: a.index, Op: op, Err: errInvalidSize}
 	}
 	h := &hostMem{a: a, p: unsafe.Pointer(unsafe.SliceData(b)), n: len(b), registered: true,
-		portable: flags&HostRegisterPortable != 0}
+		portable: flags&hostRegisterPortable != 0}
 	return a.pin(op, h, func() error { return memHostRegister(h.p, h.n, flags) })
 }
 
 // pin runs lock, which page-locks h's memory, with the context current,
 // and only once it succeeds lists h as live: copies from h are accepted
 // from then on, and Close releases it.
-func (a *Accelerator) pin(op string, h *hostMem, lock func() error) (device.HostMemory, error) {
+func (a *accel) pin(op string, h *hostMem, lock func() error) (device.HostMemory, error) {
 	err := a.slow(op, func() error {
 		if err := lock(); err != nil {
 			return err
@@ -136,16 +136,16 @@ const hugePage = 2 << 20
 // times faster than cuMemHostAlloc of the same size (issue 10), and huge
 // pages mean 512 times fewer pages for the driver to lock and for the copy
 // engine to translate. Free unregisters and unmaps it. It implements
-// device.MappedHostAllocator (device.WithHostAlloc).
-func (a *Accelerator) AllocHostMapped(n int) (device.HostMemory, error) {
+// the AllocHostMapped method of device.Tuning's MappedHost.
+func (a *accel) AllocHostMapped(n int) (device.HostMemory, error) {
 	op := "alloc mapped host " + formatBytes(int64(n))
 	if n <= 0 {
-		return nil, &Error{Device: a.index, Op: op, Err: ErrInvalidSize}
+		return nil, &opError{Device: a.index, Op: op, Err: errInvalidSize}
 	}
 	size := (n + hugePage - 1) / hugePage * hugePage
 	m, err := unix.Mmap(-1, 0, size, unix.PROT_READ|unix.PROT_WRITE, unix.MAP_ANON|unix.MAP_PRIVATE)
 	if err != nil {
-		return nil, &Error{Device: a.index, Op: op, Err: err}
+		return nil, &opError{Device: a.index, Op: op, Err: err}
 	}
 	unix.Madvise(m, unix.MADV_HUGEPAGE) // advice: without THP the pages stay small
 	if unix.Madvise(m, unix.MADV_POPULATE_WRITE) != nil {
@@ -155,7 +155,7 @@ func (a *Accelerator) AllocHostMapped(n int) (device.HostMemory, error) {
 	}
 	h := &hostMem{a: a, p: unsafe.Pointer(unsafe.SliceData(m)), n: n, registered: true, portable: true,
 		unmap: func() error { return unix.Munmap(m) }}
-	hm, err := a.pin(op, h, func() error { return memHostRegister(h.p, size, HostRegisterPortable) })
+	hm, err := a.pin(op, h, func() error { return memHostRegister(h.p, size, hostRegisterPortable) })
 	if err != nil {
 		unix.Munmap(m)
 		return nil, err
@@ -168,8 +168,8 @@ func (a *Accelerator) AllocHostMapped(n int) (device.HostMemory, error) {
 // WithRegister does with windows of a file's read-only mapping: the driver
 // refuses a writable registration of a read-only mapping. It implements
 // device.Registrar.
-func (a *Accelerator) RegisterReadOnly(b []byte) (device.HostMemory, error) {
-	return a.RegisterHost(b, HostRegisterReadOnly|HostRegisterPortable)
+func (a *accel) RegisterReadOnly(b []byte) (device.HostMemory, error) {
+	return a.registerHost(b, hostRegisterReadOnly|hostRegisterPortable)
 }
 
 // Bytes is the memory as a slice; nil after Free.
@@ -186,9 +186,9 @@ func (h *hostMem) Free() error {
 	a := h.a
 	if !h.freed.CompareAndSwap(false, true) {
 		if a.closed.Load() {
-			return &Error{Device: a.index, Op: "free host memory", Err: ErrClosed}
+			return &opError{Device: a.index, Op: "free host memory", Err: errClosed}
 		}
-		return &Error{Device: a.index, Op: "free host memory", Err: ErrFreed}
+		return &opError{Device: a.index, Op: "free host memory", Err: errFreed}
 	}
 	if h.n == 0 {
 		return nil
@@ -220,7 +220,7 @@ func (h *hostMem) release() error {
 }
 
 // addHost lists h as live and its range as a valid copy source.
-func (a *Accelerator) addHost(h *hostMem) {
+func (a *accel) addHost(h *hostMem) {
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	a.hosts[h] = struct{}{}
@@ -231,7 +231,7 @@ func (a *Accelerator) addHost(h *hostMem) {
 // updatePinnedLocked republishes the sorted ranges of the live host memory.
 // Allocations are few and rare, so rebuilding is simplest; readers keep
 // using the old slice meanwhile.
-func (a *Accelerator) updatePinnedLocked() {
+func (a *accel) updatePinnedLocked() {
 	rs := liveRanges(a.hosts)
 	a.pinned.Store(&rs)
 }
@@ -251,7 +251,7 @@ func liveRanges(hosts map[*hostMem]struct{}) []hostRange {
 // isPinned reports whether [p, p+n) lies inside one page-locked range of
 // this accelerator, or inside portable pinned memory of any accelerator. It
 // is on the copy hot path: binary searches, no locks.
-func (a *Accelerator) isPinned(p uintptr, n int64) bool {
+func (a *accel) isPinned(p uintptr, n int64) bool {
 	return inRanges(a.pinned.Load(), p, n) || inRanges(portableHosts.ranges.Load(), p, n)
 }
 

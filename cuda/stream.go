@@ -18,21 +18,21 @@ import (
 // CU_STREAM_NON_BLOCKING, so it never synchronises with the legacy default
 // stream that other code in the process may use.
 type stream struct {
-	a      *Accelerator
+	a      *accel
 	cs     cu.Stream
 	closed atomic.Bool
 	// err holds the first failure of an op issued on the stream; once set,
 	// the stream issues no more copies and reports it.
-	err atomic.Pointer[Error]
+	err atomic.Pointer[opError]
 	// dead is set by the issuing goroutine when it destroys the stream; only
 	// that goroutine reads it.
 	dead bool
 }
 
-func (s *stream) fail(e *Error) { s.err.CompareAndSwap(nil, e) }
+func (s *stream) fail(e *opError) { s.err.CompareAndSwap(nil, e) }
 
 func (s *stream) closedError(op string) error {
-	return &Error{Device: s.a.index, Op: op, Err: ErrClosed}
+	return &opError{Device: s.a.index, Op: op, Err: errClosed}
 }
 
 // Copy validates c on the caller's goroutine and enqueues it for the issuing
@@ -109,7 +109,7 @@ func (s *stream) Close() error {
 	err := s.sync()
 	done := make(chan error, 1)
 	if !s.a.send(op{kind: opDestroyStream, s: s, done: done}) {
-		return s.closedError("close stream") // Accelerator.Close destroys it
+		return s.closedError("close stream") // accel.Close destroys it
 	}
 	select {
 	case derr := <-done:
@@ -124,9 +124,9 @@ func (s *stream) Close() error {
 // prepareCopy checks c against the device and turns it into an op. It runs
 // on the caller's goroutine, on the hot path: it must not allocate unless it
 // reports an error.
-func (a *Accelerator) prepareCopy(c device.Copy) (op, error) {
+func (a *accel) prepareCopy(c device.Copy) (op, error) {
 	bad := func(format string, args ...any) (op, error) {
-		return op{}, &Error{Device: a.index, Op: "copy", Err: fmt.Errorf("%w: "+format, append([]any{ErrInvalidCopy}, args...)...)}
+		return op{}, &opError{Device: a.index, Op: "copy", Err: fmt.Errorf("%w: "+format, append([]any{errInvalidCopy}, args...)...)}
 	}
 	if c.Width < 0 || c.Height < 0 {
 		return bad("negative width %d or height %d", c.Width, c.Height)
@@ -139,10 +139,10 @@ func (a *Accelerator) prepareCopy(c device.Copy) (op, error) {
 	}
 	m, ok := c.Dst.(*memory)
 	if !ok || m.a != a {
-		return op{}, &Error{Device: a.index, Op: "copy", Err: ErrForeign}
+		return op{}, &opError{Device: a.index, Op: "copy", Err: errForeign}
 	}
 	if m.freed.Load() {
-		return op{}, &Error{Device: a.index, Op: "copy", Err: ErrFreed}
+		return op{}, &opError{Device: a.index, Op: "copy", Err: errFreed}
 	}
 	o := op{kind: opCopy, width: c.Width, height: 1}
 	srcSpan, dstSpan := c.Width, c.Width
@@ -169,7 +169,7 @@ func (a *Accelerator) prepareCopy(c device.Copy) (op, error) {
 	}
 	p := unsafe.Pointer(unsafe.SliceData(c.Src))
 	if !a.isPinned(uintptr(p), srcSpan) {
-		return op{}, &Error{Device: a.index, Op: "copy", Err: ErrNotPinned}
+		return op{}, &opError{Device: a.index, Op: "copy", Err: errNotPinned}
 	}
 	o.dst = m.ptr + cu.DevicePtr(c.DstOff)
 	o.src = p
@@ -193,7 +193,7 @@ func span(width, height, pitch int64) (n int64, ok bool) {
 // costs no allocation but the 8 bytes Wait's context switch takes. An event must not be used after Close, when another
 // Record may already hold it.
 type event struct {
-	a  *Accelerator
+	a  *accel
 	ev cu.Event
 	// ready receives the outcome of the pending record from the issuing
 	// goroutine; Wait must not synchronise before the record has been
@@ -218,7 +218,7 @@ const (
 
 // getEvent takes an event from the pool, creating one if the pool is empty
 // (only while the pipeline warms up).
-func (a *Accelerator) getEvent() (*event, error) {
+func (a *accel) getEvent() (*event, error) {
 	a.mu.Lock()
 	if n := len(a.freeEvents); n > 0 {
 		e := a.freeEvents[n-1]
@@ -244,7 +244,7 @@ func (a *Accelerator) getEvent() (*event, error) {
 	return e, nil
 }
 
-func (a *Accelerator) putEvent(e *event) {
+func (a *accel) putEvent(e *event) {
 	a.mu.Lock()
 	a.freeEvents = append(a.freeEvents, e)
 	a.mu.Unlock()
@@ -258,7 +258,7 @@ func (e *event) Wait() error {
 	defer e.mu.Unlock()
 	switch e.state {
 	case evClosed:
-		return &Error{Device: e.a.index, Op: "event wait", Err: ErrClosed}
+		return &opError{Device: e.a.index, Op: "event wait", Err: errClosed}
 	case evDone:
 		return e.err
 	}
@@ -266,7 +266,7 @@ func (e *event) Wait() error {
 	select {
 	case r = <-e.ready:
 	case <-e.a.done:
-		return &Error{Device: e.a.index, Op: "event wait", Err: ErrClosed}
+		return &opError{Device: e.a.index, Op: "event wait", Err: errClosed}
 	}
 	e.err = r.err
 	if r.recorded {
@@ -286,7 +286,7 @@ func (e *event) Close() error {
 	e.mu.Unlock()
 	switch state {
 	case evClosed:
-		return &Error{Device: e.a.index, Op: "close event", Err: ErrClosed}
+		return &opError{Device: e.a.index, Op: "close event", Err: errClosed}
 	case evPending:
 		// The record may still be queued: let the issuing goroutine pool
 		// the event after it. If the device is closed, Close destroys it.

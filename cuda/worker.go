@@ -30,7 +30,7 @@ type op struct {
 	ev     *event
 	done   chan error
 	dst    cu.DevicePtr
-	src    unsafe.Pointer // inside page-locked host memory (AllocHost, RegisterHost)
+	src    unsafe.Pointer // inside page-locked host memory (AllocHost, registerHost)
 	width  int64
 	height int64
 	dpitch int64
@@ -47,7 +47,7 @@ const opQueueLen = 1024
 // device's primary context current and executes ops in arrival order. It
 // never waits for the GPU: cuMemcpy*Async and cuEventRecord return as soon as
 // the work is queued, so one thread keeps up with any number of callers.
-func (a *Accelerator) run(started chan<- error) {
+func (a *accel) run(started chan<- error) {
 	// The thread is deliberately never unlocked: when this goroutine returns
 	// the runtime terminates the thread, so no other goroutine ever runs on
 	// a thread left with this context current.
@@ -70,7 +70,7 @@ func (a *Accelerator) run(started chan<- error) {
 // exec performs one op on the issuing goroutine. Copy errors are stored in
 // the stream (the first one wins) and reported by the next Copy, Record,
 // Wait or Sync on it; after an error the stream issues no more copies.
-func (a *Accelerator) exec(o *op) {
+func (a *accel) exec(o *op) {
 	switch o.kind {
 	case opCopy, opCopy2D:
 		s := o.s
@@ -84,7 +84,7 @@ func (a *Accelerator) exec(o *op) {
 			err = memcpy2DHtoDAsync(o.dst, o.dpitch, o.src, o.spitch, o.width, o.height, s.cs)
 		}
 		if err != nil {
-			s.fail(&Error{Device: a.index, Op: "copy", Err: asResult(err)})
+			s.fail(&opError{Device: a.index, Op: "copy", Err: asResult(err)})
 		}
 	case opRecord:
 		// The event is recorded even on a failed stream, so that Wait
@@ -95,10 +95,10 @@ func (a *Accelerator) exec(o *op) {
 		}
 		if o.s.dead {
 			if r.err == nil {
-				r.err = &Error{Device: a.index, Op: "record event", Err: ErrClosed}
+				r.err = &opError{Device: a.index, Op: "record event", Err: errClosed}
 			}
 		} else if err := o.ev.ev.Record(o.s.cs); err != nil {
-			e := &Error{Device: a.index, Op: "record event", Err: asResult(err)}
+			e := &opError{Device: a.index, Op: "record event", Err: asResult(err)}
 			o.s.fail(e)
 			if r.err == nil {
 				r.err = e
@@ -118,7 +118,7 @@ func (a *Accelerator) exec(o *op) {
 	case opFence:
 		o.done <- nil
 	case opDestroyStream:
-		// Unlisting here, before the reply, means Accelerator.Close never
+		// Unlisting here, before the reply, means accel.Close never
 		// sees (and destroys again) a stream this goroutine destroyed.
 		a.mu.Lock()
 		delete(a.streams, o.s)
@@ -129,7 +129,7 @@ func (a *Accelerator) exec(o *op) {
 }
 
 // send enqueues o for the issuing goroutine, or fails once it has stopped.
-func (a *Accelerator) send(o op) bool {
+func (a *accel) send(o op) bool {
 	select {
 	case a.ops <- o:
 		return true
@@ -140,7 +140,7 @@ func (a *Accelerator) send(o op) bool {
 
 // fence waits until every op enqueued before it has been issued. Free and
 // Close use it so that no queued copy can touch memory after it is freed.
-func (a *Accelerator) fence() bool {
+func (a *accel) fence() bool {
 	done := make(chan error, 1)
 	if !a.send(op{kind: opFence, done: done}) {
 		return false
@@ -162,7 +162,7 @@ func (a *Accelerator) fence() bool {
 // thread-local operations in the driver: a few cheap cgo calls. (gorgonia's
 // CurrentContext allocates 8 bytes per call; pushing and popping the
 // context would not, but this is the form verified on an H200.)
-func (a *Accelerator) withCtx(fn func() error) error {
+func (a *accel) withCtx(fn func() error) error {
 	runtime.LockOSThread()
 	defer runtime.UnlockOSThread()
 	prev, err := cu.CurrentContext()

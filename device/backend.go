@@ -8,7 +8,7 @@ import (
 
 // Backend is a family of accelerators that can hold tensors. The cuda
 // package (build tag cuda) registers one named "cuda" from its init
-// function; tests register simulated ones.
+// function; tests register simulated ones (package devicetest).
 type Backend interface {
 	// Name is the device kind users write before the colon: "cuda".
 	Name() string
@@ -34,10 +34,14 @@ type Accelerator interface {
 	Name() string
 	// MemInfo reports the device memory that is free and in total, in bytes.
 	MemInfo() (free, total int64, err error)
-	// Alloc reserves n bytes of device memory, aligned to at least 256 bytes.
+	// Alloc reserves n bytes of device memory, aligned to at least 256
+	// bytes. When the device has too little memory, the error satisfies
+	// errors.Is(err, ErrOutOfMemory).
 	Alloc(n int64) (Memory, error)
 	// AllocHost reserves n bytes of page-locked host memory for a Stream to
-	// copy from; a Registrar's locked memory is the only other source.
+	// copy from; a Registrar's locked memory is the only other source. When
+	// the host has too little, the error satisfies errors.Is(err,
+	// ErrOutOfMemory).
 	AllocHost(n int) (HostMemory, error)
 	// NewStream creates an ordered queue of asynchronous copies.
 	NewStream() (Stream, error)
@@ -129,38 +133,41 @@ var registry struct {
 	m map[string]Backend
 }
 
-// Register makes a backend available under b.Name(). It panics if a backend
-// of that name is already registered, like database/sql.Register.
-func Register(b Backend) {
+// Register makes a backend available under b.Name() and returns the
+// function that removes it again, for tests that install simulated
+// backends (see package devicetest); the cuda package registers its
+// backend from an init function and never removes it. Register panics if
+// a backend of that name is registered already, like database/sql's.
+func Register(b Backend) (unregister func()) {
 	registry.Lock()
 	defer registry.Unlock()
 	if registry.m == nil {
 		registry.m = make(map[string]Backend)
 	}
-	if _, dup := registry.m[b.Name()]; dup {
-		panic(fmt.Sprintf("device: Register called twice for backend %q", b.Name()))
+	name := b.Name()
+	if _, dup := registry.m[name]; dup {
+		panic(fmt.Sprintf("device: Register called twice for backend %q", name))
 	}
-	registry.m[b.Name()] = b
+	registry.m[name] = b
+	return sync.OnceFunc(func() {
+		registry.Lock()
+		defer registry.Unlock()
+		if registry.m[name] == b {
+			delete(registry.m, name)
+		}
+	})
 }
 
-// Unregister removes the backend registered under name, if any. It exists
-// for tests that install simulated backends.
-func Unregister(name string) {
-	registry.Lock()
-	defer registry.Unlock()
-	delete(registry.m, name)
-}
-
-// Lookup returns the backend registered under name.
-func Lookup(name string) (Backend, bool) {
+// LookupBackend returns the backend registered under name.
+func LookupBackend(name string) (Backend, bool) {
 	registry.RLock()
 	defer registry.RUnlock()
 	b, ok := registry.m[name]
 	return b, ok
 }
 
-// Backends lists the names of the registered backends, sorted.
-func Backends() []string {
+// backends lists the names of the registered backends, sorted.
+func backends() []string {
 	registry.RLock()
 	defer registry.RUnlock()
 	names := make([]string, 0, len(registry.m))

@@ -6,30 +6,28 @@ import (
 	"math"
 	"slices"
 	"strings"
-
-	"github.com/stload/stload/loader"
 )
 
 // group is the tensors of one layer, balanced as a unit.
 type group struct {
 	key     string
 	bytes   int64
-	members []*choice
+	members []*item
 }
 
 // balance assigns the tensors that no rule placed, when the target has
 // several devices: whole layers, in layer order, to consecutive devices in
 // proportion to their free memory (see OnAuto).
-func (pl *planner) balance(files []*loader.File, choices [][]choice) error {
+func (pl *planner) balance(items [][]item) error {
 	if len(pl.target) <= 1 {
 		return nil
 	}
 	for _, s := range pl.target {
-		if pl.p.Devices[s].IsCPU() {
+		if pl.p.devices[s].IsCPU() {
 			return &Error{Op: "plan", Detail: "cannot balance across the CPU and accelerators; use Map to put tensors on the CPU", Err: ErrPlacement}
 		}
 	}
-	groups, placed := pl.groups(files, choices)
+	groups, placed := pl.groups(items)
 	if len(groups) == 0 {
 		return nil
 	}
@@ -42,16 +40,14 @@ func (pl *planner) balance(files []*loader.File, choices [][]choice) error {
 
 // groups collects the unplaced tensors by layer, sorted in layer order, and
 // the bytes that rules already put on each device.
-func (pl *planner) groups(files []*loader.File, choices [][]choice) ([]*group, []int64) {
+func (pl *planner) groups(items [][]item) ([]*group, []int64) {
 	byKey := make(map[string]*group)
 	var groups []*group
-	placed := make([]int64, len(pl.p.Devices))
-	for i, f := range files {
-		j := 0
-		for name, t := range f.Tensors() {
-			c := &choices[i][j]
-			j++
-			n := stagedLen(t.Len(), t.DType, c.to)
+	placed := make([]int64, len(pl.p.devices))
+	for _, file := range items {
+		for i := range file {
+			c := &file[i]
+			n := stagedLen(c.t.Len(), c.t.DType, c.to)
 			switch {
 			case c.rule != nil:
 				for _, s := range c.parts {
@@ -63,7 +59,7 @@ func (pl *planner) groups(files []*loader.File, choices [][]choice) ([]*group, [
 			case c.slot >= 0:
 				placed[c.slot] += n
 			default:
-				k := layerKey(name)
+				k := layerKey(c.t.Name)
 				g := byKey[k]
 				if g == nil {
 					g = &group{key: k}
@@ -87,7 +83,7 @@ func (pl *planner) capacities(placed []int64) ([]int64, error) {
 	for i, s := range pl.target {
 		free := int64(math.MaxInt64 / 4 / int64(len(pl.target)))
 		if pl.free != nil {
-			f, err := pl.free(pl.p.Devices[s])
+			f, err := pl.free(pl.p.devices[s])
 			if err != nil {
 				return nil, err
 			}
@@ -143,7 +139,7 @@ func (pl *planner) assign(groups []*group, caps []int64) error {
 func (pl *planner) capString(caps, used []int64) string {
 	parts := make([]string, len(caps))
 	for i := range caps {
-		parts[i] = fmt.Sprintf("%s: %d of %d bytes left", pl.p.Devices[pl.target[i]], caps[i]-used[i], caps[i])
+		parts[i] = fmt.Sprintf("%s: %d of %d bytes left", pl.p.devices[pl.target[i]], caps[i]-used[i], caps[i])
 	}
 	return strings.Join(parts, ", ")
 }

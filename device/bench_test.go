@@ -1,4 +1,4 @@
-package device
+package device_test
 
 import (
 	"fmt"
@@ -7,6 +7,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/stload/stload/device"
+	"github.com/stload/stload/device/devicetest"
 	"github.com/stload/stload/dtype"
 	"github.com/stload/stload/loader"
 )
@@ -36,7 +38,7 @@ func benchFiles(b *testing.B) (llama, moe *loader.File) {
 
 // BenchmarkLoadSim measures the pipeline on a simulated accelerator whose
 // copies are an instant memcpy, so every byte is copied twice on the CPU
-// (file → pinned staging → "device"). The Loader, its pinned ring and the
+// (file → pinned staging → "device"). The Placer, its pinned ring and the
 // device memory (the sim recycles it) are reused across iterations, so no
 // page fault of fresh memory is timed. Throughput is file bytes per second.
 func BenchmarkLoadSim(b *testing.B) {
@@ -45,25 +47,24 @@ func BenchmarkLoadSim(b *testing.B) {
 		name  string
 		file  *loader.File
 		devs  int
-		extra []Option
+		extra []device.Option
 	}{
 		{"llama", llama, 1, nil},
-		{"llama-timeline", llama, 1, []Option{WithTimeline(new(Timeline))}},
+		{"llama-timeline", llama, 1, []device.Option{device.WithTimeline(new(device.Timeline))}},
 		{"moe", moe, 1, nil},
-		{"llama-bf16-to-f32", llama, 1, []Option{WithDType(dtype.F32)}},
-		{"llama-column-shard-2dev", llama, 2, []Option{Shard("*", -1)}},
-		{"llama-auto-2dev", llama, 2, []Option{OnAuto()}},
+		{"llama-bf16-to-f32", llama, 1, []device.Option{device.WithDType(dtype.F32)}},
+		{"llama-column-shard-2dev", llama, 2, []device.Option{device.Shard("*", -1)}},
+		{"llama-auto-2dev", llama, 2, []device.Option{device.OnAuto()}},
 	} {
 		b.Run(bb.name, func(b *testing.B) {
-			s := newSim(b, bb.devs, 8<<30, 0)
-			s.instant = true
-			devs := make([]Device, bb.devs)
+			s := devicetest.Install(b, devicetest.Options{GPUs: bb.devs, Memory: 8 << 30, Reuse: true})
+			devs := make([]device.Device, bb.devs)
 			for i := range devs {
-				devs[i] = s.dev(i)
+				devs[i] = s.Device(i)
 			}
-			l := NewLoader(append([]Option{To(devs...)}, bb.extra...)...)
+			l := device.NewPlacer(append([]device.Option{device.On(devs...)}, bb.extra...)...)
 			defer l.Close()
-			files := []*loader.File{bb.file}
+			files := device.Files(bb.file)
 			set, err := l.Load(b.Context(), files) // warm up, and check once
 			if err != nil {
 				b.Fatal(err)
@@ -117,10 +118,10 @@ func BenchmarkMemcpy(b *testing.B) {
 // CPU, where every tensor is a view and nothing is copied.
 func BenchmarkPlan(b *testing.B) {
 	_, moe := benchFiles(b)
-	files := []*loader.File{moe}
+	files := device.Files(moe)
 	b.ReportAllocs()
 	for b.Loop() {
-		set, err := Load(b.Context(), files)
+		set, err := device.Load(b.Context(), files)
 		if err != nil {
 			b.Fatal(err)
 		}
@@ -132,26 +133,25 @@ func BenchmarkPlan(b *testing.B) {
 // BenchmarkFirstTensor measures the time to the first chunk on a
 // simulated device whose pinning runs at 2.5 GB/s shared among the
 // threads that pin at once (cuMemHostAlloc on the H200 host of
-// bench/RESULTS.md), with a fresh Loader per load as a fresh process has:
+// bench/RESULTS.md), with a fresh Placer per load as a fresh process has:
 // the ring pinned ahead by one goroutine (the default) against readers
 // pinning as they need buffers. Copies are instant.
 func BenchmarkFirstTensor(b *testing.B) {
 	llama, _ := benchFiles(b)
 	for _, bb := range []struct {
 		name string
-		opts []Option
+		opts []device.Option
 	}{
 		{"ahead", nil},
-		{"lazy", []Option{WithLazyPinning()}},
+		{"lazy", []device.Option{device.WithTuning(device.Tuning{LazyPinning: true})}},
 	} {
 		for _, readers := range []int{8, 16} {
 			b.Run(fmt.Sprintf("%s/readers=%d", bb.name, readers), func(b *testing.B) {
-				s := newSim(b, 1, 8<<30, 0)
-				s.instant, s.pinRate = true, 2.5e9
+				s := devicetest.Install(b, devicetest.Options{Memory: 8 << 30, Reuse: true, PinRate: 2.5e9})
 				var first, total time.Duration
 				for b.Loop() {
-					set, err := Load(b.Context(), []*loader.File{llama},
-						append([]Option{To(s.dev(0)), WithReaders(readers)}, bb.opts...)...)
+					set, err := device.Load(b.Context(), device.Files(llama),
+						append([]device.Option{device.On(s.Device(0)), device.WithReaders(readers)}, bb.opts...)...)
 					if err != nil {
 						b.Fatal(err)
 					}
@@ -165,4 +165,47 @@ func BenchmarkFirstTensor(b *testing.B) {
 			})
 		}
 	}
+}
+
+// BenchmarkConvert measures the two places a load converts through a
+// streaming converter: a load of a file read with pread, whose BF16
+// tensors are read and converted to F32 a block at a time
+// (dtype.ConvertReader), and Set.Verify of such a load, which hashes the
+// file's bytes converted as the load converted them (dtype.ConvertWriter).
+// The device is simulated with recycled memory and the Placer is reused,
+// so neither fresh pinned nor fresh device memory is timed. Throughput is
+// source bytes per second.
+func BenchmarkConvert(b *testing.B) {
+	var specs []spec
+	for l := range 8 {
+		specs = append(specs, sp(fmt.Sprintf("model.layers.%d.w", l), dtype.BF16, 2048, 2048))
+	}
+	f := writeFile(b, b.TempDir(), "c.safetensors", 3, specs, loader.WithPread())
+	s := devicetest.Install(b, devicetest.Options{Memory: 8 << 30, Reuse: true})
+	p := device.NewPlacer(device.On(s.Device(0)), device.WithDType(dtype.F32))
+	defer p.Close()
+	src := device.Files(f)
+	b.Run("pread-load", func(b *testing.B) {
+		b.SetBytes(f.Size() - dataOffset(f))
+		for b.Loop() {
+			set, err := p.Load(b.Context(), src)
+			if err != nil {
+				b.Fatal(err)
+			}
+			set.Close()
+		}
+	})
+	b.Run("verify", func(b *testing.B) {
+		set, err := p.Load(b.Context(), src)
+		if err != nil {
+			b.Fatal(err)
+		}
+		defer set.Close()
+		b.SetBytes(f.Size() - dataOffset(f))
+		for b.Loop() {
+			if err := set.Verify(b.Context()); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
 }

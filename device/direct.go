@@ -9,7 +9,7 @@ import (
 	"unsafe"
 )
 
-// O_DIRECT reads of ranges that are not in the page cache (WithDirectIO).
+// O_DIRECT reads of ranges that are not in the page cache (Tuning.NoDirectIO off).
 //
 // A cold range read through the page cache crosses host memory three
 // times before the device copies it: storage → page cache (DMA), page
@@ -73,11 +73,11 @@ type directHooks struct {
 // load does not use them or the file cannot be read that way (no path, a
 // platform or file system without O_DIRECT): its ranges then all take the
 // page cache path.
-func (e *exec) openDirect(fi int) *directFile {
+func (e *loadRun) openDirect(fi int) *directFile {
 	if !e.cfg.perf.direct {
 		return nil
 	}
-	d, err := openDirect(e.p.Files[fi].File, e.maps[fi], e.cfg.perf.hooks)
+	d, err := openDirect(e.p.files[fi].File, e.maps[fi], e.cfg.perf.hooks)
 	if err != nil {
 		return nil
 	}
@@ -85,7 +85,7 @@ func (e *exec) openDirect(fi int) *directFile {
 }
 
 // closeDirect closes the files opened for O_DIRECT reads.
-func (e *exec) closeDirect() {
+func (e *loadRun) closeDirect() {
 	for i, d := range e.direct {
 		if d != nil {
 			d.close()

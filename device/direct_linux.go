@@ -80,7 +80,7 @@ func (d *directFile) attach(f *loader.File, whole int) error {
 	}
 	probe := alignedPage()
 	want := make([]byte, min(f.Size(), pageSize))
-	if _, err := f.ReadAt(want, 0); err != nil {
+	if err := guardFault(func() error { _, err := f.ReadAt(want, 0); return err }); err != nil {
 		return err
 	}
 	if err := d.readPart(probe, 0, int64(len(want))); err != nil || !bytes.Equal(probe[:len(want)], want) {

@@ -1,31 +1,53 @@
 // Package device places the tensors of safetensors files on devices: on
 // the CPU, or on accelerators such as NVIDIA GPUs through a registered
-// [Backend] (the cuda package registers "cuda" in builds with -tags cuda;
-// without it only the CPU is available, and asking for a GPU fails with
-// [ErrNoBackend] saying to rebuild with -tags cuda).
+// [Backend].
+//
+//	set, err := device.Load(ctx, device.Files(f), device.On(device.GPU(0)))
+//
+// [Load] takes a [Source]: files opened with package loader ([Files]), or
+// a *checkpoint.Checkpoint of package loader/checkpoint, which opens a
+// file, a sharded checkpoint or a URL alike. [Only] and [Select] load a
+// subset of the tensors.
+//
+// # GPUs
+//
+// GPUs come from the cuda package, which a program imports for its side
+// effect (it registers the "cuda" backend) and which is built only with
+// the build tag cuda:
+//
+//	import _ "github.com/stload/stload/cuda"
+//
+//	go build -tags cuda ./...
+//
+// Without the import, or without the tag, asking for a GPU fails with
+// [ErrNoBackend], whose message says which of the two is missing. Tests
+// and examples run without a GPU on the simulated backend of package
+// device/devicetest; package device/dense turns CPU tensors into gorgonia
+// tensors.
 //
 // # Devices
 //
 // Users name devices as "cpu", "cuda" (cuda:0), "cuda:N" or a bare index
 // "N" ([ParseDevice]); "auto" means every visible GPU, else the CPU
-// ([Auto], [OnAuto]).
+// ([ParseDevices], [OnAuto]).
 //
 // # Placement
 //
-// A load first computes a [Plan], then carries it out. Each tensor is
-// placed by the first rule that matches its name ([Map]: a device;
-// [Shard]: split along a dimension across devices), else on the load's
-// target ([To]): one device, or several balanced by free memory with the
-// tensors of a layer kept together ([OnAuto] documents the layer rule).
-// Patterns are path.Match globs over the whole name. Shards follow
+// A load first computes a [Plan], then carries it out ([Placer]). Each
+// tensor is placed by the first rule that matches its name ([Map]: a
+// device; [Shard]: split along a dimension across devices; [Replicate]: a
+// whole copy on each of several devices), else on the load's target
+// ([On]): one device, or several balanced by free memory with the tensors
+// of a layer kept together ([OnAuto] documents the layer rule). Patterns
+// are path.Match globs over the whole name. Shards follow
 // torch.tensor_split for uneven sizes; each device receives only its part,
 // straight from the file's bytes, never the whole tensor.
 //
 // Per file and device there is one allocation: tensors are packed into it
 // in file order at their element size's alignment (or [WithAlign]), so
 // runs of consecutive tensors are contiguous there as in the file, and the
-// plan coalesces their copies into one [Piece]. Tensors are views
-// (offset, length) into the allocation.
+// plan coalesces their copies into one. Tensors are views (offset,
+// length) into the allocation.
 //
 // # Pipeline
 //
@@ -35,17 +57,16 @@
 // memory is bounded by the ring whatever the model size and device count.
 // A background goroutine pins the first buffer as the load starts and one
 // more whenever a reader waits for one, so the first chunk flows after one
-// buffer's pinning ([WithLazyPinning] makes readers pin in parallel
-// instead; [WithHostAlloc] picks huge-page memory registered in place). A
-// feeder goroutine allocates each file's device memory and cuts the plan
-// into chunks of at most one buffer (several small tensors per chunk,
-// large tensors over several chunks, a strided split as bands of whole
-// rows). R reader goroutines ([WithReaders]; by default GOMAXPROCS−2,
-// between 2 and 16, when staging, which leaves CPUs to the goroutines
-// that issue and retire copies; min(16, GOMAXPROCS) for the CPU) fill
-// buffers from the file with [loader.File.ReadAt] (a copy from the
-// mapping, or pread for files opened with [loader.WithPread]), converting
-// dtypes on the way when asked ([WithDType]). The reader then enqueues the chunk's copies on one of the
+// buffer's pinning ([Tuning] selects other designs). A feeder goroutine
+// allocates each file's device memory and cuts the plan into chunks of at
+// most one buffer (several small tensors per chunk, large tensors over
+// several chunks, a strided split as bands of whole rows). R reader
+// goroutines ([WithReaders]; by default GOMAXPROCS−2, between 2 and 16,
+// when staging, which leaves CPUs to the goroutines that issue and retire
+// copies; min(16, GOMAXPROCS) for the CPU) fill buffers from the file with
+// [loader.File.ReadAt] (a copy from the mapping, or pread for files opened
+// with [loader.WithPread]), converting dtypes on the way when asked
+// ([WithDType]). The reader then enqueues the chunk's copies on one of the
 // device's streams ([WithStreams], default 2, taken in turn): a contiguous
 // copy per run, or a 2-D copy (rows of the shard's width, source pitch the
 // full row) for a split of an inner dimension, one per device the chunk
@@ -61,9 +82,9 @@
 //
 // [WithRegister] skips staging: windows of the file's mapping are
 // page-locked in place ([Registrar]) while their copies run, so each byte
-// crosses host memory once instead of three times. Measured on an H200 it
-// is slower today (about 10 GB/s against 31), because page-locking runs at
-// about 11 GB/s and does not scale with threads; it stays an option for
+// crosses host memory once instead of three times. Page-locking is slow
+// and does not scale with threads, so on the hosts measured so far
+// (bench/RESULTS.md) it loads slower than staging; it stays an option for
 // hosts whose memory bandwidth, not page-locking, is the limit.
 //
 // # Cold files
@@ -76,9 +97,20 @@
 // the page cache is not filled with a model about to live on the device.
 // Chunks give each such run whole pages of the buffer of its own. Cached
 // runs, converted tensors and CPU placements keep the page cache path; a
-// file system that refuses O_DIRECT falls back to it whole. On the 2-CPU
-// VM of bench/RESULTS.md a cold file loaded 2.3 times faster so, at the
-// rate of dd iflag=direct. [WithDirectIO] turns it off.
+// file system that refuses O_DIRECT falls back to it whole.
+// Tuning.NoDirectIO turns it off.
+//
+// # Faults
+//
+// A file truncated by another process after it was mapped raises SIGBUS
+// when its lost pages are read. The readers, the conversions and
+// [Set.Verify] turn that into an error naming the file and tensor (kind
+// "IoError"), as package loader does for its own reads; the program goes
+// on. CPU tensors that are views of such a file are not protected: touched
+// by the caller, they fault (load with [WithCopy] to avoid views). A
+// backend's out-of-memory error, from a device or pinned allocation, is
+// [ErrOutOfMemory]. A load that fails returns no [Set] and frees
+// everything it allocated.
 //
 // # Instruments
 //
@@ -106,6 +138,5 @@
 //
 // A [Set] holds the loaded tensors by name (and shard), their device
 // memory until [Set.Close], per-device [Stats], and [Set.Verify], which
-// reads every tensor back and compares it with the file. CPU tensors are
-// available as gorgonia tensors without copying ([Tensor.Dense]).
+// reads every tensor back and compares it with the file.
 package device

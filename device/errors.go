@@ -1,6 +1,8 @@
 package device
 
 import (
+	"errors"
+	"fmt"
 	"strconv"
 	"strings"
 
@@ -26,24 +28,44 @@ var (
 	ErrNoBackend error = &kinded{"backend not available", "NoBackend"}
 	// ErrNoDevice reports a device index at or beyond the backend's count.
 	ErrNoDevice error = &kinded{"no such device", "NoDevice"}
-	// ErrPlacement reports a placement that cannot be carried out: a bad
-	// pattern, a split of a dimension the tensor lacks, a split that does
-	// not fall on a byte boundary, a tensor name given by two files.
+	// ErrPlacement reports a load that cannot be carried out as asked: a
+	// bad option or pattern, a split of a dimension the tensor lacks, a
+	// split that does not fall on a byte boundary, a tensor name given by
+	// two files, a nil Source or file.
 	ErrPlacement error = &kinded{"invalid placement", "InvalidPlacement"}
 	// ErrConvert reports a dtype conversion that does not exist.
 	ErrConvert error = &kinded{"unsupported conversion", "UnsupportedConversion"}
 	// ErrOutOfMemory reports that a placement needs more device memory than
-	// the device has free.
-	ErrOutOfMemory error = &kinded{"not enough device memory", "OutOfMemory"}
+	// the device has free, or that an allocation of device memory or of
+	// pinned host memory failed for want of memory (a backend's own
+	// out-of-memory error, CUDA_ERROR_OUT_OF_MEMORY say, is wrapped so that
+	// errors.Is finds this too).
+	ErrOutOfMemory error = &kinded{"out of memory", "OutOfMemory"}
 	// ErrMismatch reports that [Set.Verify] found tensor bytes on a device
 	// that differ from the file's.
 	ErrMismatch error = &kinded{"device bytes differ from the file", "Mismatch"}
 	// ErrNotOnCPU reports a host-side accessor called on a tensor that lives
 	// on an accelerator.
 	ErrNotOnCPU error = &kinded{"tensor is not on the CPU", "NotOnCPU"}
-	// ErrClosed reports use of a [Set] or [Loader] after Close.
-	ErrClosed error = &kinded{"already closed", "Closed"}
 )
+
+// A [Set] or [Placer] used after Close, or a file closed before its load
+// ran, is reported with an *Error wrapping [io/fs.ErrClosed], as package
+// loader reports closed files.
+
+// backendError returns err, an error of a backend's allocation, such that
+// errors.As finds [ErrOutOfMemory]'s kind in it when errors.Is finds
+// ErrOutOfMemory: a backend may report running out of memory with an
+// error of its own that only matches the sentinel (the cuda backend's
+// CUDA_ERROR_OUT_OF_MEMORY does), and loader.Kind must still say
+// "OutOfMemory".
+func backendError(err error) error {
+	var k interface{ Kind() string }
+	if errors.Is(err, ErrOutOfMemory) && !(errors.As(err, &k) && k.Kind() == "OutOfMemory") {
+		return fmt.Errorf("%w: %w", ErrOutOfMemory, err)
+	}
+	return err
+}
 
 // Error is the error type of this package: what went wrong, and where.
 type Error struct {

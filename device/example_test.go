@@ -2,14 +2,15 @@ package device_test
 
 import (
 	"context"
-	"encoding/binary"
+	"errors"
 	"fmt"
 	"log"
-	"math"
 	"os"
 	"path/filepath"
+	"time"
 
 	"github.com/stload/stload/device"
+	"github.com/stload/stload/device/devicetest"
 	"github.com/stload/stload/dtype"
 	"github.com/stload/stload/loader"
 )
@@ -20,24 +21,17 @@ func exampleFile() (*loader.File, func()) {
 	if err != nil {
 		log.Fatal(err)
 	}
-	f32 := func(v ...float32) []byte {
-		b := make([]byte, 4*len(v))
+	bf16 := func(v ...float32) []uint16 {
+		b := make([]uint16, len(v))
 		for i, x := range v {
-			binary.LittleEndian.PutUint32(b[4*i:], math.Float32bits(x))
-		}
-		return b
-	}
-	bf16 := func(v ...float32) []byte {
-		b := make([]byte, 2*len(v))
-		for i, x := range v {
-			binary.LittleEndian.PutUint16(b[2*i:], dtype.Float32ToBF16(x))
+			b[i] = dtype.Float32ToBF16(x)
 		}
 		return b
 	}
 	path := filepath.Join(dir, "model.safetensors")
 	err = loader.SaveFile(path, map[string]loader.Data{
-		"model.layers.0.w": {DType: dtype.F32, Shape: []uint64{2, 3}, Bytes: f32(1, 2, 3, 4, 5, 6)},
-		"model.layers.0.b": {DType: dtype.BF16, Shape: []uint64{3}, Bytes: bf16(0.5, -1, 2)},
+		"model.layers.0.w": {DType: dtype.F32, Shape: []uint64{2, 3}, Bytes: dtype.AsBytes([]float32{1, 2, 3, 4, 5, 6})},
+		"model.layers.0.b": {DType: dtype.BF16, Shape: []uint64{3}, Bytes: dtype.AsBytes(bf16(0.5, -1, 2))},
 	}, nil)
 	if err != nil {
 		log.Fatal(err)
@@ -49,28 +43,128 @@ func exampleFile() (*loader.File, func()) {
 	return f, func() { f.Close(); os.RemoveAll(dir) }
 }
 
-// Load tensors onto the CPU, where they are views of the file's mapping,
-// and use them as gorgonia tensors.
+// values decodes a CPU tensor's elements.
+func values(t *device.Tensor) []float32 {
+	out := make([]float32, t.Len/int64(t.DType.Size()))
+	if err := dtype.ToFloat32(out, t.Bytes(), t.DType); err != nil {
+		log.Fatal(err)
+	}
+	return out
+}
+
+// Load the tensors of a file onto the CPU, where they are views of the
+// file's mapping: nothing is copied. (A *checkpoint.Checkpoint from
+// package loader/checkpoint is a Source too: pass it instead of
+// device.Files to load whatever checkpoint.Open opened.)
 func ExampleLoad() {
 	f, done := exampleFile()
 	defer done()
-	set, err := device.Load(context.Background(), []*loader.File{f})
+	set, err := device.Load(context.Background(), device.Files(f))
 	if err != nil {
 		log.Fatal(err)
 	}
 	defer set.Close()
 	w, _ := set.Tensor("model.layers.0.w")
-	d, err := w.Dense()
+	fmt.Println(w.Device, w.DType, w.Shape, values(w))
+	b, _ := set.Tensor("model.layers.0.b")
+	fmt.Println(b.DType, values(b))
+	fmt.Println(set.Stats().Copied, "bytes copied")
+	// Output:
+	// cpu F32 [2 3] [1 2 3 4 5 6]
+	// BF16 [0.5 -1 2]
+	// 0 bytes copied
+}
+
+// Load onto a GPU, converting BF16 to F16 on the way. A real program
+// imports the CUDA backend for its side effect and is built with
+// -tags cuda:
+//
+//	import _ "github.com/stload/stload/cuda"
+//
+// This example registers the simulated backend of package devicetest
+// under the same name, "cuda", so that it runs anywhere.
+func ExampleLoad_gpu() {
+	defer device.Register(devicetest.New(devicetest.Options{Name: "cuda"}))()
+
+	f, done := exampleFile()
+	defer done()
+	set, err := device.Load(context.Background(), device.Files(f),
+		device.On(device.GPU(0)), device.WithDType(dtype.F16))
 	if err != nil {
 		log.Fatal(err)
 	}
-	fmt.Println(w.Device, w.DType, d.Shape(), d.Data())
-	b, _ := set.Tensor("model.layers.0.b")
-	bf, _ := b.DenseFloat32() // BF16 decoded to float32
-	fmt.Println(b.DType, bf.Data())
+	defer set.Close()
+	for t := range set.All() {
+		// t.Ptr() is the device address to hand to kernels.
+		fmt.Println(t.Name, t.Device, t.DType, t.Len, "bytes, device memory:", t.Memory != nil)
+	}
+	// Verify reads every tensor back and compares it with the file.
+	fmt.Println("verify:", set.Verify(context.Background()))
 	// Output:
-	// cpu F32 (2, 3) [1 2 3 4 5 6]
-	// BF16 [0.5 -1 2]
+	// model.layers.0.w cuda:0 F16 12 bytes, device memory: true
+	// model.layers.0.b cuda:0 F16 6 bytes, device memory: true
+	// verify: <nil>
+}
+
+// Cancel a load with its context: the readers stop, copies in flight are
+// waited for, everything allocated is freed, and the error wraps
+// ctx.Err(). Here the progress callback cancels on its first call; a
+// program would rather use signal.NotifyContext or a deadline.
+func ExampleLoad_cancel() {
+	// A simulated GPU whose copies take up to 20 ms, so that the load
+	// is still running when it is cancelled.
+	sim := devicetest.New(devicetest.Options{Delay: 20 * time.Millisecond})
+	defer device.Register(sim)()
+
+	dir, err := os.MkdirTemp("", "stload-example")
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer os.RemoveAll(dir)
+	path := filepath.Join(dir, "big.safetensors") // 4 MiB: a thousand chunks of 4 KiB
+	big := loader.Data{DType: dtype.F32, Shape: []uint64{1024, 1024}, Bytes: make([]byte, 4<<20)}
+	if err := loader.SaveFile(path, map[string]loader.Data{"embed": big}, nil); err != nil {
+		log.Fatal(err)
+	}
+	f, err := loader.Open(path)
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer f.Close()
+
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	set, err := device.Load(ctx, device.Files(f), device.On(sim.Device(0)),
+		device.WithChunkSize(4<<10), device.WithProgress(func(done, total int64) { cancel() }, time.Millisecond))
+	if err == nil {
+		set.Close()
+	}
+	fmt.Println(set == nil, errors.Is(err, context.Canceled))
+	// Output:
+	// true true
+}
+
+// Load only some tensors, by name (Only) or by a predicate (Select), as a
+// per-tensor get_tensor does in Python; the others are not read.
+func ExampleOnly() {
+	f, done := exampleFile()
+	defer done()
+	set, err := device.Load(context.Background(), device.Files(f),
+		device.Only("model.layers.0.b"), device.WithCopy())
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer set.Close()
+	for t := range set.All() {
+		fmt.Println(t.Name, values(t))
+	}
+	fmt.Println(set.Stats().Copied, "bytes copied")
+	_, err = device.Load(context.Background(), device.Files(f), device.Only("lm_head.weight"))
+	fmt.Println(errors.Is(err, loader.ErrTensorNotFound))
+	// Output:
+	// model.layers.0.b [0.5 -1 2]
+	// 6 bytes copied
+	// true
 }
 
 // Split a tensor along its last dimension into two shards, converting
@@ -79,7 +173,7 @@ func ExampleLoad() {
 func ExampleShard() {
 	f, done := exampleFile()
 	defer done()
-	set, err := device.Load(context.Background(), []*loader.File{f},
+	set, err := device.Load(context.Background(), device.Files(f),
 		device.Shard("*.w", -1, device.CPU(), device.CPU()),
 		device.WithDType(dtype.F32))
 	if err != nil {
@@ -87,8 +181,7 @@ func ExampleShard() {
 	}
 	defer set.Close()
 	for _, part := range set.Parts("model.layers.0.w") {
-		d, _ := part.Dense()
-		fmt.Println(part.Shard, part.Shape, d.Data())
+		fmt.Println(part.Shard, part.Shape, values(part))
 	}
 	// Output:
 	// 0 [2 2] [1 2 4 5]
@@ -101,27 +194,29 @@ func ExampleParseDevice() {
 		d, _ := device.ParseDevice(s)
 		fmt.Println(s, "->", d)
 	}
-	_, err := device.Load(context.Background(), nil, device.To(device.GPU(0)))
-	fmt.Println(err)
+	// A GPU needs the cuda package in the program: without it, the load
+	// fails with ErrNoBackend, whose message says what to add.
+	_, err := device.Load(context.Background(), device.Files(), device.On(device.GPU(0)))
+	fmt.Println(errors.Is(err, device.ErrNoBackend))
 	// Output:
 	// cpu -> cpu
 	// cuda -> cuda:0
 	// cuda:1 -> cuda:1
 	// 2 -> cuda:2
-	// device cuda:0: open: this build has no CUDA support (rebuild with -tags cuda): backend not available
+	// true
 }
 
 // Inspect a plan before loading: what goes where, in how many copies.
-func ExampleLoader_Plan() {
+func ExamplePlacer_Plan() {
 	f, done := exampleFile()
 	defer done()
-	l := device.NewLoader(device.WithCopy())
-	defer l.Close()
-	p, err := l.Plan([]*loader.File{f})
+	p := device.NewPlacer(device.WithCopy())
+	defer p.Close()
+	plan, err := p.Plan(device.Files(f))
 	if err != nil {
 		log.Fatal(err)
 	}
-	fmt.Print(p)
+	fmt.Print(plan)
 	// Output:
 	// plan: 1 files, 30 bytes to place, 1 pieces
 	//   cpu: 2 tensors, 1 allocations, 30 bytes

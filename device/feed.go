@@ -3,16 +3,16 @@ package device
 import "github.com/stload/stload/dtype"
 
 // feed allocates each file's memory and sends its jobs, in file order.
-func (e *exec) feed(jobs chan<- *job) {
+func (e *loadRun) feed(jobs chan<- *job) {
 	defer close(jobs)
 	c := chunker{e: e, jobs: jobs}
 	lane := e.rec.lane(laneFeeder)
-	for fi := range e.p.Files {
+	for fi := range e.p.files {
 		t0 := lane.tick()
 		if e.ctx.Err() != nil || !e.allocate(fi) {
 			return
 		}
-		lane.span(PhaseAlloc, t0, -1, 0)
+		lane.span(phaseAlloc, t0, -1, 0)
 		c.fi, c.registered, c.size = fi, e.canRegister(fi), int64(e.cfg.chunkSize)
 		if c.registered {
 			c.size = e.windowSize
@@ -28,7 +28,7 @@ func (e *exec) feed(jobs chan<- *job) {
 
 // chunker cuts the files' pieces into jobs.
 type chunker struct {
-	e    *exec
+	e    *loadRun
 	jobs chan<- *job
 	seq  int64 // chunks started so far, over all files
 
@@ -59,7 +59,7 @@ func (c *chunker) send(j *job) bool {
 
 // file sends every job of the file; false when the load stopped.
 func (c *chunker) file() bool {
-	fp := &c.e.p.Files[c.fi]
+	fp := &c.e.p.files[c.fi]
 	for pi := range fp.Pieces {
 		p := &fp.Pieces[pi]
 		staged := false
@@ -99,18 +99,12 @@ func stagedUnit(from, to dtype.DType) int64 {
 	return g * int64(to.Size())
 }
 
-// sourceUnit is the source bytes of a [stagedUnit]: conversions read whole
-// multiples of it.
-func sourceUnit(from, to dtype.DType) int64 {
-	return stagedUnit(from, to) * int64(from.Bits()) / int64(to.Bits())
-}
-
 // roundUp rounds n up to a multiple of m.
 func roundUp(n, m int64) int64 { return (n + m - 1) / m * m }
 
 // stage adds piece pi to chunks: bands of whole rows while a row fits a
 // chunk, else runs of columns of one row at a time.
-func (c *chunker) stage(pi int, p *Piece) bool {
+func (c *chunker) stage(pi int, p *piece) bool {
 	unit := stagedUnit(p.From, p.To)
 	if p.Rows > 1 && p.RowLen <= c.size {
 		for r := int64(0); r < p.Rows; {
@@ -160,8 +154,8 @@ const pageSize = 4096
 // mapping: WithRegister was asked for, every accelerator can page-lock
 // host memory, the file is mapped, and nothing it sends to an accelerator
 // needs conversion (converted bytes must be staged).
-func (e *exec) canRegister(fi int) bool {
-	fp := &e.p.Files[fi]
+func (e *loadRun) canRegister(fi int) bool {
+	fp := &e.p.files[fi]
 	if e.registrar == nil || e.maps[fi] == nil {
 		return false
 	}
@@ -178,7 +172,7 @@ func (e *exec) canRegister(fi int) bool {
 // where their bytes are in the window. Whole rows that fit in the window
 // form one band; a row that crosses a window boundary is split into runs
 // of columns.
-func (c *chunker) windows(pi int, p *Piece) bool {
+func (c *chunker) windows(pi int, p *piece) bool {
 	row := p.SrcLen / p.Rows // unconverted, so equal to p.RowLen
 	for r, col := int64(0), int64(0); r < p.Rows; {
 		pos := p.SrcOff + r*row + col
@@ -236,7 +230,7 @@ func (c *chunker) place(s seg, win, pos int64) {
 // bytes before and after the segment in the buffer too, which must not
 // hold another segment's bytes. That costs at most two pages per run of
 // the file in a chunk.
-func (c *chunker) align(p *Piece, r, col int64) {
+func (c *chunker) align(p *piece, r, col int64) {
 	if p.From != p.To {
 		return // converted bytes are written by the converter, not copied
 	}
@@ -260,7 +254,7 @@ func (c *chunker) add(s seg) {
 	s.off = c.used
 	c.used += s.len()
 	j.segs = append(j.segs, s)
-	p := &c.e.p.Files[c.fi].Pieces[s.piece]
+	p := &c.e.p.files[c.fi].Pieces[s.piece]
 	if off, n := srcOf(p, &s); p.From == p.To {
 		c.last = off + n
 	} else {
@@ -277,7 +271,7 @@ func (c *chunker) flush() bool {
 
 // cpu sends the jobs that read target ti of piece pi straight into CPU
 // memory, in parts of about a chunk so that readers share the work.
-func (c *chunker) cpu(pi int, p *Piece, ti int, t Target) bool {
+func (c *chunker) cpu(pi int, p *piece, ti int, t dest) bool {
 	send := func(part seg) bool {
 		j := c.e.newJob()
 		j.file, j.cpu, j.part, j.target = c.fi, true, part, ti

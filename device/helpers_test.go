@@ -1,92 +1,59 @@
-package device
+package device_test
 
 import (
 	"crypto/sha256"
-	"encoding/binary"
-	"math/rand/v2"
-	"path/filepath"
+	"fmt"
 	"testing"
+	"time"
 	"unsafe"
 
+	"github.com/stload/stload/device"
+	"github.com/stload/stload/device/devicetest"
 	"github.com/stload/stload/dtype"
 	"github.com/stload/stload/loader"
 )
 
-// spec declares a tensor of a test file.
-type spec struct {
-	name  string
-	dt    dtype.DType
-	shape []uint64
-}
+// Test files and their writers come from export_test.go.
+type spec = device.Spec
 
-func sp(name string, dt dtype.DType, shape ...uint64) spec { return spec{name, dt, shape} }
+var (
+	sp        = device.Sp
+	writeFile = device.WriteFile
+	layered   = device.Layered
+	mixed     = device.Mixed
+	coldSpecs = device.ColdSpecs
+)
 
-// randomBytes returns n random bytes, none of them zero, so that no
-// zero-page shortcut can make a wrong copy look right.
-func randomBytes(r *rand.Rand, n int64) []byte {
-	var seed [32]byte
-	for i := range 4 {
-		binary.LittleEndian.PutUint64(seed[8*i:], r.Uint64())
-	}
-	b := make([]byte, n)
-	rand.NewChaCha8(seed).Read(b)
-	for i, x := range b {
-		if x == 0 {
-			b[i] = 1
-		}
-	}
-	return b
-}
-
-// floatBytes returns n random but finite values of a floating type, so
-// conversions are exact to check; other types get random bytes.
-func tensorBytes(r *rand.Rand, dt dtype.DType, n int64) []byte {
-	b := randomBytes(r, n)
-	switch dt {
-	case dtype.BF16, dtype.F16:
-		for i := 1; i < len(b); i += 2 {
-			b[i] = 0x3c + b[i]&3 // exponent in range: finite values
-		}
-	case dtype.F32:
-		for i := 3; i < len(b); i += 4 {
-			b[i] = 0x3f
-		}
-	case dtype.BOOL:
-		for i := range b {
-			b[i] &= 1
-		}
-	}
-	return b
-}
-
-// writeFile saves tensors of random bytes to a file in dir and opens it
-// (with opts, e.g. loader.WithPread()).
-func writeFile(t testing.TB, dir, name string, seed uint64, specs []spec, opts ...loader.Option) *loader.File {
+// install registers a simulated backend of count devices of memory bytes
+// each, whose copies land after up to delay, for the test.
+func install(t testing.TB, count int, memory int64, delay time.Duration) *devicetest.Backend {
 	t.Helper()
-	r := rand.New(rand.NewPCG(seed, 7))
-	data := make(map[string]loader.Data, len(specs))
-	for _, s := range specs {
-		n := uint64(s.dt.Bits())
-		for _, d := range s.shape {
-			n *= d
-		}
-		data[s.name] = loader.Data{DType: s.dt, Shape: s.shape, Bytes: tensorBytes(r, s.dt, int64(n/8))}
-	}
-	path := filepath.Join(dir, name)
-	if err := loader.SaveFile(path, data, nil); err != nil {
-		t.Fatal(err)
-	}
-	f, err := loader.Open(path, opts...)
+	return devicetest.Install(t, devicetest.Options{GPUs: count, Memory: memory, Delay: delay})
+}
+
+// load loads src with opts and closes the Set at the end of the test.
+func load(t *testing.T, files []*loader.File, opts ...device.Option) *device.Set {
+	t.Helper()
+	set, err := device.Load(t.Context(), device.Files(files...), opts...)
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { f.Close() })
-	return f
+	t.Cleanup(func() {
+		if err := set.Close(); err != nil {
+			t.Error(err)
+		}
+	})
+	return set
+}
+
+// label names a tensor or shard for messages.
+func label(tn *device.Tensor) string {
+	return fmt.Sprintf("%s[%d/%d]@%s", tn.Name, tn.Shard, tn.Shards, tn.Device)
 }
 
 // expected returns the bytes a part should hold, computed independently of
 // the plan: loader.Tensor.Slice for the part's range, then dtype.Convert.
-func expected(t testing.TB, tn *Tensor) []byte {
+func expected(t testing.TB, tn *device.Tensor) []byte {
 	t.Helper()
 	var idx []loader.Index
 	if tn.Shards > 1 && tn.Dim >= 0 { // a shard; Dim -1 is a whole copy (Replicate)
@@ -102,7 +69,7 @@ func expected(t testing.TB, tn *Tensor) []byte {
 	}
 	sl, err := tn.Source.Slice(idx...)
 	if err != nil {
-		t.Fatalf("%s: %v", tn.label(), err)
+		t.Fatalf("%s: %v", label(tn), err)
 	}
 	b, err := sl.Bytes()
 	if err != nil {
@@ -123,17 +90,21 @@ func expected(t testing.TB, tn *Tensor) []byte {
 }
 
 // actual returns a part's bytes as they are on its (simulated) device.
-func actual(tn *Tensor) []byte {
+func actual(t testing.TB, tn *device.Tensor) []byte {
 	if tn.Memory == nil {
-		return tn.data
+		return tn.Bytes()
 	}
-	m := tn.Memory.(*simMem)
-	return m.buf[tn.Offset : tn.Offset+tn.Len]
+	b, _ := device.LookupBackend(tn.Device.Backend)
+	sim, ok := b.(*devicetest.Backend)
+	if !ok {
+		t.Fatalf("%s: not on a simulated device", label(tn))
+	}
+	return sim.Bytes(tn.Memory)[tn.Offset : tn.Offset+tn.Len]
 }
 
 // checkSet proves that every tensor and shard holds the right bytes
 // (sha256 against the file) and that set has every tensor of files.
-func checkSet(t testing.TB, set *Set, files ...*loader.File) {
+func checkSet(t testing.TB, set *device.Set, files ...*loader.File) {
 	t.Helper()
 	want := 0
 	for _, f := range files {
@@ -144,7 +115,7 @@ func checkSet(t testing.TB, set *Set, files ...*loader.File) {
 			}
 			for _, p := range parts {
 				if p.Source.Offset() != info.Offset() {
-					t.Errorf("%s: wrong source", p.label())
+					t.Errorf("%s: wrong source", label(p))
 				}
 			}
 			want++
@@ -152,12 +123,12 @@ func checkSet(t testing.TB, set *Set, files ...*loader.File) {
 	}
 	got := 0
 	for tn := range set.All() {
-		e, a := sha256.Sum256(expected(t, tn)), sha256.Sum256(actual(tn))
-		if e != a {
-			t.Errorf("%s: bytes differ from the file (%d bytes)", tn.label(), tn.Len)
+		a := actual(t, tn)
+		if sha256.Sum256(expected(t, tn)) != sha256.Sum256(a) {
+			t.Errorf("%s: bytes differ from the file (%d bytes)", label(tn), tn.Len)
 		}
-		if int64(len(actual(tn))) != tn.Len {
-			t.Errorf("%s: %d bytes, want %d", tn.label(), len(actual(tn)), tn.Len)
+		if int64(len(a)) != tn.Len {
+			t.Errorf("%s: %d bytes, want %d", label(tn), len(a), tn.Len)
 		}
 		if tn.Shard == 0 {
 			got++

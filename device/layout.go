@@ -12,7 +12,7 @@ import (
 // packed into them in file order.
 type fileLayout struct {
 	pl     *planner
-	fp     FilePlan
+	fp     filePlan
 	allocs map[int]int // device slot → index in fp.Allocs
 	mapped bool
 }
@@ -24,35 +24,33 @@ func isMapped(f *loader.File) bool {
 	return err == nil && m != nil
 }
 
-// layout places the tensors of f as choices says: each device's tensors
-// are packed into one allocation in file order, each at a multiple of its
-// element size (or of WithAlign), so that runs of consecutive tensors stay
-// contiguous on the device as they are in the file and their copies
-// coalesce.
-func (pl *planner) layout(f *loader.File, choices []choice) (FilePlan, error) {
-	fl := &fileLayout{pl: pl, fp: FilePlan{File: f, Tensors: make([]Placement, 0, len(choices))},
+// layout places the tensors of f, each as its item says: each device's
+// tensors are packed into one allocation in file order, each at a
+// multiple of its element size (or of WithAlign), so that runs of
+// consecutive tensors stay contiguous on the device as they are in the
+// file and their copies coalesce.
+func (pl *planner) layout(f *loader.File, items []item) (filePlan, error) {
+	fl := &fileLayout{pl: pl, fp: filePlan{File: f, Tensors: make([]placement, 0, len(items))},
 		allocs: make(map[int]int), mapped: isMapped(f)}
-	i := 0
-	for _, t := range f.Tensors() {
-		c := choices[i]
-		i++
+	for i := range items {
+		it := &items[i]
 		var err *Error
 		switch {
-		case c.rule == nil:
-			fl.whole(t, c)
-		case c.rule.copies:
-			fl.replicate(t, c)
+		case it.rule == nil:
+			fl.whole(it)
+		case it.rule.copies:
+			fl.replicate(it)
 		default:
-			err = fl.shard(t, c)
+			err = fl.shard(it)
 		}
 		if err != nil {
 			err.File = f.Name()
-			return FilePlan{}, err
+			return filePlan{}, err
 		}
 	}
 	for _, t := range fl.fp.Tensors {
 		if t.Alloc >= 0 {
-			pl.p.Bytes += t.Len
+			pl.p.bytes += t.Len
 		}
 	}
 	return fl.fp, nil
@@ -74,7 +72,7 @@ func (fl *fileLayout) place(slot int, t dtype.DType, n int64) (int, int64) {
 	if !ok {
 		a = len(fl.fp.Allocs)
 		fl.allocs[slot] = a
-		fl.fp.Allocs = append(fl.fp.Allocs, Alloc{Device: slot})
+		fl.fp.Allocs = append(fl.fp.Allocs, allocation{Device: slot})
 	}
 	align := max(int64(t.Size()), 1, fl.pl.cfg.align)
 	off := roundUp(fl.fp.Allocs[a].Size, align)
@@ -85,20 +83,21 @@ func (fl *fileLayout) place(slot int, t dtype.DType, n int64) (int, int64) {
 // viewable reports whether a contiguous, unconverted tensor on slot can be
 // a view of the file's mapping instead of a copy.
 func (fl *fileLayout) viewable(slot int, from, to dtype.DType) bool {
-	return fl.mapped && from == to && !fl.pl.cfg.copyCPU && fl.pl.p.Devices[slot].IsCPU()
+	return fl.mapped && from == to && !fl.pl.cfg.copyCPU && fl.pl.p.devices[slot].IsCPU()
 }
 
 // whole places an unsplit tensor.
-func (fl *fileLayout) whole(t loader.Tensor, c choice) {
+func (fl *fileLayout) whole(c *item) {
+	t := c.t
 	n := stagedLen(t.Len(), t.DType, c.to)
-	p := Placement{Name: t.Name, Source: t, Device: c.slot, DType: c.to, Shape: t.Shape,
+	p := placement{Name: t.Name, Source: t, Device: c.slot, DType: c.to, Shape: t.Shape,
 		Len: n, Dim: -1, Shards: 1}
 	fl.add(p, t.Offset(), t.Len(), t.DType)
 }
 
 // add records placement p of the contiguous source range [src, src+n),
 // placing it and adding its copy piece.
-func (fl *fileLayout) add(p Placement, src, n int64, from dtype.DType) {
+func (fl *fileLayout) add(p placement, src, n int64, from dtype.DType) {
 	if fl.viewable(p.Device, from, p.DType) {
 		p.Alloc, p.Offset = -1, src
 		fl.fp.Tensors = append(fl.fp.Tensors, p)
@@ -109,8 +108,8 @@ func (fl *fileLayout) add(p Placement, src, n int64, from dtype.DType) {
 	if p.Len == 0 {
 		return
 	}
-	fl.addLinear(Piece{SrcOff: src, SrcLen: n, From: from, To: p.DType, Rows: 1, RowLen: p.Len,
-		First: len(fl.fp.Tensors) - 1, Count: 1}, Target{Alloc: p.Alloc, Off: p.Offset, Width: p.Len})
+	fl.addLinear(piece{SrcOff: src, SrcLen: n, From: from, To: p.DType, Rows: 1, RowLen: p.Len,
+		First: len(fl.fp.Tensors) - 1, Count: 1}, dest{Alloc: p.Alloc, Off: p.Offset, Width: p.Len})
 }
 
 // addLinear appends a contiguous piece to one target, merging it into the
@@ -118,7 +117,7 @@ func (fl *fileLayout) add(p Placement, src, n int64, from dtype.DType) {
 // conversion (or none for both, whatever the dtypes), adjacent in the file
 // and on the device. Merging is what keeps thousands of small tensors
 // from costing thousands of copies.
-func (fl *fileLayout) addLinear(p Piece, t Target) {
+func (fl *fileLayout) addLinear(p piece, t dest) {
 	ps := fl.fp.Pieces
 	if k := len(ps) - 1; k >= 0 {
 		q := &ps[k]
@@ -133,7 +132,7 @@ func (fl *fileLayout) addLinear(p Piece, t Target) {
 			return
 		}
 	}
-	p.Targets = []Target{t}
+	p.Targets = []dest{t}
 	fl.fp.Pieces = append(fl.fp.Pieces, p)
 }
 
@@ -213,17 +212,18 @@ func (s *split) contiguous() bool {
 func bytesOf(elems, bits int64) int64 { return elems * bits / 8 }
 
 // shard places the parts of a tensor split by a Shard rule.
-func (fl *fileLayout) shard(t loader.Tensor, c choice) *Error {
+func (fl *fileLayout) shard(c *item) *Error {
+	t := c.t
 	s, why := newSplit(t, c.rule.dim, len(c.parts), c.to)
 	if why != "" {
 		return &Error{Op: "plan", Tensor: t.Name, Detail: why, Err: ErrPlacement}
 	}
 	first := len(fl.fp.Tensors)
-	parts := make([]Placement, len(c.parts))
+	parts := make([]placement, len(c.parts))
 	for k, slot := range c.parts {
 		shape := slices.Clone(t.Shape)
 		shape[s.dim] = uint64(s.count[k])
-		parts[k] = Placement{Name: t.Name, Source: t, Device: slot, DType: c.to, Shape: shape,
+		parts[k] = placement{Name: t.Name, Source: t, Device: slot, DType: c.to, Shape: shape,
 			Len: bytesOf(s.outer*s.count[k]*s.inner, s.toBits), Dim: s.dim, Shard: k, Shards: len(c.parts)}
 	}
 	if s.contiguous() {
@@ -234,18 +234,18 @@ func (fl *fileLayout) shard(t loader.Tensor, c choice) *Error {
 		return nil
 	}
 	rowLen := bytesOf(s.full*s.inner, s.toBits)
-	piece := Piece{SrcOff: t.Offset(), SrcLen: t.Len(), From: t.DType, To: c.to, Rows: s.outer,
+	pc := piece{SrcOff: t.Offset(), SrcLen: t.Len(), From: t.DType, To: c.to, Rows: s.outer,
 		RowLen: rowLen, First: first, Count: len(parts)}
 	for k, p := range parts {
 		p.Alloc, p.Offset = fl.place(p.Device, p.DType, p.Len)
 		fl.fp.Tensors = append(fl.fp.Tensors, p)
 		if p.Len > 0 {
-			piece.Targets = append(piece.Targets, Target{Alloc: p.Alloc, Off: p.Offset,
+			pc.Targets = append(pc.Targets, dest{Alloc: p.Alloc, Off: p.Offset,
 				Col: bytesOf(s.start[k]*s.inner, s.toBits), Width: bytesOf(s.count[k]*s.inner, s.toBits)})
 		}
 	}
-	if len(piece.Targets) > 0 {
-		fl.fp.Pieces = append(fl.fp.Pieces, piece)
+	if len(pc.Targets) > 0 {
+		fl.fp.Pieces = append(fl.fp.Pieces, pc)
 	}
 	return nil
 }

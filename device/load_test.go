@@ -1,4 +1,4 @@
-package device
+package device_test
 
 import (
 	"bytes"
@@ -6,42 +6,18 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"slices"
 	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
 
+	"github.com/stload/stload/device"
+	"github.com/stload/stload/device/devicetest"
 	"github.com/stload/stload/dtype"
 	"github.com/stload/stload/loader"
+	"github.com/stload/stload/loader/checkpoint"
 )
-
-// mixed is a file with a bit of everything: a tensor far larger than the
-// test chunks, sub-byte and boolean types, an empty tensor and a scalar.
-func mixed() []spec {
-	return append(layered(4, dtype.BF16, 40),
-		sp("big", dtype.F32, 300, 250),
-		sp("flags", dtype.BOOL, 7, 3),
-		sp("q4", dtype.F4, 16, 6),
-		sp("idx", dtype.I64, 5),
-		sp("bytes", dtype.U8, 13),
-		sp("empty", dtype.F16, 0, 4),
-		sp("scalar", dtype.F32),
-	)
-}
-
-func load(t *testing.T, files []*loader.File, opts ...Option) *Set {
-	t.Helper()
-	set, err := Load(t.Context(), files, opts...)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		if err := set.Close(); err != nil {
-			t.Error(err)
-		}
-	})
-	return set
-}
 
 func TestLoadOneDevice(t *testing.T) {
 	dir := t.TempDir()
@@ -54,16 +30,16 @@ func TestLoadOneDevice(t *testing.T) {
 	for _, tt := range []struct {
 		name string
 		file *loader.File
-		opts []Option
+		opts []device.Option
 	}{
-		{"mmap, small chunks", mapped, []Option{WithChunkSize(4 << 10), WithChunks(4)}},
-		{"pread, one reader, one stream", pread, []Option{WithChunkSize(8 << 10), WithChunks(2), WithReaders(1), WithStreams(1)}},
+		{"mmap, small chunks", mapped, []device.Option{device.WithChunkSize(4 << 10), device.WithChunks(4)}},
+		{"pread, one reader, one stream", pread, []device.Option{device.WithChunkSize(8 << 10), device.WithChunks(2), device.WithReaders(1), device.WithStreams(1)}},
 		{"mmap, chunk larger than the file", mapped, nil},
-		{"aligned 256", mapped, []Option{WithChunkSize(16 << 10), WithAlign(256)}},
+		{"aligned 256", mapped, []device.Option{device.WithChunkSize(16 << 10), device.WithAlign(256)}},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
-			s := newSim(t, 1, 1<<30, 300*time.Microsecond)
-			set := load(t, []*loader.File{tt.file}, append([]Option{To(s.dev(0))}, tt.opts...)...)
+			s := install(t, 1, 1<<30, 300*time.Microsecond)
+			set := load(t, []*loader.File{tt.file}, append([]device.Option{device.On(s.Device(0))}, tt.opts...)...)
 			checkSet(t, set, tt.file)
 			st := set.Stats()
 			if len(st.Devices) != 1 || st.Devices[0].Allocs != 1 || st.Devices[0].Tensors != tensorCount(tt.file) {
@@ -72,9 +48,9 @@ func TestLoadOneDevice(t *testing.T) {
 			if st.Copied != st.Bytes || st.Bytes == 0 || st.Devices[0].FirstTensor <= 0 || st.Devices[0].FirstTensor > st.Devices[0].Elapsed {
 				t.Errorf("stats %+v", st)
 			}
-			cfg := newConfig(tt.opts)
-			if cap := int64(cfg.chunks * cfg.chunkSize); st.PeakPinned > cap || s.peakPinned > cap {
-				t.Errorf("pinned %d (sim %d), cap %d", st.PeakPinned, s.peakPinned, cap)
+			g, _ := device.GeometryOf(tt.opts...)
+			if cap := int64(g.Chunks * g.ChunkSize); st.PeakPinned > cap || s.Counters().PeakPinned > cap {
+				t.Errorf("pinned %d (sim %d), cap %d", st.PeakPinned, s.Counters().PeakPinned, cap)
 			}
 			for tn := range set.All() {
 				if tn.Len > 0 && tn.Ptr() != tn.Memory.Ptr()+uintptr(tn.Offset) {
@@ -89,18 +65,18 @@ func TestLoadOneDevice(t *testing.T) {
 }
 
 func TestLoadRules(t *testing.T) {
-	s := newSim(t, 2, 1<<30, 200*time.Microsecond)
+	s := install(t, 2, 1<<30, 200*time.Microsecond)
 	f := writeFile(t, t.TempDir(), "m.safetensors", 2, mixed())
-	set := load(t, []*loader.File{f}, To(s.dev(0)), WithChunkSize(8<<10),
-		Map("*.mlp.*", s.dev(1)), Map("model.norm.weight", CPU()), Map("big", CPU()), Map("*", s.dev(0)))
+	set := load(t, []*loader.File{f}, device.On(s.Device(0)), device.WithChunkSize(8<<10),
+		device.Map("*.mlp.*", s.Device(1)), device.Map("model.norm.weight", device.CPU()), device.Map("big", device.CPU()), device.Map("*", s.Device(0)))
 	checkSet(t, set, f)
 	for tn := range set.All() {
-		want := s.dev(0)
+		want := s.Device(0)
 		switch {
 		case strings.Contains(tn.Name, ".mlp."):
-			want = s.dev(1)
+			want = s.Device(1)
 		case tn.Name == "model.norm.weight" || tn.Name == "big":
-			want = CPU()
+			want = device.CPU()
 		}
 		if tn.Device != want {
 			t.Errorf("%s on %v, want %v", tn.Name, tn.Device, want)
@@ -112,15 +88,17 @@ func TestLoadRules(t *testing.T) {
 }
 
 func TestLoadAuto(t *testing.T) {
-	s := newSim(t, 3, 1<<30, 100*time.Microsecond)
-	s.free = []int64{2 << 20, 1 << 20, 1 << 20}
+	s := install(t, 3, 1<<30, 100*time.Microsecond)
+	s.SetFree(0, 2<<20)
+	s.SetFree(1, 1<<20)
+	s.SetFree(2, 1<<20)
 	f := writeFile(t, t.TempDir(), "m.safetensors", 3, layered(16, dtype.F32, 32))
-	set := load(t, []*loader.File{f}, OnAuto(), WithChunkSize(16<<10))
+	set := load(t, []*loader.File{f}, device.OnAuto(), device.WithChunkSize(16<<10))
 	checkSet(t, set, f)
-	layer := make(map[string]Device)
+	layer := make(map[string]device.Device)
 	var bytes [3]int64
 	for tn := range set.All() {
-		k := layerKey(tn.Name)
+		k := device.LayerKey(tn.Name)
 		if d, ok := layer[k]; ok && d != tn.Device {
 			t.Errorf("layer %s on %v and %v", k, d, tn.Device)
 		}
@@ -146,30 +124,30 @@ func TestLoadShard(t *testing.T) {
 		name string
 		pat  string
 		dim  int
-		opts []Option
+		opts []device.Option
 	}{
 		{"rows", "*", 0, nil},
 		{"last dim", "*", -1, nil},
-		{"columns, chunk smaller than a row", "*", -1, []Option{WithChunkSize(4 << 10)}},
-		{"columns to BF16", "*", -1, []Option{WithDType(dtype.BF16)}},
+		{"columns, chunk smaller than a row", "*", -1, []device.Option{device.WithChunkSize(4 << 10)}},
+		{"columns to BF16", "*", -1, []device.Option{device.WithDType(dtype.BF16)}},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
-			s := newSim(t, 2, 1<<30, 200*time.Microsecond)
+			s := install(t, 2, 1<<30, 200*time.Microsecond)
 			f := writeFile(t, t.TempDir(), "s.safetensors", 4, specs)
 			// Three parts: two accelerators and the CPU, so uneven splits and
 			// the direct CPU path are both exercised.
-			opts := append([]Option{To(s.dev(0)), WithChunkSize(8 << 10), Map("keep", s.dev(1)),
-				Shard(tt.pat, tt.dim, s.dev(0), CPU(), s.dev(1))}, tt.opts...)
+			opts := append([]device.Option{device.On(s.Device(0)), device.WithChunkSize(8 << 10), device.Map("keep", s.Device(1)),
+				device.Shard(tt.pat, tt.dim, s.Device(0), device.CPU(), s.Device(1))}, tt.opts...)
 			set := load(t, []*loader.File{f}, opts...)
 			checkSet(t, set, f)
 			parts := set.Parts("cols")
-			if len(parts) != 3 || parts[1].Device != CPU() {
+			if len(parts) != 3 || parts[1].Device != device.CPU() {
 				t.Fatalf("parts of cols: %d", len(parts))
 			}
 			if _, ok := set.Tensor("cols"); ok {
 				t.Error("Tensor returned a sharded tensor")
 			}
-			if k, _ := set.Tensor("keep"); k == nil || k.Device != s.dev(1) {
+			if k, _ := set.Tensor("keep"); k == nil || k.Device != s.Device(1) {
 				t.Error("keep not whole on device 1")
 			}
 			d := parts[0].Dim
@@ -182,30 +160,30 @@ func TestLoadShard(t *testing.T) {
 		})
 	}
 	t.Run("sub-byte inside a byte", func(t *testing.T) {
-		s := newSim(t, 2, 1<<30, 0)
+		s := install(t, 2, 1<<30, 0)
 		f := writeFile(t, t.TempDir(), "s.safetensors", 5, []spec{sp("q4", dtype.F4, 4, 6)})
-		_, err := Load(t.Context(), []*loader.File{f}, Shard("q4", 1, s.dev(0), s.dev(1), s.dev(0), s.dev(1)))
-		if !errors.Is(err, ErrPlacement) || !strings.Contains(err.Error(), `"q4"`) {
+		_, err := device.Load(t.Context(), device.Files(f), device.Shard("q4", 1, s.Device(0), s.Device(1), s.Device(0), s.Device(1)))
+		if !errors.Is(err, device.ErrPlacement) || !strings.Contains(err.Error(), `"q4"`) {
 			t.Errorf("err = %v", err)
 		}
 	})
 }
 
 func TestLoadSeveralFiles(t *testing.T) {
-	s := newSim(t, 2, 1<<30, 200*time.Microsecond)
+	s := install(t, 2, 1<<30, 200*time.Microsecond)
 	dir := t.TempDir()
 	var files []*loader.File
 	for i := range 3 {
 		specs := []spec{sp(fmt.Sprintf("f%d.w", i), dtype.BF16, 40, 24), sp(fmt.Sprintf("f%d.b", i), dtype.F32, 24)}
 		files = append(files, writeFile(t, dir, fmt.Sprintf("%d.safetensors", i), uint64(10+i), specs))
 	}
-	set := load(t, files, To(s.dev(0), s.dev(1)), Shard("*.w", 1), WithChunkSize(4<<10), WithDType(dtype.F32))
+	set := load(t, files, device.On(s.Device(0), s.Device(1)), device.Shard("*.w", 1), device.WithChunkSize(4<<10), device.WithDType(dtype.F32))
 	checkSet(t, set, files...)
 	st := set.Stats()
 	if st.Devices[0].Allocs != 3 || st.Devices[1].Allocs != 3 {
 		t.Errorf("allocations: %+v", st.Devices)
 	}
-	if p, _ := set.Shard("f1.w", 1); p.Device != s.dev(1) || p.Shape[1] != 12 || p.DType != dtype.F32 {
+	if p, _ := set.Shard("f1.w", 1); p.Device != s.Device(1) || p.Shape[1] != 12 || p.DType != dtype.F32 {
 		t.Errorf("f1.w shard 1: %+v", p)
 	}
 }
@@ -224,12 +202,12 @@ func TestLoadConvert(t *testing.T) {
 			for _, onCPU := range []bool{false, true} {
 				name := fmt.Sprintf("%v/pread=%v/cpu=%v", to, mappingOf(f) == nil, onCPU)
 				t.Run(name, func(t *testing.T) {
-					s := newSim(t, 1, 1<<30, 100*time.Microsecond)
-					dev := s.dev(0)
+					s := install(t, 1, 1<<30, 100*time.Microsecond)
+					dev := s.Device(0)
 					if onCPU {
-						dev = CPU()
+						dev = device.CPU()
 					}
-					set := load(t, []*loader.File{f}, To(dev), WithDType(to), WithChunkSize(4<<10))
+					set := load(t, []*loader.File{f}, device.On(dev), device.WithDType(to), device.WithChunkSize(4<<10))
 					checkSet(t, set, f)
 					for tn := range set.All() {
 						want := to
@@ -256,10 +234,10 @@ func TestLoadManySmall(t *testing.T) {
 			specs = append(specs, sp(fmt.Sprintf("model.layers.%d.mlp.experts.%d.w", l, e), dtype.BF16, 8, uint64(16+e%7*8)))
 		}
 	}
-	newSim(t, 2, 1<<30, 50*time.Microsecond)
+	install(t, 2, 1<<30, 50*time.Microsecond)
 	f := writeFile(t, t.TempDir(), "moe.safetensors", 7, specs)
 	chunk := 16 << 10
-	set := load(t, []*loader.File{f}, OnAuto(), WithChunkSize(chunk))
+	set := load(t, []*loader.File{f}, device.OnAuto(), device.WithChunkSize(chunk))
 	checkSet(t, set, f)
 	st := set.Stats()
 	if max := st.Bytes/int64(chunk) + 4; st.Chunks > max {
@@ -288,8 +266,8 @@ func TestLoadCPU(t *testing.T) {
 	for _, tt := range []struct {
 		name string
 		f    *loader.File
-		opts []Option
-	}{{"pread", pread, []Option{WithChunkSize(4 << 10)}}, {"WithCopy", mapped, []Option{WithCopy()}}} {
+		opts []device.Option
+	}{{"pread", pread, []device.Option{device.WithChunkSize(4 << 10)}}, {"WithCopy", mapped, []device.Option{device.WithCopy()}}} {
 		t.Run(tt.name, func(t *testing.T) {
 			set := load(t, []*loader.File{tt.f}, tt.opts...)
 			checkSet(t, set, tt.f)
@@ -327,29 +305,29 @@ func TestLoadLeasesMapping(t *testing.T) {
 			t.Errorf("%s: bytes differ after the file was closed", tn.Name)
 		}
 	}
-	l := NewLoader()
+	l := device.NewPlacer()
 	defer l.Close()
-	_, err := l.Load(context.Background(), []*loader.File{f})
+	_, err := l.Load(context.Background(), device.Files(f))
 	if !errors.Is(err, fs.ErrClosed) || loader.Kind(err) != "Closed" {
 		t.Errorf("load of a closed file: %v", err)
 	}
 }
 
 func TestLoadPinnedCap(t *testing.T) {
-	s := newSim(t, 2, 1<<30, 500*time.Microsecond)
+	s := install(t, 2, 1<<30, 500*time.Microsecond)
 	f := writeFile(t, t.TempDir(), "m.safetensors", 9, mixed())
-	set := load(t, []*loader.File{f}, To(s.dev(0), s.dev(1)), Shard("big", 1), WithChunkSize(4<<10), WithChunks(3), WithReaders(8))
+	set := load(t, []*loader.File{f}, device.On(s.Device(0), s.Device(1)), device.Shard("big", 1), device.WithChunkSize(4<<10), device.WithChunks(3), device.WithReaders(8))
 	checkSet(t, set, f)
-	if cap := int64(3 * 4 << 10); s.peakPinned > cap || set.Stats().PeakPinned > cap {
-		t.Errorf("pinned %d bytes, cap %d", s.peakPinned, cap)
+	if cap := int64(3 * 4 << 10); s.Counters().PeakPinned > cap || set.Stats().PeakPinned > cap {
+		t.Errorf("pinned %d bytes, cap %d", s.Counters().PeakPinned, cap)
 	}
-	if s.hostAllocs.Load() > 3 {
-		t.Errorf("%d pinned allocations for a ring of 3", s.hostAllocs.Load())
+	if n := s.Counters().HostAllocs; n > 3 {
+		t.Errorf("%d pinned allocations for a ring of 3", n)
 	}
 }
 
 func TestLoadCancel(t *testing.T) {
-	s := newSim(t, 2, 1<<30, 2*time.Millisecond)
+	s := install(t, 2, 1<<30, 2*time.Millisecond)
 	f := writeFile(t, t.TempDir(), "m.safetensors", 10, mixed())
 	ctx, cancel := context.WithCancel(t.Context())
 	defer cancel()
@@ -360,8 +338,8 @@ func TestLoadCancel(t *testing.T) {
 			cancel()
 		}
 	}
-	_, err := Load(ctx, []*loader.File{f}, To(s.dev(0), s.dev(1)), Shard("big", 1),
-		WithChunkSize(4<<10), WithChunks(4), WithProgress(progress, time.Millisecond))
+	_, err := device.Load(ctx, device.Files(f), device.On(s.Device(0), s.Device(1)), device.Shard("big", 1),
+		device.WithChunkSize(4<<10), device.WithChunks(4), device.WithProgress(progress, time.Millisecond))
 	if !errors.Is(err, context.Canceled) {
 		t.Fatalf("err = %v; want context.Canceled", err)
 	}
@@ -369,68 +347,96 @@ func TestLoadCancel(t *testing.T) {
 		t.Error("progress never called")
 	}
 	// Canceled before it starts.
-	_, err = Load(ctx, []*loader.File{f}, To(s.dev(0)))
+	_, err = device.Load(ctx, device.Files(f), device.On(s.Device(0)))
 	if !errors.Is(err, context.Canceled) {
 		t.Errorf("err = %v; want context.Canceled", err)
 	}
-	// sim.check at cleanup proves everything was released.
+	// devicetest checks at cleanup that everything was released.
 }
 
+// TestLoadFaults injects a failure into every backend call a load makes,
+// early and late: the load must fail with an error that says what and
+// where, return no Set with it, and free everything it allocated (the
+// simulated backend checks at the end of each test). Allocations that fail
+// are out of memory, which errors.Is and loader.Kind must see.
 func TestLoadFaults(t *testing.T) {
 	for _, tt := range []struct {
 		name   string
-		inject func(*sim)
+		faults devicetest.Faults
+		reg    bool // WithRegister
 		words  []string
+		oom    bool
 	}{
-		{"copy", func(s *sim) { s.failCopy = 7 }, []string{"copy", "tensor \"", "injected copy"}},
-		{"event", func(s *sim) { s.failEvent = 5 }, []string{"copy", "tensor \"", "injected event"}},
-		{"alloc", func(s *sim) { s.failAlloc = 2 }, []string{"alloc", "m.safetensors", "injected allocation"}},
-		{"pinned", func(s *sim) { s.failHost = 2 }, []string{"pinned", "injected pinned"}},
-		{"out of memory", func(s *sim) { s.free[1] = 100 }, []string{"not enough device memory"}},
+		{"open", devicetest.Faults{Open: 1}, false, []string{"open", "injected"}, false},
+		{"open second device", devicetest.Faults{Open: 2}, false, []string{"open", "injected"}, false},
+		{"stream", devicetest.Faults{Stream: 3}, false, []string{"create stream", "injected"}, false},
+		{"first copy", devicetest.Faults{Copy: 1}, false, []string{"copy", "tensor \"", "injected"}, false},
+		{"later copy", devicetest.Faults{Copy: 7}, false, []string{"copy", "tensor \"", "injected"}, false},
+		{"record", devicetest.Faults{Record: 4}, false, []string{"copy", "record event", "injected"}, false},
+		{"event", devicetest.Faults{Wait: 5}, false, []string{"copy", "tensor \"", "injected"}, false},
+		{"first alloc", devicetest.Faults{Alloc: 1}, false, []string{"alloc", "m.safetensors", "injected"}, true},
+		{"later alloc", devicetest.Faults{Alloc: 2}, false, []string{"alloc", "m.safetensors", "injected"}, true},
+		{"first pinned buffer", devicetest.Faults{AllocHost: 1}, false, []string{"pinned", "injected"}, true},
+		{"later pinned buffer", devicetest.Faults{AllocHost: 2}, false, []string{"pinned", "injected"}, true},
+		{"register", devicetest.Faults{Register: 3}, true, []string{"register mapping", "injected"}, false},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
-			s := newSim(t, 2, 1<<30, 300*time.Microsecond)
-			tt.inject(s)
+			s := devicetest.Install(t, devicetest.Options{GPUs: 2, Delay: 300 * time.Microsecond, FailAt: tt.faults})
 			f := writeFile(t, t.TempDir(), "m.safetensors", 11, mixed())
-			_, err := Load(t.Context(), []*loader.File{f}, To(s.dev(0), s.dev(1)), Shard("big", 1),
-				WithChunkSize(4<<10), WithChunks(4))
-			if err == nil {
-				t.Fatal("load succeeded")
+			opts := []device.Option{device.On(s.Device(0), s.Device(1)), device.Shard("big", 1),
+				device.WithChunkSize(4 << 10), device.WithChunks(4)}
+			if tt.reg {
+				opts = append(opts, device.WithRegister())
+			}
+			set, err := device.Load(t.Context(), device.Files(f), opts...)
+			if err == nil || set != nil {
+				t.Fatalf("load = %v, %v; want only an error", set, err)
 			}
 			t.Log(err)
-			for _, w := range append(tt.words, s.name+":") {
+			for _, w := range append(tt.words, s.Name()+":") {
 				if !strings.Contains(err.Error(), w) {
 					t.Errorf("error %q does not mention %q", err, w)
 				}
 			}
-			// sim.check at cleanup proves everything was released.
+			if oom := errors.Is(err, device.ErrOutOfMemory); oom != tt.oom || (loader.Kind(err) == "OutOfMemory") != tt.oom {
+				t.Errorf("out of memory: errors.Is %v, kind %q; want %v", oom, loader.Kind(err), tt.oom)
+			}
 		})
 	}
+	t.Run("plan does not fit", func(t *testing.T) {
+		s := install(t, 2, 1<<30, 0)
+		s.SetFree(1, 100)
+		f := writeFile(t, t.TempDir(), "m.safetensors", 11, mixed())
+		_, err := device.Load(t.Context(), device.Files(f), device.On(s.Device(0), s.Device(1)), device.Shard("big", 1))
+		if !errors.Is(err, device.ErrOutOfMemory) || loader.Kind(err) != "OutOfMemory" || !strings.Contains(err.Error(), "are free: out of memory") {
+			t.Errorf("err = %v", err)
+		}
+	})
 }
 
-func TestLoaderReuse(t *testing.T) {
-	s := newSim(t, 1, 1<<30, 100*time.Microsecond)
+func TestPlacerReuse(t *testing.T) {
+	s := install(t, 1, 1<<30, 100*time.Microsecond)
 	f := writeFile(t, t.TempDir(), "m.safetensors", 12, mixed())
-	l := NewLoader(To(s.dev(0)), WithChunkSize(4<<10), WithChunks(4))
-	var sets []*Set
+	l := device.NewPlacer(device.On(s.Device(0)), device.WithChunkSize(4<<10), device.WithChunks(4))
+	var sets []*device.Set
 	for range 3 {
-		set, err := l.Load(t.Context(), []*loader.File{f})
+		set, err := l.Load(t.Context(), device.Files(f))
 		if err != nil {
 			t.Fatal(err)
 		}
 		checkSet(t, set, f)
 		sets = append(sets, set)
 	}
-	if n := s.hostAllocs.Load(); n > 4 {
+	if n := s.Counters().HostAllocs; n > 4 {
 		t.Errorf("%d pinned allocations over 3 loads with a ring of 4", n)
 	}
 	if err := l.Close(); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := l.Load(t.Context(), []*loader.File{f}); !errors.Is(err, ErrClosed) {
+	if _, err := l.Load(t.Context(), device.Files(f)); !errors.Is(err, fs.ErrClosed) {
 		t.Errorf("load after Close: %v", err)
 	}
-	// The sets outlive the Loader; the device closes with the last of them.
+	// The sets outlive the Placer; the device closes with the last of them.
 	for _, set := range sets {
 		if err := set.Verify(t.Context()); err != nil {
 			t.Error(err)
@@ -445,27 +451,27 @@ func TestLoaderReuse(t *testing.T) {
 }
 
 func TestVerifyFindsCorruption(t *testing.T) {
-	s := newSim(t, 1, 1<<30, 0)
+	s := install(t, 1, 1<<30, 0)
 	f := writeFile(t, t.TempDir(), "m.safetensors", 13, mixed())
-	set := load(t, []*loader.File{f}, To(s.dev(0)))
+	set := load(t, []*loader.File{f}, device.On(s.Device(0)))
 	if err := set.Verify(t.Context()); err != nil {
 		t.Fatal(err)
 	}
 	big, _ := set.Tensor("big")
-	big.Memory.(*simMem).buf[big.Offset+1234] ^= 0x40
+	s.Bytes(big.Memory)[big.Offset+1234] ^= 0x40
 	err := set.Verify(t.Context())
-	if !errors.Is(err, ErrMismatch) || !strings.Contains(err.Error(), "big@"+s.name+":0") {
+	if !errors.Is(err, device.ErrMismatch) || !strings.Contains(err.Error(), "big@"+s.Name()+":0") {
 		t.Errorf("Verify after corruption: %v", err)
 	}
 }
 
 func TestLoadProgress(t *testing.T) {
-	s := newSim(t, 1, 1<<30, 200*time.Microsecond)
+	s := install(t, 1, 1<<30, 200*time.Microsecond)
 	f := writeFile(t, t.TempDir(), "m.safetensors", 14, mixed())
 	var calls [][2]int64
 	progress := func(done, total int64) { calls = append(calls, [2]int64{done, total}) }
-	set := load(t, []*loader.File{f}, To(s.dev(0)), WithChunkSize(4<<10), WithChunks(2),
-		WithProgress(progress, time.Millisecond))
+	set := load(t, []*loader.File{f}, device.On(s.Device(0)), device.WithChunkSize(4<<10), device.WithChunks(2),
+		device.WithProgress(progress, time.Millisecond))
 	last := calls[len(calls)-1]
 	if last[0] != last[1] || last[1] != set.Stats().Copied {
 		t.Errorf("last progress %v, copied %d", last, set.Stats().Copied)
@@ -478,10 +484,10 @@ func TestLoadProgress(t *testing.T) {
 }
 
 func TestLoadEmpty(t *testing.T) {
-	s := newSim(t, 1, 1<<30, 0)
+	s := install(t, 1, 1<<30, 0)
 	f := writeFile(t, t.TempDir(), "e.safetensors", 15, nil)
 	g := writeFile(t, t.TempDir(), "z.safetensors", 16, []spec{sp("z", dtype.F32, 0), sp("y", dtype.BF16, 3, 0)})
-	set := load(t, []*loader.File{f, g}, To(s.dev(0)), WithDType(dtype.F32))
+	set := load(t, []*loader.File{f, g}, device.On(s.Device(0)), device.WithDType(dtype.F32))
 	checkSet(t, set, f, g)
 	if set.Len() != 2 || set.Stats().Copied != 0 {
 		t.Errorf("set of %d tensors, %+v", set.Len(), set.Stats())
@@ -505,36 +511,39 @@ func TestLoadRegister(t *testing.T) {
 	for _, tt := range []struct {
 		name    string
 		file    *loader.File
-		opts    func(s *sim) []Option
+		opts    func(s *devicetest.Backend) []device.Option
 		staging bool
 	}{
-		{"windows of 8 KiB", mapped, func(*sim) []Option { return []Option{WithChunkSize(8 << 10), WithChunks(3)} }, false},
-		{"one window", mapped, func(*sim) []Option { return nil }, false},
-		{"column and row splits over two devices and the CPU", mapped, func(s *sim) []Option {
-			return []Option{WithChunkSize(8 << 10), Shard("cols", 1, s.dev(0), CPU(), s.dev(1)), Shard("rows", 0, s.dev(1), s.dev(0))}
+		{"windows of 8 KiB", mapped, func(*devicetest.Backend) []device.Option {
+			return []device.Option{device.WithChunkSize(8 << 10), device.WithChunks(3)}
 		}, false},
-		{"conversion stages", mapped, func(*sim) []Option { return []Option{WithDType(dtype.F32)} }, true},
-		{"pread stages", pread, func(*sim) []Option { return nil }, true},
+		{"one window", mapped, func(*devicetest.Backend) []device.Option { return nil }, false},
+		{"column and row splits over two devices and the CPU", mapped, func(s *devicetest.Backend) []device.Option {
+			return []device.Option{device.WithChunkSize(8 << 10), device.Shard("cols", 1, s.Device(0), device.CPU(), s.Device(1)), device.Shard("rows", 0, s.Device(1), s.Device(0))}
+		}, false},
+		{"conversion stages", mapped, func(*devicetest.Backend) []device.Option { return []device.Option{device.WithDType(dtype.F32)} }, true},
+		{"pread stages", pread, func(*devicetest.Backend) []device.Option { return nil }, true},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
-			s := newSim(t, 2, 1<<30, 300*time.Microsecond)
-			opts := append([]Option{To(s.dev(0)), WithRegister()}, tt.opts(s)...)
+			s := install(t, 2, 1<<30, 300*time.Microsecond)
+			opts := append([]device.Option{device.On(s.Device(0)), device.WithRegister()}, tt.opts(s)...)
 			set := load(t, []*loader.File{tt.file}, opts...)
 			checkSet(t, set, tt.file)
 			st := set.Stats()
 			if tt.staging {
-				if st.PeakLocked != 0 || s.peakLocked != 0 {
-					t.Errorf("locked %d bytes of the mapping; this load must stage", s.peakLocked)
+				if c := s.Counters(); st.PeakLocked != 0 || c.PeakLocked != 0 {
+					t.Errorf("locked %d bytes of the mapping; this load must stage", c.PeakLocked)
 				}
 				return
 			}
-			if st.PeakPinned != 0 || s.peakPinned != 0 {
-				t.Errorf("pinned %d bytes for staging", s.peakPinned)
+			c := s.Counters()
+			if st.PeakPinned != 0 || c.PeakPinned != 0 {
+				t.Errorf("pinned %d bytes for staging", c.PeakPinned)
 			}
-			cfg := newConfig(opts)
-			window := roundUp(int64(cfg.chunkSize), pageSize)
-			if st.PeakLocked == 0 || s.peakLocked > int64(cfg.chunks)*window {
-				t.Errorf("locked at most %d (stats %d), cap %d", s.peakLocked, st.PeakLocked, int64(cfg.chunks)*window)
+			g, _ := device.GeometryOf(opts...)
+			window := (int64(g.ChunkSize) + device.PageSize - 1) / device.PageSize * device.PageSize
+			if st.PeakLocked == 0 || c.PeakLocked > int64(g.Chunks)*window {
+				t.Errorf("locked at most %d (stats %d), cap %d", c.PeakLocked, st.PeakLocked, int64(g.Chunks)*window)
 			}
 		})
 	}
@@ -548,11 +557,11 @@ func TestLoadDuplicateTarget(t *testing.T) {
 
 	// The CPU twice (as --device cpu,cpu parses) is the CPU: before, this
 	// failed with "cannot balance across the CPU and accelerators".
-	devs, err := ParseDevices("cpu,cpu")
+	devs, err := device.ParseDevices("cpu,cpu")
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, opts := range [][]Option{{To(devs...)}, {To(CPU(), Device{Backend: "cpu"}), WithCopy()}} {
+	for _, opts := range [][]device.Option{{device.On(devs...)}, {device.On(device.CPU(), device.Device{Backend: "cpu"}), device.WithCopy()}} {
 		set := load(t, files, opts...)
 		checkSet(t, set, f)
 		if st := set.Stats(); len(st.Devices) != 1 || !st.Devices[0].Device.IsCPU() || st.Devices[0].Tensors != tensorCount(f) {
@@ -562,30 +571,16 @@ func TestLoadDuplicateTarget(t *testing.T) {
 
 	// An accelerator twice: a Shard rule without devices splits across the
 	// target, so it makes one part, not two parts on the same device.
-	s := newSim(t, 2, 1<<30, 0)
-	set := load(t, files, To(s.dev(1), s.dev(1)), Shard("*.up_proj.weight", 1))
+	s := install(t, 2, 1<<30, 0)
+	set := load(t, files, device.On(s.Device(1), s.Device(1)), device.Shard("*.up_proj.weight", 1))
 	checkSet(t, set, f)
-	if parts := set.Parts("model.layers.2.mlp.up_proj.weight"); len(parts) != 1 || parts[0].Shards != 1 || parts[0].Device != s.dev(1) {
+	if parts := set.Parts("model.layers.2.mlp.up_proj.weight"); len(parts) != 1 || parts[0].Shards != 1 || parts[0].Device != s.Device(1) {
 		t.Errorf("parts: %+v", parts)
 	}
-	if st := set.Stats(); len(st.Devices) != 1 || st.Devices[0].Device != s.dev(1) || st.Devices[0].Allocs != 1 {
+	if st := set.Stats(); len(st.Devices) != 1 || st.Devices[0].Device != s.Device(1) || st.Devices[0].Allocs != 1 {
 		t.Errorf("devices: %+v", st.Devices)
 	}
 
-	// With several distinct devices a repeated one still counts once:
-	// balanced as two devices, whatever the order of the repeats.
-	p, err := planFor(files, []Device{devA, devB, devA, devB}, nil, Shard("*.up_proj.weight", 1))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if len(p.Devices) != 2 {
-		t.Errorf("plan devices %v", p.Devices)
-	}
-	for _, pl := range p.Files[0].Tensors {
-		if strings.HasSuffix(pl.Name, "up_proj.weight") && pl.Shards != 2 {
-			t.Errorf("%s: %d parts, want 2", pl.Name, pl.Shards)
-		}
-	}
 }
 
 // TestDeviceStatsCopied checks the bytes counted as copied per device, and
@@ -593,9 +588,9 @@ func TestLoadDuplicateTarget(t *testing.T) {
 // transfer.
 func TestDeviceStatsCopied(t *testing.T) {
 	f := writeFile(t, t.TempDir(), "m.safetensors", 12, layered(3, dtype.F32, 16))
-	s := newSim(t, 1, 1<<30, 0)
+	s := install(t, 1, 1<<30, 0)
 	// Column parts of a mapped file on the CPU are copies, row parts views.
-	cols := Shard("*.up_proj.weight", 1, CPU(), CPU())
+	cols := device.Shard("*.up_proj.weight", 1, device.CPU(), device.CPU())
 	var colBytes int64
 	for name, info := range f.Tensors() {
 		if strings.HasSuffix(name, ".up_proj.weight") {
@@ -604,14 +599,14 @@ func TestDeviceStatsCopied(t *testing.T) {
 	}
 	for _, tt := range []struct {
 		name   string
-		opts   []Option
+		opts   []device.Option
 		copied []int64 // per device; -1: all of the device's bytes
 	}{
-		{"views", []Option{To(CPU())}, []int64{0}},
-		{"copy", []Option{To(CPU()), WithCopy()}, []int64{-1}},
-		{"views and copies", []Option{To(CPU()), cols}, []int64{colBytes}},
-		{"accelerator and views", []Option{To(s.dev(0)), Map("model.norm.weight", CPU())}, []int64{-1, 0}},
-		{"accelerator and copies", []Option{To(s.dev(0)), cols}, []int64{-1, colBytes}},
+		{"views", []device.Option{device.On(device.CPU())}, []int64{0}},
+		{"copy", []device.Option{device.On(device.CPU()), device.WithCopy()}, []int64{-1}},
+		{"views and copies", []device.Option{device.On(device.CPU()), cols}, []int64{colBytes}},
+		{"accelerator and views", []device.Option{device.On(s.Device(0)), device.Map("model.norm.weight", device.CPU())}, []int64{-1, 0}},
+		{"accelerator and copies", []device.Option{device.On(s.Device(0)), cols}, []int64{-1, colBytes}},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			set := load(t, []*loader.File{f}, tt.opts...)
@@ -637,5 +632,104 @@ func TestDeviceStatsCopied(t *testing.T) {
 				t.Errorf("devices copied %d bytes in all, the load %d", sum, st.Copied)
 			}
 		})
+	}
+}
+
+// TestLoadCheckpoint loads what checkpoint.Open returns, a sharded
+// checkpoint of several files, as a Source, onto two simulated devices.
+func TestLoadCheckpoint(t *testing.T) {
+	f := writeFile(t, t.TempDir(), "m.safetensors", 21, layered(6, dtype.BF16, 64))
+	one, err := checkpoint.Open(t.Context(), f.Name())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer one.Close()
+	dir := t.TempDir()
+	if _, err := checkpoint.Save(t.Context(), dir, one.Sources(), checkpoint.WithMaxShardSize(8<<10)); err != nil {
+		t.Fatal(err)
+	}
+	c, err := checkpoint.Open(t.Context(), dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	if len(c.Files()) < 3 {
+		t.Fatalf("%d shards; the test wants several", len(c.Files()))
+	}
+	s := install(t, 2, 1<<30, 0)
+	set, err := device.Load(t.Context(), c, device.OnAuto())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer set.Close()
+	checkSet(t, set, c.Files()...)
+	if set.Len() != c.Len() || len(set.Stats().Devices) != 2 || set.Stats().Devices[1].Device != s.Device(1) {
+		t.Errorf("%d of %d tensors, devices %+v", set.Len(), c.Len(), set.Stats().Devices)
+	}
+}
+
+// TestLoadSubset loads chosen tensors by name and by predicate: only they
+// are placed (and read: the bytes copied are theirs), a name the source
+// lacks is a TensorNotFound error, and the options combine.
+func TestLoadSubset(t *testing.T) {
+	dir := t.TempDir()
+	f := writeFile(t, dir, "a.safetensors", 22, layered(3, dtype.F32, 16))
+	g := writeFile(t, dir, "b.safetensors", 23, []spec{sp("extra.weight", dtype.BF16, 4, 4), sp("extra.bias", dtype.F32, 4)})
+	src := device.Files(f, g)
+	s := install(t, 1, 1<<30, 0)
+	size := func(names ...string) int64 {
+		var n int64
+		for _, file := range []*loader.File{f, g} {
+			for name, tn := range file.Tensors() {
+				if slices.Contains(names, name) {
+					n += tn.Len()
+				}
+			}
+		}
+		return n
+	}
+	names := func(set *device.Set) []string {
+		var out []string
+		for tn := range set.All() {
+			out = append(out, tn.Name)
+		}
+		slices.Sort(out)
+		return out
+	}
+	for _, tt := range []struct {
+		name string
+		opts []device.Option
+		want []string
+	}{
+		{"only", []device.Option{device.Only("model.norm.weight", "extra.bias")}, []string{"extra.bias", "model.norm.weight"}},
+		{"select", []device.Option{device.Select(func(n string) bool { return strings.HasPrefix(n, "model.layers.1.") })},
+			[]string{"model.layers.1.input_layernorm.weight", "model.layers.1.mlp.up_proj.weight", "model.layers.1.self_attn.q_proj.weight"}},
+		{"both", []device.Option{device.Only("extra.weight", "lm_head.weight"), device.Select(func(n string) bool { return strings.HasPrefix(n, "extra.") })},
+			[]string{"extra.weight"}},
+		{"none", []device.Option{device.Select(func(string) bool { return false })}, nil},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			set, err := device.Load(t.Context(), src, append(tt.opts, device.On(s.Device(0)))...)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer set.Close()
+			if got := names(set); !slices.Equal(got, tt.want) {
+				t.Errorf("loaded %v, want %v", got, tt.want)
+			}
+			if st := set.Stats(); st.Copied != size(tt.want...) {
+				t.Errorf("copied %d bytes, the selected tensors have %d", st.Copied, size(tt.want...))
+			}
+			if err := set.Verify(t.Context()); err != nil {
+				t.Error(err)
+			}
+		})
+	}
+	_, err := device.Load(t.Context(), src, device.Only("model.norm.weight", "no.such.tensor"))
+	if !errors.Is(err, loader.ErrTensorNotFound) || loader.Kind(err) != "TensorNotFound" || !strings.Contains(err.Error(), `"no.such.tensor"`) {
+		t.Errorf("unknown name: %v (kind %q)", err, loader.Kind(err))
+	}
+	if _, err := device.Load(t.Context(), src, device.Select(nil)); !errors.Is(err, device.ErrPlacement) {
+		t.Errorf("Select(nil): %v", err)
 	}
 }

@@ -97,11 +97,14 @@ func validBackendName(s string) bool {
 	return true
 }
 
-// ParseDevices parses a device list: "auto" (see [Auto]), or one or more
-// device names separated by commas ("cuda:0,cuda:1").
+// ParseDevices parses a device list: one or more device names separated
+// by commas ("cuda:0,cuda:1"), or "auto": every visible device of the GPU
+// backend ("cuda") when it is registered and sees at least one device;
+// otherwise those of the first other registered backend, in name order,
+// that sees any; otherwise just the CPU.
 func ParseDevices(s string) ([]Device, error) {
 	if strings.EqualFold(strings.TrimSpace(s), "auto") {
-		return Auto()
+		return autoDevices()
 	}
 	var devs []Device
 	for part := range strings.SplitSeq(s, ",") {
@@ -114,14 +117,11 @@ func ParseDevices(s string) ([]Device, error) {
 	return devs, nil
 }
 
-// Auto returns every visible device of the GPU backend ("cuda") when it is
-// registered and sees at least one device; otherwise those of the first
-// other registered backend, in name order, that sees any; otherwise just
-// the CPU.
-func Auto() ([]Device, error) {
-	names := Backends()
+// autoDevices returns the devices "auto" names (see ParseDevices).
+func autoDevices() ([]Device, error) {
+	names := backends()
 	order := make([]string, 0, len(names)+1)
-	if _, ok := Lookup(GPUBackend); ok {
+	if _, ok := LookupBackend(GPUBackend); ok {
 		order = append(order, GPUBackend)
 	}
 	for _, n := range names {
@@ -130,7 +130,7 @@ func Auto() ([]Device, error) {
 		}
 	}
 	for _, name := range order {
-		b, _ := Lookup(name)
+		b, _ := LookupBackend(name)
 		n, err := b.Count()
 		if err != nil {
 			return nil, &Error{Op: "count devices", Device: name, Err: err}
@@ -148,7 +148,8 @@ func Auto() ([]Device, error) {
 
 // Check reports whether d can be used in this process: its backend is
 // registered and its index is below the backend's count. The error for a
-// GPU in a build without CUDA says to rebuild with -tags cuda.
+// GPU whose backend is missing says what is missing: the import of the
+// cuda package, and, in a build without -tags cuda, the tag.
 func Check(d Device) error {
 	_, err := backendFor(d)
 	return err
@@ -159,12 +160,12 @@ func backendFor(d Device) (Backend, error) {
 	if d.IsCPU() {
 		return nil, nil
 	}
-	b, ok := Lookup(d.Backend)
+	b, ok := LookupBackend(d.Backend)
 	if !ok {
 		detail := fmt.Sprintf("no %q backend is registered", d.Backend)
 		if d.Backend == GPUBackend {
-			detail = "this build has no CUDA support (rebuild with -tags cuda)"
-		} else if names := Backends(); len(names) > 0 {
+			detail = noGPUBackend()
+		} else if names := backends(); len(names) > 0 {
 			detail += " (registered: " + strings.Join(names, ", ") + ")"
 		}
 		return nil, &Error{Op: "open", Device: d.String(), Detail: detail, Err: ErrNoBackend}
@@ -181,4 +182,16 @@ func backendFor(d Device) (Backend, error) {
 		return nil, &Error{Op: "open", Device: d.String(), Detail: detail, Err: ErrNoDevice}
 	}
 	return b, nil
+}
+
+// noGPUBackend says what a program that asks for a GPU and has no "cuda"
+// backend lacks: in a build with -tags cuda, only the import that
+// registers the backend; without the tag, the tag too.
+func noGPUBackend() string {
+	if cudaTag {
+		return `this program was built with -tags cuda but does not import the CUDA backend: ` +
+			`add import _ "github.com/stload/stload/cuda" to the program`
+	}
+	return `this build has no CUDA support: import _ "github.com/stload/stload/cuda" ` +
+		`in the program and build it with -tags cuda`
 }

@@ -2,41 +2,44 @@ package device
 
 import (
 	"fmt"
+	"maps"
 	"path"
 	"runtime"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
 
 	"github.com/stload/stload/dtype"
+	"github.com/stload/stload/loader"
 )
 
-// Defaults of the loading pipeline, from the GPU benchmark of 2026-11-26
-// (H200, PCIe 5, 16 vCPUs; bench/RESULTS.md). Staging is bound by host
-// memory bandwidth, not by the copies: every byte is read from the page
-// cache, written to a pinned buffer and read again by the DMA engine. More
-// readers keep more of that bandwidth busy: 16 readers over 32 buffers of
-// 8 MiB loaded a 32 GB file at 31.4 GB/s against 26.0 with 8 readers over
-// 16 × 16 MiB, and an MoE file of 18,867 tensors at 25.8 against 22.2, in
-// the same run. 32 × 8 MiB keeps 256 MiB pinned, half the 512 MiB budget;
-// pinned copies run within 3% of their peak from 4 MiB up.
+// Defaults of the loading pipeline, chosen by the GPU benchmarks of
+// bench/RESULTS.md. Staging is bound by host memory bandwidth, not by the
+// copies: every byte is read from the page cache, written to a pinned
+// buffer and read again by the DMA engine, and more readers over more,
+// smaller buffers keep more of that bandwidth busy. 32 buffers of 8 MiB
+// keep 256 MiB pinned; pinned copies run close to their peak from 4 MiB
+// up.
 const (
 	DefaultChunkSize = 8 << 20
 	DefaultChunks    = 32
 	DefaultStreams   = 2
-	DefaultProgress  = 100 * time.Millisecond
+	defaultProgress  = 100 * time.Millisecond
 	maxReaders       = 16
 	minChunkSize     = 4 << 10
 )
 
-// Option configures a [Loader] or one load.
+// Option configures a [Placer] or one load.
 type Option func(*config)
 
 type config struct {
 	target    []Device // where tensors no rule matches go; several: balanced
-	auto      bool     // target is Auto()
+	auto      bool     // target is autoDevices()
 	rules     []rule
-	to        dtype.DType // conversion target for floating tensors, or Invalid
+	only      []map[string]bool   // each Only's names
+	filters   []func(string) bool // each Select's predicate
+	to        dtype.DType         // conversion target for floating tensors, or Invalid
 	align     int64
 	chunkSize int
 	chunks    int
@@ -68,7 +71,7 @@ func newConfig(opts []Option) config {
 		readers:   min(maxReaders, runtime.GOMAXPROCS(0)),
 		perf:      defaultPerf(),
 		streams:   DefaultStreams,
-		every:     DefaultProgress,
+		every:     defaultProgress,
 	}
 	for _, o := range opts {
 		o(&c)
@@ -83,14 +86,14 @@ func (c *config) fail(format string, args ...any) {
 	}
 }
 
-// To places the tensors that no [Map] or [Shard] rule matches on devs: all
+// On places the tensors that no [Map] or [Shard] rule matches on devs: all
 // of them on one device, or, with several, balanced across them like
 // [OnAuto]. A device named more than once counts once. The default is the
 // CPU.
-func To(devs ...Device) Option {
+func On(devs ...Device) Option {
 	return func(c *config) {
 		if len(devs) == 0 {
-			c.fail("To needs at least one device")
+			c.fail("On needs at least one device")
 			return
 		}
 		c.target, c.auto = canonicalAll(devs), false
@@ -98,7 +101,8 @@ func To(devs ...Device) Option {
 }
 
 // OnAuto places the tensors that no rule matches on every visible GPU
-// ([Auto]), or on the CPU when there is none. Across several devices whole
+// (as [ParseDevices]("auto") lists them), or on the CPU when there is
+// none. Across several devices whole
 // layers are assigned, in layer order, to consecutive devices in
 // proportion to each device's free memory (less [WithReserve]). A layer is
 // every tensor whose name shares the prefix up to and including the first
@@ -127,7 +131,7 @@ func Map(pattern string, dev Device) Option {
 // Shard splits each tensor whose name matches pattern along dimension dim
 // (negative counts from the last, as in Python) into len(devs) parts, part
 // k on devs[k] (a device may be named twice: the list sets the number of
-// parts); with no devs, across the load's distinct target devices ([To],
+// parts); with no devs, across the load's distinct target devices ([On],
 // [OnAuto]). Each device receives only its part, copied from the file's
 // bytes: a split of the outermost dimension (or of any dimension whose
 // outer dimensions are all 1) is one contiguous range, any other split one
@@ -253,7 +257,7 @@ func WithChunks(n int) Option {
 // retire copies), and min(16, GOMAXPROCS) for loads to the CPU only.
 // Each reads with [loader.File.ReadAt], which copies from the file's
 // mapping or calls pread, as the file was opened ([loader.WithPread]
-// chooses pread), or with O_DIRECT where the file is cold ([WithDirectIO]).
+// chooses pread), or with O_DIRECT where the file is cold ([Tuning]).
 func WithReaders(n int) Option {
 	return atLeast("WithReaders", n, 1, func(c *config) *int { c.perf.readersSet = true; return &c.readers })
 }
@@ -283,8 +287,8 @@ func WithReserve(n int64) Option {
 }
 
 // WithCopy makes CPU placement copy tensors into memory of their own even
-// when they could be views of the file's mapping, so that they outlive the
-// [loader.File].
+// when they could be views of the file's mapping, so that they are
+// writable and do not hold the mapping.
 func WithCopy() Option {
 	return func(c *config) { c.copyCPU = true }
 }
@@ -296,16 +300,16 @@ func WithCopy() Option {
 // accelerators that implement Registrar, and falls back to staging
 // otherwise. Page-locking runs on the reader goroutines; at most chunks
 // windows are locked at a time, so the locked page cache stays within the
-// same bound as the staging ring. On the H200 machine of bench/RESULTS.md
-// it loaded at about 10 GB/s against 31 for staging: cuMemHostRegister
-// locks about 11 GB/s and several threads do not lock faster, although
-// copies from the locked windows run at the full 55 GB/s.
+// same bound as the staging ring. Each byte then crosses host memory once
+// instead of three times, but page-locking is slow and does not get
+// faster with more threads: on the GPU hosts of bench/RESULTS.md this
+// loads slower than staging.
 func WithRegister() Option {
 	return func(c *config) { c.register = true }
 }
 
 // WithProgress calls fn with the bytes placed so far and the total, about
-// every interval (default [DefaultProgress] when interval <= 0) while a
+// every interval (100 ms when interval <= 0) while a
 // load runs and once more at its end on success (done == total). Calls come
 // from one goroutine at a time. The count is an atomic counter advanced
 // once per staging chunk, so reporting costs nothing per tensor.
@@ -316,4 +320,61 @@ func WithProgress(fn func(done, total int64), interval time.Duration) Option {
 			c.every = interval
 		}
 	}
+}
+
+// Only loads just the named tensors, like a get_tensor per name in
+// Python's safetensors; the others are not read. A name that is in none
+// of the source's files fails the load with an error wrapping
+// [loader.ErrTensorNotFound]. With several Only and [Select] options, a
+// tensor is loaded when every one of them selects it.
+func Only(names ...string) Option {
+	return func(c *config) {
+		set := make(map[string]bool, len(names))
+		for _, n := range names {
+			set[n] = true
+		}
+		c.only = append(c.only, set)
+	}
+}
+
+// Select loads just the tensors whose names keep reports true for; the
+// others are not read. It is called once per tensor of the source while
+// the load is planned, from one goroutine.
+func Select(keep func(name string) bool) Option {
+	return func(c *config) {
+		if keep == nil {
+			c.fail("Select needs a function")
+			return
+		}
+		c.filters = append(c.filters, keep)
+	}
+}
+
+// selects reports whether the load's Only and Select options keep name.
+func (c *config) selects(name string) bool {
+	for _, set := range c.only {
+		if !set[name] {
+			return false
+		}
+	}
+	for _, keep := range c.filters {
+		if !keep(name) {
+			return false
+		}
+	}
+	return true
+}
+
+// checkOnly fails for the first name given to Only, in name order,
+// that is not a tensor of the source (whose names own maps to files).
+func (c *config) checkOnly(owner map[string]string) error {
+	for _, set := range c.only {
+		for _, name := range slices.Sorted(maps.Keys(set)) {
+			if _, ok := owner[name]; !ok {
+				return &Error{Op: "plan", Tensor: name, Detail: fmt.Sprintf("not in the source (%d tensors)", len(owner)),
+					Err: loader.ErrTensorNotFound}
+			}
+		}
+	}
+	return nil
 }

@@ -1,6 +1,6 @@
 //go:build linux
 
-package device
+package device_test
 
 import (
 	"os"
@@ -12,6 +12,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"github.com/stload/stload/device"
 	"github.com/stload/stload/dtype"
 	"github.com/stload/stload/loader"
 )
@@ -30,16 +31,16 @@ func fadviseDontNeed(f *os.File) error {
 // must fall back to the page cache and place every byte right.
 func TestDirectIOFallback(t *testing.T) {
 	f := writeFile(t, t.TempDir(), "f.safetensors", 7, coldSpecs())
-	if !directWorks(f) {
+	if !device.DirectWorks(f) {
 		t.Skip("the file system of the test's temporary directory takes no O_DIRECT reads")
 	}
 	var reads atomic.Int64
 	for _, tt := range []struct {
 		name  string
-		hooks directHooks
+		hooks device.DirectHooks
 	}{
-		{"open fails", directHooks{cold: true, open: func(string) (int, error) { return -1, syscall.EINVAL }}},
-		{"reads fail", directHooks{cold: true, pread: func(fd int, p []byte, off int64) (int, error) {
+		{"open fails", device.DirectHooks{Cold: true, Open: func(string) (int, error) { return -1, syscall.EINVAL }}},
+		{"reads fail", device.DirectHooks{Cold: true, Pread: func(fd int, p []byte, off int64) (int, error) {
 			if reads.Add(1) == 1 {
 				return syscall.Pread(fd, p, off) // the probe at open passes
 			}
@@ -47,8 +48,8 @@ func TestDirectIOFallback(t *testing.T) {
 		}}},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
-			s := newSim(t, 1, 1<<30, 100*time.Microsecond)
-			set := load(t, []*loader.File{f}, To(s.dev(0)), withDirectHooks(tt.hooks))
+			s := install(t, 1, 1<<30, 100*time.Microsecond)
+			set := load(t, []*loader.File{f}, device.On(s.Device(0)), device.WithDirectHooks(tt.hooks))
 			checkSet(t, set, f)
 			if d := set.Stats().Direct; d != 0 {
 				t.Errorf("%d bytes read with O_DIRECT", d)
@@ -65,7 +66,7 @@ func TestDirectIOFallback(t *testing.T) {
 // It skips where the kernel keeps the pages (tmpfs).
 func TestDirectIOEvicted(t *testing.T) {
 	w := writeFile(t, t.TempDir(), "e.safetensors", 8, append(coldSpecs(), sp("zz.large", dtype.U8, 12<<20)))
-	if !directWorks(w) {
+	if !device.DirectWorks(w) {
 		t.Skip("no O_DIRECT on this file system")
 	}
 	w.Close() // mapped pages stay cached: unmap them
@@ -77,8 +78,8 @@ func TestDirectIOEvicted(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer f.Close()
-	s := newSim(t, 1, 1<<30, 0)
-	set := load(t, []*loader.File{f}, To(s.dev(0)))
+	s := install(t, 1, 1<<30, 0)
+	set := load(t, []*loader.File{f}, device.On(s.Device(0)))
 	if set.Stats().Direct == 0 {
 		t.Error("an evicted file was read through the page cache")
 	}
@@ -107,8 +108,8 @@ func evict(t *testing.T, path string) bool {
 		t.Fatal(err)
 	}
 	defer unix.Munmap(m)
-	vec := make([]byte, (len(m)+pageSize-1)/pageSize)
-	if err := mincore(unsafe.Slice(unsafe.SliceData(m), len(vec)*pageSize), vec); err != nil {
+	vec := make([]byte, (len(m)+device.PageSize-1)/device.PageSize)
+	if err := device.Mincore(unsafe.Slice(unsafe.SliceData(m), len(vec)*device.PageSize), vec); err != nil {
 		t.Skip(err)
 	}
 	in := 0

@@ -1,47 +1,24 @@
-package device
+package device_test
 
 import (
 	"bytes"
+	"encoding/json"
 	"encoding/xml"
-	"errors"
 	"io"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/stload/stload/device"
+	"github.com/stload/stload/device/devicetest"
 	"github.com/stload/stload/dtype"
 	"github.com/stload/stload/loader"
 )
 
-// coldSpecs is a file whose tensors sit at offsets that are not multiples
-// of the page size, most of them large enough for O_DIRECT reads (64 KiB
-// and more), with small tensors between them and an odd-sized last one,
-// so that the file ends inside a page.
-func coldSpecs() []spec {
-	return []spec{
-		sp("a.big", dtype.U8, 70001),
-		sp("a.small", dtype.I8, 13),
-		sp("b.rows", dtype.BF16, 257, 513),
-		sp("c.cols", dtype.F32, 100, 333),
-		sp("d.tiny", dtype.U8, 5),
-		sp("e.vec", dtype.F32, 65537),
-		sp("z.tail", dtype.U8, 300001),
-	}
-}
-
-// withDirectHooks replaces the O_DIRECT system calls, or marks every range
-// as not cached.
-func withDirectHooks(h directHooks) Option { return func(c *config) { c.perf.hooks = h } }
-
-// directWorks reports whether f's file system takes O_DIRECT reads.
-func directWorks(f *loader.File) bool {
-	d, err := openDirect(f, nil, directHooks{cold: true})
-	if err != nil {
-		return false
-	}
-	d.close()
-	return true
-}
+// cold makes every range of a load count as not cached.
+var cold = device.WithDirectHooks(device.DirectHooks{Cold: true})
 
 // TestTimeline loads onto two simulated devices whose copies complete
 // late and out of order, with a timeline, and checks it: every chunk was
@@ -51,19 +28,16 @@ func directWorks(f *loader.File) bool {
 // with one lane group per lane.
 func TestTimeline(t *testing.T) {
 	f := writeFile(t, t.TempDir(), "t.safetensors", 3, append(mixed(), coldSpecs()...))
-	s := newSim(t, 2, 1<<30, 300*time.Microsecond)
-	var tl Timeline
-	set := load(t, []*loader.File{f}, To(s.dev(0)), Shard("c.cols", 1, s.dev(0), s.dev(1)),
-		Map("a.*", CPU()), WithChunkSize(32<<10), WithChunks(6), WithReaders(3), WithTimeline(&tl))
+	s := install(t, 2, 1<<30, 300*time.Microsecond)
+	var tl device.Timeline
+	set := load(t, []*loader.File{f}, device.On(s.Device(0)), device.Shard("c.cols", 1, s.Device(0), s.Device(1)),
+		device.Map("a.*", device.CPU()), device.WithChunkSize(32<<10), device.WithChunks(6), device.WithReaders(3), device.WithTimeline(&tl))
 	checkSet(t, set, f)
-	if err := tl.Check(); err != nil {
-		t.Fatal(err)
-	}
 	kinds := map[string]int{}
 	for _, l := range tl.Lanes {
 		kinds[l.Kind]++
 	}
-	if kinds["reader"] != 3 || tl.Readers != 3 || kinds["stream"] != 2*DefaultStreams || kinds["reaper"] != 1 {
+	if kinds["reader"] != 3 || tl.Readers != 3 || kinds["stream"] != 2*device.DefaultStreams || kinds["reaper"] != 1 {
 		t.Errorf("lanes %v, readers %d", kinds, tl.Readers)
 	}
 	var copied int64
@@ -91,30 +65,43 @@ func TestTimeline(t *testing.T) {
 		t.Errorf("summary: verdict %q, reader shares %v + idle %.3f", sum.Verdict, sum.Readers, sum.ReadersIdle)
 	}
 	checkSVG(t, &tl)
-	var js bytes.Buffer
-	if err := tl.WriteJSON(&js); err != nil {
+	js := filepath.Join(t.TempDir(), "tl.json")
+	svg, err := tl.WriteFiles(js)
+	if err != nil || svg != strings.TrimSuffix(js, ".json")+".svg" {
+		t.Fatalf("WriteFiles = %q, %v", svg, err)
+	}
+	data, err := os.ReadFile(js)
+	if err != nil {
 		t.Fatal(err)
 	}
-	back, err := ReadTimeline(&js)
+	back, err := device.ReadTimeline(bytes.NewReader(data))
 	if err != nil || len(back.Copies) != len(tl.Copies) || len(back.Lanes) != len(tl.Lanes) {
 		t.Fatalf("JSON round trip: %v", err)
 	}
-	// Check must catch what it claims to: a copy issued before its read
-	// ended, and overlapping spans.
+	// ReadTimeline must reject what it claims to: a copy issued before its
+	// read ended, and overlapping spans.
+	reread := func(tl *device.Timeline) error {
+		b, err := json.Marshal(tl)
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, err = device.ReadTimeline(bytes.NewReader(b))
+		return err
+	}
 	back.Copies[0].Issued = back.Copies[0].ReadEnd - 1
-	if back.Check() == nil {
-		t.Error("Check accepted a copy issued before its read ended")
+	if reread(back) == nil {
+		t.Error("ReadTimeline accepted a copy issued before its read ended")
 	}
 	back.Copies[0] = tl.Copies[0]
-	r := &back.Lanes[laneReader]
-	r.Spans = append(r.Spans, Span{Phase: PhaseRead, Start: 0, End: 1})
-	if back.Check() == nil {
-		t.Error("Check accepted overlapping spans")
+	r := &back.Lanes[device.LaneReader]
+	r.Spans = append(r.Spans, device.Span{Phase: "read", Start: 0, End: 1})
+	if reread(back) == nil {
+		t.Error("ReadTimeline accepted overlapping spans")
 	}
 }
 
 // checkSVG parses the timeline's SVG and counts its lanes.
-func checkSVG(t *testing.T, tl *Timeline) {
+func checkSVG(t *testing.T, tl *device.Timeline) {
 	t.Helper()
 	var svg bytes.Buffer
 	if err := tl.WriteSVG(&svg); err != nil {
@@ -161,7 +148,7 @@ func checkSVG(t *testing.T, tl *Timeline) {
 func TestDirectIO(t *testing.T) {
 	dir := t.TempDir()
 	mapped := writeFile(t, dir, "c.safetensors", 5, coldSpecs())
-	if !directWorks(mapped) {
+	if !device.DirectWorks(mapped) {
 		t.Skip("the file system of the test's temporary directory takes no O_DIRECT reads")
 	}
 	pread, err := loader.Open(mapped.Name(), loader.WithPread())
@@ -171,28 +158,29 @@ func TestDirectIO(t *testing.T) {
 	defer pread.Close()
 	tiny := writeFile(t, dir, "tiny.safetensors", 6, []spec{sp("x", dtype.U8, 3)})
 	floats := writeFile(t, dir, "floats.safetensors", 7, coldSpecs()[2:4])
-	cold := withDirectHooks(directHooks{cold: true})
 	for _, tt := range []struct {
 		name   string
 		file   *loader.File
-		opts   func(s *sim) []Option
+		opts   func(s *devicetest.Backend) []device.Option
 		direct bool
 	}{
-		{"default ring", mapped, func(*sim) []Option { return nil }, true},
-		{"chunks of 128 KiB", mapped, func(*sim) []Option { return []Option{WithChunkSize(128 << 10)} }, true},
-		{"chunks of 68 KiB", mapped, func(*sim) []Option { return []Option{WithChunkSize(68 << 10)} }, true},
-		{"small tensors on the CPU", mapped, func(*sim) []Option { return []Option{Map("*.small", CPU()), Map("d.*", CPU())} }, true},
-		{"column split over two devices", mapped, func(s *sim) []Option {
-			return []Option{Shard("c.cols", -1, s.dev(0), s.dev(1)), Shard("b.rows", 0, s.dev(1), s.dev(0))}
+		{"default ring", mapped, func(*devicetest.Backend) []device.Option { return nil }, true},
+		{"chunks of 128 KiB", mapped, func(*devicetest.Backend) []device.Option { return []device.Option{device.WithChunkSize(128 << 10)} }, true},
+		{"chunks of 68 KiB", mapped, func(*devicetest.Backend) []device.Option { return []device.Option{device.WithChunkSize(68 << 10)} }, true},
+		{"small tensors on the CPU", mapped, func(*devicetest.Backend) []device.Option {
+			return []device.Option{device.Map("*.small", device.CPU()), device.Map("d.*", device.CPU())}
 		}, true},
-		{"pread file", pread, func(*sim) []Option { return []Option{WithChunkSize(256 << 10)} }, true},
-		{"conversion reads through the page cache", floats, func(*sim) []Option { return []Option{WithDType(dtype.F16)} }, false},
-		{"the same file unconverted", floats, func(*sim) []Option { return nil }, true},
-		{"tiny file", tiny, func(*sim) []Option { return nil }, false},
+		{"column split over two devices", mapped, func(s *devicetest.Backend) []device.Option {
+			return []device.Option{device.Shard("c.cols", -1, s.Device(0), s.Device(1)), device.Shard("b.rows", 0, s.Device(1), s.Device(0))}
+		}, true},
+		{"pread file", pread, func(*devicetest.Backend) []device.Option { return []device.Option{device.WithChunkSize(256 << 10)} }, true},
+		{"conversion reads through the page cache", floats, func(*devicetest.Backend) []device.Option { return []device.Option{device.WithDType(dtype.F16)} }, false},
+		{"the same file unconverted", floats, func(*devicetest.Backend) []device.Option { return nil }, true},
+		{"tiny file", tiny, func(*devicetest.Backend) []device.Option { return nil }, false},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
-			s := newSim(t, 2, 1<<30, 200*time.Microsecond)
-			set := load(t, []*loader.File{tt.file}, append([]Option{To(s.dev(0)), cold}, tt.opts(s)...)...)
+			s := install(t, 2, 1<<30, 200*time.Microsecond)
+			set := load(t, []*loader.File{tt.file}, append([]device.Option{device.On(s.Device(0)), cold}, tt.opts(s)...)...)
 			checkSet(t, set, tt.file)
 			if d := set.Stats().Direct; (d > 0) != tt.direct {
 				t.Errorf("%d bytes read with O_DIRECT; want some: %v", d, tt.direct)
@@ -206,19 +194,19 @@ func TestDirectIO(t *testing.T) {
 func TestReplicate(t *testing.T) {
 	specs := []spec{sp("embed", dtype.BF16, 300, 100), sp("w", dtype.F32, 50, 20)}
 	f := writeFile(t, t.TempDir(), "r.safetensors", 9, specs)
-	s := newSim(t, 2, 1<<30, 100*time.Microsecond)
-	var tl Timeline
-	set := load(t, []*loader.File{f}, To(s.dev(0)), Replicate("embed", s.dev(0), s.dev(1), CPU()),
-		WithCopy(), WithDirectIO(false), WithTimeline(&tl))
+	s := install(t, 2, 1<<30, 100*time.Microsecond)
+	var tl device.Timeline
+	set := load(t, []*loader.File{f}, device.On(s.Device(0)), device.Replicate("embed", s.Device(0), s.Device(1), device.CPU()),
+		device.WithCopy(), device.WithTuning(device.Tuning{NoDirectIO: true}), device.WithTimeline(&tl))
 	checkSet(t, set, f)
 	parts := set.Parts("embed")
-	if len(parts) != 3 || parts[1].Device != s.dev(1) || parts[2].Device != CPU() {
+	if len(parts) != 3 || parts[1].Device != s.Device(1) || parts[2].Device != device.CPU() {
 		t.Fatalf("parts: %v", parts)
 	}
-	var staged int64 // bytes read into staging buffers (not the CPU copy)
+	var staged int64 // bytes read into staging buffers (not the device.CPU copy)
 	for _, l := range tl.Lanes {
 		for _, sp := range l.Spans {
-			if l.Kind == "reader" && sp.Phase == PhaseRead && sp.Chunk >= 0 {
+			if l.Kind == "reader" && sp.Phase == "read" && sp.Chunk >= 0 {
 				staged += sp.Bytes
 			}
 		}
@@ -236,26 +224,26 @@ func TestPinning(t *testing.T) {
 	f := writeFile(t, t.TempDir(), "p.safetensors", 10, mixed())
 	for _, tt := range []struct {
 		name   string
-		opts   []Option
+		opts   []device.Option
 		mapped bool
 	}{
 		{"ahead", nil, false},
-		{"lazy", []Option{WithLazyPinning()}, false},
-		{"mapped", []Option{WithHostAlloc(HostAllocMapped)}, true},
+		{"lazy", []device.Option{device.WithTuning(device.Tuning{LazyPinning: true})}, false},
+		{"mapped", []device.Option{device.WithTuning(device.Tuning{MappedHost: true})}, true},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
-			s := newSim(t, 1, 1<<30, 100*time.Microsecond)
-			s.pinRate = 1e9
-			var tl Timeline
-			opts := append([]Option{To(s.dev(0)), WithChunkSize(16 << 10), WithChunks(4), WithTimeline(&tl)}, tt.opts...)
+			s := devicetest.Install(t, devicetest.Options{Delay: 100 * time.Microsecond, PinRate: 1e9})
+			var tl device.Timeline
+			opts := append([]device.Option{device.On(s.Device(0)), device.WithChunkSize(16 << 10), device.WithChunks(4), device.WithTimeline(&tl)}, tt.opts...)
 			set := load(t, []*loader.File{f}, opts...)
 			checkSet(t, set, f)
-			pins := len(tl.Lanes[lanePinner].Spans)
+			pins := len(tl.Lanes[device.LanePinner].Spans)
 			lazy := strings.Contains(tt.name, "lazy")
-			if (pins == 0) != lazy || pins > 4 || s.peakPinned > 4*16<<10 {
-				t.Errorf("pinner pinned %d buffers, %d bytes in all", pins, s.peakPinned)
+			c := s.Counters()
+			if (pins == 0) != lazy || pins > 4 || c.PeakPinned > 4*16<<10 {
+				t.Errorf("pinner pinned %d buffers, %d bytes in all", pins, c.PeakPinned)
 			}
-			if got := s.mappedAllocs.Load() > 0; got != tt.mapped {
+			if got := c.MappedAllocs > 0; got != tt.mapped {
 				t.Errorf("mapped allocator used: %v", got)
 			}
 		})
@@ -266,32 +254,19 @@ func TestPinning(t *testing.T) {
 // and that WithReaders overrides it.
 func TestStagingReaders(t *testing.T) {
 	f := writeFile(t, t.TempDir(), "r.safetensors", 11, mixed())
-	s := newSim(t, 1, 1<<30, 0)
+	s := install(t, 1, 1<<30, 0)
 	for _, tt := range []struct {
-		opts []Option
+		opts []device.Option
 		want int
 	}{
-		{nil, stagingReaders()},
-		{[]Option{WithReaders(3)}, 3},
+		{nil, device.StagingReaders()},
+		{[]device.Option{device.WithReaders(3)}, 3},
 	} {
-		var tl Timeline
-		set := load(t, []*loader.File{f}, append([]Option{To(s.dev(0)), WithChunks(32), WithTimeline(&tl)}, tt.opts...)...)
+		var tl device.Timeline
+		set := load(t, []*loader.File{f}, append([]device.Option{device.On(s.Device(0)), device.WithChunks(32), device.WithTimeline(&tl)}, tt.opts...)...)
 		if want := min(tt.want, tl.RingChunks); tl.Readers != want {
 			t.Errorf("%d readers, want %d", tl.Readers, want)
 		}
 		set.Close()
-	}
-}
-
-// TestPinFailure fails the background pinner's second buffer: the load
-// must fail with the injected error and free everything.
-func TestPinFailure(t *testing.T) {
-	f := writeFile(t, t.TempDir(), "pf.safetensors", 12, mixed())
-	s := newSim(t, 1, 1<<30, 0)
-	s.failHost = 2
-	_, err := Load(t.Context(), []*loader.File{f}, To(s.dev(0)), WithChunkSize(8<<10), WithChunks(4))
-	var e *Error
-	if !errors.As(err, &e) || !strings.Contains(err.Error(), "injected pinned") {
-		t.Fatalf("err = %v", err)
 	}
 }

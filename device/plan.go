@@ -13,55 +13,56 @@ import (
 // Plan is what a load will do, computed before any memory is allocated or
 // byte copied: per file, one allocation per device, where each tensor (or
 // shard of one) sits in it, and the copy work as source ranges in file
-// order. Build one with [Loader.Plan]; carry it out with [Loader.Execute].
-// A Plan only reads its files' headers; it is inspectable and may be
-// printed (String) for a dry run.
+// order. Make one with [Placer.Plan]; carry it out with [Placer.Execute].
+// A Plan only reads its files' headers; it may be printed (String) for a
+// dry run.
 type Plan struct {
-	// Devices lists the devices the plan uses; the Device fields of the
-	// other types index it.
-	Devices []Device
-	// Files holds one entry per file, in the order given.
-	Files []FilePlan
-	// Bytes is the number of bytes the load writes to devices and CPU
-	// memory (after conversion), which progress reports count up to. It
-	// leaves out CPU tensors that are views of the file's mapping.
-	Bytes int64
-
-	cfg config
+	devices []Device   // the Device fields of the other types index it
+	files   []filePlan // one per file, in the order given
+	bytes   int64
+	cfg     config
 }
 
-// FilePlan is the part of a [Plan] for one file.
-type FilePlan struct {
+// Devices returns the devices the plan puts tensors on.
+func (p *Plan) Devices() []Device { return slices.Clone(p.devices) }
+
+// Bytes returns the number of bytes the load writes to devices and CPU
+// memory (after conversion), which progress reports count up to. It
+// leaves out CPU tensors that are views of the file's mapping.
+func (p *Plan) Bytes() int64 { return p.bytes }
+
+// filePlan is the part of a [Plan] for one file.
+type filePlan struct {
 	// File is the source.
 	File *loader.File
 	// Allocs lists one allocation per device that holds tensors of File.
-	Allocs []Alloc
+	Allocs []allocation
 	// Tensors lists every tensor or shard, in file order (the shards of a
 	// tensor in shard order).
-	Tensors []Placement
+	Tensors []placement
 	// Pieces is the copy work: contiguous source ranges in file order, each
 	// with the places its bytes go. Consecutive tensors bound for
 	// consecutive places of one allocation are coalesced into one piece.
-	Pieces []Piece
+	Pieces []piece
 }
 
-// Alloc is one allocation of device memory (or CPU memory) for a file.
-type Alloc struct {
-	// Device indexes [Plan.Devices].
+// allocation is one allocation of device memory (or CPU memory) for a file.
+type allocation struct {
+	// Device indexes Plan.devices.
 	Device int
 	// Size is the allocation's size in bytes.
 	Size int64
 }
 
-// Placement is where one tensor, or one shard of a tensor, goes.
-type Placement struct {
+// placement is where one tensor, or one shard of a tensor, goes.
+type placement struct {
 	// Name is the tensor's name in the file.
 	Name string
 	// Source describes the whole tensor in the file.
 	Source loader.Tensor
-	// Device indexes [Plan.Devices].
+	// Device indexes Plan.devices.
 	Device int
-	// Alloc indexes [FilePlan.Allocs], or is -1 for a CPU tensor that is a
+	// Alloc indexes filePlan.Allocs, or is -1 for a CPU tensor that is a
 	// zero-copy view of the file's mapping.
 	Alloc int
 	// Offset is the byte offset within the allocation or, for a view, the
@@ -79,13 +80,13 @@ type Placement struct {
 	Shard, Shards int
 }
 
-// Piece is a contiguous range of a file and where its bytes go. The
+// piece is a contiguous range of a file and where its bytes go. The
 // bytes, converted from From to To when they differ, form Rows rows of
-// RowLen bytes (one row for a plain range). Each Target receives columns
+// RowLen bytes (one row for a plain range). Each dest receives columns
 // [Col, Col+Width) of every row, packed at Off of its allocation: a 2-D
 // copy with source pitch RowLen and destination pitch Width; when Col is 0
 // and Width is RowLen that is one contiguous copy.
-type Piece struct {
+type piece struct {
 	// SrcOff and SrcLen give the range of the file, absolute offsets.
 	SrcOff, SrcLen int64
 	// From is the element type in the file, To on the device.
@@ -93,14 +94,14 @@ type Piece struct {
 	// Rows and RowLen give the geometry of the converted bytes.
 	Rows, RowLen int64
 	// Targets lists the destinations.
-	Targets []Target
+	Targets []dest
 	// First and Count select the placements the piece fills, for messages.
 	First, Count int
 }
 
-// Target is one destination of a [Piece].
-type Target struct {
-	// Alloc indexes [FilePlan.Allocs].
+// dest is one destination of a [piece].
+type dest struct {
+	// Alloc indexes filePlan.Allocs.
 	Alloc int
 	// Off is the destination's offset within the allocation.
 	Off int64
@@ -108,11 +109,11 @@ type Target struct {
 	Col, Width int64
 }
 
-// Staged returns the piece's size after conversion: Rows × RowLen.
-func (p *Piece) Staged() int64 { return p.Rows * p.RowLen }
+// staged returns the piece's size after conversion: Rows × RowLen.
+func (p *piece) staged() int64 { return p.Rows * p.RowLen }
 
 // linear reports whether the piece is one contiguous copy to one place.
-func (p *Piece) linear() bool {
+func (p *piece) linear() bool {
 	return len(p.Targets) == 1 && p.Targets[0].Col == 0 && p.Targets[0].Width == p.RowLen
 }
 
@@ -124,9 +125,9 @@ func (p *Plan) String() string {
 		allocs, tensors, views int
 		bytes                  int64
 	}
-	per := make([]sum, len(p.Devices))
+	per := make([]sum, len(p.devices))
 	pieces := 0
-	for _, fp := range p.Files {
+	for _, fp := range p.files {
 		for _, a := range fp.Allocs {
 			per[a.Device].allocs++
 			per[a.Device].bytes += a.Size
@@ -139,8 +140,8 @@ func (p *Plan) String() string {
 		}
 		pieces += len(fp.Pieces)
 	}
-	fmt.Fprintf(&b, "plan: %d files, %d bytes to place, %d pieces\n", len(p.Files), p.Bytes, pieces)
-	for i, d := range p.Devices {
+	fmt.Fprintf(&b, "plan: %d files, %d bytes to place, %d pieces\n", len(p.files), p.bytes, pieces)
+	for i, d := range p.devices {
 		s := per[i]
 		fmt.Fprintf(&b, "  %s: %d tensors, %d allocations, %d bytes", d, s.tensors, s.allocs, s.bytes)
 		if s.views > 0 {
@@ -159,11 +160,14 @@ type planner struct {
 	free   func(Device) (int64, error)
 }
 
-// choice is what the rules decided for one tensor.
-type choice struct {
+// item is one tensor of the source with what the rules decided for it.
+// The decision travels with the tensor: balancing sets slot on the items
+// of the tensors no rule placed, and layout places each item as it says.
+type item struct {
+	t     loader.Tensor
 	slot  int   // device slot, or -1: balance across the target
-	rule  *rule // the Shard rule, or nil
-	parts []int // slots of a Shard rule's parts
+	rule  *rule // the Shard or Replicate rule, or nil
+	parts []int // slots of the rule's parts
 	to    dtype.DType
 }
 
@@ -174,7 +178,7 @@ type choice struct {
 func buildPlan(files []*loader.File, target []Device, cfg *config, free func(Device) (int64, error)) (*Plan, error) {
 	pl := &planner{p: &Plan{cfg: *cfg}, cfg: cfg, free: free}
 	for _, d := range target {
-		// A device named twice is still one device: To(cpu, cpu) is the
+		// A device named twice is still one device: On(cpu, cpu) is the
 		// CPU, not a balance across it and itself, and balancing across
 		// cuda:0 twice would count its free memory twice. A Shard rule
 		// with no devices splits across the target, so it gets one part
@@ -184,19 +188,19 @@ func buildPlan(files []*loader.File, target []Device, cfg *config, free func(Dev
 			pl.target = append(pl.target, s)
 		}
 	}
-	choices, err := pl.decide(files)
+	items, err := pl.decide(files)
 	if err != nil {
 		return nil, err
 	}
-	if err := pl.balance(files, choices); err != nil {
+	if err := pl.balance(items); err != nil {
 		return nil, err
 	}
 	for i, f := range files {
-		fp, err := pl.layout(f, choices[i])
+		fp, err := pl.layout(f, items[i])
 		if err != nil {
 			return nil, err
 		}
-		pl.p.Files = append(pl.p.Files, fp)
+		pl.p.files = append(pl.p.files, fp)
 	}
 	if err := pl.checkFit(); err != nil {
 		return nil, err
@@ -204,38 +208,35 @@ func buildPlan(files []*loader.File, target []Device, cfg *config, free func(Dev
 	return pl.p, nil
 }
 
-// slot returns d's index in p.Devices, adding it when new.
+// slot returns d's index in p.devices, adding it when new.
 func (pl *planner) slot(d Device) int {
 	d = d.canonical()
-	for i, x := range pl.p.Devices {
+	for i, x := range pl.p.devices {
 		if x == d {
 			return i
 		}
 	}
-	pl.p.Devices = append(pl.p.Devices, d)
-	return len(pl.p.Devices) - 1
+	pl.p.devices = append(pl.p.devices, d)
+	return len(pl.p.devices) - 1
 }
 
-// decide applies the rules to every tensor of every file.
-func (pl *planner) decide(files []*loader.File) ([][]choice, error) {
-	counts := make([]int, len(files))
-	n := 0
+// decide goes once over every tensor of every file: it checks that no
+// name is given twice, keeps the tensors the load selects ([Only],
+// [Select]) and applies the rules to them. It returns the items of each
+// file, in file order.
+func (pl *planner) decide(files []*loader.File) ([][]item, error) {
+	owner := make(map[string]string)
+	out := make([][]item, len(files))
 	for i, f := range files {
-		for range f.Tensors() {
-			counts[i]++
-		}
-		n += counts[i]
-	}
-	owner := make(map[string]string, n)
-	out := make([][]choice, len(files))
-	for i, f := range files {
-		out[i] = make([]choice, 0, counts[i])
 		for name, t := range f.Tensors() {
 			if prev, dup := owner[name]; dup {
 				return nil, &Error{Op: "plan", File: f.Name(), Tensor: name,
 					Detail: fmt.Sprintf("also in %s", prev), Err: ErrPlacement}
 			}
 			owner[name] = f.Name()
+			if !pl.cfg.selects(name) {
+				continue
+			}
 			c, err := pl.choose(t)
 			if err != nil {
 				err.File = f.Name()
@@ -244,12 +245,12 @@ func (pl *planner) decide(files []*loader.File) ([][]choice, error) {
 			out[i] = append(out[i], c)
 		}
 	}
-	return out, nil
+	return out, pl.cfg.checkOnly(owner)
 }
 
 // choose finds the first rule matching t.
-func (pl *planner) choose(t loader.Tensor) (choice, *Error) {
-	c := choice{slot: -1, to: t.DType}
+func (pl *planner) choose(t loader.Tensor) (item, *Error) {
+	c := item{t: t, slot: -1, to: t.DType}
 	if to := pl.cfg.to; to.Valid() && t.DType.Float() && t.DType != dtype.C64 && t.DType != to {
 		if _, err := dtype.ConvertedSize(t.Len(), t.DType, to); err != nil {
 			return c, &Error{Op: "plan", Tensor: t.Name, Detail: fmt.Sprintf("%v to %v", t.DType, to), Err: fmt.Errorf("%w: %w", ErrConvert, err)}
@@ -286,13 +287,13 @@ func (pl *planner) checkFit() error {
 	if pl.free == nil {
 		return nil
 	}
-	need := make([]int64, len(pl.p.Devices))
-	for _, fp := range pl.p.Files {
+	need := make([]int64, len(pl.p.devices))
+	for _, fp := range pl.p.files {
 		for _, a := range fp.Allocs {
 			need[a.Device] += a.Size
 		}
 	}
-	for i, d := range pl.p.Devices {
+	for i, d := range pl.p.devices {
 		if d.IsCPU() || need[i] == 0 {
 			continue
 		}

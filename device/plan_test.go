@@ -30,11 +30,11 @@ func planFor(files []*loader.File, target []Device, free func(Device) (int64, er
 // pieceGeom is the part of a Piece that plan tests compare.
 type pieceGeom struct {
 	srcRel, srcLen, rows, rowLen int64
-	targets                      []Target
+	targets                      []dest
 }
 
-func geoms(fp FilePlan) []pieceGeom {
-	base := dataOffset(fp.File)
+func geoms(fp filePlan) []pieceGeom {
+	base := 8 + fp.File.HeaderSize()
 	var out []pieceGeom
 	for _, p := range fp.Pieces {
 		out = append(out, pieceGeom{p.SrcOff - base, p.SrcLen, p.Rows, p.RowLen, p.Targets})
@@ -61,19 +61,19 @@ func TestPlan(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if got := geoms(p.Files[0]); !reflect.DeepEqual(got, want) {
+			if got := geoms(p.files[0]); !reflect.DeepEqual(got, want) {
 				t.Errorf("pieces:\n got %+v\nwant %+v", got, want)
 			}
 		}
 	}
 	lin := func(src, n, alloc, off int64) pieceGeom {
-		return pieceGeom{src, n, 1, n, []Target{{Alloc: int(alloc), Off: off, Width: n}}}
+		return pieceGeom{src, n, 1, n, []dest{{Alloc: int(alloc), Off: off, Width: n}}}
 	}
 	// Files are written widest type first, then by name: a, b (F32), c (F16).
-	abc := []spec{sp("a", dtype.F32, 4, 4), sp("b", dtype.F32, 8), sp("c", dtype.F16, 3)}
+	abc := []Spec{Sp("a", dtype.F32, 4, 4), Sp("b", dtype.F32, 8), Sp("c", dtype.F16, 3)}
 	tests := []struct {
 		name   string
-		specs  []spec
+		specs  []Spec
 		target []Device
 		opts   []Option
 		check  check
@@ -81,7 +81,7 @@ func TestPlan(t *testing.T) {
 		{name: "one device: one allocation, one coalesced copy", specs: abc, target: []Device{devA},
 			check: func(t *testing.T, p *Plan, err error) {
 				wantPieces(lin(0, 102, 0, 0))(t, p, err)
-				fp := p.Files[0]
+				fp := p.files[0]
 				if len(fp.Allocs) != 1 || fp.Allocs[0].Size != 102 {
 					t.Errorf("allocs %+v", fp.Allocs)
 				}
@@ -90,8 +90,8 @@ func TestPlan(t *testing.T) {
 						t.Errorf("tensor %s at %d, want %d", fp.Tensors[i].Name, fp.Tensors[i].Offset, off)
 					}
 				}
-				if p.Bytes != 102 {
-					t.Errorf("Bytes = %d", p.Bytes)
+				if p.bytes != 102 {
+					t.Errorf("Bytes = %d", p.bytes)
 				}
 			}},
 		{name: "align 256 keeps tensors apart", specs: abc, target: []Device{devA}, opts: []Option{WithAlign(256)},
@@ -101,85 +101,85 @@ func TestPlan(t *testing.T) {
 		{name: "first matching rule wins", specs: abc, target: []Device{devA},
 			opts:  []Option{Map("[ab]", devB), Map("*", devC)},
 			check: wantPieces(lin(0, 96, 0, 0), lin(96, 6, 1, 0))},
-		{name: "row split: contiguous ranges", specs: []spec{sp("w", dtype.F32, 6, 4)}, target: []Device{devA},
+		{name: "row split: contiguous ranges", specs: []Spec{Sp("w", dtype.F32, 6, 4)}, target: []Device{devA},
 			opts:  []Option{Shard("w", 0, devA, devB)},
 			check: wantPieces(lin(0, 48, 0, 0), lin(48, 48, 1, 0))},
-		{name: "row split coalesces with neighbours", specs: []spec{sp("a", dtype.F32, 2), sp("w", dtype.F32, 4, 2)},
+		{name: "row split coalesces with neighbours", specs: []Spec{Sp("a", dtype.F32, 2), Sp("w", dtype.F32, 4, 2)},
 			target: []Device{devA}, opts: []Option{Shard("w", 0, devA, devB)},
 			// a (8 bytes) then w's first half on devA: one copy.
 			check: wantPieces(lin(0, 24, 0, 0), lin(24, 16, 1, 0))},
-		{name: "uneven row split: first parts get one more", specs: []spec{sp("w", dtype.F32, 5, 4)}, target: []Device{devA},
+		{name: "uneven row split: first parts get one more", specs: []Spec{Sp("w", dtype.F32, 5, 4)}, target: []Device{devA},
 			opts:  []Option{Shard("w", 0, devA, devB, devC)},
 			check: wantPieces(lin(0, 32, 0, 0), lin(32, 32, 1, 0), lin(64, 16, 2, 0))},
-		{name: "outer dimensions of 1 split contiguously", specs: []spec{sp("w", dtype.F32, 1, 6, 4)}, target: []Device{devA},
+		{name: "outer dimensions of 1 split contiguously", specs: []Spec{Sp("w", dtype.F32, 1, 6, 4)}, target: []Device{devA},
 			opts:  []Option{Shard("w", 1, devA, devB)},
 			check: wantPieces(lin(0, 48, 0, 0), lin(48, 48, 1, 0))},
-		{name: "column split: one 2-D piece", specs: []spec{sp("w", dtype.F32, 4, 6)}, target: []Device{devA},
+		{name: "column split: one 2-D piece", specs: []Spec{Sp("w", dtype.F32, 4, 6)}, target: []Device{devA},
 			opts: []Option{Shard("w", 1, devA, devB)},
-			check: wantPieces(pieceGeom{0, 96, 4, 24, []Target{
+			check: wantPieces(pieceGeom{0, 96, 4, 24, []dest{
 				{Alloc: 0, Off: 0, Col: 0, Width: 12}, {Alloc: 1, Off: 0, Col: 12, Width: 12}}})},
-		{name: "uneven column split of the last dim", specs: []spec{sp("w", dtype.F32, 2, 5)}, target: []Device{devA},
+		{name: "uneven column split of the last dim", specs: []Spec{Sp("w", dtype.F32, 2, 5)}, target: []Device{devA},
 			opts: []Option{Shard("w", -1, devA, devB, devC)},
-			check: wantPieces(pieceGeom{0, 40, 2, 20, []Target{
+			check: wantPieces(pieceGeom{0, 40, 2, 20, []dest{
 				{Alloc: 0, Col: 0, Width: 8}, {Alloc: 1, Col: 8, Width: 8}, {Alloc: 2, Col: 16, Width: 4}}})},
-		{name: "split of a middle dim: inner bytes scale", specs: []spec{sp("w", dtype.F16, 2, 4, 3)}, target: []Device{devA},
+		{name: "split of a middle dim: inner bytes scale", specs: []Spec{Sp("w", dtype.F16, 2, 4, 3)}, target: []Device{devA},
 			opts: []Option{Shard("w", 1, devA, devB)},
-			check: wantPieces(pieceGeom{0, 48, 2, 24, []Target{
+			check: wantPieces(pieceGeom{0, 48, 2, 24, []dest{
 				{Alloc: 0, Col: 0, Width: 12}, {Alloc: 1, Col: 12, Width: 12}}})},
-		{name: "more parts than elements: empty parts", specs: []spec{sp("w", dtype.F32, 2, 3)}, target: []Device{devA},
+		{name: "more parts than elements: empty parts", specs: []Spec{Sp("w", dtype.F32, 2, 3)}, target: []Device{devA},
 			opts: []Option{Shard("w", 0, devA, devB, devC)},
 			check: func(t *testing.T, p *Plan, err error) {
 				wantPieces(lin(0, 12, 0, 0), lin(12, 12, 1, 0))(t, p, err)
-				if ts := p.Files[0].Tensors; len(ts) != 3 || ts[2].Len != 0 || ts[2].Shape[0] != 0 {
+				if ts := p.files[0].Tensors; len(ts) != 3 || ts[2].Len != 0 || ts[2].Shape[0] != 0 {
 					t.Errorf("parts %+v", ts)
 				}
 			}},
-		{name: "two shards on one device", specs: []spec{sp("w", dtype.F32, 2, 2)}, target: []Device{devA},
+		{name: "two shards on one device", specs: []Spec{Sp("w", dtype.F32, 2, 2)}, target: []Device{devA},
 			opts:  []Option{Shard("w", 1, devA, devA)},
-			check: wantPieces(pieceGeom{0, 16, 2, 8, []Target{{Alloc: 0, Off: 0, Col: 0, Width: 4}, {Alloc: 0, Off: 8, Col: 4, Width: 4}}})},
-		{name: "sub-byte split on byte boundaries", specs: []spec{sp("q", dtype.F4, 4, 4)}, target: []Device{devA},
+			check: wantPieces(pieceGeom{0, 16, 2, 8, []dest{{Alloc: 0, Off: 0, Col: 0, Width: 4}, {Alloc: 0, Off: 8, Col: 4, Width: 4}}})},
+		{name: "sub-byte split on byte boundaries", specs: []Spec{Sp("q", dtype.F4, 4, 4)}, target: []Device{devA},
 			opts:  []Option{Shard("q", 1, devA, devB)},
-			check: wantPieces(pieceGeom{0, 8, 4, 2, []Target{{Alloc: 0, Col: 0, Width: 1}, {Alloc: 1, Col: 1, Width: 1}}})},
-		{name: "sub-byte split inside a byte", specs: []spec{sp("q", dtype.F4, 4, 6)}, target: []Device{devA},
+			check: wantPieces(pieceGeom{0, 8, 4, 2, []dest{{Alloc: 0, Col: 0, Width: 1}, {Alloc: 1, Col: 1, Width: 1}}})},
+		{name: "sub-byte split inside a byte", specs: []Spec{Sp("q", dtype.F4, 4, 6)}, target: []Device{devA},
 			opts: []Option{Shard("q", 1, devA, devB, devC, devA)}, check: wantErr(ErrPlacement, "q", "byte")},
-		{name: "sub-byte rows inside a byte", specs: []spec{sp("q", dtype.F4, 2, 3)}, target: []Device{devA},
+		{name: "sub-byte rows inside a byte", specs: []Spec{Sp("q", dtype.F4, 2, 3)}, target: []Device{devA},
 			opts: []Option{Shard("q", 1, devA, devB, devC)}, check: wantErr(ErrPlacement, "q", "rows of 3 F4")},
-		{name: "sub-byte row split on byte boundaries", specs: []spec{sp("q", dtype.F4, 4, 3)}, target: []Device{devA},
+		{name: "sub-byte row split on byte boundaries", specs: []Spec{Sp("q", dtype.F4, 4, 3)}, target: []Device{devA},
 			opts: []Option{Shard("q", 0, devA, devB)}, check: wantPieces(lin(0, 3, 0, 0), lin(3, 3, 1, 0))},
-		{name: "split of a missing dimension", specs: []spec{sp("v", dtype.F32, 4)}, target: []Device{devA},
+		{name: "split of a missing dimension", specs: []Spec{Sp("v", dtype.F32, 4)}, target: []Device{devA},
 			opts: []Option{Shard("v", 1, devA, devB)}, check: wantErr(ErrPlacement, `"v"`, "dimension 1")},
-		{name: "conversion doubles BF16 to F32", specs: []spec{sp("h", dtype.BF16, 4, 4), sp("i", dtype.I32, 2)},
+		{name: "conversion doubles BF16 to F32", specs: []Spec{Sp("h", dtype.BF16, 4, 4), Sp("i", dtype.I32, 2)},
 			target: []Device{devA}, opts: []Option{WithDType(dtype.F32)},
 			check: func(t *testing.T, p *Plan, err error) {
 				// i is I32: written first, not converted; h converts and follows.
-				wantPieces(lin(0, 8, 0, 0), pieceGeom{8, 32, 1, 64, []Target{{Alloc: 0, Off: 8, Width: 64}}})(t, p, err)
-				if ts := p.Files[0].Tensors; ts[1].DType != dtype.F32 || ts[0].DType != dtype.I32 {
+				wantPieces(lin(0, 8, 0, 0), pieceGeom{8, 32, 1, 64, []dest{{Alloc: 0, Off: 8, Width: 64}}})(t, p, err)
+				if ts := p.files[0].Tensors; ts[1].DType != dtype.F32 || ts[0].DType != dtype.I32 {
 					t.Errorf("dtypes %v %v", ts[0].DType, ts[1].DType)
 				}
 			}},
-		{name: "column split with conversion", specs: []spec{sp("h", dtype.BF16, 2, 4)}, target: []Device{devA},
+		{name: "column split with conversion", specs: []Spec{Sp("h", dtype.BF16, 2, 4)}, target: []Device{devA},
 			opts:  []Option{WithDType(dtype.F32), Shard("h", 1, devA, devB)},
-			check: wantPieces(pieceGeom{0, 16, 2, 16, []Target{{Alloc: 0, Col: 0, Width: 8}, {Alloc: 1, Col: 8, Width: 8}}})},
+			check: wantPieces(pieceGeom{0, 16, 2, 16, []dest{{Alloc: 0, Col: 0, Width: 8}, {Alloc: 1, Col: 8, Width: 8}}})},
 		{name: "CPU: views of the mapping, no copies", specs: abc, target: []Device{CPU()},
 			check: func(t *testing.T, p *Plan, err error) {
 				wantPieces()(t, p, err)
-				if ts := p.Files[0].Tensors; ts[0].Alloc != -1 || ts[0].Offset != dataOffset(p.Files[0].File) {
+				if ts := p.files[0].Tensors; ts[0].Alloc != -1 || ts[0].Offset != 8+p.files[0].File.HeaderSize() {
 					t.Errorf("tensor a: %+v", ts[0])
 				}
-				if p.Bytes != 0 {
-					t.Errorf("Bytes = %d", p.Bytes)
+				if p.bytes != 0 {
+					t.Errorf("Bytes = %d", p.bytes)
 				}
 			}},
 		{name: "CPU with WithCopy copies", specs: abc, target: []Device{CPU()}, opts: []Option{WithCopy()},
 			check: wantPieces(lin(0, 102, 0, 0))},
 		{name: "bad pattern", specs: abc, target: []Device{devA}, opts: []Option{Map("[", devB)},
 			check: wantErr(ErrPlacement, "[")},
-		{name: "unsupported conversion", specs: []spec{sp("z", dtype.C64, 2), sp("f", dtype.F8_E4M3, 2)}, target: []Device{devA},
+		{name: "unsupported conversion", specs: []Spec{Sp("z", dtype.C64, 2), Sp("f", dtype.F8_E4M3, 2)}, target: []Device{devA},
 			opts: []Option{WithDType(dtype.F4)}, check: wantErr(ErrPlacement, "WithDType")},
 	}
 	for i, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			f := writeFile(t, t.TempDir(), fmt.Sprintf("p%d.safetensors", i), uint64(i), tt.specs)
+			f := WriteFile(t, t.TempDir(), fmt.Sprintf("p%d.safetensors", i), uint64(i), tt.specs)
 			p, err := planFor([]*loader.File{f}, tt.target, nil, tt.opts...)
 			tt.check(t, p, err)
 		})
@@ -188,19 +188,19 @@ func TestPlan(t *testing.T) {
 
 func TestPlanSeveralFiles(t *testing.T) {
 	dir := t.TempDir()
-	f1 := writeFile(t, dir, "1.safetensors", 1, []spec{sp("a", dtype.F32, 4), sp("w", dtype.F32, 2, 2)})
-	f2 := writeFile(t, dir, "2.safetensors", 2, []spec{sp("b", dtype.F32, 4)})
+	f1 := WriteFile(t, dir, "1.safetensors", 1, []Spec{Sp("a", dtype.F32, 4), Sp("w", dtype.F32, 2, 2)})
+	f2 := WriteFile(t, dir, "2.safetensors", 2, []Spec{Sp("b", dtype.F32, 4)})
 	p, err := planFor([]*loader.File{f1, f2}, []Device{devA}, nil, Shard("w", 1, devA, devB))
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(p.Files) != 2 || len(p.Files[0].Allocs) != 2 || len(p.Files[1].Allocs) != 1 {
-		t.Fatalf("allocations per file: %+v / %+v", p.Files[0].Allocs, p.Files[1].Allocs)
+	if len(p.files) != 2 || len(p.files[0].Allocs) != 2 || len(p.files[1].Allocs) != 1 {
+		t.Fatalf("allocations per file: %+v / %+v", p.files[0].Allocs, p.files[1].Allocs)
 	}
 	if !strings.Contains(p.String(), "x:1: 1 tensors, 1 allocations, 8 bytes") {
 		t.Errorf("String:\n%s", p)
 	}
-	f3 := writeFile(t, dir, "3.safetensors", 3, []spec{sp("a", dtype.F32, 1)})
+	f3 := WriteFile(t, dir, "3.safetensors", 3, []Spec{Sp("a", dtype.F32, 1)})
 	if _, err := planFor([]*loader.File{f1, f3}, []Device{devA}, nil); !errors.Is(err, ErrPlacement) || !strings.Contains(err.Error(), `"a"`) {
 		t.Errorf("duplicate name across files: %v", err)
 	}
@@ -229,20 +229,8 @@ func TestLayerKey(t *testing.T) {
 	}
 }
 
-// layered returns the specs of a small model of n layers.
-func layered(n int, dt dtype.DType, rows uint64) []spec {
-	specs := []spec{sp("model.embed_tokens.weight", dt, rows, 8), sp("lm_head.weight", dt, rows, 8),
-		sp("model.norm.weight", dt, 8)}
-	for i := range n {
-		p := fmt.Sprintf("model.layers.%d.", i)
-		specs = append(specs, sp(p+"self_attn.q_proj.weight", dt, rows, 8), sp(p+"mlp.up_proj.weight", dt, rows, 16),
-			sp(p+"input_layernorm.weight", dt, 8))
-	}
-	return specs
-}
-
 func TestPlanBalance(t *testing.T) {
-	f := writeFile(t, t.TempDir(), "m.safetensors", 9, layered(12, dtype.F32, 16))
+	f := WriteFile(t, t.TempDir(), "m.safetensors", 9, Layered(12, dtype.F32, 16))
 	for _, tt := range []struct {
 		name string
 		free []int64
@@ -260,7 +248,7 @@ func TestPlanBalance(t *testing.T) {
 			}
 			dev := make(map[string]int)
 			var bytes [2]int64
-			for _, pl := range p.Files[0].Tensors {
+			for _, pl := range p.files[0].Tensors {
 				k := layerKey(pl.Name)
 				if d, ok := dev[k]; ok && d != pl.Device {
 					t.Errorf("layer %s split across devices", k)
@@ -294,4 +282,23 @@ func TestPlanBalance(t *testing.T) {
 			t.Errorf("err = %v", err)
 		}
 	})
+}
+
+// TestPlanRepeatedTarget: with several distinct target devices a repeated
+// one still counts once: balanced as two devices, whatever the order of
+// the repeats, and a Shard rule without devices makes two parts.
+func TestPlanRepeatedTarget(t *testing.T) {
+	f := WriteFile(t, t.TempDir(), "m.safetensors", 11, Layered(4, dtype.F32, 16))
+	p, err := planFor([]*loader.File{f}, []Device{devA, devB, devA, devB}, nil, Shard("*.up_proj.weight", 1))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(p.devices) != 2 {
+		t.Errorf("plan devices %v", p.devices)
+	}
+	for _, pl := range p.files[0].Tensors {
+		if strings.HasSuffix(pl.Name, "up_proj.weight") && pl.Shards != 2 {
+			t.Errorf("%s: %d parts, want 2", pl.Name, pl.Shards)
+		}
+	}
 }

@@ -9,17 +9,14 @@ import (
 	"github.com/stload/stload/loader"
 )
 
-// scratchSize bounds the unpinned buffer a reader converts through when
-// the file is read with pread rather than mapped.
-const scratchSize = 1 << 20
-
 // reader is one reader goroutine's state.
 type reader struct {
-	e       *exec
-	id      int
-	scratch []byte   // pread + conversion only, allocated on first use
-	lane    *laneRec // the reader's timeline lane, or nil
-	vec     []byte   // mincore's result for a span, allocated on first use
+	e    *loadRun
+	id   int
+	conv dtype.ConvertReader // converts ranges of files that are not mapped
+	sec  io.SectionReader    // the range conv reads
+	lane *laneRec            // the reader's timeline lane, or nil
+	vec  []byte              // mincore's result for a span, allocated on first use
 }
 
 // span is a run of unconverted bytes to read in one call: n bytes of the
@@ -30,7 +27,7 @@ type span struct {
 }
 
 // read runs jobs until there are no more or the load stops.
-func (e *exec) read(id int, jobs <-chan *job, flights chan<- *job) {
+func (e *loadRun) read(id int, jobs <-chan *job, flights chan<- *job) {
 	r := &reader{e: e, id: id, lane: e.rec.lane(laneReader + id)}
 	for {
 		t0 := r.lane.tick()
@@ -41,7 +38,7 @@ func (e *exec) read(id int, jobs <-chan *job, flights chan<- *job) {
 			if !ok || e.ctx.Err() != nil {
 				return
 			}
-			r.lane.span(PhaseWaitJob, t0, -1, 0)
+			r.lane.span(phaseWaitJob, t0, -1, 0)
 			var err error
 			if j.cpu {
 				err = r.readCPU(j)
@@ -75,7 +72,7 @@ func (r *reader) stage(j *job, flights chan<- *job) error {
 		}
 		return err
 	}
-	t1 := r.lane.span(PhaseWaitBuffer, t0, j.seq, 0)
+	t1 := r.lane.span(phaseWaitBuffer, t0, j.seq, 0)
 	j.times = jobTimes{reader: r.id, read0: t1, read1: t1}
 	buf := j.src.Bytes()
 	if !j.registered {
@@ -85,7 +82,7 @@ func (r *reader) stage(j *job, flights chan<- *job) error {
 	if err == nil {
 		j.times.issue0 = j.times.read1
 		err = r.dispatch(j, buf)
-		j.times.issue1 = r.lane.span(PhaseIssue, j.times.issue0, j.seq, 0)
+		j.times.issue1 = r.lane.span(phaseIssue, j.times.issue0, j.seq, 0)
 	}
 	flights <- j // the reaper drains flights without waiting for readers
 	return err
@@ -100,13 +97,13 @@ func (r *reader) lockWindow(j *job) (HostMemory, error) {
 	case <-e.ctx.Done():
 		return nil, e.ctx.Err()
 	}
-	fp := &e.p.Files[j.file]
+	fp := &e.p.files[j.file]
 	b, off := windowOf(e.maps[j.file], j.window, e.windowSize)
 	h, err := e.registrar.RegisterReadOnly(b)
 	if err != nil {
 		<-e.windows
-		return nil, &Error{Op: "register mapping", File: fp.File.Name(),
-			Detail: fmt.Sprintf("%d bytes at byte %d", len(b), off), Err: err}
+		return nil, &Error{Op: "register mapping", Device: e.registrarDev, File: fp.File.Name(),
+			Detail: fmt.Sprintf("%d bytes at byte %d", len(b), off), Err: backendError(err)}
 	}
 	raise(&e.maxLocked, e.locked.Add(int64(len(b))))
 	return h, nil
@@ -124,7 +121,7 @@ func windowOf(m []byte, win, size int64) ([]byte, int64) {
 
 // srcOf returns the file offset of seg s of piece p and the number of
 // source bytes it covers.
-func srcOf(p *Piece, s *seg) (int64, int64) {
+func srcOf(p *piece, s *seg) (int64, int64) {
 	row := p.SrcLen / p.Rows
 	off := p.SrcOff + s.r0*row + srcBytes(p, s.c0)
 	if s.c0 == 0 && s.c1 == p.RowLen {
@@ -134,7 +131,7 @@ func srcOf(p *Piece, s *seg) (int64, int64) {
 }
 
 // srcBytes converts a length in converted bytes to source bytes.
-func srcBytes(p *Piece, n int64) int64 {
+func srcBytes(p *piece, n int64) int64 {
 	if p.From == p.To {
 		return n
 	}
@@ -147,7 +144,7 @@ func srcBytes(p *Piece, n int64) int64 {
 // the span's pages are not in the page cache (readDirect), else from the
 // mapping or with pread.
 func (r *reader) fillChunk(j *job, buf []byte) error {
-	fp := &r.e.p.Files[j.file]
+	fp := &r.e.p.files[j.file]
 	var sp span    // unconverted bytes gathered for one read
 	var used int64 // buf[:used] holds bytes of earlier spans
 	flush := func() error {
@@ -155,9 +152,9 @@ func (r *reader) fillChunk(j *job, buf []byte) error {
 			return nil
 		}
 		t0 := r.lane.tick()
-		phase := PhaseDirect
+		phase := phaseDirect
 		if !r.readDirect(j.file, buf, sp, used) {
-			phase = PhaseRead
+			phase = phaseRead
 			if err := r.readPart(j.file, sp.piece, buf[sp.at:sp.at+sp.n], sp.off, sp.n); err != nil {
 				return err
 			}
@@ -185,7 +182,7 @@ func (r *reader) fillChunk(j *job, buf []byte) error {
 		if err := r.readPart(j.file, s.piece, buf[s.off:s.off+s.len()], off, n); err != nil {
 			return err
 		}
-		r.lane.span(PhaseRead, t0, j.seq, s.len())
+		r.lane.span(phaseRead, t0, j.seq, s.len())
 		used = s.off + s.len()
 	}
 	return flush()
@@ -194,14 +191,16 @@ func (r *reader) fillChunk(j *job, buf []byte) error {
 // readPart reads the n source bytes of piece pi of file fi at file offset
 // off into dst, converted when the piece is.
 func (r *reader) readPart(fi, pi int, dst []byte, off, n int64) error {
-	fp := &r.e.p.Files[fi]
+	fp := &r.e.p.files[fi]
 	p := &fp.Pieces[pi]
-	var err error
-	if p.From == p.To {
-		err = readFull(fp.File, dst, off)
-	} else {
-		err = r.convert(r.e.maps[fi], fp.File, dst, off, n, p.From, p.To)
-	}
+	// A file truncated by another process since it was mapped faults when
+	// its lost pages are read, in ReadAt or in the conversion.
+	err := guardFault(func() error {
+		if p.From == p.To {
+			return readFull(fp.File, dst, off)
+		}
+		return r.convert(r.e.maps[fi], fp.File, dst, off, n, p.From, p.To)
+	})
 	if err != nil {
 		return &Error{Op: "read", File: fp.File.Name(), Tensor: fp.tensorAt(pi, off),
 			Detail: fmt.Sprintf("at byte %d", off), Err: err}
@@ -222,36 +221,25 @@ func readFull(f *loader.File, dst []byte, off int64) error {
 
 // convert reads n source bytes at off and writes them converted to dst:
 // straight from the mapping when the file is mapped, else through the
-// reader's scratch buffer in whole element groups.
+// reader's ConvertReader, which reads the file a block at a time.
 func (r *reader) convert(m []byte, f *loader.File, dst []byte, off, n int64, from, to dtype.DType) error {
 	if m != nil {
 		_, err := dtype.Convert(dst, to, m[off:off+n], from)
 		return err
 	}
-	if r.scratch == nil {
-		r.scratch = make([]byte, scratchSize)
+	r.sec = *io.NewSectionReader(f, off, n)
+	if err := r.conv.Reset(&r.sec, from, to); err != nil {
+		return err
 	}
-	unit := sourceUnit(from, to)
-	step := int64(len(r.scratch)) / unit * unit
-	for n > 0 {
-		k := min(n, step)
-		if err := readFull(f, r.scratch[:k], off); err != nil {
-			return err
-		}
-		w, err := dtype.Convert(dst, to, r.scratch[:k], from)
-		if err != nil {
-			return err
-		}
-		dst, off, n = dst[w:], off+k, n-k
-	}
-	return nil
+	_, err := io.ReadFull(&r.conv, dst)
+	return err
 }
 
 // dispatch enqueues the copies of a filled chunk from buf, device by
 // device, each device's on one of its streams followed by one event.
 func (r *reader) dispatch(j *job, buf []byte) error {
 	e := r.e
-	fp := &e.p.Files[j.file]
+	fp := &e.p.files[j.file]
 	for slot, st := range e.slots {
 		if st.ref == nil {
 			continue
@@ -300,7 +288,7 @@ func (r *reader) dispatch(j *job, buf []byte) error {
 // copyFor returns the copy of seg s's part of target t: one contiguous
 // copy for a single row or for whole rows, else a 2-D copy of the target's
 // columns with the chunk's rows as source pitch.
-func copyFor(p *Piece, s *seg, t Target, mem Memory, buf []byte) (Copy, bool) {
+func copyFor(p *piece, s *seg, t dest, mem Memory, buf []byte) (Copy, bool) {
 	x, y := max(s.c0, t.Col), min(s.c1, t.Col+t.Width)
 	if x >= y {
 		return Copy{}, false
@@ -320,7 +308,7 @@ func copyFor(p *Piece, s *seg, t Target, mem Memory, buf []byte) (Copy, bool) {
 // readCPU reads a part of a piece straight into its CPU target.
 func (r *reader) readCPU(j *job) error {
 	e := r.e
-	fp := &e.p.Files[j.file]
+	fp := &e.p.files[j.file]
 	s := &j.part
 	p := &fp.Pieces[s.piece]
 	t := p.Targets[j.target]
@@ -332,7 +320,7 @@ func (r *reader) readCPU(j *job) error {
 	}
 	var err error
 	t0 := r.lane.tick()
-	defer func() { r.lane.span(PhaseRead, t0, -1, s.len()) }()
+	defer func() { r.lane.span(phaseRead, t0, -1, s.len()) }()
 	if t.Width == p.RowLen { // whole rows: contiguous in the file and in dst
 		err = read(*s)
 	} else {

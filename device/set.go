@@ -167,8 +167,8 @@ type Stats struct {
 	// [WithRegister] (page cache locked in place, not allocated).
 	PeakLocked int64
 	// Direct is the bytes read with O_DIRECT, straight from storage into
-	// staging buffers, because they were not in the page cache
-	// ([WithDirectIO]).
+	// staging buffers, because they were not in the page cache (see
+	// [Tuning]).
 	Direct int64
 	// Devices holds per-device figures, in plan order.
 	Devices []DeviceStats
@@ -215,7 +215,7 @@ func gbps(n int64, d time.Duration) float64 {
 	return float64(n) / d.Seconds() / 1e9
 }
 
-// accRef counts the users of an opened Accelerator (a Loader, its staging
+// accRef counts the users of an opened Accelerator (a Placer, its staging
 // ring, each Set with memory on it) and closes it after the last.
 type accRef struct {
 	acc Accelerator

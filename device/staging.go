@@ -11,14 +11,14 @@ import (
 // of size bytes, pinned while the load runs (pinning costs about 0.4 ms
 // per MiB, see fitRing, so the first chunks flow before the whole ring is
 // pinned): by a background goroutine, one after the other (startPinning),
-// or with WithLazyPinning by the readers, the first time the pipeline
+// or with Tuning.LazyPinning by the readers, the first time the pipeline
 // needs one more. They are recycled through free. A ring belongs to a
-// Loader and lives across its loads.
+// Placer and lives across its loads.
 type ring struct {
 	ref    *accRef // the accelerator whose AllocHost made the buffers
 	size   int
 	count  int
-	mapped bool // pinned by MappedHostAllocator (WithHostAlloc)
+	mapped bool // pinned by a mappedHostAllocator (Tuning.MappedHost)
 
 	mu   sync.Mutex
 	made int // buffers pinned or being pinned
@@ -92,7 +92,7 @@ func (r *ring) pinAhead(limit int) (ok bool, err error) {
 func (r *ring) pin() (HostMemory, error) {
 	var b HostMemory
 	var err error
-	if m, ok := r.ref.acc.(MappedHostAllocator); ok && r.mapped {
+	if m, ok := r.ref.acc.(mappedHostAllocator); ok && r.mapped {
 		b, err = m.AllocHostMapped(r.size)
 	} else {
 		b, err = r.ref.acc.AllocHost(r.size)
@@ -101,7 +101,7 @@ func (r *ring) pin() (HostMemory, error) {
 	defer r.mu.Unlock()
 	if err != nil {
 		r.made--
-		return nil, &Error{Op: "alloc pinned host memory", Device: r.ref.dev.String(), Err: err}
+		return nil, &Error{Op: "alloc pinned host memory", Device: r.ref.dev.String(), Err: backendError(err)}
 	}
 	r.all = append(r.all, b)
 	return b, nil

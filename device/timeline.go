@@ -18,7 +18,7 @@ import (
 // started and ended, when its copies were issued and when its event was
 // seen complete; per stream, the spans it was copying. Pass one to
 // [WithTimeline]; after the load it holds that load (a later load with the
-// same Timeline replaces it). It is written as JSON ([Timeline.WriteJSON]),
+// same Timeline replaces it). It is written as JSON ([Timeline.WriteFiles]),
 // summarised ([Timeline.Summary]: where each goroutine's time went, and a
 // verdict) and drawn as an SVG Gantt chart ([Timeline.WriteSVG]).
 //
@@ -61,9 +61,20 @@ type Lane struct {
 // Span is one phase of a lane: [Start, End) in nanoseconds from the start
 // of the load.
 type Span struct {
-	Phase Phase `json:"phase"`
-	Start int64 `json:"start_ns"`
-	End   int64 `json:"end_ns"`
+	// Phase says what the lane did: "alloc" (the feeder allocates a file's
+	// device memory), "pin" (a staging buffer is pinned), "wait-job" (a
+	// reader waits for the feeder's next job), "wait-buffer" (a reader
+	// waits for a free staging buffer, or, with WithRegister, for a window
+	// of the mapping to be locked), "read" (a reader fills a buffer or CPU
+	// memory from the page cache: a copy from the mapping, or pread),
+	// "direct-read" (a reader fills a buffer with O_DIRECT reads), "issue"
+	// (a reader enqueues a chunk's copies and records events),
+	// "wait-event" (the reaper waits for a chunk's copies), or "copy" (a
+	// stream copies a chunk, from when it was issued, or the stream's
+	// previous chunk completed if later, to when it completed).
+	Phase string `json:"phase"`
+	Start int64  `json:"start_ns"`
+	End   int64  `json:"end_ns"`
 	// Chunk is the chunk concerned, or -1.
 	Chunk int64 `json:"chunk"`
 	// Bytes is the bytes read or copied, where the phase moves any.
@@ -89,40 +100,25 @@ type ChunkCopy struct {
 	Done      int64 `json:"done_ns"`
 }
 
-// Phase is what a lane does during a span.
-type Phase string
-
-// The phases of a Timeline's lanes.
+// The phases of a Timeline's spans (Span.Phase).
 const (
-	// PhaseAlloc: the feeder allocates a file's device memory.
-	PhaseAlloc Phase = "alloc"
-	// PhasePin: a staging buffer is being pinned.
-	PhasePin Phase = "pin"
-	// PhaseWaitJob: a reader waits for the feeder's next job.
-	PhaseWaitJob Phase = "wait-job"
-	// PhaseWaitBuffer: a reader waits for a free staging buffer (or for a
-	// window of the mapping to be locked, with WithRegister).
-	PhaseWaitBuffer Phase = "wait-buffer"
-	// PhaseRead: a reader fills a buffer (or CPU memory) from the page
-	// cache: a copy from the mapping, or pread.
-	PhaseRead Phase = "read"
-	// PhaseDirect: a reader fills a buffer with O_DIRECT reads.
-	PhaseDirect Phase = "direct-read"
-	// PhaseIssue: a reader enqueues a chunk's copies and records events.
-	PhaseIssue Phase = "issue"
-	// PhaseWaitEvent: the reaper waits for a chunk's copies.
-	PhaseWaitEvent Phase = "wait-event"
-	// PhaseCopy: a stream copies a chunk, from when it was issued (or the
-	// stream's previous chunk completed, if later) to when it completed.
-	PhaseCopy Phase = "copy"
+	phaseAlloc      = "alloc"       // the feeder allocates a file's device memory
+	phasePin        = "pin"         // a staging buffer is being pinned
+	phaseWaitJob    = "wait-job"    // a reader waits for the feeder's next job
+	phaseWaitBuffer = "wait-buffer" // a reader waits for a free staging buffer, or a window to lock
+	phaseRead       = "read"        // a reader fills a buffer (or CPU memory) from the page cache
+	phaseDirect     = "direct-read" // a reader fills a buffer with O_DIRECT reads
+	phaseIssue      = "issue"       // a reader enqueues a chunk's copies and records events
+	phaseWaitEvent  = "wait-event"  // the reaper waits for a chunk's copies
+	phaseCopy       = "copy"        // a stream copies a chunk
 )
 
 // phases lists the phases in the order summaries and legends show them.
-var phases = []Phase{PhaseAlloc, PhasePin, PhaseWaitJob, PhaseWaitBuffer, PhaseRead, PhaseDirect,
-	PhaseIssue, PhaseWaitEvent, PhaseCopy}
+var phases = []string{phaseAlloc, phasePin, phaseWaitJob, phaseWaitBuffer, phaseRead, phaseDirect,
+	phaseIssue, phaseWaitEvent, phaseCopy}
 
-// WriteJSON writes the timeline as one JSON document.
-func (t *Timeline) WriteJSON(w io.Writer) error {
+// writeJSON writes the timeline as one JSON document.
+func (t *Timeline) writeJSON(w io.Writer) error {
 	enc := json.NewEncoder(w)
 	return enc.Encode(t)
 }
@@ -132,7 +128,7 @@ func (t *Timeline) WriteJSON(w io.Writer) error {
 // returns the chart's path.
 func (t *Timeline) WriteFiles(path string) (string, error) {
 	svg := strings.TrimSuffix(path, ".json") + ".svg"
-	if err := createWith(path, t.WriteJSON); err != nil {
+	if err := createWith(path, t.writeJSON); err != nil {
 		return "", err
 	}
 	return svg, createWith(svg, t.WriteSVG)
@@ -151,24 +147,26 @@ func createWith(name string, write func(io.Writer) error) error {
 	return f.Close()
 }
 
-// ReadTimeline reads a timeline written by [Timeline.WriteJSON] and checks
-// it ([Timeline.Check]).
+// ReadTimeline reads a timeline's JSON, as [Timeline.WriteFiles] writes
+// it, and checks that it is consistent: no span ends before it starts or
+// overlaps the previous one of its lane, and no chunk's copies were issued
+// before its read ended or completed before they were issued.
 func ReadTimeline(r io.Reader) (*Timeline, error) {
 	var t Timeline
 	if err := json.NewDecoder(r).Decode(&t); err != nil {
 		return nil, &Error{Op: "read timeline", Err: err}
 	}
-	if err := t.Check(); err != nil {
+	if err := t.check(); err != nil {
 		return nil, err
 	}
 	return &t, nil
 }
 
-// Check reports the first inconsistency of the timeline: a span that ends
+// check reports the first inconsistency of the timeline: a span that ends
 // before it starts or overlaps the previous one of its lane, a chunk whose
 // copies were issued before its read ended or completed before they were
 // issued, a copy lane that does not exist.
-func (t *Timeline) Check() error {
+func (t *Timeline) check() error {
 	bad := func(format string, args ...any) error {
 		return &Error{Op: "check timeline", Detail: fmt.Sprintf(format, args...), Err: errors.New("inconsistent timeline")}
 	}
@@ -236,7 +234,7 @@ func (l *laneRec) tick() int64 {
 }
 
 // span records phase p from start until now and returns now.
-func (l *laneRec) span(p Phase, start, chunk, bytes int64) int64 {
+func (l *laneRec) span(p string, start, chunk, bytes int64) int64 {
 	if l == nil {
 		return 0
 	}
@@ -253,11 +251,11 @@ const (
 	laneReader = 2
 )
 
-func (e *exec) laneReaper() int { return laneReader + e.cfg.readers }
+func (e *loadRun) laneReaper() int { return laneReader + e.cfg.readers }
 
 // startTimeline resets the load's timeline, if any, and lays out its
 // lanes. It runs before the pipeline's goroutines start.
-func (e *exec) startTimeline() {
+func (e *loadRun) startTimeline() {
 	t := e.cfg.perf.timeline
 	if t == nil {
 		return
@@ -282,7 +280,7 @@ func (e *exec) startTimeline() {
 
 // chunkDone records, on the reaper, that the copies of j to the device of
 // ce were seen complete at done.
-func (e *exec) chunkDone(j *job, ce *copyEvent, done int64) {
+func (e *loadRun) chunkDone(j *job, ce *copyEvent, done int64) {
 	if e.rec == nil {
 		return
 	}
@@ -297,7 +295,7 @@ func (e *exec) chunkDone(j *job, ce *copyEvent, done int64) {
 // chunks' issue and completion times (a stream runs its copies in order,
 // so a chunk's copies run from when they were issued or the previous
 // chunk on the stream completed, whichever is later, until they complete).
-func (e *exec) finishTimeline() {
+func (e *loadRun) finishTimeline() {
 	if e.rec == nil {
 		return
 	}
@@ -314,7 +312,7 @@ func (e *exec) finishTimeline() {
 		for _, c := range cs {
 			start := max(c.Issued, prev)
 			t.Lanes[lane].Spans = append(t.Lanes[lane].Spans,
-				Span{Phase: PhaseCopy, Start: start, End: max(start, c.Done), Chunk: c.Chunk, Bytes: c.Bytes})
+				Span{Phase: phaseCopy, Start: start, End: max(start, c.Done), Chunk: c.Chunk, Bytes: c.Bytes})
 			prev = max(start, c.Done)
 		}
 	}
@@ -340,7 +338,7 @@ type TimelineSummary struct {
 	Devices map[string]float64
 	// Readers adds up the readers' lanes: each phase's share of the
 	// readers' total time (readers × Elapsed), and idle.
-	Readers map[Phase]float64
+	Readers map[string]float64
 	// ReadersIdle is the readers' share of time in no phase (before their
 	// first job, after their last).
 	ReadersIdle float64
@@ -354,7 +352,7 @@ type TimelineSummary struct {
 type LaneSummary struct {
 	Name   string
 	Kind   string
-	Phases map[Phase]time.Duration
+	Phases map[string]time.Duration
 	// Idle is the time in no phase; Busy the share of the load in one.
 	Idle time.Duration
 	Busy float64
@@ -363,12 +361,12 @@ type LaneSummary struct {
 // Summary adds up the timeline per lane and phase and gives a verdict.
 func (t *Timeline) Summary() TimelineSummary {
 	s := TimelineSummary{Elapsed: time.Duration(t.Elapsed), Devices: map[string]float64{},
-		Readers: map[Phase]float64{}}
+		Readers: map[string]float64{}}
 	el := float64(max(t.Elapsed, 1))
 	var readers float64
 	busy := map[string][][2]int64{}
 	for _, l := range t.Lanes {
-		ls := LaneSummary{Name: l.Name, Kind: l.Kind, Phases: map[Phase]time.Duration{}}
+		ls := LaneSummary{Name: l.Name, Kind: l.Kind, Phases: map[string]time.Duration{}}
 		var in int64
 		for _, sp := range l.Spans {
 			ls.Phases[sp.Phase] += time.Duration(sp.End - sp.Start)
@@ -432,7 +430,7 @@ func (s *TimelineSummary) verdict() string {
 			link, linkDev = b, d
 		}
 	}
-	read := s.Readers[PhaseRead] + s.Readers[PhaseDirect]
+	read := s.Readers[phaseRead] + s.Readers[phaseDirect]
 	pct := func(x float64) string { return fmt.Sprintf("%.0f%%", 100*x) }
 	links := ""
 	if linkDev != "" {
@@ -441,18 +439,18 @@ func (s *TimelineSummary) verdict() string {
 	switch {
 	case linkDev != "" && link >= 0.85:
 		return fmt.Sprintf("copy-bound: %s's streams copied %s of the time; the readers keep up (reading %s, waiting for buffers %s)",
-			linkDev, pct(link), pct(read), pct(s.Readers[PhaseWaitBuffer]))
-	case s.Readers[PhaseWaitBuffer] >= 0.2:
-		return fmt.Sprintf("buffer-bound: readers waited for a free staging buffer %s of their time%s: buffers come back late (copies queue, or their events are retired late); more or smaller buffers, or more streams", pct(s.Readers[PhaseWaitBuffer]), links)
-	case s.Readers[PhaseWaitJob] >= 0.2:
-		return fmt.Sprintf("feed-bound: readers waited for work %s of their time%s (device allocation, chunking, or too few chunks for the readers)", pct(s.Readers[PhaseWaitJob]), links)
+			linkDev, pct(link), pct(read), pct(s.Readers[phaseWaitBuffer]))
+	case s.Readers[phaseWaitBuffer] >= 0.2:
+		return fmt.Sprintf("buffer-bound: readers waited for a free staging buffer %s of their time%s: buffers come back late (copies queue, or their events are retired late); more or smaller buffers, or more streams", pct(s.Readers[phaseWaitBuffer]), links)
+	case s.Readers[phaseWaitJob] >= 0.2:
+		return fmt.Sprintf("feed-bound: readers waited for work %s of their time%s (device allocation, chunking, or too few chunks for the readers)", pct(s.Readers[phaseWaitJob]), links)
 	case read >= 0.5:
 		return fmt.Sprintf("read-bound: readers spent %s of their time filling buffers from the file%s: host reads (page cache or disk into staging) are the limit", pct(read), links)
 	case s.ReadersIdle >= 0.3:
 		return fmt.Sprintf("start-up-bound: readers were idle %s of their time (before their first job or after their last)%s", pct(s.ReadersIdle), links)
 	}
 	return fmt.Sprintf("mixed: readers read %s, issued %s, waited for buffers %s and for work %s of their time%s",
-		pct(read), pct(s.Readers[PhaseIssue]), pct(s.Readers[PhaseWaitBuffer]), pct(s.Readers[PhaseWaitJob]), links)
+		pct(read), pct(s.Readers[phaseIssue]), pct(s.Readers[phaseWaitBuffer]), pct(s.Readers[phaseWaitJob]), links)
 }
 
 // String prints the summary as a small table (the phases that occur,
@@ -463,7 +461,7 @@ func (s TimelineSummary) String() string {
 	if s.FirstCopy > 0 {
 		fmt.Fprintf(&b, ", first chunk on a device after %.1f ms", float64(s.FirstCopy)/1e6)
 	}
-	var used []Phase
+	var used []string
 	for _, p := range phases {
 		for _, l := range s.Lanes {
 			if l.Phases[p] > 0 {

@@ -11,16 +11,16 @@ import (
 
 // phaseColor is each phase's colour in the chart: waits in red and grey,
 // reads in blues, issuing in orange, copies in green.
-var phaseColor = map[Phase]string{
-	PhaseAlloc:      "#8c564b",
-	PhasePin:        "#e377c2",
-	PhaseWaitJob:    "#c7c7c7",
-	PhaseWaitBuffer: "#d62728",
-	PhaseRead:       "#1f77b4",
-	PhaseDirect:     "#17becf",
-	PhaseIssue:      "#ff7f0e",
-	PhaseWaitEvent:  "#bcbd22",
-	PhaseCopy:       "#2ca02c",
+var phaseColor = map[string]string{
+	phaseAlloc:      "#8c564b",
+	phasePin:        "#e377c2",
+	phaseWaitJob:    "#c7c7c7",
+	phaseWaitBuffer: "#d62728",
+	phaseRead:       "#1f77b4",
+	phaseDirect:     "#17becf",
+	phaseIssue:      "#ff7f0e",
+	phaseWaitEvent:  "#bcbd22",
+	phaseCopy:       "#2ca02c",
 }
 
 // Geometry of the chart, in pixels.

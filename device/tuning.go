@@ -8,7 +8,7 @@ type perfConfig struct {
 	timeline   *Timeline
 	direct     bool // read uncached ranges with O_DIRECT
 	lazyPin    bool // readers pin staging buffers as they first need them
-	hostAlloc  HostAlloc
+	mappedHost bool // staging buffers from a mappedHostAllocator
 	readersSet bool // WithReaders was given
 	hooks      directHooks
 }
@@ -22,62 +22,48 @@ func WithTimeline(t *Timeline) Option {
 	return func(c *config) { c.perf.timeline = t }
 }
 
-// WithDirectIO chooses how ranges of a file that are not in the page
-// cache are read into staging buffers. With on (the default), each run of
-// a chunk that is contiguous in the file and mostly not cached (mincore)
-// is read with O_DIRECT straight into the pinned buffer: two passes over
-// host memory instead of three, no CPU copy, no page cache filled. Cached
-// ranges, small ones (under 64 KiB), converted ones and CPU placements
-// keep the page cache path. A file that cannot be opened or read with
-// O_DIRECT (no path, a file system without it) falls back to the page
-// cache whole. Off reads everything through the page cache, as before.
-func WithDirectIO(on bool) Option {
-	return func(c *config) { c.perf.direct = on }
+// Tuning selects among the designs of the loading pipeline that
+// benchmarks compare (bench/RESULTS.md). The zero value is the default
+// design; each field turns one alternative on.
+type Tuning struct {
+	// NoDirectIO reads every range of a file through the page cache. By
+	// default each run of a chunk that is contiguous in the file and
+	// mostly not in the page cache (mincore) is read with O_DIRECT
+	// straight into its pinned staging buffer: two passes over host
+	// memory instead of three, no CPU copy, no page cache filled. Cached
+	// ranges, small ones (under 64 KiB), converted ones and CPU placements
+	// keep the page cache path either way, and a file that cannot be read
+	// with O_DIRECT (no path, a file system without it) falls back to the
+	// page cache whole.
+	NoDirectIO bool
+	// LazyPinning makes readers pin staging buffers themselves when they
+	// first need one, in parallel. By default one background goroutine
+	// pins the ring's buffers one after the other from the start of the
+	// load and readers take them as they come: the first buffer is ready
+	// after one buffer's pinning instead of after all the readers' at
+	// once, since pinning shares one rate however many threads pin.
+	LazyPinning bool
+	// MappedHost makes staging buffers another way where every
+	// accelerator of the load has a method AllocHostMapped(n int)
+	// (HostMemory, error) (the cuda backend's: anonymous huge-page memory,
+	// touched, then page-locked in place); by default, and elsewhere, they
+	// come from [Accelerator.AllocHost]. The memory must be portable, like
+	// AllocHost's.
+	MappedHost bool
 }
 
-// WithLazyPinning makes readers pin staging buffers themselves when they
-// first need one, in parallel. By default one background goroutine pins
-// the ring's buffers one after the other from the start of the load and
-// readers take them as they come: the first buffer is ready after one
-// buffer's pinning instead of after all the readers' at once, since
-// pinning shares one rate however many threads pin (the first tensor
-// landed after 45 ms with 16 readers pinning 8 MiB each on the H200 host
-// of bench/RESULTS.md, about 128 MiB at its 2.5 GB/s).
-func WithLazyPinning() Option {
-	return func(c *config) { c.perf.lazyPin = true }
-}
-
-// HostAlloc chooses how staging buffers are pinned.
-type HostAlloc int
-
-const (
-	// HostAllocPinned uses the accelerator's AllocHost (cuMemHostAlloc).
-	HostAllocPinned HostAlloc = iota
-	// HostAllocMapped uses [MappedHostAllocator] where the accelerators
-	// implement it (anonymous huge-page memory, touched, then page-locked
-	// in place with cuMemHostRegister), else AllocHost.
-	HostAllocMapped
-)
-
-// MappedHostAllocator is implemented by accelerators that can page-lock
-// memory they map themselves, as an alternative to AllocHost for staging
-// buffers ([WithHostAlloc]). The memory must be portable, like AllocHost's.
-type MappedHostAllocator interface {
-	// AllocHostMapped returns n bytes of page-locked host memory that copies
-	// to any accelerator of the backend may read; Free unlocks and unmaps it.
-	AllocHostMapped(n int) (HostMemory, error)
-}
-
-// WithHostAlloc chooses the allocator of the staging buffers (default
-// [HostAllocPinned]).
-func WithHostAlloc(a HostAlloc) Option {
+// WithTuning selects pipeline designs other than the default ones.
+func WithTuning(t Tuning) Option {
 	return func(c *config) {
-		if a != HostAllocPinned && a != HostAllocMapped {
-			c.fail("WithHostAlloc(%d): unknown allocator", int(a))
-			return
-		}
-		c.perf.hostAlloc = a
+		c.perf.direct, c.perf.lazyPin, c.perf.mappedHost = !t.NoDirectIO, t.LazyPinning, t.MappedHost
 	}
+}
+
+// mappedHostAllocator is implemented by accelerators that can page-lock
+// memory they map themselves, as an alternative to AllocHost for staging
+// buffers (Tuning.MappedHost).
+type mappedHostAllocator interface {
+	AllocHostMapped(n int) (HostMemory, error)
 }
 
 // Replicate places a whole copy of each tensor whose name matches pattern
@@ -104,8 +90,8 @@ func Replicate(pattern string, devs ...Device) Option {
 // Ps keep both prompt, at the cost of two readers' reads when reading is
 // the limit. At least two readers, so that on a small machine one
 // reader's O_DIRECT read, which waits for storage without using a CPU,
-// overlaps the other's (a cold file read at 1.4 GB/s with one reader and
-// 2.5 with two on the 2-CPU VM of bench/RESULTS.md).
+// overlaps the other's (a cold file read almost twice as fast with two
+// readers as with one on the 2-CPU VM of bench/RESULTS.md).
 func stagingReaders() int {
 	n := runtime.GOMAXPROCS(0)
 	return min(maxReaders, max(n-2, n/2, 2))
@@ -113,7 +99,7 @@ func stagingReaders() int {
 
 // fitReaders applies the default reader count of a staging load, unless
 // WithReaders chose one, and caps readers at the number of chunks.
-func (e *exec) fitReaders() {
+func (e *loadRun) fitReaders() {
 	if !e.cfg.perf.readersSet && e.ring != nil {
 		e.cfg.readers = stagingReaders()
 	}
@@ -130,7 +116,7 @@ func (e *exec) fitReaders() {
 // fast enough pins no more. The returned function stops the goroutine
 // after the buffer it is pinning and waits for it. A failure to pin fails
 // the load.
-func (e *exec) startPinning() func() {
+func (e *loadRun) startPinning() func() {
 	if e.ring == nil || e.cfg.perf.lazyPin || !e.stages() {
 		return func() {}
 	}
@@ -148,7 +134,7 @@ func (e *exec) startPinning() func() {
 			if !ok || err != nil {
 				return
 			}
-			lane.span(PhasePin, t0, -1, int64(e.ring.size))
+			lane.span(phasePin, t0, -1, int64(e.ring.size))
 		}
 	}()
 	return func() {
@@ -160,7 +146,7 @@ func (e *exec) startPinning() func() {
 // waitForNeed waits until a reader waits for a buffer while fewer
 // buffers exist than chunks have been cut (a load can never use more),
 // and reports false if the load stops or stop is closed first.
-func (e *exec) waitForNeed(stop <-chan struct{}) bool {
+func (e *loadRun) waitForNeed(stop <-chan struct{}) bool {
 	for e.ring.waiting.Load() == 0 || e.ring.pinnedCount() >= e.cut.Load() {
 		select {
 		case <-e.ring.need:
@@ -175,7 +161,7 @@ func (e *exec) waitForNeed(stop <-chan struct{}) bool {
 
 // chunkCut records that the feeder has started n chunks, and wakes the
 // background pinner, which pins no more buffers than chunks were cut.
-func (e *exec) chunkCut(n int64) {
+func (e *loadRun) chunkCut(n int64) {
 	e.cut.Store(n)
 	if e.ring != nil {
 		select {
@@ -187,12 +173,12 @@ func (e *exec) chunkCut(n int64) {
 
 // stages reports whether some file of the load is staged to an
 // accelerator (not copied from its mapping in place, WithRegister).
-func (e *exec) stages() bool {
-	for fi := range e.p.Files {
+func (e *loadRun) stages() bool {
+	for fi := range e.p.files {
 		if e.canRegister(fi) {
 			continue
 		}
-		for _, a := range e.p.Files[fi].Allocs {
+		for _, a := range e.p.files[fi].Allocs {
 			if a.Size > 0 && e.slots[a.Device].ref != nil {
 				return true
 			}

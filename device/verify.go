@@ -5,7 +5,7 @@ import (
 	"context"
 	"crypto/sha256"
 	"fmt"
-	"hash"
+	"io/fs"
 	"runtime"
 	"strings"
 	"sync"
@@ -26,7 +26,7 @@ const verifyChunk = 8 << 20
 // differ. Tensors are checked in parallel, on up to GOMAXPROCS goroutines.
 func (s *Set) Verify(ctx context.Context) error {
 	if s.closed.Load() {
-		return &Error{Op: "verify", Err: ErrClosed}
+		return &Error{Op: "verify", Detail: "the Set is closed", Err: fs.ErrClosed}
 	}
 	work := make(chan *Tensor)
 	var (
@@ -38,8 +38,9 @@ func (s *Set) Verify(ctx context.Context) error {
 	for range min(runtime.GOMAXPROCS(0), max(len(s.tensors), 1)) {
 		wg.Go(func() {
 			buf := make([]byte, verifyChunk)
+			var cw dtype.ConvertWriter
 			for t := range work {
-				same, err := s.verifyOne(t, buf)
+				same, err := s.verifyOne(t, buf, &cw)
 				mu.Lock()
 				if err != nil {
 					errs = append(errs, err)
@@ -81,13 +82,18 @@ func (t *Tensor) label() string {
 }
 
 // verifyOne compares one tensor's device bytes with the file's, using buf
-// for conversion and read-back.
-func (s *Set) verifyOne(t *Tensor, buf []byte) (bool, error) {
-	want, err := t.fileSum(buf)
-	if err != nil {
-		return false, &Error{Op: "verify", Device: t.Device.String(), File: t.file.Name(), Tensor: t.Name, Err: err}
-	}
-	got, err := s.deviceSum(t, buf)
+// for read-back and cw for conversion. A CPU view of a file truncated
+// since it was mapped faults when hashed, as do the loader's reads of it:
+// that is an error, not a crash.
+func (s *Set) verifyOne(t *Tensor, buf []byte, cw *dtype.ConvertWriter) (bool, error) {
+	var want, got []byte
+	err := guardFault(func() (err error) {
+		if want, err = t.fileSum(cw); err != nil {
+			return err
+		}
+		got, err = s.deviceSum(t, buf)
+		return err
+	})
 	if err != nil {
 		return false, &Error{Op: "verify", Device: t.Device.String(), File: t.file.Name(), Tensor: t.Name, Err: err}
 	}
@@ -95,8 +101,8 @@ func (s *Set) verifyOne(t *Tensor, buf []byte) (bool, error) {
 }
 
 // fileSum hashes the part of the file that t holds, converted to t.DType
-// through buf.
-func (t *Tensor) fileSum(buf []byte) ([]byte, error) {
+// by cw.
+func (t *Tensor) fileSum(cw *dtype.ConvertWriter) ([]byte, error) {
 	h := sha256.New()
 	if t.Len == 0 {
 		return h.Sum(nil), nil
@@ -116,11 +122,13 @@ func (t *Tensor) fileSum(buf []byte) ([]byte, error) {
 	if err != nil {
 		return nil, err
 	}
-	w := newConvertWriter(h, t.Source.DType, t.DType, buf)
-	if _, err := sl.WriteTo(w); err != nil {
+	if err := cw.Reset(h, t.Source.DType, t.DType); err != nil {
 		return nil, err
 	}
-	if err := w.close(); err != nil {
+	if _, err := sl.WriteTo(cw); err != nil {
+		return nil, err
+	}
+	if err := cw.Close(); err != nil {
 		return nil, err
 	}
 	return h.Sum(nil), nil
@@ -143,73 +151,4 @@ func (s *Set) deviceSum(t *Tensor, buf []byte) ([]byte, error) {
 		off += n
 	}
 	return h.Sum(nil), nil
-}
-
-// convertWriter converts what is written from one dtype to another and
-// hashes the result. It converts straight from the written bytes, a block
-// of out at a time, so that a tensor written whole from the file's mapping
-// is neither copied nor held converted in full; only an element group
-// split between two writes is carried over, in pending.
-type convertWriter struct {
-	h        hash.Hash
-	from, to dtype.DType
-	unit     int    // source bytes per group of whole elements
-	step     int    // source bytes converted into out at a time
-	out      []byte // converted bytes: room for at least one group
-	pending  []byte
-}
-
-func newConvertWriter(h hash.Hash, from, to dtype.DType, out []byte) *convertWriter {
-	w := &convertWriter{h: h, from: from, to: to, out: out}
-	if from != to {
-		w.unit = int(sourceUnit(from, to))
-		w.step = max(1, len(out)/int(stagedUnit(from, to))) * w.unit
-	}
-	return w
-}
-
-func (w *convertWriter) Write(p []byte) (int, error) {
-	if w.from == w.to {
-		return w.h.Write(p)
-	}
-	n := len(p)
-	if len(w.pending) > 0 { // complete the group split by the last write
-		k := min(w.unit-len(w.pending), len(p))
-		w.pending = append(w.pending, p[:k]...)
-		p = p[k:]
-		if len(w.pending) < w.unit {
-			return n, nil
-		}
-		if err := w.convert(w.pending); err != nil {
-			return 0, err
-		}
-		w.pending = w.pending[:0]
-	}
-	whole := len(p) / w.unit * w.unit
-	if err := w.convert(p[:whole]); err != nil {
-		return 0, err
-	}
-	w.pending = append(w.pending, p[whole:]...)
-	return n, nil
-}
-
-// convert hashes src, whole groups, converted a block at a time.
-func (w *convertWriter) convert(src []byte) error {
-	for len(src) > 0 {
-		k := min(len(src), w.step)
-		m, err := dtype.Convert(w.out, w.to, src[:k], w.from)
-		if err != nil {
-			return err
-		}
-		w.h.Write(w.out[:m])
-		src = src[k:]
-	}
-	return nil
-}
-
-func (w *convertWriter) close() error {
-	if len(w.pending) > 0 {
-		return fmt.Errorf("%d trailing bytes are not a whole %v element", len(w.pending), w.from)
-	}
-	return nil
 }

@@ -220,9 +220,9 @@ func runLoad(args []string, stdout, stderr io.Writer) int {
 	opened := time.Since(start)
 
 	if fl.dry {
-		l := device.NewLoader()
+		l := device.NewPlacer()
 		defer l.Close()
-		p, err := l.Plan(c.Files(), opts...)
+		p, err := l.Plan(c, opts...)
 		if err != nil {
 			return failure(err, fl.json, stdout, stderr)
 		}
@@ -239,7 +239,7 @@ func runLoad(args []string, stdout, stderr io.Writer) int {
 		tl = new(device.Timeline)
 		opts = append(opts, device.WithTimeline(tl))
 	}
-	set, err := device.Load(ctx, c.Files(), opts...)
+	set, err := device.Load(ctx, c, opts...)
 	if !fl.verify || err != nil {
 		bar.done()
 	}
@@ -300,7 +300,7 @@ func (fl *loadFlags) options() ([]device.Option, []device.Device, error) {
 		if devs, err = device.ParseDevices(fl.devices); err != nil {
 			return nil, nil, fmt.Errorf("--device %q: %w", fl.devices, err)
 		}
-		opts = append(opts, device.To(devs...))
+		opts = append(opts, device.On(devs...))
 	}
 	opts = append(opts, fl.rules...)
 	var err error
@@ -491,7 +491,7 @@ func (rep *loadJSON) writeText(w io.Writer) error {
 		fmt.Fprintf(bw, "%s of CPU tensors are zero-copy views of the file's memory mapping (--copy reads them)\n", decimalText(views))
 	}
 	if rep.auto && cpuOnly {
-		if _, ok := device.Lookup(device.GPUBackend); ok {
+		if _, ok := device.LookupBackend(device.GPUBackend); ok {
 			bw.WriteString("--device auto chose the CPU: no GPU is visible\n")
 		} else {
 			bw.WriteString("--device auto chose the CPU: this build has no GPU backend (build with -tags cuda for GPUs)\n")

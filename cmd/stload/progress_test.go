@@ -168,7 +168,7 @@ func BenchmarkLoadProgress(b *testing.B) {
 		every time.Duration // 0: no progress
 	}{{"off", 0}, {"on", progressInterval}, {"on-1ms", time.Millisecond}} {
 		b.Run(bc.name, func(b *testing.B) {
-			l := device.NewLoader(device.To(device.CPU()), device.WithCopy())
+			l := device.NewPlacer(device.On(device.CPU()), device.WithCopy())
 			defer l.Close()
 			var opts []device.Option
 			if bc.every > 0 {
@@ -178,7 +178,7 @@ func BenchmarkLoadProgress(b *testing.B) {
 			b.SetBytes(size)
 			b.ResetTimer()
 			for b.Loop() {
-				set, err := l.Load(context.Background(), []*loader.File{f}, opts...)
+				set, err := l.Load(context.Background(), device.Files(f), opts...)
 				if err != nil {
 					b.Fatal(err)
 				}

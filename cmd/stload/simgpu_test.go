@@ -33,9 +33,9 @@ var simSeq atomic.Int64
 func newSimGPU(t *testing.T, count int, free int64) *simGPU {
 	t.Helper()
 	s := &simGPU{name: fmt.Sprintf("simgpu%d", simSeq.Add(1)), count: count, free: free}
-	device.Register(s)
+	unregister := device.Register(s)
 	t.Cleanup(func() {
-		device.Unregister(s.name)
+		unregister()
 		s.mu.Lock()
 		defer s.mu.Unlock()
 		if s.live != 0 || s.pinned != 0 {

@@ -9,6 +9,11 @@
 // current on the calling thread, which checks the package's thread handling.
 // Only the symbols the package calls exist: run without LD_BIND_NOW.
 // FAKECUDA_DELAY_US sets the largest random delay before a copy (300 µs).
+// FAKECUDA_OOM_ALLOC=N makes every cuMemAlloc of N bytes or more fail with
+// CUDA_ERROR_OUT_OF_MEMORY whatever cuMemGetInfo says (memory taken by
+// another process between the two), and FAKECUDA_OOM_HOST=N every
+// cuMemHostAlloc of N bytes or more; both are read at each call, so that
+// a test can set them for a while.
 //
 // Not a driver model: no real DMA, no implicit synchronisation rules beyond
 // the ones noted, and limits (80 GiB of "device" memory) are made up.
@@ -174,9 +179,17 @@ CUresult cuMemGetInfo(size_t *free, size_t *total) {
 	pthread_mutex_unlock(&mu);
 	return CUDA_SUCCESS;
 }
+// oom reports whether the environment variable name asks allocations of
+// n bytes to fail as out of memory.
+static int oom(const char *name, size_t n) {
+	const char *v = getenv(name);
+	return v && *v && n >= strtoull(v, NULL, 10);
+}
+
 CUresult cuMemAlloc(CUdeviceptr *p, size_t n) {
 	NEED_CTX();
 	if (n == 0) return CUDA_ERROR_INVALID_VALUE;
+	if (oom("FAKECUDA_OOM_ALLOC", n)) return CUDA_ERROR_OUT_OF_MEMORY;
 	pthread_mutex_lock(&mu);
 	if (used + CTX_OVERHEAD + n > TOTAL_MEM) { pthread_mutex_unlock(&mu); return CUDA_ERROR_OUT_OF_MEMORY; }
 	void *q = NULL;
@@ -229,6 +242,7 @@ CUresult cuMemcpy2DAsync(const CUDA_MEMCPY2D *c, CUstream s) {
 CUresult cuMemHostAlloc(void **p, size_t n, unsigned int flags) {
 	NEED_CTX();
 	if (n == 0) return CUDA_ERROR_INVALID_VALUE;
+	if (oom("FAKECUDA_OOM_HOST", n)) return CUDA_ERROR_OUT_OF_MEMORY;
 	if (posix_memalign(p, 4096, n)) return CUDA_ERROR_OUT_OF_MEMORY;
 	pthread_mutex_lock(&mu);
 	add(&host, &nhost, &caphost, (struct range){(uintptr_t)*p, n, flags, 0});

@@ -9,7 +9,7 @@ import (
 	"time"
 )
 
-// exec is one run of the pipeline. Goroutines:
+// loadRun is one run of the pipeline. Goroutines:
 //
 //   - the feeder allocates each file's device memory (one allocation per
 //     device, just before the file's work, so later files' allocations
@@ -28,8 +28,8 @@ import (
 // Nothing is synchronised per tensor: one event per chunk and device, one
 // atomic add per chunk for progress. Jobs are recycled, so the pipeline
 // itself allocates nothing per chunk.
-type exec struct {
-	l      *Loader
+type loadRun struct {
+	placer *Placer
 	p      *Plan
 	cfg    *config
 	parent context.Context
@@ -47,13 +47,14 @@ type exec struct {
 	leases []func()
 
 	// registrar page-locks windows of windowSize bytes of mappings
-	// (WithRegister), or is nil; windows bounds how many are locked at
-	// once, locked their bytes.
-	registrar  Registrar
-	windowSize int64
-	windows    chan struct{}
-	locked     atomic.Int64
-	maxLocked  atomic.Int64
+	// (WithRegister), or is nil; registrarDev names its device. windows
+	// bounds how many are locked at once, locked their bytes.
+	registrar    Registrar
+	registrarDev string
+	windowSize   int64
+	windows      chan struct{}
+	locked       atomic.Int64
+	maxLocked    atomic.Int64
 
 	// spare holds recycled jobs, as many as the pipeline holds at once:
 	// queued and being read (readers each), in flight (up to chunks).
@@ -64,7 +65,7 @@ type exec struct {
 	rec        *recorder
 	streamLane []int
 	// direct holds, per file, the file opened for O_DIRECT reads of its
-	// ranges that are not in the page cache (WithDirectIO), or nil; the
+	// ranges that are not in the page cache (Tuning.NoDirectIO off), or nil; the
 	// feeder sets a file's entry before sending its jobs.
 	direct      []*directFile
 	directBytes atomic.Int64
@@ -159,7 +160,7 @@ type copyEvent struct {
 }
 
 // newJob returns a recycled job, or a new one.
-func (e *exec) newJob() *job {
+func (e *loadRun) newJob() *job {
 	select {
 	case j := <-e.spare:
 		return j
@@ -169,7 +170,7 @@ func (e *exec) newJob() *job {
 }
 
 // recycle clears j, keeping its slices' memory, for a later newJob.
-func (e *exec) recycle(j *job) {
+func (e *loadRun) recycle(j *job) {
 	clear(j.events) // drop the closed events
 	*j = job{segs: j.segs[:0], events: j.events[:0]}
 	select {
@@ -178,13 +179,13 @@ func (e *exec) recycle(j *job) {
 	}
 }
 
-// newExec opens the plan's accelerators, creates their streams and picks
+// newLoadRun opens the plan's accelerators, creates their streams and picks
 // the staging ring.
-func (l *Loader) newExec(ctx context.Context, p *Plan) (*exec, error) {
+func (placer *Placer) newLoadRun(ctx context.Context, p *Plan) (*loadRun, error) {
 	cfg := &p.cfg
-	e := &exec{l: l, p: p, cfg: cfg, parent: ctx, mems: make([][]memory, len(p.Files)),
+	e := &loadRun{placer: placer, p: p, cfg: cfg, parent: ctx, mems: make([][]memory, len(p.files)),
 		windowSize: roundUp(int64(cfg.chunkSize), pageSize), windows: make(chan struct{}, cfg.chunks),
-		direct: make([]*directFile, len(p.Files))}
+		direct: make([]*directFile, len(p.files))}
 	e.ctx, e.cancel = context.WithCancel(ctx)
 	if err := e.lease(); err != nil {
 		e.cancel()
@@ -196,17 +197,17 @@ func (l *Loader) newExec(ctx context.Context, p *Plan) (*exec, error) {
 		e.endLeases(e.leases)
 		return nil, err
 	}
-	e.registrar = e.pickRegistrar()
+	e.registrar, e.registrarDev = e.pickRegistrar()
 	e.fitReaders()
 	e.spare = make(chan *job, cfg.chunks+2*cfg.readers)
 	return e, nil
 }
 
 // lease takes a lease on the mapping of every file of the plan.
-func (e *exec) lease() error {
-	e.maps, e.leases = make([][]byte, len(e.p.Files)), make([]func(), len(e.p.Files))
-	for i := range e.p.Files {
-		f := e.p.Files[i].File
+func (e *loadRun) lease() error {
+	e.maps, e.leases = make([][]byte, len(e.p.files)), make([]func(), len(e.p.files))
+	for i := range e.p.files {
+		f := e.p.files[i].File
 		m, release, err := f.Mapping()
 		if err != nil {
 			e.endLeases(e.leases[:i])
@@ -218,7 +219,7 @@ func (e *exec) lease() error {
 }
 
 // endLeases ends leases.
-func (e *exec) endLeases(leases []func()) {
+func (e *loadRun) endLeases(leases []func()) {
 	for _, release := range leases {
 		release()
 	}
@@ -226,14 +227,14 @@ func (e *exec) endLeases(leases []func()) {
 
 // openSlots opens the accelerators that the plan puts bytes on, with their
 // streams, and picks the staging ring.
-func (e *exec) openSlots() error {
-	used := make([]bool, len(e.p.Devices))
-	for _, fp := range e.p.Files {
+func (e *loadRun) openSlots() error {
+	used := make([]bool, len(e.p.devices))
+	for _, fp := range e.p.files {
 		for _, a := range fp.Allocs {
 			used[a.Device] = used[a.Device] || a.Size > 0
 		}
 	}
-	for i, d := range e.p.Devices {
+	for i, d := range e.p.devices {
 		s := &slotState{dev: d, name: "cpu"}
 		e.slots = append(e.slots, s)
 		if d.IsCPU() || !used[i] {
@@ -243,7 +244,7 @@ func (e *exec) openSlots() error {
 			return err
 		}
 		if e.ring == nil {
-			r, err := e.l.stagingRing(e.cfg, s.ref)
+			r, err := e.placer.stagingRing(e.cfg, s.ref)
 			if err != nil {
 				return err
 			}
@@ -256,29 +257,30 @@ func (e *exec) openSlots() error {
 // pickRegistrar returns the accelerator that page-locks mapping windows
 // for WithRegister, or nil: every accelerator of the load must implement
 // Registrar, since windows feed them all.
-func (e *exec) pickRegistrar() Registrar {
+func (e *loadRun) pickRegistrar() (Registrar, string) {
 	if !e.cfg.register {
-		return nil
+		return nil, ""
 	}
 	var first Registrar
+	var dev string
 	for _, s := range e.slots {
 		if s.ref == nil {
 			continue
 		}
 		r, ok := s.ref.acc.(Registrar)
 		if !ok {
-			return nil
+			return nil, ""
 		}
 		if first == nil {
-			first = r
+			first, dev = r, s.dev.String()
 		}
 	}
-	return first
+	return first, dev
 }
 
 // openSlot opens an accelerator and its streams.
-func (e *exec) openSlot(s *slotState) error {
-	ref, err := e.l.accelerator(s.dev)
+func (e *loadRun) openSlot(s *slotState) error {
+	ref, err := e.placer.accelerator(s.dev)
 	if err != nil {
 		return err
 	}
@@ -294,7 +296,7 @@ func (e *exec) openSlot(s *slotState) error {
 }
 
 // fail records the first error and stops the load.
-func (e *exec) fail(err error) {
+func (e *loadRun) fail(err error) {
 	e.mu.Lock()
 	// Once the caller cancelled the load, a failure is its consequence (a
 	// read of a file closed on the way out, say): result reports the
@@ -307,10 +309,10 @@ func (e *exec) fail(err error) {
 }
 
 // since returns the nanoseconds since the load started, at least 1.
-func (e *exec) since() int64 { return max(1, int64(time.Since(e.start))) }
+func (e *loadRun) since() int64 { return max(1, int64(time.Since(e.start))) }
 
 // run executes the plan and builds the Set.
-func (e *exec) run() (*Set, error) {
+func (e *loadRun) run() (*Set, error) {
 	e.start = time.Now()
 	e.startTimeline()
 	stopProgress := e.startProgress()
@@ -339,28 +341,28 @@ func (e *exec) run() (*Set, error) {
 		return nil, err
 	}
 	if fn := e.cfg.progress; fn != nil {
-		fn(e.p.Bytes, e.p.Bytes)
+		fn(e.p.bytes, e.p.bytes)
 	}
 	return e.buildSet(), nil
 }
 
 // result returns the load's error: the first failure, else the
 // cancellation if it stopped the load before every byte was placed.
-func (e *exec) result() error {
+func (e *loadRun) result() error {
 	e.mu.Lock()
 	err := e.err
 	e.mu.Unlock()
-	if err == nil && e.done.Load() != e.p.Bytes {
+	if err == nil && e.done.Load() != e.p.bytes {
 		if cerr := e.parent.Err(); cerr != nil {
-			return &Error{Op: "load", Detail: fmt.Sprintf("stopped after %d of %d bytes", e.done.Load(), e.p.Bytes), Err: cerr}
+			return &Error{Op: "load", Detail: fmt.Sprintf("stopped after %d of %d bytes", e.done.Load(), e.p.bytes), Err: cerr}
 		}
-		return &Error{Op: "load", Detail: fmt.Sprintf("placed %d of %d bytes", e.done.Load(), e.p.Bytes), Err: errors.New("internal error: incomplete load")}
+		return &Error{Op: "load", Detail: fmt.Sprintf("placed %d of %d bytes", e.done.Load(), e.p.bytes), Err: errors.New("internal error: incomplete load")}
 	}
 	return err
 }
 
 // closeStreams closes every stream, which waits for its copies.
-func (e *exec) closeStreams() {
+func (e *loadRun) closeStreams() {
 	for _, s := range e.slots {
 		for _, st := range s.streams {
 			if err := st.Close(); err != nil {
@@ -372,7 +374,7 @@ func (e *exec) closeStreams() {
 }
 
 // freeAll frees the memory of a failed load.
-func (e *exec) freeAll() {
+func (e *loadRun) freeAll() {
 	for _, ms := range e.mems {
 		for _, m := range ms {
 			if m.dev != nil {
@@ -385,7 +387,7 @@ func (e *exec) freeAll() {
 
 // startProgress runs the progress callback on a ticker; the returned
 // function stops it.
-func (e *exec) startProgress() func() {
+func (e *loadRun) startProgress() func() {
 	fn := e.cfg.progress
 	if fn == nil {
 		return func() {}
@@ -398,7 +400,7 @@ func (e *exec) startProgress() func() {
 		for {
 			select {
 			case <-t.C:
-				fn(e.done.Load(), e.p.Bytes)
+				fn(e.done.Load(), e.p.bytes)
 			case <-stop:
 				return
 			}
@@ -411,8 +413,8 @@ func (e *exec) startProgress() func() {
 }
 
 // allocate makes the allocations of file fi.
-func (e *exec) allocate(fi int) bool {
-	fp := &e.p.Files[fi]
+func (e *loadRun) allocate(fi int) bool {
+	fp := &e.p.files[fi]
 	ms := make([]memory, len(fp.Allocs))
 	e.mems[fi] = ms
 	for i, a := range fp.Allocs {
@@ -425,7 +427,7 @@ func (e *exec) allocate(fi int) bool {
 			m, err := s.ref.acc.Alloc(a.Size)
 			if err != nil {
 				e.fail(&Error{Op: "alloc", Device: s.dev.String(), File: fp.File.Name(),
-					Detail: fmt.Sprintf("%d bytes for %d tensors", a.Size, countOn(fp, i)), Err: err})
+					Detail: fmt.Sprintf("%d bytes for %d tensors", a.Size, countOn(fp, i)), Err: backendError(err)})
 				return false
 			}
 			ms[i].dev = m
@@ -434,7 +436,7 @@ func (e *exec) allocate(fi int) bool {
 	return true
 }
 
-func countOn(fp *FilePlan, alloc int) int {
+func countOn(fp *filePlan, alloc int) int {
 	n := 0
 	for _, t := range fp.Tensors {
 		if t.Alloc == alloc {
@@ -445,7 +447,7 @@ func countOn(fp *FilePlan, alloc int) int {
 }
 
 // reap waits for each chunk's copies, then releases its source.
-func (e *exec) reap(flights <-chan *job) {
+func (e *loadRun) reap(flights <-chan *job) {
 	lane := e.rec.lane(e.laneReaper())
 	for j := range flights {
 		for _, ce := range j.events {
@@ -458,7 +460,7 @@ func (e *exec) reap(flights <-chan *job) {
 				e.fail(e.copyError(j.file, ce.slot, ce.piece, ce.srcOff, err))
 				continue
 			}
-			e.chunkDone(j, &ce, lane.span(PhaseWaitEvent, t0, j.seq, ce.bytes))
+			e.chunkDone(j, &ce, lane.span(phaseWaitEvent, t0, j.seq, ce.bytes))
 			e.slots[ce.slot].mark(e.since())
 			e.done.Add(ce.bytes)
 		}
@@ -470,28 +472,28 @@ func (e *exec) reap(flights <-chan *job) {
 
 // release gives back the source of a chunk whose copies have finished: a
 // staging buffer to the ring, a registered window to the page cache.
-func (e *exec) release(j *job) {
+func (e *loadRun) release(j *job) {
 	if !j.registered {
 		e.ring.put(j.src)
 		return
 	}
 	n := int64(len(j.src.Bytes())) // before Free, after which it is nil
 	if err := j.src.Free(); err != nil {
-		e.fail(&Error{Op: "unregister mapping", File: e.p.Files[j.file].File.Name(), Err: err})
+		e.fail(&Error{Op: "unregister mapping", File: e.p.files[j.file].File.Name(), Err: err})
 	}
 	e.locked.Add(-n)
 	<-e.windows
 }
 
 // copyError names the tensor and device of a failed copy.
-func (e *exec) copyError(file, slot, piece int, srcOff int64, err error) error {
-	fp := &e.p.Files[file]
+func (e *loadRun) copyError(file, slot, piece int, srcOff int64, err error) error {
+	fp := &e.p.files[file]
 	return &Error{Op: "copy", Device: e.slots[slot].dev.String(), File: fp.File.Name(),
 		Tensor: fp.tensorAt(piece, srcOff), Err: err}
 }
 
 // tensorAt names the tensor of piece pi whose bytes include file offset off.
-func (fp *FilePlan) tensorAt(pi int, off int64) string {
+func (fp *filePlan) tensorAt(pi int, off int64) string {
 	p := &fp.Pieces[pi]
 	name := fp.Tensors[p.First].Name
 	for _, t := range fp.Tensors[p.First : p.First+p.Count] {
@@ -504,9 +506,9 @@ func (fp *FilePlan) tensorAt(pi int, off int64) string {
 }
 
 // buildSet turns the placed plan into a Set.
-func (e *exec) buildSet() *Set {
+func (e *loadRun) buildSet() *Set {
 	n := 0
-	for _, fp := range e.p.Files {
+	for _, fp := range e.p.files {
 		n += len(fp.Tensors)
 	}
 	s := &Set{byName: make(map[string]int, n), accs: make(map[Device]*accRef),
@@ -520,8 +522,8 @@ func (e *exec) buildSet() *Set {
 			st[i].Elapsed = elapsed
 		}
 	}
-	for fi := range e.p.Files {
-		fp := &e.p.Files[fi]
+	for fi := range e.p.files {
+		fp := &e.p.files[fi]
 		if e.addTensors(s, fi, fp, st) {
 			s.leases = append(s.leases, e.leases[fi]) // for its views
 		} else {
@@ -540,7 +542,7 @@ func (e *exec) buildSet() *Set {
 			s.accs[sl.dev] = sl.ref
 		}
 	}
-	s.stats = Stats{Elapsed: elapsed, Copied: e.p.Bytes, Tensors: len(s.tensors),
+	s.stats = Stats{Elapsed: elapsed, Copied: e.p.bytes, Tensors: len(s.tensors),
 		Chunks: e.chunks.Load(), Devices: st}
 	for _, d := range st {
 		s.stats.Bytes += d.Bytes
@@ -555,12 +557,12 @@ func (e *exec) buildSet() *Set {
 
 // addTensors adds the tensors of one file to s, and reports whether any
 // is a view of the file's mapping.
-func (e *exec) addTensors(s *Set, fi int, fp *FilePlan, st []DeviceStats) (views bool) {
+func (e *loadRun) addTensors(s *Set, fi int, fp *filePlan, st []DeviceStats) (views bool) {
 	ts := make([]Tensor, len(fp.Tensors)) // one allocation for the file's tensors
 	for k := range fp.Tensors {
 		pl := &fp.Tensors[k]
 		t := &ts[k]
-		*t = Tensor{Name: pl.Name, Device: e.p.Devices[pl.Device], DType: pl.DType, Shape: pl.Shape,
+		*t = Tensor{Name: pl.Name, Device: e.p.devices[pl.Device], DType: pl.DType, Shape: pl.Shape,
 			Dim: pl.Dim, Shard: pl.Shard, Shards: pl.Shards, Offset: pl.Offset, Len: pl.Len,
 			Source: pl.Source, file: fp.File}
 		switch {
