@@ -7,6 +7,8 @@
 #
 # gpu-bundle/ (git-ignored) gets:
 #   stload      the CLI built with -tags cuda (links libcuda.so.1 at run time)
+#   stbench     the benchmark harness built with -tags cuda, next to stload so
+#               that `stload bench` finds it (also run directly)
 #   cuda.test   the cuda package's tests, which only run on a GPU
 #   run.sh      the script to run there: it checks that every libcuda symbol
 #               the binaries import exists in the installed driver, runs the
@@ -16,19 +18,18 @@
 #               tensor's bytes read back from the device and compared with
 #               the file), and writes a summary to $OUT/check.txt.
 #
-# CUDA headers and the link stub come from shared/scripts/cuda-headers.sh
-# (or scripts/cuda-headers.sh, a copy) when no CUDA toolkit is installed.
+# CUDA headers and the link stub come from scripts/cuda-headers.sh when no
+# CUDA toolkit is installed (CGO_CFLAGS without -I).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 out=gpu-bundle
 mkdir -p "$out"
 if [[ -z "${CGO_CFLAGS:-}" ]] || ! grep -q -- -I <<<"${CGO_CFLAGS:-}"; then
-  headers=../shared/scripts/cuda-headers.sh
-  [[ -f $headers ]] || headers=scripts/cuda-headers.sh
-  eval "$(bash "$headers")"
+  eval "$(bash scripts/cuda-headers.sh)"
 fi
 # -s -w keeps the bundle small: it travels with the working tree (64 MiB).
 go build -tags cuda -trimpath -ldflags "-s -w" -o "$out/stload" ./cmd/stload
+go build -tags cuda -trimpath -ldflags "-s -w" -o "$out/stbench" ./bench/cmd/stbench
 go test -c -tags cuda -trimpath -ldflags "-s -w" -o "$out/cuda.test" ./cuda
 cp cuda/testdata/check-libcuda-symbols.sh "$out/"
 cp scripts/gpu-run-check.sh "$out/run.sh"

@@ -7,7 +7,7 @@
 # a failure so one run finds every problem):
 #   1. the libcuda symbols the binaries import all exist in this driver;
 #   2. the cuda package's tests, with LD_BIND_NOW=1;
-#   3. checkpoints generated with `stload bench gen` (Llama-shaped, one file
+#   3. checkpoints generated with `stbench gen` (Llama-shaped, one file
 #      and four shards), loaded with `stload load --verify` onto cuda:0:
 #      whole, converted to F32 and F16, split by columns between the GPU and
 #      the CPU (2-D copies), split by rows, mapped per layer, and the
@@ -50,11 +50,12 @@ step() { # step NAME COMMAND...: run, log, record PASS/FAIL
 } | tee -a "$SUMMARY"
 
 step symbols bash $B/check-libcuda-symbols.sh $B/stload
+step symbols-stbench bash $B/check-libcuda-symbols.sh $B/stbench
 step cuda-tests bash -c "cd cuda && ../$B/cuda.test -test.v -test.timeout 240s"
 
 S=$B/stload
-step gen-file $S bench gen -kind llama -size "${CHECK_GB}GB" -out "$DATA/model.safetensors"
-step gen-shards $S bench gen -kind sharded -size "${CHECK_GB}GB" -shards 4 -out "$DATA/sharded"
+step gen-file $B/stbench gen -kind llama -size "${CHECK_GB}GB" -out "$DATA/model.safetensors"
+step gen-shards $B/stbench gen -kind sharded -size "${CHECK_GB}GB" -shards 4 -out "$DATA/sharded"
 F=$DATA/model.safetensors
 step load-whole $S load --device cuda:0 --verify "$F"
 step load-pread $S load --device cuda:0 --verify --pread "$F"

@@ -6,9 +6,9 @@
 # Prepare here:  bash scripts/gpu-check.sh
 # Run there:     bash scripts/gpu-session.sh     (carry gpu-bundle)
 #
-# The benchmark's stbench and stbench-cuda are `stload bench` of the cuda
-# build in gpu-bundle (the same bench.Main), so only one cuda binary has to
-# travel. Environment: CHECK=0 skips the check, BENCH=0 the benchmark; the
+# The benchmark's stbench and stbench-cuda are both the cuda build of
+# stbench in gpu-bundle (bench/cmd/stbench, which stload does not link).
+# Environment: CHECK=0 skips the check, BENCH=0 the benchmark; the
 # benchmark's own settings (BUDGET_S, LLAMA_GB, STLOAD_ARGS, ...) pass
 # through.
 set -u
@@ -31,7 +31,7 @@ fi
 
 if [[ ${BENCH:-1} == 1 ]]; then
   for b in stbench stbench-cuda; do
-    printf '#!/bin/sh\nexec "%s" bench "$@"\n' "$ROOT/gpu-bundle/stload" >"$W/bin/$b"
+    printf '#!/bin/sh\nexec "%s" "$@"\n' "$ROOT/gpu-bundle/stbench" >"$W/bin/$b"
     chmod +x "$W/bin/$b"
   done
   OUT=$W/bench BIN=$W/bin bash bench/gpu/run.sh

@@ -134,7 +134,7 @@ func TestCheckpointInputs(t *testing.T) {
 			// inspect: the readable report, grouped by shard.
 			r = stload(t, "inspect", in.input)
 			for _, s := range []string{
-				in.input + ": checkpoint of 3 shards, 21 tensors, 106,816 parameters, 208.6 KiB of tensor data\n",
+				in.input + ": checkpoint of 3 shards, 21 tensors, 106,816 parameters, 213.6 kB of tensor data\n",
 				"\nmodel-00001-of-00003.safetensors: ", "\nmodel-00003-of-00003.safetensors: ",
 				"\nNAME ", "\nDTYPE  TENSORS  PARAMETERS", "\ntotal       21     106,816",
 				"\nindex metadata:\n  total_size: 213632\nshard metadata:\n  format: pt\n",

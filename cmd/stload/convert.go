@@ -6,23 +6,21 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"os/signal"
 	"strings"
 	"sync/atomic"
-	"syscall"
 	"time"
 
 	"github.com/stload/stload/device"
 	"github.com/stload/stload/dtype"
 	"github.com/stload/stload/loader"
 	"github.com/stload/stload/loader/checkpoint"
-	"github.com/stload/stload/loader/httprange"
 )
 
 var convertCmd = &command{
-	name:    "convert",
-	summary: "rewrite a file or checkpoint: canonical form, float dtypes, (re)sharding, merging",
-	usage: `Usage: stload convert [--dtype bf16|f16|f32] [--max-shard-size SIZE] [--lenient] INPUT OUT
+	name:     "convert",
+	summary:  "rewrite a file or checkpoint: canonical form, float dtypes, (re)sharding, merging",
+	synopsis: "stload convert [--dtype T] [--max-shard-size SIZE] [--lenient] INPUT OUT",
+	usage: `Usage: stload convert [--dtype T] [--max-shard-size SIZE] [--lenient] INPUT OUT
 
 Convert validates INPUT and writes its tensors and metadata in the reference
 writer's canonical form: tensors ordered by dtype (widest first) then name,
@@ -45,6 +43,20 @@ What is written depends on INPUT and the flags:
 The shards' __metadata__ is kept (for a checkpoint, the first shard's); a
 new index gets {"total_size": N} as transformers writes it.
 
+OUT is checked before anything is read or written:
+  - OUT ending in ".json" is refused: convert writes a .safetensors file or
+    a checkpoint directory (whose index it names itself); name the file
+    (out.safetensors) or the directory (out/).
+  - When one file is written and OUT is an existing directory, or ends in
+    "/" (it is then created if need be), the file goes into it under the
+    input file's name, as cp does: convert a.safetensors dir/ writes
+    dir/a.safetensors.
+  - The directory that receives the output (for a new directory, its
+    parent) must exist and be writable.
+  - There must be room: the output's size is known (tensor bytes after
+    conversion plus headers), and convert refuses to start when the file
+    system has less free space, saying how much it needs and has.
+
 Output is atomic. A file is written to a temporary file beside OUT, synced
 and renamed over OUT, so a failure or an interrupt never leaves a
 half-written OUT, and an existing OUT stays as it was until the new one is
@@ -58,29 +70,27 @@ write to a new directory and swap the directories.
 
 Flags:
   --dtype T             convert every floating tensor (F64, F32, F16, BF16
-                        and the F8, F6 and F4 types) to T, one of bf16, f16,
-                        f32, rounding to nearest even; integer, BOOL and C64
-                        tensors are copied as they are.
-  --max-shard-size SIZE the most tensor bytes per shard: decimal units as
-                        transformers reads them (5GB = 5,000,000,000 bytes,
-                        500MB, 100kB), binary ones (4GiB, 512MiB, 64KiB), or
-                        a plain number of bytes. A tensor larger than SIZE
-                        gets a shard of its own.
+                        and the F8, F6 and F4 types) to T, rounding to
+                        nearest even; integer, BOOL and C64 tensors are
+                        copied as they are. T is a whole-byte floating type
+                        in any spelling dtype.Parse reads: bf16, bfloat16,
+                        f16, float16, half, torch.float16, f32, float32,
+                        f64, float8_e4m3fn, float8_e5m2, float8_e8m0fnu, ...
+  --max-shard-size SIZE the most tensor bytes per shard: ` + sizeHelp + `.
+                        A tensor larger than SIZE gets a shard of its own.
   --lenient             read inputs inspect --lenient accepts (duplicate
                         keys: the last one wins); the output is always
                         strictly valid.
 
-A progress bar (bytes, rate, time left) is drawn on standard error when it
-is a terminal.
+A progress bar (bytes, rate, time left, then "syncing" while the output
+is flushed to disk) is drawn on standard error when it is a terminal.
+Interrupting (Ctrl-C) removes the temporary output and exits 130.
 `,
 }
 
 func init() { convertCmd.run = runConvert }
 
-// convertTargets are the dtypes --dtype accepts.
-var convertTargets = map[string]dtype.DType{"bf16": dtype.BF16, "f16": dtype.F16, "f32": dtype.F32}
-
-func runConvert(args []string, stdout, stderr io.Writer) int {
+func runConvert(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	var to string
 	var in inputOptions
 	var maxShard sizeFlag
@@ -93,50 +103,70 @@ func runConvert(args []string, stdout, stderr io.Writer) int {
 		return code
 	}
 	target, err := parseTarget(to)
+	if err == nil {
+		err = checkOutName(pos[1])
+	}
 	if err != nil {
 		return usageError(convertCmd, err, stdout, stderr)
 	}
-
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	defer stop()
+	if err := checkOutParent(pos[1]); err != nil {
+		return failure(ctx, err, false, stdout, stderr)
+	}
 	c, err := openInput(ctx, pos[0], in)
 	if err != nil {
-		return failure(err, false, stdout, stderr)
+		return failure(ctx, err, false, stdout, stderr)
 	}
 	defer c.Close()
-
+	sharded := maxShard.set || c.Sharded() && !strings.HasSuffix(pos[1], ".safetensors")
+	srcs, st := convertSources(c.Files(), target)
+	dst, err := resolveOut(c, pos[1], sharded, st.bytes)
+	if err != nil {
+		return failure(ctx, err, false, stdout, stderr)
+	}
 	bar := newProgress(stderr, false)
-	var st convertStats
 	var written []string
-	switch out := pos[1]; {
+	switch {
 	case maxShard.set:
-		st, written, err = convertSharded(ctx, c.Files(), out, target, maxShard.n, bar)
-	case c.Sharded() && !strings.HasSuffix(out, ".safetensors"):
-		st, written, err = convertSharded(ctx, c.Files(), out, target, checkpoint.DefaultMaxShardSize, bar)
+		written, err = convertSharded(ctx, c.Files(), srcs, st.bytes, dst, maxShard.n, bar)
+	case sharded:
+		written, err = convertSharded(ctx, c.Files(), srcs, st.bytes, dst, checkpoint.DefaultMaxShardSize, bar)
 	default:
-		st, err = convertTo(ctx, c.Files(), out, target, bar)
+		written, err = convertTo(ctx, c.Files(), srcs, st.bytes, dst, bar)
 	}
 	bar.done()
+	return convertReport(ctx, pos[0], dst, target, st, written, err, stdout, stderr)
+}
+
+// convertReport prints what convert did, or why it did not.
+func convertReport(ctx context.Context, input string, dst destination, target dtype.DType, st convertStats, written []string, err error, stdout, stderr io.Writer) int {
+	if err != nil {
+		dst.abandon()
+	}
 	if err != nil && (errors.Is(err, context.Canceled) || ctx.Err() != nil) {
 		// An interrupt closes the input too, which can fail a read first.
-		fmt.Fprintf(stderr, "stload convert: %s -> %s: interrupted; %s was not written\n", pos[0], pos[1], pos[1])
+		fmt.Fprintf(stderr, "stload convert: %s -> %s: interrupted; %s was not written\n", shown(input), dst.path, dst.path)
 		return exitFail
 	}
 	if err != nil {
-		fmt.Fprintf(stderr, "stload convert: %s -> %s: %s\n", pos[0], pos[1], errorText(err))
-		return exitFail
+		return failure(ctx, err, false, stdout, stderr)
 	}
-	fmt.Fprintf(stdout, "%s -> %s: %s", pos[0], pos[1], plural(st.tensors, "tensor"))
+	st.bytes = 0
+	for _, p := range written {
+		if fi, err := os.Stat(p); err == nil {
+			st.bytes += fi.Size()
+		}
+	}
+	fmt.Fprintf(stdout, "%s -> %s: %s", shown(input), dst.path, plural(st.tensors, "tensor"))
 	if target != dtype.Invalid {
 		fmt.Fprintf(stdout, " (%d converted to %v)", st.converted, target)
 	}
-	fmt.Fprintf(stdout, ", %s", plural(int(st.bytes), "byte"))
-	if written == nil {
+	fmt.Fprintf(stdout, ", %s (%s)", plural(int(st.bytes), "byte"), sizeText(st.bytes))
+	if !dst.sharded {
 		fmt.Fprintln(stdout)
 		return exitOK
 	}
 	fmt.Fprintf(stdout, " in %s\n", plural(len(written), "file"))
-	tt := table{right: []bool{false, true}}
+	tt := newTable(false, true)
 	for _, p := range written {
 		size := int64(0)
 		if fi, err := os.Stat(p); err == nil {
@@ -144,19 +174,24 @@ func runConvert(args []string, stdout, stderr io.Writer) int {
 		}
 		tt.add("  "+p, groupDigits(uint64(size)))
 	}
-	tt.write(stdout)
-	return exitOK
+	return writeStatus(ctx, tt.write(stdout, 0), stderr)
 }
 
-// parseTarget parses --dtype: "" for no conversion (dtype.Invalid).
+// parseTarget parses --dtype: "" for no conversion (dtype.Invalid), else
+// any spelling dtype.Parse takes of a type Convert writes (bf16, float16,
+// torch.float32, float8_e4m3fn, ...).
 func parseTarget(to string) (dtype.DType, error) {
 	if to == "" {
 		return dtype.Invalid, nil
 	}
-	if t, ok := convertTargets[strings.ToLower(to)]; ok {
-		return t, nil
+	t, err := dtype.Parse(to)
+	if err != nil {
+		return dtype.Invalid, fmt.Errorf("--dtype: %w", err)
 	}
-	return dtype.Invalid, fmt.Errorf("--dtype %q: want bf16, f16 or f32", to)
+	if _, err := dtype.ConvertedSize(0, dtype.F32, t); err != nil || t == dtype.C64 {
+		return dtype.Invalid, fmt.Errorf("--dtype %q: %v is not a conversion target: want a whole-byte floating type (bf16, f16, f32, f64, float8_e4m3fn, ...)", to, t)
+	}
+	return t, nil
 }
 
 type convertStats struct {
@@ -169,57 +204,31 @@ func converts(dt, to dtype.DType) bool {
 	return to != dtype.Invalid && dt != to && dt.Float() && dt != dtype.C64
 }
 
-// convertChunk is how many bytes of a tensor of a file that is not
-// mapped are read at a time, to be converted: a multiple of every element
-// group's size (3 bytes for F6, 8 for the widest types). A variable so
-// that tests can make it small.
-var convertChunk int64 = 3 << 20
-
-// remoteChunks is how many convertChunks a converted tensor of a remote
-// file is read in at a time, so that its parts are fetched in parallel
-// (see httprange.WithPartSize) rather than one small request at a
-// time.
-const remoteChunks = 16
-
-// convertTo writes the tensors of files (one file, or a checkpoint's
-// shards) to the single file out in canonical form, with the first file's
-// metadata, converting floating tensors to the dtype to unless it is
-// Invalid. The file appears at out only once complete: on any error, or
-// when ctx is cancelled, the temporary file is removed and out is left as
-// it was. bar, if not nil, shows the progress.
-func convertTo(ctx context.Context, files []*loader.File, out string, to dtype.DType, bar *progressBar) (convertStats, error) {
-	srcs, st := convertSources(files, to)
-	srcs, stop := meterSources(srcs, st.bytes, bar)
-	err := checkpoint.WriteFile(ctx, out, srcs, firstMetadata(files))
+// convertTo writes the sources of the tensors of files (one file, or a
+// checkpoint's shards) to the single file dst.path in canonical form, with
+// the first file's metadata. The file appears there only once complete:
+// on any error, or when ctx is cancelled, the temporary file is removed and
+// dst.path is left as it was. bar, if not nil, shows the progress of the
+// total bytes the sources produce, then the syncing.
+func convertTo(ctx context.Context, files []*loader.File, srcs []checkpoint.Source, total int64, dst destination, bar *progressBar) ([]string, error) {
+	srcs, stop := meterSources(srcs, total, bar)
+	err := checkpoint.WriteFile(ctx, dst.path, srcs, firstMetadata(files))
 	stop()
 	if err != nil {
-		return st, err
+		return nil, err
 	}
-	if fi, err := os.Stat(out); err == nil {
-		st.bytes = fi.Size()
-	}
-	return st, nil
+	return []string{dst.path}, nil
 }
 
-// convertSharded writes the tensors of files into directory dir as a
-// sharded checkpoint with shards of at most maxShard bytes of tensor
-// data, every shard with the first file's metadata. It returns the paths
-// written, the index last.
-func convertSharded(ctx context.Context, files []*loader.File, dir string, to dtype.DType, maxShard int64, bar *progressBar) (convertStats, []string, error) {
-	srcs, st := convertSources(files, to)
-	srcs, stop := meterSources(srcs, st.bytes, bar)
-	written, err := checkpoint.Save(ctx, dir, srcs, checkpoint.WithMaxShardSize(maxShard), checkpoint.WithMetadata(firstMetadata(files)))
+// convertSharded writes the sources of the tensors of files into directory
+// dst.path as a sharded checkpoint with shards of at most maxShard bytes of
+// tensor data, every shard with the first file's metadata. It returns the
+// paths written, the index last.
+func convertSharded(ctx context.Context, files []*loader.File, srcs []checkpoint.Source, total int64, dst destination, maxShard int64, bar *progressBar) ([]string, error) {
+	srcs, stop := meterSources(srcs, total, bar)
+	written, err := checkpoint.Save(ctx, dst.path, srcs, checkpoint.WithMaxShardSize(maxShard), checkpoint.WithMetadata(firstMetadata(files)))
 	stop()
-	if err != nil {
-		return st, nil, err
-	}
-	st.bytes = 0
-	for _, p := range written {
-		if fi, err := os.Stat(p); err == nil {
-			st.bytes += fi.Size()
-		}
-	}
-	return st, written, nil
+	return written, err
 }
 
 // firstMetadata returns the __metadata__ of the first file: a single
@@ -238,16 +247,10 @@ func firstMetadata(files []*loader.File) map[string]string {
 // write).
 func convertSources(files []*loader.File, to dtype.DType) ([]checkpoint.Source, convertStats) {
 	var st convertStats
-	var scratch []byte // shared: the writers open one source at a time
+	conv := new(dtype.ConvertReader) // shared: the writers open one source at a time
 	var srcs []checkpoint.Source
 	for _, f := range files {
-		for name := range f.Tensors() {
-			t, err := f.Tensor(name)
-			if err != nil {
-				// Only a closed file fails here: let the source report it.
-				srcs = append(srcs, failedSource(name, err))
-				continue
-			}
+		for _, t := range f.Tensors() {
 			st.tensors++
 			if !converts(t.DType, to) {
 				srcs = append(srcs, checkpoint.SourceOf(t))
@@ -255,7 +258,7 @@ func convertSources(files []*loader.File, to dtype.DType) ([]checkpoint.Source, 
 				continue
 			}
 			st.converted++
-			src, n := convertSource(f, t, to, &scratch)
+			src, n := convertSource(t, to, conv)
 			srcs = append(srcs, src)
 			st.bytes += n
 		}
@@ -263,107 +266,27 @@ func convertSources(files []*loader.File, to dtype.DType) ([]checkpoint.Source, 
 	return srcs, st
 }
 
-// failedSource is a source whose Open fails with err.
-func failedSource(name string, err error) checkpoint.Source {
-	return checkpoint.Source{Spec: loader.Spec{Name: name}, Open: func() (io.Reader, error) { return nil, err }}
-}
-
-// convertSource returns a Source that produces the elements of t, a
-// tensor of f, converted to the dtype to, and the number of bytes it
-// produces. A file that is not mapped is read into *scratch, a buffer
-// that every source of a conversion shares.
-func convertSource(f *loader.File, t loader.Tensor, to dtype.DType, scratch *[]byte) (checkpoint.Source, int64) {
+// convertSource returns a Source that produces the elements of t
+// converted to the dtype to, and the number of bytes it produces. Its
+// reader is conv, which every source of a conversion shares; its WriteTo
+// converts straight from a mapped file's mapping, and fetches a remote
+// file's parts in parallel, as checkpoint.SourceOf's reader does.
+func convertSource(t loader.Tensor, to dtype.DType, conv *dtype.ConvertReader) (checkpoint.Source, int64) {
 	spec := loader.Spec{Name: t.Name, DType: to, Shape: t.Shape}
 	n, err := dtype.ConvertedSize(t.Len(), t.DType, to)
 	if err != nil {
 		return checkpoint.Source{Spec: spec, Open: func() (io.Reader, error) { return nil, convertError(t, to, err) }}, 0
 	}
-	// Convert takes whole element groups only (3 bytes of F6, 1 of F4).
-	_, inGroup := elementGroup(t.DType)
-	outGroup, _ := dtype.ConvertedSize(inGroup, t.DType, to)
 	return checkpoint.Source{Spec: spec, Open: func() (io.Reader, error) {
-		r := &convertReader{f: f, t: t, to: to, scratch: scratch, fetch: convertChunk, inGroup: int(inGroup), outGroup: int(outGroup)}
-		if httprange.IsURL(f.Name()) {
-			r.fetch *= remoteChunks
-		}
-		if isMapped(f) && t.Len() > 0 {
-			// The whole tensor, a view of the mapping: nothing is read.
-			b, err := t.Bytes()
-			if err != nil {
-				return nil, err
-			}
-			r.in, r.off = b, t.Len()
-		}
-		return r, nil
-	}}, n
-}
-
-// convertReader reads a tensor's elements converted to another dtype. It
-// converts straight into the caller's buffer, as many whole element
-// groups as fit, from the mapping when the file is mapped, else from
-// chunks of fetch bytes read into the shared scratch buffer.
-type convertReader struct {
-	f                 *loader.File
-	t                 loader.Tensor
-	to                dtype.DType
-	scratch           *[]byte
-	fetch             int64
-	inGroup, outGroup int    // bytes of one element group, before and after
-	off               int64  // the next offset in the tensor to read
-	in                []byte // read and not yet converted
-	spill             []byte // converted and not yet returned (see Read)
-	spillBuf          [16]byte
-}
-
-func (r *convertReader) Read(p []byte) (int, error) {
-	if len(r.spill) == 0 && len(r.in) == 0 {
-		if err := r.next(); err != nil {
-			return 0, err
-		}
-	}
-	if len(r.spill) == 0 && len(p) < r.outGroup {
-		// p cannot hold one converted group (16 bytes at most: four F6
-		// elements as F32): convert one aside and return it in pieces.
-		n, err := r.convert(r.spillBuf[:], r.inGroup)
+		src, err := checkpoint.SourceOf(t).Open()
 		if err != nil {
-			return 0, err
+			return nil, err
 		}
-		r.spill = r.spillBuf[:n]
-	}
-	if len(r.spill) > 0 {
-		n := copy(p, r.spill)
-		r.spill = r.spill[n:]
-		return n, nil
-	}
-	return r.convert(p, min(len(p)/r.outGroup*r.inGroup, len(r.in)))
-}
-
-// convert converts the next k bytes read, whole element groups, into dst.
-func (r *convertReader) convert(dst []byte, k int) (int, error) {
-	n, err := dtype.Convert(dst, r.to, r.in[:k], r.t.DType)
-	if err != nil {
-		return 0, convertError(r.t, r.to, err)
-	}
-	r.in = r.in[k:]
-	return n, nil
-}
-
-// next reads the next chunk of the tensor into the scratch buffer, or
-// returns io.EOF at its end.
-func (r *convertReader) next() error {
-	if r.off >= r.t.Len() {
-		return io.EOF
-	}
-	k := min(r.t.Len()-r.off, r.fetch)
-	if int64(len(*r.scratch)) < k {
-		*r.scratch = make([]byte, k)
-	}
-	in := (*r.scratch)[:k]
-	if _, err := r.f.ReadAt(in, r.t.Offset()+r.off); err != nil {
-		return err
-	}
-	r.in, r.off = in, r.off+k
-	return nil
+		if err := conv.Reset(src, t.DType, to); err != nil {
+			return nil, convertError(t, to, err)
+		}
+		return conv, nil
+	}}, n
 }
 
 func convertError(t loader.Tensor, to dtype.DType, err error) error {
@@ -371,21 +294,26 @@ func convertError(t loader.Tensor, to dtype.DType, err error) error {
 		Detail: fmt.Sprintf("converting %v to %v", t.DType, to), Cause: err}
 }
 
-// isMapped reports whether f is memory-mapped.
-func isMapped(f *loader.File) bool {
-	m, release, err := f.Mapping()
-	release()
-	return err == nil && m != nil
-}
-
 // meterSources wraps srcs so that the bytes they produce advance bar,
 // which a ticker redraws every progressInterval until stop is called, and
-// stop once more. With a nil bar it returns srcs as they are.
+// stop once more. Once the sources have produced all total bytes, the
+// bar says "syncing" while the writer flushes the output to disk. With a
+// nil bar it returns srcs as they are.
 func meterSources(srcs []checkpoint.Source, total int64, bar *progressBar) ([]checkpoint.Source, func()) {
 	if bar == nil {
 		return srcs, func() {}
 	}
-	var done atomic.Int64
+	m := &meter{total: total}
+	draw := func() {
+		if n := m.n.Load(); n < total || total == 0 {
+			bar.update(n, total)
+		} else {
+			// Every byte is out of the sources: the writer is flushing
+			// and fsyncing the output before it renames it into place.
+			bar.syncing(total)
+		}
+	}
+	m.full = draw
 	out := make([]checkpoint.Source, len(srcs))
 	for i, s := range srcs {
 		open := s.Open
@@ -397,17 +325,30 @@ func meterSources(srcs []checkpoint.Source, total int64, bar *progressBar) ([]ch
 			if wt, ok := r.(io.WriterTo); ok {
 				// Keep the source's WriteTo, which writes from a mapping
 				// without a copy.
-				return &countingWriterTo{countingReader{r: r, n: &done}, wt}, nil
+				return &countingWriterTo{countingReader{r: r, m: m}, wt}, nil
 			}
-			return &countingReader{r: r, n: &done}, nil
+			return &countingReader{r: r, m: m}, nil
 		}
 		out[i] = s
 	}
-	draw := func() { bar.update(done.Load(), total) }
 	stop := tick(progressInterval, draw)
 	return out, func() {
 		stop()
 		draw() // the end, as device.WithProgress reports it
+	}
+}
+
+// meter counts bytes towards a total, and calls full (if set) when they
+// reach it.
+type meter struct {
+	n     atomic.Int64
+	total int64
+	full  func()
+}
+
+func (m *meter) add(k int) {
+	if k > 0 && m.n.Add(int64(k)) == m.total && m.full != nil {
+		m.full()
 	}
 }
 
@@ -434,15 +375,15 @@ func tick(interval time.Duration, fn func()) func() {
 	}
 }
 
-// countingReader counts the bytes read through it into n.
+// countingReader counts the bytes read through it into m.
 type countingReader struct {
 	r io.Reader
-	n *atomic.Int64
+	m *meter
 }
 
 func (c *countingReader) Read(p []byte) (int, error) {
 	n, err := c.r.Read(p)
-	c.n.Add(int64(n))
+	c.m.add(n)
 	return n, err
 }
 
@@ -454,18 +395,18 @@ type countingWriterTo struct {
 }
 
 func (c *countingWriterTo) WriteTo(w io.Writer) (int64, error) {
-	return c.wt.WriteTo(countingWriter{w: w, n: c.n})
+	return c.wt.WriteTo(countingWriter{w: w, m: c.m})
 }
 
-// countingWriter counts the bytes written through it into n.
+// countingWriter counts the bytes written through it into m.
 type countingWriter struct {
 	w io.Writer
-	n *atomic.Int64
+	m *meter
 }
 
 func (c countingWriter) Write(p []byte) (int, error) {
 	n, err := c.w.Write(p)
-	c.n.Add(int64(n))
+	c.m.add(n)
 	return n, err
 }
 

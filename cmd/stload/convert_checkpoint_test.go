@@ -55,7 +55,7 @@ func TestConvertSplitMerge(t *testing.T) {
 	tmp := t.TempDir()
 	split := filepath.Join(tmp, "split")
 	r := stload(t, "convert", "--max-shard-size", "100kB", tinyLlamaPath, split)
-	if r.code != 0 || r.stderr != "" || !strings.Contains(r.stdout, "21 tensors, 217,567 bytes in 4 files\n") ||
+	if r.code != 0 || r.stderr != "" || !strings.Contains(r.stdout, "21 tensors, 217,567 bytes (217.6 kB) in 4 files\n") ||
 		!strings.Contains(r.stdout, filepath.Join(split, "model.safetensors.index.json")) {
 		t.Fatal(r)
 	}
@@ -85,7 +85,7 @@ func TestConvertSplitMerge(t *testing.T) {
 	for _, in := range []string{split, filepath.Join(split, checkpoint.DefaultIndexName), srv.URL + "/split/" + checkpoint.DefaultIndexName} {
 		out := filepath.Join(tmp, "merged.safetensors")
 		r := stload(t, "convert", in, out)
-		if r.code != 0 || r.stdout != in+" -> "+out+": 21 tensors, "+plural(len(orig), "byte")+"\n" {
+		if r.code != 0 || r.stdout != in+" -> "+out+": 21 tensors, "+plural(len(orig), "byte")+" ("+sizeText(int64(len(orig)))+")\n" {
 			t.Fatalf("merge %s: %v", in, r)
 		}
 		if !bytes.Equal(mustRead(t, out), orig) {
@@ -182,7 +182,7 @@ func TestConvertCheckpointFailures(t *testing.T) {
 		// A new output directory is removed again.
 		tmp := t.TempDir()
 		out := filepath.Join(tmp, "out")
-		_, _, err := convertSharded(context.Background(), []*loader.File{flaky(t)}, out, to, 50_000, nil)
+		_, err := convertShards(context.Background(), []*loader.File{flaky(t)}, out, to, 50_000)
 		if !errors.Is(err, errFlaky) {
 			t.Errorf("to %v: got %v", to, err)
 		}
@@ -192,14 +192,14 @@ func TestConvertCheckpointFailures(t *testing.T) {
 		// An existing one keeps what it held, and nothing else.
 		os.Mkdir(out, 0o755)
 		os.WriteFile(filepath.Join(out, "keep"), []byte("x"), 0o644)
-		if _, _, err := convertSharded(context.Background(), []*loader.File{flaky(t)}, out, to, 50_000, nil); err == nil {
+		if _, err := convertShards(context.Background(), []*loader.File{flaky(t)}, out, to, 50_000); err == nil {
 			t.Error("no error")
 		}
 		if got := fileNames(dirFiles(t, out)); len(got) != 1 || got[0] != "keep" {
 			t.Errorf("to %v: the output directory holds %v", to, got)
 		}
 		// A merge: no temporary file beside the output.
-		if _, err := convertTo(context.Background(), []*loader.File{flaky(t)}, filepath.Join(tmp, "m.safetensors"), to, nil); !errors.Is(err, errFlaky) {
+		if _, err := convertFiles(context.Background(), []*loader.File{flaky(t)}, filepath.Join(tmp, "m.safetensors"), to); !errors.Is(err, errFlaky) {
 			t.Errorf("to %v: merge got %v", to, err)
 		}
 		if got := fileNames(dirFiles(t, tmp)); len(got) != 1 || got[0] != "out/" {
@@ -216,7 +216,7 @@ func TestConvertCheckpointFailures(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer f.Close()
-	if _, _, err := convertSharded(ctx, []*loader.File{f}, filepath.Join(tmp, "out"), dtype.F16, 50_000, nil); !errors.Is(err, context.Canceled) {
+	if _, err := convertShards(ctx, []*loader.File{f}, filepath.Join(tmp, "out"), dtype.F16, 50_000); !errors.Is(err, context.Canceled) {
 		t.Errorf("cancelled: got %v", err)
 	}
 	if got := dirFiles(t, tmp); len(got) != 0 {
@@ -261,8 +261,8 @@ func TestConvertCheckpointFailures(t *testing.T) {
 	}
 }
 
-// TestSizeFlag checks what the size flags add to bench.ParseSize (tested
-// there): a size must be positive.
+// TestSizeFlag checks the size flags: parseSize's units, and that a size
+// must be positive.
 func TestSizeFlag(t *testing.T) {
 	for in, want := range map[string]int64{"5GB": 5_000_000_000, "512MiB": 512 << 20, "4096": 4096} {
 		var f sizeFlag

@@ -161,12 +161,14 @@ func TestConvertDType(t *testing.T) {
 // ones change, integers, BOOL and C64 stay as they are.
 func TestConvertAllDTypes(t *testing.T) {
 	in := filepath.Join(conformance, "valid", "all_dtypes.safetensors")
-	for _, to := range []string{"bf16", "f16", "f32"} {
+	for to, target := range map[string]dtype.DType{
+		"bf16": dtype.BF16, "f16": dtype.F16, "f32": dtype.F32, "float16": dtype.F16, "torch.bfloat16": dtype.BF16,
+		"half": dtype.F16, "FP32": dtype.F32, "float64": dtype.F64, "float8_e4m3fn": dtype.F8_E4M3, "torch.float8_e5m2": dtype.F8_E5M2,
+	} {
 		out := filepath.Join(t.TempDir(), "out.safetensors")
-		if r := stload(t, "convert", "--dtype", to, in, out); r.code != 0 {
+		if r := stload(t, "convert", "--dtype", to, in, out); r.code != 0 || !strings.Contains(r.stdout, "converted to "+target.String()) {
 			t.Fatal(r)
 		}
-		target := convertTargets[to]
 		src, _ := loader.Open(in)
 		dst, err := loader.Open(out)
 		if err != nil {
@@ -272,12 +274,13 @@ func TestConvertFailures(t *testing.T) {
 	}
 	check("missing output directory")
 
-	// An output path that is a directory: the rename fails at the end.
+	// An output directory that holds a directory of the input's name:
+	// refused before anything is written (see TestConvertDestinations).
 	sub := filepath.Join(dir, "sub")
-	os.Mkdir(sub, 0o755)
+	os.MkdirAll(filepath.Join(sub, filepath.Base(tinyLlamaPath)), 0o755)
 	os.WriteFile(filepath.Join(sub, "keep"), []byte("x"), 0o644)
 	r = stload(t, "convert", tinyLlamaPath, sub)
-	if r.code != 1 {
+	if r.code != 1 || !strings.Contains(r.stderr, "is a directory") {
 		t.Errorf("output is a directory: %v", r)
 	}
 	if b, err := os.ReadFile(filepath.Join(sub, "keep")); err != nil || string(b) != "x" {
@@ -317,8 +320,22 @@ func TestConvertFailures(t *testing.T) {
 }
 
 // convertFile converts the single file f to out, without a progress bar.
-func convertFile(ctx context.Context, f *loader.File, out string, to dtype.DType) (convertStats, error) {
-	return convertTo(ctx, []*loader.File{f}, out, to, nil)
+func convertFile(ctx context.Context, f *loader.File, out string, to dtype.DType) ([]string, error) {
+	return convertFiles(ctx, []*loader.File{f}, out, to)
+}
+
+// convertFiles converts files to the single file out, without a progress
+// bar.
+func convertFiles(ctx context.Context, files []*loader.File, out string, to dtype.DType) ([]string, error) {
+	srcs, st := convertSources(files, to)
+	return convertTo(ctx, files, srcs, st.bytes, destination{path: out}, nil)
+}
+
+// convertShards converts files to a sharded checkpoint in dir, without a
+// progress bar.
+func convertShards(ctx context.Context, files []*loader.File, dir string, to dtype.DType, maxShard int64) ([]string, error) {
+	srcs, st := convertSources(files, to)
+	return convertSharded(ctx, files, srcs, st.bytes, destination{path: dir, sharded: true}, maxShard, nil)
 }
 
 var errFlaky = errors.New("flaky disk")
@@ -343,9 +360,6 @@ func (r *failingReader) ReadAt(p []byte, off int64) (int, error) {
 // memory mapping and through pread, and compares the result with one
 // dtype.Convert of the whole tensor.
 func TestConvertChunks(t *testing.T) {
-	defer func(n int64) { convertChunk = n }(convertChunk)
-	convertChunk = 48 // 16 F6 groups, 6 F64 elements
-
 	dir := t.TempDir()
 	in := filepath.Join(dir, "in.safetensors")
 	data := map[string]loader.Data{}
@@ -378,8 +392,10 @@ func TestConvertChunks(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if isMapped(f) == pread {
-			t.Fatalf("pread=%v but mapped=%v", pread, isMapped(f))
+		if m, release, _ := f.Mapping(); (m == nil) != pread {
+			t.Fatalf("pread=%v but mapped=%v", pread, m != nil)
+		} else {
+			release()
 		}
 		for _, to := range []dtype.DType{dtype.Invalid, dtype.BF16, dtype.F16, dtype.F32} {
 			out := filepath.Join(dir, "out.safetensors")
@@ -435,8 +451,6 @@ func finite(dt dtype.DType, n int) []byte {
 // every size up to past one element group, which the reader must fill
 // with whole groups converted in place or, below a group, in pieces.
 func TestConvertReaderSmallReads(t *testing.T) {
-	defer func(n int64) { convertChunk = n }(convertChunk)
-	convertChunk = 48
 	in := filepath.Join(t.TempDir(), "in.safetensors")
 	data := map[string]loader.Data{
 		"f6":   {DType: dtype.F6_E3M2, Shape: []uint64{4 * 37}, Bytes: finite(dtype.F32, 3*37)},
@@ -466,8 +480,7 @@ func TestConvertReaderSmallReads(t *testing.T) {
 			}
 			want = want[:n]
 			for size := 1; size <= 20; size++ {
-				var scratch []byte
-				src, _ := convertSource(f, tt, dtype.F32, &scratch)
+				src, _ := convertSource(tt, dtype.F32, new(dtype.ConvertReader))
 				r, err := src.Open()
 				if err != nil {
 					t.Fatal(err)

@@ -12,8 +12,9 @@ import (
 )
 
 var dumpCmd = &command{
-	name:    "dump",
-	summary: "print a tensor, or a slice of it, as bytes or values",
+	name:     "dump",
+	summary:  "print a tensor, or a slice of it, as bytes or values",
+	synopsis: "stload dump [--slice SPEC] [--raw|--values|--json|--sha256] INPUT TENSOR",
 	usage: `Usage: stload dump [--slice SPEC] [--raw | --values | --json] [--sha256] [--lenient] INPUT TENSOR
 
 Dump writes the named tensor of INPUT, or the part of it SPEC selects, to
@@ -69,7 +70,7 @@ type dumpSHA struct {
 	SHA256 string   `json:"sha256"`
 }
 
-func runDump(args []string, stdout, stderr io.Writer) int {
+func runDump(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	var (
 		spec                     string
 		raw, values, asJSON, sha bool
@@ -94,38 +95,38 @@ func runDump(args []string, stdout, stderr io.Writer) int {
 	}
 	jsonErrors := asJSON || sha
 
-	c, err := openInput(context.Background(), pos[0], in)
+	c, err := openInput(ctx, pos[0], in)
 	if err != nil {
-		return failure(err, jsonErrors, stdout, stderr)
+		return failure(ctx, err, jsonErrors, stdout, stderr)
 	}
 	defer c.Close()
 	f, dt, s, err := selectSlice(c, pos[1], spec)
 	if err != nil {
-		return failure(err, jsonErrors, stdout, stderr)
+		return failure(ctx, err, jsonErrors, stdout, stderr)
 	}
 
 	switch {
 	case sha:
 		n, sum, err := hashSlice(s)
 		if err != nil {
-			return failure(err, true, stdout, stderr)
+			return failure(ctx, err, true, stdout, stderr)
 		}
 		err = writeJSON(stdout, dumpSHA{OK: true, Shape: s.Shape, NBytes: n, SHA256: sum})
-		return writeStatus(err, stderr)
+		return writeStatus(ctx, err, stderr)
 	case asJSON:
 		sel := newSelection(f, dt, s)
 		defer sel.close()
-		return writeStatus(sel.writeJSON(stdout), stderr)
-	case values || !raw && isTerminal(stdout):
+		return writeStatus(ctx, sel.writeJSON(stdout), stderr)
+	case values || !raw && terminal(stdout):
 		sel := newSelection(f, dt, s)
 		defer sel.close()
-		return writeStatus(sel.writeRepr(stdout), stderr)
+		return writeStatus(ctx, sel.writeRepr(stdout), stderr)
 	default:
 		bw := bufio.NewWriterSize(stdout, 1<<20)
 		if _, err := s.WriteTo(bw); err != nil {
-			return writeStatus(err, stderr)
+			return writeStatus(ctx, err, stderr)
 		}
-		return writeStatus(bw.Flush(), stderr)
+		return writeStatus(ctx, bw.Flush(), stderr)
 	}
 }
 
@@ -140,11 +141,8 @@ func selectSlice(c *checkpoint.Checkpoint, tensor, spec string) (*loader.File, d
 	f, _ := c.File(tensor)
 	idx, err := loader.ParseSpec(spec)
 	if err != nil {
-		var e *loader.Error
-		if errors.As(err, &e) {
-			e.File, e.Tensor = f.Name(), tensor
-		}
-		return nil, dtype.Invalid, nil, err
+		// The spec's error, placed in the file and tensor.
+		return nil, dtype.Invalid, nil, &loader.Error{File: f.Name(), Tensor: tensor, Cause: err}
 	}
 	s, err := t.Slice(idx...)
 	return f, t.DType, s, err

@@ -66,16 +66,15 @@ func isFlagValue(fs *flag.FlagSet, consumed []string) bool {
 	return true
 }
 
-// usageError reports a command line problem: the message and the
-// command's help on stderr, and exit status 2. For -h it prints the help
-// on stdout and returns 0.
+// usageError reports a command line problem: the error, the command's
+// one-line synopsis and where its help is, on stderr, and exit status 2.
+// For -h, -help and --help it prints the help on stdout and returns 0.
 func usageError(c *command, err error, stdout, stderr io.Writer) int {
 	if errors.Is(err, flag.ErrHelp) {
 		io.WriteString(stdout, c.usage)
 		return exitOK
 	}
-	fmt.Fprintf(stderr, "stload %s: %v\n\n", c.name, err)
-	io.WriteString(stderr, c.usage)
+	fmt.Fprintf(stderr, "stload %s: %v\nusage: %s\nsee: stload help %s\n", c.name, err, c.synopsis, c.name)
 	return exitUsage
 }
 

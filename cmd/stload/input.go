@@ -64,6 +64,16 @@ func openInput(ctx context.Context, name string, o inputOptions) (*checkpoint.Ch
 	return c, nil
 }
 
+// shown returns an input as the command prints it: a URL without its
+// user information, query or fragment, which may hold credentials
+// (httprange.Redact), anything else as given.
+func shown(input string) string {
+	if httprange.IsURL(input) {
+		return httprange.Redact(input)
+	}
+	return input
+}
+
 // shardName returns the name of a checkpoint's shard f as its index names
 // it (model-00001-of-00002.safetensors): its path relative to the index's
 // directory, or the whole path when it is elsewhere.

@@ -2,9 +2,11 @@ package main
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
+	"encoding/json"
 	"fmt"
 	"io"
 	"maps"
@@ -12,6 +14,7 @@ import (
 	"strconv"
 	"strings"
 	"unicode"
+	"unicode/utf8"
 
 	"github.com/stload/stload/dtype"
 	"github.com/stload/stload/loader"
@@ -19,9 +22,10 @@ import (
 )
 
 var inspectCmd = &command{
-	name:    "inspect",
-	summary: "list a file's tensors, totals and metadata",
-	usage: `Usage: stload inspect [--json] [--sha256] [--lenient] INPUT
+	name:     "inspect",
+	summary:  "list a file's tensors, totals and metadata",
+	synopsis: "stload inspect [--json] [--sha256] [--wide] [--lenient] INPUT",
+	usage: `Usage: stload inspect [--json] [--sha256] [--wide] [--lenient] INPUT
 
 Inspect validates INPUT and prints its tensors in file-offset order (ties by
 name) as a table of name, dtype, shape, size in bytes and data offsets,
@@ -29,6 +33,12 @@ then the totals per dtype, the parameter count and the metadata. For a
 sharded checkpoint it prints a summary of the whole, each shard's tensors
 under a line naming the shard, the totals over all shards, the index's
 metadata and the shards' metadata.
+
+The tables fit 80 columns: a tensor name too long for that loses its
+middle to "…" (--wide prints names whole). Sizes are in decimal units
+(kB, MB, GB: powers of 1000) with one decimal; byte and parameter counts
+have thousands separators; shapes and offsets are printed as the header
+writes them.
 
 ` + inputHelp + `
 Flags:
@@ -50,8 +60,11 @@ Flags:
              DuplicateKey, a checkpoint's NoCheckpoint, InvalidIndex,
              ShardMissing, WeightMapMismatch, InsecurePath, a URL's
              RangeUnsupported or RemoteChanged, or IoError) and exits 1.
-  --sha256   add each tensor's SHA-256 (hex, of its bytes): a column, or a
-             "sha256" field in JSON. Reads every tensor.
+  --sha256   add each tensor's SHA-256 (hex, of its bytes): a line under
+             the tensor's row, or a "sha256" field in JSON. Reads every
+             tensor, with a progress bar on standard error when it is a
+             terminal.
+  --wide     do not shorten names to fit the tables in 80 columns.
   --lenient  accept what the reference accepts and stload rejects by default:
              duplicate tensor names or metadata keys (the last one wins) and
              tensor entries written as positional arrays; for a checkpoint,
@@ -63,102 +76,101 @@ Flags:
 func init() { inspectCmd.run = runInspect }
 
 type inspectFlags struct {
-	json, sha bool
-	in        inputOptions
+	json, sha, wide bool
+	in              inputOptions
 }
 
-func runInspect(args []string, stdout, stderr io.Writer) int {
+func runInspect(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	var fl inspectFlags
 	fs := newFlags(inspectCmd)
 	fs.BoolVar(&fl.json, "json", false, "")
 	fs.BoolVar(&fl.sha, "sha256", false, "")
+	fs.BoolVar(&fl.wide, "wide", false, "")
 	addInputFlags(fs, &fl.in)
 	pos, code, ok := parseCommand(inspectCmd, fs, args, 1, 1, stdout, stderr)
 	if !ok {
 		return code
 	}
-	c, err := openInput(context.Background(), pos[0], fl.in)
+	c, err := openInput(ctx, pos[0], fl.in)
 	if err != nil {
-		return failure(err, fl.json, stdout, stderr)
+		return failure(ctx, err, fl.json, stdout, stderr)
 	}
 	defer c.Close()
-	if f := single(c); f != nil {
-		rep, err := describe(f, fl.sha)
-		if err != nil {
-			return failure(err, fl.json, stdout, stderr)
+	var sums [][][sha256.Size]byte // per file, per tensor
+	if fl.sha {
+		if sums, err = hashFiles(ctx, c.Files(), newProgress(stderr, false)); err != nil {
+			return failure(ctx, err, fl.json, stdout, stderr)
 		}
-		if fl.json {
-			err = writeJSON(stdout, rep)
-		} else {
-			err = rep.writeText(stdout, pos[0], fl.sha)
-		}
-		return writeStatus(err, stderr)
 	}
-	rep, err := describeCheckpoint(c, fl.sha)
-	if err != nil {
-		return failure(err, fl.json, stdout, stderr)
+	rep := &report{sums: sums, width: screenWidth}
+	if fl.wide {
+		rep.width = 0
 	}
-	if fl.json {
-		err = writeJSON(stdout, rep)
-	} else {
-		err = rep.writeText(stdout, pos[0], c.Path(), fl.sha)
+	bw := bufio.NewWriterSize(stdout, 64<<10)
+	switch f := single(c); {
+	case fl.json && f != nil:
+		rep.fileJSON(bw, f, 0)
+	case fl.json:
+		rep.checkpointJSON(bw, c)
+	case f != nil:
+		rep.fileText(bw, shown(pos[0]), f)
+	default:
+		rep.checkpointText(bw, shown(pos[0]), c)
 	}
-	return writeStatus(err, stderr)
+	if rep.err == nil {
+		rep.err = bw.Flush()
+	}
+	return writeStatus(ctx, rep.err, stderr)
 }
 
-// inspectJSON is inspect's --json output; the field order is the
-// contract.
-type inspectJSON struct {
-	OK         bool              `json:"ok"`
-	HeaderSize int64             `json:"header_size"`
-	Metadata   map[string]string `json:"metadata"` // nil → null, empty → {}
-	Tensors    []tensorJSON      `json:"tensors"`
-}
-
-type tensorJSON struct {
-	Name        string   `json:"name"`
-	DType       string   `json:"dtype"`
-	Shape       []uint64 `json:"shape"`
-	DataOffsets [2]int64 `json:"data_offsets"`
-	SHA256      string   `json:"sha256,omitempty"`
-
-	elements uint64
-	bytes    int64
-}
-
-// describe collects what inspect prints about f, hashing every tensor
-// when sha is set.
-func describe(f *loader.File, sha bool) (*inspectJSON, error) {
-	rep := &inspectJSON{OK: true, HeaderSize: f.HeaderSize(), Metadata: f.Metadata(), Tensors: []tensorJSON{}}
-	for name, info := range f.Tensors() {
-		t := tensorJSON{
-			Name:        name,
-			DType:       info.DType.String(),
-			Shape:       append([]uint64{}, info.Shape...), // a scalar's is [], not null
-			DataOffsets: [2]int64{info.Begin, info.End},
-			elements:    info.NumElements(),
-			bytes:       info.Len(),
+// hashFiles hashes every tensor of files, streamed from its file, and
+// returns the digests per file in tensor order. bar shows the progress.
+func hashFiles(ctx context.Context, files []*loader.File, bar *progressBar) ([][][sha256.Size]byte, error) {
+	var total int64
+	for _, f := range files {
+		for _, t := range f.Tensors() {
+			total += t.Len()
 		}
-		if sha {
-			sum, err := tensorSHA256(info)
+	}
+	m := &meter{total: total}
+	draw := func() { bar.update(m.n.Load(), total) }
+	stop := func() {}
+	if bar != nil {
+		draw()
+		stop = tick(progressInterval, draw)
+	}
+	defer bar.done()
+	defer stop()
+	h := sha256.New()
+	sums := make([][][sha256.Size]byte, len(files))
+	for i, f := range files {
+		sums[i] = make([][sha256.Size]byte, 0, tensorCount(f))
+		for _, t := range f.Tensors() {
+			if err := ctx.Err(); err != nil {
+				return nil, err
+			}
+			s, err := t.Slice()
 			if err != nil {
 				return nil, err
 			}
-			t.SHA256 = sum
+			h.Reset()
+			if _, err := s.WriteTo(countingWriter{w: h, m: m}); err != nil {
+				return nil, err
+			}
+			sums[i] = append(sums[i], [sha256.Size]byte{})
+			h.Sum(sums[i][len(sums[i])-1][:0])
 		}
-		rep.Tensors = append(rep.Tensors, t)
 	}
-	return rep, nil
+	return sums, nil
 }
 
-// tensorSHA256 hashes the tensor's bytes, streamed from its file.
-func tensorSHA256(t loader.Tensor) (string, error) {
-	s, err := t.Slice()
-	if err != nil {
-		return "", err
+// tensorCount returns the number of tensors in f.
+func tensorCount(f *loader.File) int {
+	n := 0
+	for range f.Tensors() {
+		n++
 	}
-	_, sum, err := hashSlice(s)
-	return sum, err
+	return n
 }
 
 // hashSlice streams the bytes a slice covers into SHA-256 without
@@ -172,22 +184,115 @@ func hashSlice(s *loader.Slice) (int64, string, error) {
 	return n, hex.EncodeToString(h.Sum(nil)), nil
 }
 
-// writeText prints the readable report: a summary line, the tensor table,
-// the totals per dtype and the metadata.
-func (rep *inspectJSON) writeText(w io.Writer, file string, sha bool) error {
-	bw := bufio.NewWriter(w)
-	all := tally(rep.Tensors)
-	fmt.Fprintf(bw, "%s: %s, %s parameters, %s of tensor data, header %s\n",
-		file, plural(all.tensors, "tensor"), groupDigits(all.elements), sizeText(all.bytes), plural(int(rep.HeaderSize), "byte"))
-	if len(rep.Tensors) > 0 {
-		bw.WriteString("\n")
-		writeTensorTable(bw, rep.Tensors, sha)
-		bw.WriteString("\n")
-		writeTotals(bw, rep.Tensors)
+// report writes what inspect prints, tensor by tensor as it goes through
+// a file's, so that the memory it needs beyond the open file does not
+// grow with the number of tensors. The first write error sticks in err
+// and stops the writes after it.
+type report struct {
+	sums  [][][sha256.Size]byte // with --sha256, per file and tensor
+	width int                   // of the tensor tables; 0: no limit
+	err   error
+	buf   bytes.Buffer // for json
+	enc   *json.Encoder
+}
+
+func (r *report) printf(w io.Writer, format string, args ...any) {
+	if r.err == nil {
+		_, r.err = fmt.Fprintf(w, format, args...)
 	}
-	bw.WriteString("\n")
-	writeMetadata(bw, "metadata", rep.Metadata)
-	return bw.Flush()
+}
+
+// sum returns the hex SHA-256 of file i's tensor k, or "" without
+// --sha256.
+func (r *report) sum(i, k int) string {
+	if r.sums == nil {
+		return ""
+	}
+	return hex.EncodeToString(r.sums[i][k][:])
+}
+
+// inspect --json: the field order is the contract. A single file:
+//
+//	{"ok":true,"header_size":N,"metadata":{...}|null,"tensors":[...]}
+//
+// and a sharded checkpoint:
+//
+//	{"ok":true,"checkpoint":true,"metadata":{...}|null,"shards":[
+//	  {"file":..,"header_size":N,"metadata":..,"tensors":[...]},...]}
+//
+// The tensors and shards are streamed, one element at a time.
+
+// tensorJSON is one element of inspect --json's "tensors".
+type tensorJSON struct {
+	Name        string   `json:"name"`
+	DType       string   `json:"dtype"`
+	Shape       []uint64 `json:"shape"`
+	DataOffsets [2]int64 `json:"data_offsets"`
+	SHA256      string   `json:"sha256,omitempty"`
+}
+
+// fileJSON writes the JSON report of f, the i-th file of its input.
+func (r *report) fileJSON(w *bufio.Writer, f *loader.File, i int) {
+	r.printf(w, `{"ok":true,"header_size":%d,"metadata":`, f.HeaderSize())
+	r.json(w, f.Metadata())
+	r.tensorsJSON(w, f, i)
+	r.printf(w, "}\n")
+}
+
+// tensorsJSON writes `,"tensors":[...]` for f, the i-th file.
+func (r *report) tensorsJSON(w *bufio.Writer, f *loader.File, i int) {
+	r.printf(w, `,"tensors":[`)
+	k := 0
+	for name, t := range f.Tensors() {
+		if k > 0 {
+			r.printf(w, ",")
+		}
+		shape := t.Shape
+		if shape == nil {
+			shape = []uint64{} // a scalar's is [], not null
+		}
+		r.json(w, tensorJSON{Name: name, DType: t.DType.String(), Shape: shape,
+			DataOffsets: [2]int64{t.Begin, t.End}, SHA256: r.sum(i, k)})
+		k++
+	}
+	r.printf(w, "]")
+}
+
+// checkpointJSON writes the JSON report of a sharded checkpoint: the
+// index's metadata (values as strings), then each shard, in name order.
+func (r *report) checkpointJSON(w *bufio.Writer, c *checkpoint.Checkpoint) {
+	r.printf(w, `{"ok":true,"checkpoint":true,"metadata":`)
+	r.json(w, c.Metadata())
+	r.printf(w, `,"shards":[`)
+	for i, f := range c.Files() {
+		if i > 0 {
+			r.printf(w, ",")
+		}
+		r.printf(w, `{"file":`)
+		r.json(w, shardName(c, f))
+		r.printf(w, `,"header_size":%d,"metadata":`, f.HeaderSize())
+		r.json(w, f.Metadata())
+		r.tensorsJSON(w, f, i)
+		r.printf(w, "}")
+	}
+	r.printf(w, "]}\n")
+}
+
+// json writes v as compact JSON without a newline, escaping strings as
+// JSON requires and no more ('<', '>' and '&' as they are), as writeJSON
+// does.
+func (r *report) json(w io.Writer, v any) {
+	if r.err != nil {
+		return
+	}
+	if r.enc == nil {
+		r.enc = json.NewEncoder(&r.buf)
+		r.enc.SetEscapeHTML(false)
+	}
+	r.buf.Reset()
+	if r.err = r.enc.Encode(v); r.err == nil {
+		_, r.err = w.Write(bytes.TrimSuffix(r.buf.Bytes(), []byte("\n")))
+	}
 }
 
 // total counts tensors, their elements and their bytes.
@@ -197,174 +302,203 @@ type total struct {
 	bytes    int64
 }
 
-func (x *total) add(t tensorJSON) {
+func (x *total) add(t loader.Tensor) {
 	x.tensors++
-	x.elements += t.elements
-	x.bytes += t.bytes
+	x.elements += t.NumElements()
+	x.bytes += t.Len()
 }
 
-// tally totals tensors.
-func tally(tensors []tensorJSON) total {
-	var all total
-	for _, t := range tensors {
-		all.add(t)
-	}
-	return all
+// totals counts the tensors of files per dtype and over all.
+type totals struct {
+	all    total
+	byType map[dtype.DType]*total
 }
 
-// writeTensorTable prints one row per tensor: name, dtype, shape, bytes,
-// offsets and, with sha, the SHA-256.
-func writeTensorTable(w io.Writer, tensors []tensorJSON, sha bool) {
-	tt := table{right: []bool{false, false, false, true, false, false}}
-	head := []string{"NAME", "DTYPE", "SHAPE", "BYTES", "OFFSETS"}
-	if sha {
-		head = append(head, "SHA256")
+func (x *totals) add(f *loader.File) {
+	if x.byType == nil {
+		x.byType = map[dtype.DType]*total{}
 	}
-	tt.add(head...)
-	for _, t := range tensors {
-		row := []string{displayName(t.Name), t.DType, shapeText(t.Shape), strconv.FormatInt(t.bytes, 10),
-			fmt.Sprintf("[%d, %d]", t.DataOffsets[0], t.DataOffsets[1])}
-		if sha {
-			row = append(row, t.SHA256)
-		}
-		tt.add(row...)
-	}
-	tt.write(w)
-}
-
-// writeTotals prints the tensors, parameters and bytes per dtype, widest
-// type first, and over all.
-func writeTotals(w io.Writer, tensors []tensorJSON) {
-	totals := map[string]*total{}
-	var all total
-	for _, t := range tensors {
-		tt := totals[t.DType]
+	for _, t := range f.Tensors() {
+		tt := x.byType[t.DType]
 		if tt == nil {
 			tt = &total{}
-			totals[t.DType] = tt
+			x.byType[t.DType] = tt
 		}
 		tt.add(t)
-		all.add(t)
+		x.all.add(t)
 	}
-	tt := table{right: []bool{false, true, true, true, false}}
-	tt.add("DTYPE", "TENSORS", "PARAMETERS", "BYTES", "")
-	names := slices.SortedFunc(maps.Keys(totals), func(a, b string) int {
-		// Widest type first, as the writer orders tensors.
-		da, _ := dtype.Parse(a)
-		db, _ := dtype.Parse(b)
-		return int(db) - int(da)
-	})
-	for _, name := range names {
-		x := totals[name]
-		tt.add(name, strconv.Itoa(x.tensors), groupDigits(x.elements), groupDigits(uint64(x.bytes)), "("+sizeText(x.bytes)+")")
-	}
-	tt.add("total", strconv.Itoa(all.tensors), groupDigits(all.elements), groupDigits(uint64(all.bytes)), "("+sizeText(all.bytes)+")")
-	tt.write(w)
 }
 
-// writeMetadata prints a metadata map under label, keys sorted.
-func writeMetadata(w io.Writer, label string, meta map[string]string) {
+// fileText writes the readable report of a single file: a summary line,
+// the tensor table, the totals per dtype and the metadata.
+func (r *report) fileText(w io.Writer, input string, f *loader.File) {
+	var x totals
+	x.add(f)
+	r.printf(w, "%s: %s, %s parameters, %s of tensor data, header %s\n",
+		input, plural(x.all.tensors, "tensor"), groupDigits(x.all.elements), sizeText(x.all.bytes), plural(int(f.HeaderSize()), "byte"))
+	if x.all.tensors > 0 {
+		r.printf(w, "\n")
+		r.tensorTable(w, f, 0)
+		r.printf(w, "\n")
+		r.totalsTable(w, &x)
+	}
+	r.printf(w, "\n")
+	r.metadata(w, "metadata", f.Metadata())
+}
+
+// appendTensorRow appends the cells of a tensor's row in the tensor
+// table to the row l is building: name, dtype, shape, bytes, offsets.
+func appendTensorRow(l *layout, t loader.Tensor) {
+	l.row = append(l.row, displayName(t.Name)...)
+	l.endCell()
+	l.row = append(l.row, t.DType.String()...)
+	l.endCell()
+	l.row = appendShape(l.row, t.Shape)
+	l.endCell()
+	l.row = appendGrouped(l.row, uint64(t.Len()))
+	l.endCell()
+	l.row = append(strconv.AppendInt(append(strconv.AppendInt(append(l.row, '['), t.Begin, 10), ", "...), t.End, 10), ']')
+	l.endCell()
+}
+
+// measureTensor widens l's columns to hold tensorRow(t), without making
+// the row's strings: a header of a million tensors is measured without a
+// million rows of garbage.
+func measureTensor(l *layout, t loader.Tensor) {
+	shape := 2 + max(0, 2*(len(t.Shape)-1))
+	for _, d := range t.Shape {
+		shape += digits(d)
+	}
+	n := digits(uint64(t.Len()))
+	l.widths[0] = max(l.widths[0], utf8.RuneCountInString(displayName(t.Name)))
+	l.widths[1] = max(l.widths[1], len(t.DType.String()))
+	l.widths[2] = max(l.widths[2], shape)
+	l.widths[3] = max(l.widths[3], n+(n-1)/3)
+	l.widths[4] = max(l.widths[4], 4+digits(uint64(t.Begin))+digits(uint64(t.End)))
+}
+
+// digits returns the number of decimal digits of n.
+func digits(n uint64) int {
+	k := 1
+	for ; n >= 10; n /= 10 {
+		k++
+	}
+	return k
+}
+
+// tensorTable writes one row per tensor of f, the i-th file: name, dtype,
+// shape, bytes and offsets within the data section, each followed by a
+// line with its SHA-256 under --sha256. Names shrink to fit r.width.
+func (r *report) tensorTable(w io.Writer, f *loader.File, i int) {
+	l := layout{right: []bool{false, false, false, true, false}, shrink: 0}
+	head := []string{"NAME", "DTYPE", "SHAPE", "BYTES", "OFFSETS"}
+	l.measure(head...)
+	for _, t := range f.Tensors() {
+		measureTensor(&l, t)
+	}
+	l.fit(r.width)
+	if r.err == nil {
+		r.err = l.writeRow(w, head...)
+	}
+	k := 0
+	for _, t := range f.Tensors() {
+		if r.err != nil {
+			return
+		}
+		appendTensorRow(&l, t)
+		r.err = l.endRow(w)
+		if r.sums != nil && r.err == nil {
+			_, r.err = w.Write(append(hex.AppendEncode(append(l.line[:0], "  sha256:"...), r.sums[i][k][:]), '\n'))
+		}
+		k++
+	}
+}
+
+// totalsTable writes the tensors, parameters and bytes per dtype, widest
+// type first (the writer's order), and over all.
+func (r *report) totalsTable(w io.Writer, x *totals) {
+	tt := newTable(false, true, true, true, false)
+	tt.add("DTYPE", "TENSORS", "PARAMETERS", "BYTES", "")
+	row := func(name string, t *total) {
+		tt.add(name, groupDigits(uint64(t.tensors)), groupDigits(t.elements), groupDigits(uint64(t.bytes)), "("+sizeText(t.bytes)+")")
+	}
+	for _, dt := range slices.Backward(slices.Sorted(maps.Keys(x.byType))) {
+		row(dt.String(), x.byType[dt])
+	}
+	row("total", &x.all)
+	if r.err == nil {
+		r.err = tt.write(w, 0)
+	}
+}
+
+// metadata writes a metadata map under label, keys sorted.
+func (r *report) metadata(w io.Writer, label string, meta map[string]string) {
 	switch {
 	case meta == nil:
-		fmt.Fprintf(w, "%s: none\n", label)
+		r.printf(w, "%s: none\n", label)
 	case len(meta) == 0:
-		fmt.Fprintf(w, "%s: {} (empty)\n", label)
+		r.printf(w, "%s: {} (empty)\n", label)
 	default:
-		fmt.Fprintf(w, "%s:\n", label)
+		r.printf(w, "%s:\n", label)
 		for _, k := range slices.Sorted(maps.Keys(meta)) {
-			fmt.Fprintf(w, "  %s: %s\n", displayName(k), displayValue(meta[k]))
+			r.printf(w, "  %s: %s\n", displayName(k), displayValue(meta[k]))
 		}
 	}
 }
 
-// checkpointJSON is inspect's --json output for a sharded checkpoint; the
-// field order is the contract.
-type checkpointJSON struct {
-	OK         bool              `json:"ok"`
-	Checkpoint bool              `json:"checkpoint"`
-	Metadata   map[string]string `json:"metadata"` // the index's
-	Shards     []shardJSON       `json:"shards"`
-}
-
-// shardJSON is one shard of checkpointJSON: a single file's report with
-// the shard's name first.
-type shardJSON struct {
-	File       string            `json:"file"`
-	HeaderSize int64             `json:"header_size"`
-	Metadata   map[string]string `json:"metadata"`
-	Tensors    []tensorJSON      `json:"tensors"`
-}
-
-// describeCheckpoint collects what inspect prints about a sharded
-// checkpoint, shard by shard.
-func describeCheckpoint(c *checkpoint.Checkpoint, sha bool) (*checkpointJSON, error) {
-	rep := &checkpointJSON{OK: true, Checkpoint: true, Metadata: c.Metadata(), Shards: []shardJSON{}}
-	for _, f := range c.Files() {
-		r, err := describe(f, sha)
-		if err != nil {
-			return nil, err
-		}
-		rep.Shards = append(rep.Shards, shardJSON{File: shardName(c, f), HeaderSize: r.HeaderSize, Metadata: r.Metadata, Tensors: r.Tensors})
-	}
-	return rep, nil
-}
-
-// writeText prints the readable report of a checkpoint: a summary, each
-// shard's tensors under a line that names the shard with its totals, the
-// totals per dtype over all shards, the index's metadata and the shards'.
-func (rep *checkpointJSON) writeText(w io.Writer, input, index string, sha bool) error {
-	bw := bufio.NewWriter(w)
-	var tensors []tensorJSON
-	for _, s := range rep.Shards {
-		tensors = append(tensors, s.Tensors...)
-	}
-	all := tally(tensors)
-	fmt.Fprintf(bw, "%s: checkpoint of %s, %s, %s parameters, %s of tensor data\n",
-		input, plural(len(rep.Shards), "shard"), plural(all.tensors, "tensor"), groupDigits(all.elements), sizeText(all.bytes))
-	if index != input {
-		fmt.Fprintf(bw, "index: %s\n", index)
-	}
+// checkpointText writes the readable report of a sharded checkpoint: a
+// summary, each shard's tensors under a line that names the shard with
+// its totals, the totals per dtype over all shards, the index's metadata
+// and the shards'.
+func (r *report) checkpointText(w io.Writer, input string, c *checkpoint.Checkpoint) {
+	var x totals
+	files := c.Files()
 	sameMeta := true
-	for _, s := range rep.Shards {
-		sameMeta = sameMeta && maps.Equal(s.Metadata, rep.Shards[0].Metadata) && (s.Metadata == nil) == (rep.Shards[0].Metadata == nil)
+	for _, f := range files {
+		x.add(f)
+		m, m0 := f.Metadata(), files[0].Metadata()
+		sameMeta = sameMeta && maps.Equal(m, m0) && (m == nil) == (m0 == nil)
 	}
-	for _, s := range rep.Shards {
-		x := tally(s.Tensors)
-		fmt.Fprintf(bw, "\n%s: %s, %s parameters, %s, header %s\n",
-			displayName(s.File), plural(x.tensors, "tensor"), groupDigits(x.elements), sizeText(x.bytes), plural(int(s.HeaderSize), "byte"))
+	r.printf(w, "%s: checkpoint of %s, %s, %s parameters, %s of tensor data\n",
+		input, plural(len(files), "shard"), plural(x.all.tensors, "tensor"), groupDigits(x.all.elements), sizeText(x.all.bytes))
+	if index := c.Path(); index != input {
+		r.printf(w, "index: %s\n", index)
+	}
+	for i, f := range files {
+		var s totals
+		s.add(f)
+		r.printf(w, "\n%s: %s, %s parameters, %s, header %s\n",
+			displayName(shardName(c, f)), plural(s.all.tensors, "tensor"), groupDigits(s.all.elements), sizeText(s.all.bytes), plural(int(f.HeaderSize()), "byte"))
 		if !sameMeta {
-			writeMetadata(bw, "metadata", s.Metadata)
+			r.metadata(w, "metadata", f.Metadata())
 		}
-		if len(s.Tensors) > 0 {
-			bw.WriteString("\n")
-			writeTensorTable(bw, s.Tensors, sha)
+		if s.all.tensors > 0 {
+			r.printf(w, "\n")
+			r.tensorTable(w, f, i)
 		}
 	}
-	if len(tensors) > 0 {
-		bw.WriteString("\n")
-		writeTotals(bw, tensors)
+	if x.all.tensors > 0 {
+		r.printf(w, "\n")
+		r.totalsTable(w, &x)
 	}
-	bw.WriteString("\n")
-	writeMetadata(bw, "index metadata", rep.Metadata)
-	if sameMeta && len(rep.Shards) > 0 {
-		writeMetadata(bw, "shard metadata", rep.Shards[0].Metadata)
+	r.printf(w, "\n")
+	r.metadata(w, "index metadata", c.Metadata())
+	if sameMeta && len(files) > 0 {
+		r.metadata(w, "shard metadata", files[0].Metadata())
 	}
-	return bw.Flush()
 }
 
-// shapeText formats a shape as "[2, 4]" ("[]" for a scalar), with exact
+// appendShape appends a shape as "[2, 4]" ("[]" for a scalar), with exact
 // integers.
-func shapeText(shape []uint64) string {
-	var b strings.Builder
-	b.WriteByte('[')
+func appendShape(b []byte, shape []uint64) []byte {
+	b = append(b, '[')
 	for i, d := range shape {
 		if i > 0 {
-			b.WriteString(", ")
+			b = append(b, ", "...)
 		}
-		b.WriteString(strconv.FormatUint(d, 10))
+		b = strconv.AppendUint(b, d, 10)
 	}
-	b.WriteByte(']')
-	return b.String()
+	return append(b, ']')
 }
 
 // displayName returns a name as is when it prints cleanly in a table, and
@@ -394,32 +528,16 @@ func plural(n int, what string) string {
 }
 
 // groupDigits writes n with thousands separators: 1,234,567.
-func groupDigits(n uint64) string {
-	s := strconv.FormatUint(n, 10)
-	if len(s) <= 3 {
-		return s
-	}
-	var b strings.Builder
-	for i, c := range s {
-		if i > 0 && (len(s)-i)%3 == 0 {
-			b.WriteByte(',')
-		}
-		b.WriteRune(c)
-	}
-	return b.String()
-}
+func groupDigits(n uint64) string { return string(appendGrouped(nil, n)) }
 
-// sizeText formats a byte count for people: "512 B", "1.5 KiB", "3.0 GiB".
-func sizeText(n int64) string {
-	if n < 1024 {
-		return fmt.Sprintf("%d B", n)
+func appendGrouped(b []byte, n uint64) []byte {
+	var buf [20]byte
+	d := strconv.AppendUint(buf[:0], n, 10)
+	for i, c := range d {
+		if i > 0 && (len(d)-i)%3 == 0 {
+			b = append(b, ',')
+		}
+		b = append(b, c)
 	}
-	units := []string{"KiB", "MiB", "GiB", "TiB", "PiB", "EiB"}
-	v := float64(n) / 1024
-	i := 0
-	for v >= 1024 && i < len(units)-1 {
-		v /= 1024
-		i++
-	}
-	return fmt.Sprintf("%.1f %s", v, units[i])
+	return b
 }

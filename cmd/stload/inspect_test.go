@@ -1,12 +1,16 @@
 package main
 
 import (
+	"context"
 	"errors"
 	"io"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/stload/stload/loader"
+	"github.com/stload/stload/loader/checkpoint"
 )
 
 // TestInspectText compares the readable report of a few files with the
@@ -93,5 +97,83 @@ func TestIsTerminal(t *testing.T) {
 		if isTerminal(w) {
 			t.Errorf("%T is not a terminal", w)
 		}
+	}
+}
+
+// TestInspectJSONStream checks that the streamed inspect --json output is
+// byte for byte what encoding/json writes for the contract's structs, for
+// every valid conformance file (names with quotes, '<', '&', unicode;
+// null, empty and escaped metadata; scalars) and a sharded checkpoint.
+func TestInspectJSONStream(t *testing.T) {
+	type fileRep struct {
+		OK         bool              `json:"ok"`
+		HeaderSize int64             `json:"header_size"`
+		Metadata   map[string]string `json:"metadata"`
+		Tensors    []tensorJSON      `json:"tensors"`
+	}
+	type shardRep struct {
+		File       string            `json:"file"`
+		HeaderSize int64             `json:"header_size"`
+		Metadata   map[string]string `json:"metadata"`
+		Tensors    []tensorJSON      `json:"tensors"`
+	}
+	type ckptRep struct {
+		OK         bool              `json:"ok"`
+		Checkpoint bool              `json:"checkpoint"`
+		Metadata   map[string]string `json:"metadata"`
+		Shards     []shardRep        `json:"shards"`
+	}
+	tensors := func(f *loader.File, sha bool) []tensorJSON {
+		ts := []tensorJSON{}
+		for name, x := range f.Tensors() {
+			tj := tensorJSON{Name: name, DType: x.DType.String(), Shape: append([]uint64{}, x.Shape...), DataOffsets: [2]int64{x.Begin, x.End}}
+			if sha {
+				b, err := x.Bytes()
+				if err != nil {
+					t.Fatal(err)
+				}
+				tj.SHA256 = sum(b)
+			}
+			ts = append(ts, tj)
+		}
+		return ts
+	}
+	want := func(v any) string {
+		var b strings.Builder
+		if err := writeJSON(&b, v); err != nil {
+			t.Fatal(err)
+		}
+		return b.String()
+	}
+	files, _ := filepath.Glob(filepath.Join(conformance, "valid", "*.safetensors"))
+	for _, path := range append(files, tinyLlamaPath) {
+		f, err := loader.Open(path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, sha := range []bool{false, true} {
+			args := []string{"inspect", "--json", path}
+			if sha {
+				args = append(args, "--sha256")
+			}
+			r := stload(t, args...)
+			if w := want(fileRep{true, f.HeaderSize(), f.Metadata(), tensors(f, sha)}); r.code != 0 || r.stdout != w {
+				t.Errorf("%q:\n got %s\nwant %s", args, head(r.stdout), head(w))
+			}
+		}
+		f.Close()
+	}
+	index := shardTiny(t, t.TempDir())
+	c, err := checkpoint.Open(context.Background(), index)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	rep := ckptRep{OK: true, Checkpoint: true, Metadata: c.Metadata(), Shards: []shardRep{}}
+	for _, f := range c.Files() {
+		rep.Shards = append(rep.Shards, shardRep{shardName(c, f), f.HeaderSize(), f.Metadata(), tensors(f, true)})
+	}
+	if r := stload(t, "inspect", "--json", "--sha256", index); r.code != 0 || r.stdout != want(rep) {
+		t.Errorf("checkpoint:\n got %s\nwant %s", head(r.stdout), head(want(rep)))
 	}
 }

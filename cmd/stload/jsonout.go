@@ -1,8 +1,8 @@
 package main
 
 import (
+	"context"
 	"encoding/json"
-	"fmt"
 	"io"
 
 	"github.com/stload/stload/loader"
@@ -24,8 +24,13 @@ type errorJSON struct {
 }
 
 // failure reports err and returns exit status 1: as one line of JSON on
-// stdout when asJSON is set, else as text on stderr.
-func failure(err error, asJSON bool, stdout, stderr io.Writer) int {
+// stdout when asJSON is set, else as text on stderr. When ctx was
+// cancelled (an interrupt), the cancellation is what failed: the error of
+// a read it cut short (a closed file, say) is a consequence.
+func failure(ctx context.Context, err error, asJSON bool, stdout, stderr io.Writer) int {
+	if ctx.Err() != nil {
+		err = context.Cause(ctx)
+	}
 	if asJSON {
 		writeJSON(stdout, errorJSON{OK: false, Kind: loader.Kind(err), Error: err.Error()})
 	} else {
@@ -43,10 +48,9 @@ func errorText(err error) string {
 
 // writeStatus turns the error of writing a command's output (a closed
 // pipe, a full disk, a file that failed mid-read) into an exit status.
-func writeStatus(err error, stderr io.Writer) int {
+func writeStatus(ctx context.Context, err error, stderr io.Writer) int {
 	if err != nil {
-		fmt.Fprintf(stderr, "stload: %s\n", errorText(err))
-		return exitFail
+		return failure(ctx, err, false, nil, stderr)
 	}
 	return exitOK
 }

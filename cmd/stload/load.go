@@ -7,10 +7,7 @@ import (
 	"fmt"
 	"io"
 	"math"
-	"os"
-	"os/signal"
 	"strings"
-	"syscall"
 	"time"
 
 	"github.com/stload/stload/device"
@@ -19,10 +16,11 @@ import (
 )
 
 var loadCmd = &command{
-	name:    "load",
-	summary: "place tensors on the CPU or GPUs and report how fast they got there",
+	name:     "load",
+	summary:  "place tensors on the CPU or GPUs and report how fast they got there",
+	synopsis: "stload load [--device DEVICES] [--map R]... [--shard R]... [flags] INPUT",
 	usage: `Usage: stload load [--device DEVICES] [--map PATTERN=DEVICE]... [--shard PATTERN=DIM[@DEVICES]]...
-                   [--dtype bf16|f16|f32] [--verify] [--json] [--copy] [--dry-run]
+                   [--dtype T] [--verify] [--json] [--copy] [--dry-run]
                    [--chunk-size SIZE] [--chunks N] [--readers N] [--streams N] [--lenient] [--pread] [--register]
                    [--timeline FILE.json] INPUT
 
@@ -74,9 +72,12 @@ the next character. Quote patterns from the shell.
                      does not have.
 
 Flags:
-  --dtype T          convert every floating tensor (but C64) to T (bf16,
-                     f16, f32) on the host while staging; integer and BOOL
-                     tensors load as they are.
+  --dtype T          convert every floating tensor (but C64) to T on the
+                     host while staging; integer and BOOL tensors load as
+                     they are. T is a whole-byte floating type in any
+                     spelling dtype.Parse reads: bf16, bfloat16, f16,
+                     float16, torch.float16, f32, float32, f64,
+                     float8_e4m3fn, float8_e5m2, ...
   --verify           after loading, read every tensor back from its device
                      and compare its SHA-256 with the file's bytes (converted
                      as the load converted them); a mismatch fails the load.
@@ -122,6 +123,8 @@ Flags:
 Pipeline (copies to GPUs go through a ring of pinned host buffers):
   --chunk-size SIZE  size of each staging buffer (default 8MiB; units as
                      for convert --max-shard-size: 16MiB, 8MB, 4096).
+Sizes in the report are in decimal units (1 MB = 1e6 bytes) with one
+decimal, as rates in GB/s are; the device table fits 80 columns.
   --chunks N         number of staging buffers (default 32): pinned host
                      memory never exceeds N × SIZE, whatever the model size.
   --readers N        goroutines reading the file (default CPUs-2, 2 to 16,
@@ -174,7 +177,7 @@ func (f ruleFlag) Set(s string) error {
 	return nil
 }
 
-func runLoad(args []string, stdout, stderr io.Writer) int {
+func runLoad(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	var fl loadFlags
 	fs := newFlags(loadCmd)
 	fs.StringVar(&fl.devices, "device", "auto", "")
@@ -205,16 +208,14 @@ func runLoad(args []string, stdout, stderr io.Writer) int {
 	// opened, with the device package's explanation (-tags cuda).
 	for _, d := range devs {
 		if err := device.Check(d); err != nil {
-			return failure(err, fl.json, stdout, stderr)
+			return failure(ctx, err, fl.json, stdout, stderr)
 		}
 	}
 
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	defer stop()
 	start := time.Now()
 	c, err := openInput(ctx, pos[0], fl.in)
 	if err != nil {
-		return failure(err, fl.json, stdout, stderr)
+		return failure(ctx, err, fl.json, stdout, stderr)
 	}
 	defer c.Close()
 	opened := time.Since(start)
@@ -224,10 +225,10 @@ func runLoad(args []string, stdout, stderr io.Writer) int {
 		defer l.Close()
 		p, err := l.Plan(c, opts...)
 		if err != nil {
-			return failure(err, fl.json, stdout, stderr)
+			return failure(ctx, err, fl.json, stdout, stderr)
 		}
 		_, err = io.WriteString(stdout, p.String())
-		return writeStatus(err, stderr)
+		return writeStatus(ctx, err, stderr)
 	}
 
 	bar := newProgress(stderr, fl.json)
@@ -244,44 +245,44 @@ func runLoad(args []string, stdout, stderr io.Writer) int {
 		bar.done()
 	}
 	if err != nil {
-		return loadFailure(pos[0], err, fl.json, stdout, stderr)
+		return loadFailure(ctx, shown(pos[0]), err, fl.json, stdout, stderr)
 	}
 	defer set.Close()
 	if tl != nil {
 		if err := writeTimeline(tl, fl.timeline, fl.json, stderr); err != nil {
-			return failure(err, fl.json, stdout, stderr)
+			return failure(ctx, err, fl.json, stdout, stderr)
 		}
 	}
-	rep := newLoadReport(pos[0], c, set.Stats(), opened, fl)
+	rep := newLoadReport(shown(pos[0]), c, set.Stats(), opened, fl)
 
 	if fl.verify {
 		vstart := time.Now()
-		bar.message(fmt.Sprintf("verifying %s against the file...", decimalText(rep.Bytes)))
+		bar.message(fmt.Sprintf("verifying %s against the file...", sizeText(rep.Bytes)))
 		err := set.Verify(ctx)
 		bar.done()
 		if err != nil {
 			if !fl.json {
 				rep.writeText(stdout)
 			}
-			return loadFailure(pos[0], err, fl.json, stdout, stderr)
+			return loadFailure(ctx, shown(pos[0]), err, fl.json, stdout, stderr)
 		}
 		rep.Verified = true
 		rep.verifyTime = time.Since(vstart)
 	}
 	if fl.json {
-		return writeStatus(writeJSON(stdout, rep), stderr)
+		return writeStatus(ctx, writeJSON(stdout, rep), stderr)
 	}
-	return writeStatus(rep.writeText(stdout), stderr)
+	return writeStatus(ctx, rep.writeText(stdout), stderr)
 }
 
 // loadFailure reports a failed load or verification: an interrupt in a
 // sentence of its own, any other error as failure does.
-func loadFailure(input string, err error, asJSON bool, stdout, stderr io.Writer) int {
-	if !asJSON && errors.Is(err, context.Canceled) {
+func loadFailure(ctx context.Context, input string, err error, asJSON bool, stdout, stderr io.Writer) int {
+	if !asJSON && (errors.Is(err, context.Canceled) || ctx.Err() != nil) {
 		fmt.Fprintf(stderr, "stload load: %s: interrupted; everything loaded was freed\n", input)
 		return exitFail
 	}
-	return failure(err, asJSON, stdout, stderr)
+	return failure(ctx, err, asJSON, stdout, stderr)
 }
 
 // auto reports whether --device is auto.
@@ -417,7 +418,7 @@ func (rep *loadJSON) writeText(w io.Writer) error {
 	if rep.sharded {
 		what = fmt.Sprintf("%s in %s", what, plural(rep.Files, "shard"))
 	}
-	fmt.Fprintf(bw, "%s: %s, %s", rep.Input, what, decimalText(rep.Bytes))
+	fmt.Fprintf(bw, "%s: %s, %s", rep.Input, what, sizeText(rep.Bytes))
 	if rep.DType != "" {
 		fmt.Fprintf(bw, " as %s", rep.DType)
 	}
@@ -431,15 +432,17 @@ func (rep *loadJSON) writeText(w io.Writer) error {
 	for _, d := range rep.Devices {
 		showName = showName || d.Name != d.Device
 	}
-	tt := table{}
 	head := []string{"DEVICE"}
 	if showName {
 		head = append(head, "NAME")
 	}
 	head = append(head, "TENSORS", "BYTES", "TIME", "GB/s", "FIRST TENSOR")
-	tt.right = make([]bool, len(head))
+	tt := newTable(make([]bool, len(head))...)
 	for i := len(head) - 5; i < len(head); i++ {
 		tt.right[i] = true
+	}
+	if showName {
+		tt.shrink = 1 // a GPU's name may be long
 	}
 	tt.add(head...)
 	row := func(dev, name string, tensors int, bytes int64, elapsed, first time.Duration, gbps float64) {
@@ -451,7 +454,7 @@ func (rep *loadJSON) writeText(w io.Writer) error {
 		if first > 0 {
 			firstText = durText(first)
 		}
-		tt.add(append(r, groupDigits(uint64(tensors)), decimalText(bytes), durText(elapsed), rateText(gbps), firstText)...)
+		tt.add(append(r, groupDigits(uint64(tensors)), sizeText(bytes), durText(elapsed), rateText(gbps), firstText)...)
 	}
 	for _, d := range st.Devices {
 		// The rate of the bytes copied there: 0 for a CPU of views only.
@@ -470,7 +473,7 @@ func (rep *loadJSON) writeText(w io.Writer) error {
 		}
 		row("total", "", st.Tensors, st.Bytes, st.Elapsed, first, gbps)
 	}
-	tt.write(bw)
+	tt.write(bw, screenWidth)
 	bw.WriteString("\n")
 
 	fmt.Fprintf(bw, "open and validate: %s", durText(time.Duration(rep.OpenNS)))
@@ -482,13 +485,13 @@ func (rep *loadJSON) writeText(w io.Writer) error {
 		fmt.Fprintf(bw, "peak pinned host memory: %s (the CPU needs no staging)\n", sizeText(st.PeakPinned))
 	} else {
 		fmt.Fprintf(bw, "peak pinned host memory: %s (cap %s: %d staging buffers of %s)\n",
-			sizeText(st.PeakPinned), sizeText(rep.ringSize*rep.ringCount), rep.ringCount, sizeText(rep.ringSize))
+			sizeText(st.PeakPinned), sizeText(rep.ringSize*rep.ringCount), rep.ringCount, groupDigits(uint64(rep.ringSize))+" bytes")
 	}
 	if st.PeakLocked > 0 {
 		fmt.Fprintf(bw, "page cache locked in place (--register): at most %s at a time\n", sizeText(st.PeakLocked))
 	}
 	if views := st.Bytes - st.Copied; views > 0 {
-		fmt.Fprintf(bw, "%s of CPU tensors are zero-copy views of the file's memory mapping (--copy reads them)\n", decimalText(views))
+		fmt.Fprintf(bw, "%s of CPU tensors are zero-copy views of the file's memory mapping (--copy reads them)\n", sizeText(views))
 	}
 	if rep.auto && cpuOnly {
 		if _, ok := device.LookupBackend(device.GPUBackend); ok {

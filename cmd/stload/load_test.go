@@ -36,6 +36,9 @@ func TestLoadCPU(t *testing.T) {
 		{name: "verify", args: []string{"--verify", "--device", "cpu"}, text: []string{"verify: ok, every tensor matches the file"}},
 		{name: "copy", args: []string{"--copy", "--device=cpu"}, text: []string{"loaded onto cpu in", "GB/s)"}},
 		{name: "dtype", args: []string{"--dtype", "f32"}, text: []string{"21 tensors, 427.3 kB as F32 loaded onto cpu"}},
+		{name: "dtype torch", args: []string{"--dtype", "torch.float16"}, text: []string{"21 tensors, 213.6 kB as F16 loaded onto cpu"}},
+		{name: "dtype float32", args: []string{"--dtype", "float32", "--verify"}, text: []string{"427.3 kB as F32 loaded", "verify: ok"}},
+		{name: "dtype fp8", args: []string{"--dtype", "float8_e4m3fn", "--verify"}, text: []string{"21 tensors, 106.8 kB as F8_E4M3 loaded onto cpu", "verify: ok"}},
 		{name: "shard", args: []string{"--device", "cpu", "--shard", "*.q_proj.weight=-1@cpu,cpu", "--verify"},
 			text: []string{"21 tensors (23 placed parts)", "verify: ok"}},
 		{name: "json", args: []string{"--json"}, tensors: 21, bytes: tinyLlamaBytes, copied: 0},
@@ -119,7 +122,8 @@ func TestLoadErrors(t *testing.T) {
 		{"shard bad devices", []string{"--shard", "x=0@cuda:y"}, 2, "invalid value", ""},
 		{"shard empty pattern", []string{"--shard", "=0"}, 2, "PATTERN=DIM", ""},
 		{"shard bad dim for tensor", []string{"--device", "cpu", "--shard", "model.norm.weight=1@cpu,cpu", "--json"}, 1, "", "InvalidPlacement"},
-		{"bad dtype", []string{"--dtype", "f64"}, 2, `--dtype "f64"`, ""},
+		{"bad dtype", []string{"--dtype", "int4"}, 2, `"int4"`, ""},
+		{"integer dtype", []string{"--dtype", "torch.int8"}, 2, "not a conversion target", ""},
 		{"chunk size too small", []string{"--chunk-size", "1KiB"}, 2, "--chunk-size", ""},
 		{"chunk size garbage", []string{"--chunk-size", "lots"}, 2, "invalid value", ""},
 		{"zero chunks", []string{"--chunks", "0"}, 2, "positive integer", ""},
@@ -137,7 +141,7 @@ func TestLoadErrors(t *testing.T) {
 			if tc.stderr != "" && !strings.Contains(r.stderr, tc.stderr) {
 				t.Errorf("stderr lacks %q\n%v", tc.stderr, r)
 			}
-			if tc.code == 2 && !strings.Contains(r.stderr, "Usage: stload load") {
+			if tc.code == 2 && (!strings.Contains(r.stderr, "usage: stload load") || !strings.HasSuffix(r.stderr, "see: stload help load\n") || strings.Count(r.stderr, "\n") != 3) {
 				t.Errorf("no usage\n%v", r)
 			}
 			if tc.kind != "" {
@@ -168,12 +172,12 @@ func TestLoadErrors(t *testing.T) {
 func TestLoadInterrupted(t *testing.T) {
 	err := &device.Error{Op: "load", Err: context.Canceled}
 	var out, errb strings.Builder
-	if code := loadFailure("model", err, false, &out, &errb); code != 1 || out.String() != "" ||
+	if code := loadFailure(context.Background(), "model", err, false, &out, &errb); code != 1 || out.String() != "" ||
 		errb.String() != "stload load: model: interrupted; everything loaded was freed\n" {
 		t.Errorf("exit %d, stdout %q, stderr %q", code, out.String(), errb.String())
 	}
 	out.Reset()
-	if code := loadFailure("model", err, true, &out, &errb); code != 1 || !strings.Contains(out.String(), `"kind":"Canceled"`) {
+	if code := loadFailure(context.Background(), "model", err, true, &out, &errb); code != 1 || !strings.Contains(out.String(), `"kind":"Canceled"`) {
 		t.Errorf("json: exit %d, stdout %q", code, out.String())
 	}
 }
@@ -205,7 +209,7 @@ func TestLoadSimulatedGPUs(t *testing.T) {
 
 	// The text report names the devices and the staging.
 	r = stload(t, "load", "--device", sim.dev(1), tinyLlamaPath)
-	for _, s := range []string{"loaded onto " + sim.dev(1), "NAME", "Simulated GPU", "; 1 chunk staged", "peak pinned host memory: 320.0 KiB (cap 256.0 MiB: 32 staging buffers of 8.0 MiB)"} {
+	for _, s := range []string{"loaded onto " + sim.dev(1), "NAME", "Simulated GPU", "; 1 chunk staged", "peak pinned host memory: 327.7 kB (cap 268.4 MB: 32 staging buffers of 8,388,608 bytes)"} {
 		if !strings.Contains(r.stdout, s) {
 			t.Errorf("text lacks %q:\n%s", s, r.stdout)
 		}

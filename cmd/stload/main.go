@@ -3,14 +3,15 @@
 //
 // Usage:
 //
-//	stload inspect  [--json] [--sha256] [--lenient] INPUT
+//	stload inspect  [--json] [--sha256] [--wide] [--lenient] INPUT
 //	stload validate [--json] [--lenient] INPUT...
 //	stload dump     [--slice SPEC] [--raw | --values | --json] [--sha256] [--lenient] INPUT TENSOR
-//	stload convert  [--dtype bf16|f16|f32] [--max-shard-size SIZE] [--lenient] INPUT OUT
+//	stload convert  [--dtype T] [--max-shard-size SIZE] [--lenient] INPUT OUT
 //	stload load     [--device DEVICES] [--map PATTERN=DEVICE]... [--shard PATTERN=DIM[@DEVICES]]...
 //	                [--dtype T] [--verify] [--json] [--copy] [--dry-run] [--chunk-size SIZE]
 //	                [--chunks N] [--readers N] [--streams N] [--lenient] [--pread] [--register] INPUT
-//	stload bench    COMMAND [flags]
+//	stload bench    COMMAND [flags]       (runs the separate stbench command)
+//	stload version
 //	stload help [COMMAND]
 //
 // INPUT is a safetensors file, a checkpoint directory, a transformers
@@ -25,10 +26,11 @@
 //
 // Exit status: 0 on success, 1 when a file is invalid or an operation
 // fails, 2 on a usage error (unknown command or flag, wrong number of
-// arguments).
+// arguments), 130 when interrupted (Ctrl-C).
 package main
 
 import (
+	"context"
 	"fmt"
 	"io"
 	"os"
@@ -36,7 +38,13 @@ import (
 )
 
 func main() {
-	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
+	ctx, stop := interruptContext(os.Stderr)
+	code := runContext(ctx, os.Args[1:], os.Stdout, os.Stderr)
+	if n, ok := interruptStatus(ctx); ok {
+		code = n
+	}
+	stop()
+	os.Exit(code)
 }
 
 // Exit statuses.
@@ -48,10 +56,11 @@ const (
 
 // command is one subcommand of stload.
 type command struct {
-	name    string
-	summary string // one line for the command list
-	usage   string // the full help text, starting with the synopsis
-	run     func(args []string, stdout, stderr io.Writer) int
+	name     string
+	summary  string // one line for the command list
+	synopsis string // one line (≤ 80 columns) for usage errors
+	usage    string // the full help text, starting with the synopsis
+	run      func(ctx context.Context, args []string, stdout, stderr io.Writer) int
 }
 
 // commands lists the subcommands in the order "stload help" shows them.
@@ -64,6 +73,8 @@ func commands() []*command {
 		convertCmd,
 		loadCmd,
 		benchCmd,
+		versionCmd,
+		helpCmd,
 	}
 }
 
@@ -79,45 +90,81 @@ func lookup(name string) *command {
 // run is the whole program: it runs the command line args (without the
 // program name) and returns the exit status. Tests call it directly.
 func run(args []string, stdout, stderr io.Writer) int {
+	return runContext(context.Background(), args, stdout, stderr)
+}
+
+// runContext is run with a context that an interrupt cancels.
+func runContext(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	if len(args) == 0 {
-		mainUsage(stderr)
-		return exitUsage
+		return mainUsageError(fmt.Errorf("missing command (%s)", commandNames()), stderr)
 	}
 	switch name := args[0]; name {
-	case "help", "-h", "-help", "--help":
-		if name == "help" && len(args) > 1 {
-			if len(args) > 2 {
-				fmt.Fprintf(stderr, "stload help: too many arguments\n\n")
-				mainUsage(stderr)
-				return exitUsage
-			}
-			c := lookup(args[1])
-			if c == nil {
-				fmt.Fprintf(stderr, "stload help: unknown command %q\n\n", args[1])
-				mainUsage(stderr)
-				return exitUsage
-			}
-			io.WriteString(stdout, c.usage)
-			return exitOK
-		}
-		mainUsage(stdout)
-		return exitOK
+	case "-h", "-help", "--help":
+		return helpCmd.run(ctx, args[1:], stdout, stderr)
+	case "-version", "--version":
+		return versionCmd.run(ctx, args[1:], stdout, stderr)
 	default:
 		c := lookup(name)
 		if c == nil {
 			if strings.HasPrefix(name, "-") {
-				fmt.Fprintf(stderr, "stload: unknown flag %q: a command must come first\n\n", name)
-			} else {
-				fmt.Fprintf(stderr, "stload: unknown command %q\n\n", name)
+				return mainUsageError(fmt.Errorf("unknown flag %q: a command must come first", name), stderr)
 			}
-			mainUsage(stderr)
-			return exitUsage
+			return mainUsageError(fmt.Errorf("unknown command %q (%s)", name, commandNames()), stderr)
 		}
-		return c.run(args[1:], stdout, stderr)
+		return c.run(ctx, args[1:], stdout, stderr)
 	}
 }
 
-func mainUsage(w io.Writer) {
+// commandNames lists the commands for an error message.
+func commandNames() string {
+	var names []string
+	for _, c := range commands() {
+		names = append(names, c.name)
+	}
+	return "commands: " + strings.Join(names, ", ")
+}
+
+// mainUsageError reports a command line without a usable command: the
+// error, the usage line and where to read more, on stderr.
+func mainUsageError(err error, stderr io.Writer) int {
+	fmt.Fprintf(stderr, "stload: %v\nusage: stload COMMAND [flags] ARGS...\nsee: stload help\n", err)
+	return exitUsage
+}
+
+var helpCmd = &command{
+	name:     "help",
+	summary:  `show this help, or "stload help COMMAND" for one command`,
+	synopsis: "stload help [COMMAND]",
+	usage: `Usage: stload help [COMMAND]
+
+Help prints the list of commands, or the help of COMMAND: its synopsis,
+what it does, its flags and its exit status. "stload COMMAND --help" (or -h)
+prints the same. Help goes to standard output and exits 0.
+`,
+}
+
+func init() { helpCmd.run = runHelp }
+
+func runHelp(_ context.Context, args []string, stdout, stderr io.Writer) int {
+	fs := newFlags(helpCmd)
+	pos, code, ok := parseCommand(helpCmd, fs, args, 0, 1, stdout, stderr)
+	if !ok {
+		return code
+	}
+	if len(pos) == 0 {
+		io.WriteString(stdout, mainHelp())
+		return exitOK
+	}
+	c := lookup(pos[0])
+	if c == nil {
+		return usageError(helpCmd, fmt.Errorf("unknown command %q (%s)", pos[0], commandNames()), stdout, stderr)
+	}
+	io.WriteString(stdout, c.usage)
+	return exitOK
+}
+
+// mainHelp is the help of stload itself.
+func mainHelp() string {
 	var b strings.Builder
 	b.WriteString(`stload reads, checks, writes and loads safetensors files and checkpoints.
 
@@ -129,13 +176,17 @@ Commands:
 	for _, c := range commands() {
 		fmt.Fprintf(&b, "\t%-9s %s\n", c.name, c.summary)
 	}
-	b.WriteString(`	help      show this help, or "stload help COMMAND" for one command
-
+	b.WriteString(`
 INPUT may be a safetensors file, a checkpoint directory, a transformers
-index.json, or an http(s) URL of either.
+index.json, or an http(s) URL of either. Credentials in a URL (user:password,
+or any query, such as a presigned URL's signature) are never printed.
 Flags may come before or after the arguments; "--" ends the flags.
+Sizes are printed in decimal units with one decimal (1 kB = 1,000 bytes,
+1 GB = 1e9 bytes), as rates in GB/s are; exact byte counts and parameter
+counts have thousands separators.
 Exit status: 0 on success, 1 when a file is invalid or an operation fails,
-2 on a usage error.
+2 on a usage error, 130 when interrupted (Ctrl-C; a second Ctrl-C exits at
+once, without cleaning up).
 `)
-	io.WriteString(w, b.String())
+	return b.String()
 }

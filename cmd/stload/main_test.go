@@ -8,7 +8,10 @@ import (
 	"encoding/json"
 	"flag"
 	"os"
+	"os/exec"
 	"path/filepath"
+	"runtime"
+	"runtime/debug"
 	"strings"
 	"testing"
 )
@@ -124,15 +127,16 @@ func copyFile(t *testing.T, src, dir string) string {
 	return dst
 }
 
+// testdata is the package's testdata directory, wherever a test has
+// changed the working directory to.
+var testdata, _ = filepath.Abs("testdata")
+
 // golden compares got with the golden file testdata/name, or rewrites it
 // under -update.
 func golden(t *testing.T, name, got string) {
 	t.Helper()
-	path := filepath.Join("testdata", name)
+	path := filepath.Join(testdata, name)
 	if *update {
-		if err := os.MkdirAll("testdata", 0o755); err != nil {
-			t.Fatal(err)
-		}
 		if err := os.WriteFile(path, []byte(got), 0o644); err != nil {
 			t.Fatal(err)
 		}
@@ -147,6 +151,8 @@ func golden(t *testing.T, name, got string) {
 	}
 }
 
+// TestUsage checks the exit status and where output goes for help
+// requests and command lines stload does not understand.
 func TestUsage(t *testing.T) {
 	valid := filepath.Join(conformance, "valid", "all_dtypes.safetensors")
 	tests := []struct {
@@ -157,44 +163,46 @@ func TestUsage(t *testing.T) {
 		stderr   string // substring of stderr, if set
 		noOutput bool   // nothing on stdout
 	}{
-		{"no args", nil, 2, "", "Commands:", true},
+		{"no args", nil, 2, "", "stload: missing command (commands: inspect, validate,", true},
 		{"help", []string{"help"}, 0, "Commands:", "", false},
 		{"-h", []string{"-h"}, 0, "Commands:", "", false},
 		{"--help", []string{"--help"}, 0, "Commands:", "", false},
+		{"-help", []string{"-help"}, 0, "Commands:", "", false},
 		{"help inspect", []string{"help", "inspect"}, 0, "Usage: stload inspect", "", false},
 		{"help dump", []string{"help", "dump"}, 0, "--slice SPEC", "", false},
+		{"help help", []string{"help", "help"}, 0, "Usage: stload help", "", false},
+		{"help -h", []string{"help", "-h"}, 0, "Usage: stload help", "", false},
+		{"help --help", []string{"help", "--help"}, 0, "Usage: stload help", "", false},
 		{"help unknown", []string{"help", "frobnicate"}, 2, "", `unknown command "frobnicate"`, true},
 		{"help too many", []string{"help", "inspect", "dump"}, 2, "", "too many", true},
 		{"unknown command", []string{"frobnicate"}, 2, "", `unknown command "frobnicate"`, true},
 		{"flag first", []string{"--json", "inspect", valid}, 2, "", "a command must come first", true},
-		{"inspect -h", []string{"inspect", "-h"}, 0, "Usage: stload inspect", "", false},
 		{"inspect --help after file", []string{"inspect", valid, "--help"}, 0, "Usage: stload inspect", "", false},
-		{"validate -h", []string{"validate", "-h"}, 0, "Usage: stload validate", "", false},
-		{"dump -help", []string{"dump", "-help"}, 0, "Usage: stload dump", "", false},
-		{"convert -h", []string{"convert", "-h"}, 0, "Usage: stload convert", "", false},
-		{"load -h", []string{"load", "-h"}, 0, "Usage: stload load", "", false},
 		{"help load", []string{"help", "load"}, 0, "--shard PATTERN=DIM[@DEVICES]", "", false},
-		{"help bench", []string{"help", "bench"}, 0, "Usage: stload bench", "", false},
 		{"help lists load", []string{"help"}, 0, "\tload      place tensors", "", false},
-		{"help lists bench", []string{"help"}, 0, "\tbench     benchmark", "", false},
-		{"load no input", []string{"load"}, 2, "", "Usage: stload load", true},
+		{"help lists bench", []string{"help"}, 0, "\tbench     run the benchmark harness", "", false},
+		{"help lists version", []string{"help"}, 0, "\tversion   print", "", false},
+		{"load no input", []string{"load"}, 2, "", "usage: stload load", true},
 		{"convert bad shard size", []string{"convert", "--max-shard-size", "lots", valid, "out"}, 2, "", "--max-shard-size", true},
-		{"inspect no file", []string{"inspect"}, 2, "", "Usage: stload inspect", true},
+		{"inspect no file", []string{"inspect"}, 2, "", "usage: stload inspect", true},
 		{"inspect two files", []string{"inspect", valid, valid}, 2, "", "too many arguments", true},
 		{"inspect unknown flag", []string{"inspect", "--frob", valid}, 2, "", "flag provided but not defined: -frob", true},
-		{"inspect unknown flag after file", []string{"inspect", valid, "-x"}, 2, "", "Usage: stload inspect", true},
+		{"inspect unknown flag after file", []string{"inspect", valid, "-x"}, 2, "", "see: stload help inspect", true},
 		{"inspect bad bool", []string{"inspect", "--json=maybe", valid}, 2, "", "invalid boolean", true},
 		{"inspect triple dash", []string{"inspect", "---json", valid}, 2, "", "bad flag syntax", true},
-		{"validate no files", []string{"validate"}, 2, "", "Usage: stload validate", true},
+		{"validate no files", []string{"validate"}, 2, "", "usage: stload validate", true},
 		{"validate --json no files", []string{"validate", "--json"}, 2, "", "missing arguments", true},
-		{"dump one arg", []string{"dump", valid}, 2, "", "Usage: stload dump", true},
+		{"dump one arg", []string{"dump", valid}, 2, "", "usage: stload dump", true},
 		{"dump three args", []string{"dump", valid, "t_f32", "x"}, 2, "", "too many arguments", true},
 		{"dump --slice without value", []string{"dump", valid, "t_f32", "--slice"}, 2, "", "flag needs an argument", true},
 		{"dump --raw --values", []string{"dump", "--raw", "--values", valid, "t_f32"}, 2, "", "exclude each other", true},
 		{"dump --raw --json", []string{"dump", "--raw", "--json", valid, "t_f32"}, 2, "", "exclude each other", true},
-		{"convert one arg", []string{"convert", valid}, 2, "", "Usage: stload convert", true},
-		{"convert bad dtype", []string{"convert", "--dtype", "f64", valid, "out"}, 2, "", `--dtype "f64"`, true},
+		{"convert one arg", []string{"convert", valid}, 2, "", "usage: stload convert", true},
+		{"convert ambiguous dtype", []string{"convert", "--dtype", "fp8", valid, "out"}, 2, "", `"fp8": ambiguous`, true},
+		{"convert integer dtype", []string{"convert", "--dtype", "int8", valid, "out"}, 2, "", "not a conversion target", true},
+		{"convert sub-byte dtype", []string{"convert", "--dtype", "fp4", valid, "out"}, 2, "", "not a conversion target", true},
 		{"convert unknown flag", []string{"convert", "--shard", "2", valid, "out"}, 2, "", "not defined", true},
+		{"version extra", []string{"version", "x"}, 2, "", "usage: stload version", true},
 		{"lone dash is a file", []string{"inspect", "-"}, 1, "", "IoError", true},
 	}
 	for _, tc := range tests {
@@ -215,7 +223,90 @@ func TestUsage(t *testing.T) {
 			if tc.code == 0 && r.stderr != "" {
 				t.Errorf("unexpected stderr\n%v", r)
 			}
+			if tc.code == exitUsage {
+				checkUsageError(t, r)
+			}
 		})
+	}
+}
+
+// checkUsageError checks the form of a usage error: three lines on
+// stderr (the error, one usage line, where the help is), not the help.
+func checkUsageError(t *testing.T, r result) {
+	t.Helper()
+	lines := strings.Split(strings.TrimSuffix(r.stderr, "\n"), "\n")
+	if len(lines) != 3 || !strings.HasPrefix(lines[0], "stload") || !strings.HasPrefix(lines[1], "usage: stload ") ||
+		!strings.HasPrefix(lines[2], "see: stload help") || r.stdout != "" {
+		t.Errorf("not a short usage error:\n%v", r)
+	}
+}
+
+// TestHelpEveryCommand asks every command for its help in every way:
+// the help, on stdout, exit 0, nothing on stderr; and gives every command
+// an unknown flag: a short usage error naming its help.
+func TestHelpEveryCommand(t *testing.T) {
+	t.Setenv("PATH", t.TempDir()) // no stbench: bench's help still works
+	for _, c := range commands() {
+		if len(c.synopsis) > screenWidth-len("usage: ") || !strings.HasPrefix(c.synopsis, "stload "+c.name) {
+			t.Errorf("%s: synopsis %q", c.name, c.synopsis)
+		}
+		if !strings.HasPrefix(c.usage, "Usage: stload "+c.name) {
+			t.Errorf("%s: help starts %q", c.name, head(c.usage))
+		}
+		for _, args := range [][]string{{c.name, "-h"}, {c.name, "--help"}, {c.name, "-help"}, {"help", c.name}, {"--help", c.name}} {
+			r := stload(t, args...)
+			if r.code != 0 || r.stdout != c.usage || r.stderr != "" {
+				t.Errorf("%q: %v", args, r)
+			}
+		}
+		if c.name == "bench" {
+			continue // its flags are stbench's
+		}
+		r := stload(t, c.name, "--no-such-flag")
+		if r.code != exitUsage || !strings.Contains(r.stderr, "usage: "+c.synopsis+"\nsee: stload help "+c.name+"\n") {
+			t.Errorf("%s --no-such-flag: %v", c.name, r)
+		}
+		checkUsageError(t, r)
+	}
+}
+
+// TestVersion checks stload version, --version and -version, and what
+// they make of a binary's build information.
+func TestVersion(t *testing.T) {
+	for _, args := range [][]string{{"version"}, {"--version"}, {"-version"}} {
+		r := stload(t, args...)
+		if r.code != 0 || r.stderr != "" || !strings.HasPrefix(r.stdout, "stload ") ||
+			!strings.Contains(r.stdout, "go: "+runtime.Version()+" "+runtime.GOOS+"/"+runtime.GOARCH+"\n") ||
+			!strings.Contains(r.stdout, "cuda: no: CPU only") {
+			t.Errorf("%q: %v", args, r)
+		}
+	}
+	settings := func(kv ...string) []debug.BuildSetting {
+		var s []debug.BuildSetting
+		for i := 0; i < len(kv); i += 2 {
+			s = append(s, debug.BuildSetting{Key: kv[i], Value: kv[i+1]})
+		}
+		return s
+	}
+	for _, tc := range []struct {
+		bi   *debug.BuildInfo
+		cuda bool
+		want []string
+	}{
+		{&debug.BuildInfo{Main: debug.Module{Version: "v1.2.3"}, Settings: settings("-tags", "cuda", "vcs.revision", "abc")}, true,
+			[]string{"stload v1.2.3\n", "build tags: cuda\n", "cuda: yes"}},
+		{&debug.BuildInfo{Main: debug.Module{Version: "(devel)"}, Settings: settings("vcs.revision", "0123abc", "vcs.modified", "true")}, false,
+			[]string{"stload (devel) 0123abc (modified)\n", "build tags: none\n", "cuda: no"}},
+		{&debug.BuildInfo{Main: debug.Module{Version: "(devel)"}, Settings: settings("-tags", "cuda,netgo", "vcs.revision", "0123abc", "vcs.modified", "false")}, true,
+			[]string{"stload (devel) 0123abc\n", "build tags: cuda netgo\n"}},
+		{nil, false, []string{"stload (unknown)\n"}},
+	} {
+		got := versionText(tc.bi, tc.cuda)
+		for _, w := range tc.want {
+			if !strings.Contains(got, w) {
+				t.Errorf("versionText lacks %q:\n%s", w, got)
+			}
+		}
 	}
 }
 
@@ -280,21 +371,87 @@ func TestNoPanic(t *testing.T) {
 	}
 }
 
-// TestBench checks that "stload bench" is the harness's command line.
+// TestBench checks that "stload bench" runs the stbench found next to
+// the executable or on PATH, and says how to get one when there is none.
 func TestBench(t *testing.T) {
+	empty := t.TempDir()
+	t.Setenv("PATH", empty)
 	for _, tc := range []struct {
-		args           []string
-		code           int
-		stdout, stderr string
+		args   []string
+		code   int
+		stdout string
+		stderr string
 	}{
-		{[]string{"bench"}, 2, "", "usage: bench <command>"},
-		{[]string{"bench", "help"}, 0, "", "machine "},
-		{[]string{"bench", "frobnicate"}, 2, "", `unknown command "frobnicate"`},
-		{[]string{"bench", "machine"}, 0, `"cores":`, ""},
+		{[]string{"bench"}, 2, "", "go run ./bench/cmd/stbench"},
+		{[]string{"bench", "machine"}, 2, "", "go install ./bench/cmd/stbench"},
+		{[]string{"bench", "-h"}, 0, "Usage: stload bench", ""},
+		{[]string{"bench", "help"}, 0, "Usage: stload bench", ""},
+		{[]string{"bench", "cpu", "--help"}, 0, "Usage: stload bench", ""},
 	} {
 		r := stload(t, tc.args...)
 		if r.code != tc.code || !strings.Contains(r.stdout, tc.stdout) || !strings.Contains(r.stderr, tc.stderr) {
-			t.Errorf("%q: %v", tc.args, r)
+			t.Errorf("no stbench: %q: %v", tc.args, r)
+		}
+	}
+
+	// A stand-in stbench on PATH gets the arguments and gives its status.
+	fake := filepath.Join(empty, "stbench")
+	script := "#!/bin/sh\necho \"args: $*\"\necho oops >&2\nexit 3\n"
+	if err := os.WriteFile(fake, []byte(script), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	for _, args := range [][]string{{"machine", "--json"}, {"help"}, {"cpu", "-h"}, {}} {
+		r := stload(t, append([]string{"bench"}, args...)...)
+		if r.code != 3 || r.stdout != "args: "+strings.Join(args, " ")+"\n" || r.stderr != "oops\n" {
+			t.Errorf("stbench on PATH: %q: %v", args, r)
+		}
+	}
+	// "bench -h" alone is stload's help of it.
+	if r := stload(t, "bench", "-h"); r.code != 0 || !strings.HasPrefix(r.stdout, "Usage: stload bench") {
+		t.Errorf("bench -h: %v", r)
+	}
+	// Next to the executable wins over PATH.
+	dir := t.TempDir()
+	if err := os.WriteFile(filepath.Join(dir, "stbench"), []byte(script), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if got, err := findStbench(dir); err != nil || got != filepath.Join(dir, "stbench") {
+		t.Errorf("findStbench(%s) = %q, %v", dir, got, err)
+	}
+	if got, err := findStbench(t.TempDir()); err != nil || got != fake {
+		t.Errorf("findStbench falls back to PATH: %q, %v", got, err)
+	}
+}
+
+// TestNoBenchInBinary checks that stload links neither the benchmark
+// harness nor the peers it measures, and that the gorgonia tensor stack
+// (gonum, arrow, protobuf) comes in, if at all, only through package
+// device (its Dense adapter, until that moves to device/dense).
+func TestNoBenchInBinary(t *testing.T) {
+	if testing.Short() {
+		t.Skip("runs go list")
+	}
+	deps := func(pkg string) map[string]bool {
+		out, err := exec.Command("go", "list", "-deps", pkg).Output()
+		if err != nil {
+			t.Skipf("go list: %v", err)
+		}
+		m := map[string]bool{}
+		for _, p := range strings.Fields(string(out)) {
+			m[p] = true
+		}
+		return m
+	}
+	cmd, dev := deps("."), deps("../../device")
+	for p := range cmd {
+		switch {
+		case p == "github.com/stload/stload/bench" || strings.Contains(p, "nlpodyssey"):
+			t.Errorf("stload links %s", p)
+		case strings.HasPrefix(p, "gorgonia.org/tensor") || strings.Contains(p, "apache/arrow") ||
+			strings.HasPrefix(p, "gonum.org/") || strings.Contains(p, "protobuf"):
+			if !dev[p] {
+				t.Errorf("stload links %s, and not through package device", p)
+			}
 		}
 	}
 }

@@ -11,9 +11,10 @@ import (
 // progressInterval is how often a progress bar is redrawn at most.
 const progressInterval = 100 * time.Millisecond
 
-// progressTerminal reports whether progress bars may be drawn on w. It is
-// isTerminal; tests replace it to see the bar in a buffer.
-var progressTerminal = isTerminal
+// terminal reports whether w is a terminal: where progress bars are
+// drawn, dump writes values and validate says "ok". It is isTerminal;
+// tests replace it to see what a terminal gets in a buffer.
+var terminal = isTerminal
 
 // progressBar draws one line of progress on a terminal:
 //
@@ -35,7 +36,7 @@ type progressBar struct {
 // false, else nil. A nil *progressBar draws nothing, so callers need not
 // check.
 func newProgress(w io.Writer, quiet bool) *progressBar {
-	if quiet || !progressTerminal(w) {
+	if quiet || !terminal(w) {
 		return nil
 	}
 	return &progressBar{w: w, start: time.Now(), now: time.Now}
@@ -48,6 +49,16 @@ func (p *progressBar) update(done, total int64) {
 		return
 	}
 	p.draw(p.line(done, total, p.now().Sub(p.start)))
+}
+
+// syncing draws the bar of a finished total with "syncing" after it: the
+// bytes are all written and the output is being flushed to disk (fsync),
+// which can take a while for gigabytes written to the page cache.
+func (p *progressBar) syncing(total int64) {
+	if p == nil || total <= 0 {
+		return
+	}
+	p.draw(p.line(total, total, p.now().Sub(p.start)) + "  syncing")
 }
 
 // message draws a line of text in the bar's place, for a step that has no

@@ -91,7 +91,7 @@ func (s *syncBuffer) String() string {
 // standard error when it is a terminal, and are silent otherwise and
 // under --json.
 func TestProgressOnlyOnTerminal(t *testing.T) {
-	defer func(f func(io.Writer) bool) { progressTerminal = f }(progressTerminal)
+	defer func(f func(io.Writer) bool) { terminal = f }(terminal)
 	dir := t.TempDir()
 	for _, tc := range []struct {
 		name     string
@@ -106,13 +106,18 @@ func TestProgressOnlyOnTerminal(t *testing.T) {
 		{"load views", []string{"load", tinyLlamaPath}, true, false, ""}, // nothing to copy
 		{"load json", []string{"load", "--copy", "--json", tinyLlamaPath}, true, false, ""},
 		{"load pipe", []string{"load", "--copy", tinyLlamaPath}, false, false, ""},
-		{"convert", []string{"convert", tinyLlamaPath, filepath.Join(dir, "a.safetensors")}, true, true, ""},
-		{"convert dtype", []string{"convert", "--dtype", "f16", tinyLlamaPath, filepath.Join(dir, "b.safetensors")}, true, true, ""},
-		{"convert split", []string{"convert", "--max-shard-size", "100kB", tinyLlamaPath, filepath.Join(dir, "c")}, true, true, ""},
+		{"convert", []string{"convert", tinyLlamaPath, filepath.Join(dir, "a.safetensors")}, true, true, "213.6/213.6 kB"},
+		{"convert syncing", []string{"convert", tinyLlamaPath, filepath.Join(dir, "a.safetensors")}, true, true, "/s  syncing"},
+		{"convert dtype", []string{"convert", "--dtype", "f16", tinyLlamaPath, filepath.Join(dir, "b.safetensors")}, true, true, " syncing"},
+		{"convert split", []string{"convert", "--max-shard-size", "100kB", tinyLlamaPath, filepath.Join(dir, "c")}, true, true, " syncing"},
 		{"convert pipe", []string{"convert", tinyLlamaPath, filepath.Join(dir, "d.safetensors")}, false, false, ""},
+		{"inspect sha256", []string{"inspect", "--sha256", tinyLlamaPath}, true, true, ""},
+		{"inspect sha256 json", []string{"inspect", "--json", "--sha256", tinyLlamaPath}, true, true, ""},
+		{"inspect sha256 pipe", []string{"inspect", "--sha256", tinyLlamaPath}, false, false, ""},
+		{"inspect", []string{"inspect", tinyLlamaPath}, true, false, ""},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			progressTerminal = func(io.Writer) bool { return tc.terminal }
+			terminal = func(io.Writer) bool { return tc.terminal }
 			var out strings.Builder
 			var errb syncBuffer
 			if code := run(tc.args, &out, &errb); code != 0 {

@@ -123,7 +123,7 @@ func TestTinyLlama(t *testing.T) {
 		t.Errorf("%d bytes, want a few KB to 1 MB", n)
 	}
 
-	r := stload(t, "inspect", tinyLlamaPath)
+	r := stload(t, "inspect", "--wide", tinyLlamaPath)
 	if r.code != 0 || r.stderr != "" {
 		t.Fatal(r)
 	}
@@ -157,12 +157,3 @@ type named struct {
 }
 
 func (n named) Name() string { return n.name }
-
-// tensorCount returns the number of tensors of f.
-func tensorCount(f *loader.File) int {
-	n := 0
-	for range f.Tensors() {
-		n++
-	}
-	return n
-}

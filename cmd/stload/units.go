@@ -1,18 +1,21 @@
 package main
 
 import (
-	"errors"
 	"fmt"
+	"math"
 	"strconv"
 	"strings"
 	"time"
-
-	"github.com/stload/stload/bench"
 )
 
+// Sizes. stload prints byte sizes in decimal units with one decimal
+// (sizeText: "512 B", "213.6 kB", "3.2 GB"), as it prints rates in GB/s,
+// and exact byte and parameter counts with thousands separators
+// (groupDigits: "213,632"). It reads sizes on the command line in either
+// decimal or binary units (parseSize).
+
 // sizeFlag is a flag.Value holding a positive byte count written as
-// bench.ParseSize reads it (5GB, 512MiB, 4096): one parser for the sizes
-// of stload and of its benchmark.
+// parseSize reads it.
 type sizeFlag struct {
 	n   int64
 	set bool
@@ -26,15 +29,93 @@ func (f *sizeFlag) String() string {
 }
 
 func (f *sizeFlag) Set(s string) error {
-	n, err := bench.ParseSize(s)
+	n, err := parseSize(s)
 	if err != nil {
-		return errors.New(strings.TrimPrefix(err.Error(), "size "))
+		return err
 	}
 	if n == 0 {
 		return fmt.Errorf("%q: must be positive", s)
 	}
 	f.n, f.set = n, true
 	return nil
+}
+
+// sizeHelp documents parseSize for the commands' help.
+const sizeHelp = `decimal units as transformers reads them (5GB = 5,000,000,000 bytes,
+500MB, 100kB, 4k), binary ones (4GiB, 512MiB, 64KiB), or a plain
+number of bytes`
+
+// parseSize parses a byte count as people write it: a number, possibly
+// with a fraction, and an optional unit, case-insensitive and possibly
+// after a space: B; k, kB, M, MB, G, GB, T, TB (powers of 1000, as
+// transformers' max_shard_size "5GB" reads); KiB, MiB, GiB, TiB (powers
+// of 1024).
+func parseSize(s string) (int64, error) {
+	t := strings.TrimSpace(s)
+	split := strings.LastIndexFunc(t, func(r rune) bool { return r >= '0' && r <= '9' || r == '.' }) + 1
+	num, unit := t[:split], strings.TrimSpace(t[split:])
+	mult, ok := unitSize(strings.ToLower(unit))
+	if !ok || num == "" {
+		return 0, fmt.Errorf("%q: want a number of bytes with an optional unit (5GB, 512MiB, 4096)", s)
+	}
+	if strings.HasPrefix(num, "-") {
+		return 0, fmt.Errorf("%q: negative", s)
+	}
+	if n, err := strconv.ParseInt(num, 10, 64); err == nil {
+		if n > math.MaxInt64/mult {
+			return 0, fmt.Errorf("%q: too large", s)
+		}
+		return n * mult, nil
+	}
+	// A fraction ("1.5GB"): exact enough in float64 below 2^53 bytes.
+	v, err := strconv.ParseFloat(num, 64)
+	if err != nil {
+		return 0, fmt.Errorf("%q: not a number", s)
+	}
+	if v *= float64(mult); v >= math.MaxInt64 {
+		return 0, fmt.Errorf("%q: too large", s)
+	}
+	if n := int64(v); n > 0 || v == 0 {
+		return n, nil
+	}
+	return 0, fmt.Errorf("%q: less than one byte", s)
+}
+
+// unitSize returns the bytes of a lower-case size unit.
+func unitSize(unit string) (int64, bool) {
+	if unit == "" || unit == "b" {
+		return 1, true
+	}
+	base, rest := int64(1000), strings.TrimSuffix(unit, "b")
+	if r, ok := strings.CutSuffix(rest, "i"); ok && r != "" && rest != unit {
+		base, rest = 1024, r // KiB, not Ki
+	}
+	p := strings.Index("kmgt", rest)
+	if len(rest) != 1 || p < 0 {
+		return 0, false
+	}
+	n := base
+	for range p {
+		n *= base
+	}
+	return n, true
+}
+
+// sizeText formats a byte count for people in decimal units with one
+// decimal: "512 B", "213.6 kB", "3.2 GB".
+func sizeText(n int64) string {
+	if n < 1000 {
+		return fmt.Sprintf("%d B", n)
+	}
+	units := []string{"kB", "MB", "GB", "TB", "PB", "EB"}
+	v := float64(n)
+	for i, u := range units {
+		v /= 1000
+		if v < 999.95 || i == len(units)-1 {
+			return fmt.Sprintf("%.1f %s", v, u)
+		}
+	}
+	panic("unreachable")
 }
 
 // countFlag is a flag.Value holding a positive count; 0 means "not set,
@@ -82,17 +163,4 @@ func rateText(gbps float64) string {
 		return fmt.Sprintf("%.2f", gbps)
 	}
 	return fmt.Sprintf("%.1f", gbps)
-}
-
-// decimalText formats a byte count in decimal units, as rates in GB/s
-// are: "512 B", "213.6 kB", "2.19 GB".
-func decimalText(n int64) string {
-	unit, div := decimalUnit(n)
-	switch {
-	case div == 1:
-		return fmt.Sprintf("%d B", n)
-	case float64(n)/div < 10:
-		return fmt.Sprintf("%.2f %s", float64(n)/div, unit)
-	}
-	return fmt.Sprintf("%.1f %s", float64(n)/div, unit)
 }

@@ -10,8 +10,9 @@ import (
 )
 
 var validateCmd = &command{
-	name:    "validate",
-	summary: "check files and checkpoints against the safetensors format",
+	name:     "validate",
+	summary:  "check files and checkpoints against the safetensors format",
+	synopsis: "stload validate [--json] [--lenient] INPUT...",
 	usage: `Usage: stload validate [--json] [--lenient] INPUT...
 
 Validate runs every check of the reference implementation, in its order,
@@ -20,8 +21,8 @@ objects) on each INPUT. A checkpoint (a directory, an index file, or the URL
 of one) is validated whole: the index file, every shard, and weight_map
 against the shards' headers (every listed tensor in its shard, none missing
 or extra, none in two shards, metadata.total_size equal to the shards'
-tensor bytes when present). It prints nothing for a valid input and one
-line for each invalid one, naming the input, what is wrong and where:
+tensor bytes when present). It prints one line for each invalid input,
+naming the input, what is wrong and where:
 
   INPUT: KIND: MESSAGE
 
@@ -29,7 +30,10 @@ where KIND is the reference's error variant (InvalidOffset, ...) or
 stload's own (DuplicateKey, EntryNotObject, NoCheckpoint, InvalidIndex,
 ShardMissing, WeightMapMismatch, InsecurePath, RangeUnsupported,
 RemoteChanged, IoError) and MESSAGE names the file (the shard or index
-concerned), the tensor and the byte offset where there are some.
+concerned), the tensor and the byte offset where there are some. For a
+valid input it prints "INPUT: ok" when standard output is a terminal, and
+nothing when it is a pipe or a file (so that only problems reach a
+script).
 
 ` + inputHelp + `
 Exit status: 0 when every input is valid, 1 when any is not, 2 on a usage
@@ -54,7 +58,7 @@ type validateJSON struct {
 	Error string `json:"error,omitempty"`
 }
 
-func runValidate(args []string, stdout, stderr io.Writer) int {
+func runValidate(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	var asJSON bool
 	var in inputOptions
 	fs := newFlags(validateCmd)
@@ -66,24 +70,34 @@ func runValidate(args []string, stdout, stderr io.Writer) int {
 	}
 	bw := bufio.NewWriter(stdout)
 	status := exitOK
+	sayOK := terminal(stdout)
 	for _, file := range files {
-		c, err := openInput(context.Background(), file, in)
+		if ctx.Err() != nil {
+			bw.Flush()
+			return failure(ctx, ctx.Err(), asJSON, stdout, stderr)
+		}
+		c, err := openInput(ctx, file, in)
 		if err == nil {
 			c.Close()
 		} else {
 			status = exitFail
 		}
-		switch {
+		switch name := shown(file); {
 		case asJSON && err == nil:
-			writeJSON(bw, validateJSON{File: file, OK: true})
+			writeJSON(bw, validateJSON{File: name, OK: true})
 		case asJSON:
-			writeJSON(bw, validateJSON{File: file, OK: false, Kind: loader.Kind(err), Error: err.Error()})
+			writeJSON(bw, validateJSON{File: name, OK: false, Kind: loader.Kind(err), Error: err.Error()})
 		case err != nil:
-			fmt.Fprintf(bw, "%s: %s: %s\n", file, loader.Kind(err), errorDetail(err, file))
+			fmt.Fprintf(bw, "%s: %s: %s\n", name, loader.Kind(err), errorDetail(err, name))
+		case sayOK:
+			fmt.Fprintf(bw, "%s: ok\n", name)
+		}
+		if sayOK {
+			bw.Flush() // one line at a time on a terminal
 		}
 	}
 	if err := bw.Flush(); err != nil {
-		return writeStatus(err, stderr)
+		return writeStatus(ctx, err, stderr)
 	}
 	return status
 }

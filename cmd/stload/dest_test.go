@@ -1,0 +1,138 @@
+package main
+
+import (
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync/atomic"
+	"testing"
+)
+
+// TestConvertDestinations checks what convert does with each kind of OUT
+// before it reads any tensor: into an existing directory as cp does, a
+// new directory named with a trailing slash, names ending in .json, a
+// missing or unusable parent, and too little free space.
+func TestConvertDestinations(t *testing.T) {
+	tmp := t.TempDir()
+	base := filepath.Base(tinyLlamaPath)
+	index := shardTiny(t, filepath.Join(tmp, "ckpt"))
+	orig := mustRead(t, tinyLlamaPath)
+
+	// An existing directory receives the file under the input's name.
+	dir := filepath.Join(tmp, "existing")
+	os.Mkdir(dir, 0o755)
+	r := stload(t, "convert", tinyLlamaPath, dir)
+	if want := filepath.Join(dir, base); r.code != 0 || !strings.Contains(r.stdout, " -> "+want+": 21 tensors") || string(mustRead(t, want)) != string(orig) {
+		t.Errorf("existing directory: %v", r)
+	}
+	// So does a new one named with a trailing slash, created for it.
+	r = stload(t, "convert", tinyLlamaPath, filepath.Join(tmp, "new")+"/")
+	if want := filepath.Join(tmp, "new", base); r.code != 0 || string(mustRead(t, want)) != string(orig) {
+		t.Errorf("new directory/: %v", r)
+	}
+	// Only the last directory is created.
+	r = stload(t, "convert", tinyLlamaPath, filepath.Join(tmp, "a", "b")+"/")
+	if r.code != 1 || !strings.Contains(r.stderr, "directory "+filepath.Join(tmp, "a")+" does not exist") {
+		t.Errorf("missing parent of new directory/: %v", r)
+	}
+	if _, err := os.Stat(filepath.Join(tmp, "a")); err == nil {
+		t.Error("created the missing parent")
+	}
+
+	// OUT ending in .json is a usage error, for a checkpoint as for a file,
+	// and nothing named so appears.
+	for _, in := range []string{index, tinyLlamaPath} {
+		out := filepath.Join(tmp, "out.json")
+		r := stload(t, "convert", in, out)
+		if r.code != exitUsage || !strings.Contains(r.stderr, "ends in .json") {
+			t.Errorf("%s -> out.json: %v", in, r)
+		}
+		checkUsageError(t, r)
+		if _, err := os.Stat(out); err == nil {
+			t.Errorf("%s -> out.json: created %s", in, out)
+		}
+	}
+
+	// A sharded output onto an existing file.
+	file := filepath.Join(tmp, "file")
+	os.WriteFile(file, []byte("x"), 0o644)
+	r = stload(t, "convert", index, file)
+	if r.code != 1 || !strings.Contains(r.stderr, "is not a directory: a sharded checkpoint is written into a directory") {
+		t.Errorf("checkpoint onto a file: %v", r)
+	}
+	// A parent that is a file.
+	r = stload(t, "convert", tinyLlamaPath, filepath.Join(file, "x.safetensors"))
+	if r.code != 1 || !strings.Contains(r.stderr, file+" is not a directory") {
+		t.Errorf("parent is a file: %v", r)
+	}
+	assertNoTemp(t, tmp)
+}
+
+// TestConvertChecksBeforeReading gives convert a remote input and an
+// unusable OUT: the error comes before a single request.
+func TestConvertChecksBeforeReading(t *testing.T) {
+	var requests atomic.Int64
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		requests.Add(1)
+		http.ServeFile(w, r, tinyLlamaPath)
+	}))
+	defer srv.Close()
+	tmp := t.TempDir()
+	ro := filepath.Join(tmp, "ro")
+	os.Mkdir(ro, 0o555)
+	cases := map[string]string{
+		filepath.Join(tmp, "missing", "out.safetensors"): "directory " + filepath.Join(tmp, "missing") + " does not exist",
+		filepath.Join(tmp, "missing", "out") + "/":       "does not exist",
+	}
+	if os.Geteuid() != 0 { // root writes anywhere
+		cases[filepath.Join(ro, "out.safetensors")] = "cannot write in directory " + ro
+	}
+	for out, want := range cases {
+		r := stload(t, "convert", srv.URL+"/model.safetensors", out)
+		if r.code != 1 || !strings.Contains(r.stderr, want) || requests.Load() != 0 {
+			t.Errorf("%s: %d requests, %v", out, requests.Load(), r)
+		}
+	}
+	if r := stload(t, "convert", srv.URL+"/model.safetensors", filepath.Join(tmp, "ok.safetensors")); r.code != 0 || requests.Load() == 0 {
+		t.Errorf("a usable OUT: %v", r)
+	}
+}
+
+// TestConvertFreeSpace makes the file system report less room than the
+// output needs: convert refuses, saying how much it needs and has, and
+// writes nothing.
+func TestConvertFreeSpace(t *testing.T) {
+	defer func(f func(string) (int64, error)) { freeSpace = f }(freeSpace)
+	var asked []string
+	freeSpace = func(dir string) (int64, error) {
+		asked = append(asked, dir)
+		return 150_000, nil
+	}
+	tmp := t.TempDir()
+	for _, args := range [][]string{
+		{tinyLlamaPath, filepath.Join(tmp, "one.safetensors")},
+		{"--dtype", "f32", tinyLlamaPath, filepath.Join(tmp, "f32.safetensors")},
+		{"--max-shard-size", "100kB", tinyLlamaPath, filepath.Join(tmp, "split")},
+		{tinyLlamaPath, filepath.Join(tmp, "newdir") + "/"},
+	} {
+		asked = nil
+		r := stload(t, append([]string{"convert"}, args...)...)
+		if r.code != 1 || !strings.Contains(r.stderr, "not enough space: the output needs ") ||
+			!strings.Contains(r.stderr, " bytes), the file system of "+tmp+" has 150.0 kB free") {
+			t.Errorf("%q: %v", args, r)
+		}
+		if len(asked) != 1 || asked[0] != tmp {
+			t.Errorf("%q: asked about %q, want %s", args, asked, tmp)
+		}
+	}
+	if entries, _ := os.ReadDir(tmp); len(entries) != 0 {
+		t.Errorf("left %v", entries)
+	}
+	// Enough room: converted.
+	freeSpace = func(string) (int64, error) { return 300_000, nil }
+	if r := stload(t, "convert", tinyLlamaPath, filepath.Join(tmp, "one.safetensors")); r.code != 0 {
+		t.Error(r)
+	}
+}

@@ -1,0 +1,59 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"syscall"
+)
+
+// interrupted is the cause of a context cancelled by a signal. It wraps
+// context.Canceled, so that its kind is "Canceled".
+type interrupted struct{ sig syscall.Signal }
+
+func (e interrupted) Error() string { return "interrupted (" + e.sig.String() + ")" }
+func (e interrupted) Unwrap() error { return context.Canceled }
+
+// interruptContext returns a context that the first SIGINT or SIGTERM
+// cancels, so that the command stops, cleans up (temporary files
+// removed, device memory freed) and exits 128+signal: 130 for Ctrl-C. A
+// second signal exits at once. stop restores the default handling.
+func interruptContext(stderr io.Writer) (ctx context.Context, stop func()) {
+	ctx, cancel := context.WithCancelCause(context.Background())
+	sigs := make(chan os.Signal, 2)
+	signal.Notify(sigs, os.Interrupt, syscall.SIGTERM)
+	done := make(chan struct{})
+	go func() {
+		var first os.Signal
+		select {
+		case first = <-sigs:
+		case <-done:
+			return
+		}
+		cancel(interrupted{first.(syscall.Signal)})
+		select {
+		case s := <-sigs:
+			fmt.Fprintf(stderr, "\nstload: %v again: exiting without cleaning up\n", s)
+			os.Exit(128 + int(s.(syscall.Signal)))
+		case <-done:
+		}
+	}()
+	return ctx, func() {
+		signal.Stop(sigs)
+		close(done)
+		cancel(nil)
+	}
+}
+
+// interruptStatus returns the exit status of a command whose context a
+// signal cancelled: 128 + the signal's number.
+func interruptStatus(ctx context.Context) (int, bool) {
+	var e interrupted
+	if errors.As(context.Cause(ctx), &e) {
+		return 128 + int(e.sig), true
+	}
+	return 0, false
+}
