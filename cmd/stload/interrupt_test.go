@@ -95,8 +95,8 @@ func TestInterrupt(t *testing.T) {
 		cmd.Process.Kill()
 		t.Fatalf("convert never read the tensor data; stderr: %s", stderr.String())
 	}
-	if entries, _ := os.ReadDir(dir); len(entries) != 1 || !strings.Contains(entries[0].Name(), ".tmp") {
-		t.Errorf("no temporary file while writing: %v", entries)
+	if entries, _ := os.ReadDir(dir); len(entries) != 1 || !strings.HasPrefix(entries[0].Name(), ".stload-shards-") {
+		t.Errorf("no staging folder while writing: %v", entries)
 	}
 	cmd.Process.Signal(os.Interrupt)
 	if code := exitCode(t, cmd, waitFor(cmd), 10*time.Second); code != 130 {

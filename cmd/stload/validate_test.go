@@ -34,7 +34,7 @@ func TestValidate(t *testing.T) {
 		{"json", []string{"--json", good1, hole, missing}, 1, []string{
 			`{"file":"` + good1 + `","ok":true}`,
 			`{"file":"` + hole + `","ok":false,"kind":"InvalidOffset","error":"` + hole + `: tensor \"b\": invalid offset: `,
-			`{"file":"` + missing + `","ok":false,"kind":"IoError","error":"` + missing + `: open `,
+			`{"file":"` + missing + `","ok":false,"kind":"IoError","error":"` + missing + `: open: no such file or directory"}`,
 		}},
 		{"json all valid", []string{good1, "--json"}, 0, []string{`{"file":"` + good1 + `","ok":true}`}},
 	}

@@ -249,7 +249,7 @@ func TestCheckpointMissingPath(t *testing.T) {
 	}
 	path := filepath.Join(dir, "missing.safetensors")
 	_, err := Open(t.Context(), path)
-	if want := path + ": open " + path + ": no such file or directory"; err == nil || err.Error() != want || !errors.Is(err, fs.ErrNotExist) {
+	if want := path + ": open: no such file or directory"; err == nil || err.Error() != want || !errors.Is(err, fs.ErrNotExist) {
 		t.Errorf("got %v, want %s", err, want)
 	}
 }
