@@ -83,6 +83,9 @@ type cpuSuite struct {
 	o   CPUOptions
 	rep *Report
 	dir string
+	// sink takes a byte of every read whose values nobody uses, so that
+	// the compiler cannot discard the reads.
+	sink byte
 }
 
 func (s *cpuSuite) logf(format string, args ...any) {
@@ -196,9 +199,6 @@ func (s *cpuSuite) generate(r GenRequest) (GenFile, error) {
 	s.add(fig)
 	return f, nil
 }
-
-// readSink keeps the compiler from discarding reads whose values nobody uses.
-var readSink byte
 
 // filePath returns the path of a generated file in the suite's directory.
 func (s *cpuSuite) filePath(name string) string { return filepath.Join(s.dir, name) }

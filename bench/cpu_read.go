@@ -127,7 +127,7 @@ func (s *cpuSuite) read() error {
 				if err != nil {
 					return err
 				}
-				readSink += readTouch(b)
+				s.sink += readTouch(b)
 			}
 			return nil
 		}}
@@ -160,7 +160,7 @@ func (s *cpuSuite) read() error {
 				return err
 			}
 			for _, t := range st.Tensors() {
-				readSink += readTouch(t.TensorView.Data())
+				s.sink += readTouch(t.TensorView.Data())
 			}
 			return nil
 		}}
@@ -171,7 +171,7 @@ func (s *cpuSuite) read() error {
 		run: func() error {
 			b := make([]byte, gf.Bytes)
 			touch(b)
-			readSink += b[len(b)-1]
+			s.sink += b[len(b)-1]
 			return nil
 		}}
 
