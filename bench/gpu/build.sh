@@ -7,19 +7,15 @@
 #                                gpu-ceiling, gpu-trial
 #
 # The cuda build needs cuda.h and the libcuda link stub; on a machine without
-# the CUDA toolkit, shared/scripts/cuda-headers.sh fetches them (set SHARED to
-# the shared/ directory if it is not ../shared from the repository root).
+# the CUDA toolkit, scripts/cuda-headers.sh fetches them.
 # bench/gpu/bin is git-ignored: carry it to the GPU machine with the tree.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
-SHARED="${SHARED:-$(cd .. && pwd)/shared}"
 mkdir -p bench/gpu/bin
 # -s -w: no symbol tables; the binaries travel with the tree (64 MiB limit).
 CGO_ENABLED=0 go build -trimpath -ldflags "-s -w" -o bench/gpu/bin/stbench ./bench/cmd/stbench
 if [[ -z "${CGO_CFLAGS:-}" ]] || ! grep -q -- -I <<<"${CGO_CFLAGS:-}"; then
-  headers=$SHARED/scripts/cuda-headers.sh
-  [[ -f $headers ]] || headers=scripts/cuda-headers.sh
-  eval "$(bash "$headers")"
+  eval "$(bash scripts/cuda-headers.sh)"
 fi
 go build -tags cuda -trimpath -ldflags "-s -w" -o bench/gpu/bin/stbench-cuda ./bench/cmd/stbench
 ls -l bench/gpu/bin
