@@ -2,7 +2,6 @@ package device
 
 import (
 	"bufio"
-	"encoding/xml"
 	"fmt"
 	"io"
 	"math"
@@ -119,7 +118,7 @@ func svgText(w *bufio.Writer, x, y float64, weight, s string) {
 		fmt.Fprintf(w, ` font-weight="%s"`, weight)
 	}
 	w.WriteString(">")
-	xml.EscapeText(w, []byte(s))
+	w.WriteString(escapeText(s))
 	w.WriteString("</text>")
 }
 
@@ -138,4 +137,17 @@ func sizeLabel(n int64) string {
 		return fmt.Sprintf("%d KiB", n>>10)
 	}
 	return fmt.Sprintf("%d B", n)
+}
+
+// escapeText escapes s for XML character data: markup characters become
+// entities and characters XML 1.0 forbids (tensor names come from files)
+// become U+FFFD. Written here so that device does not compile encoding/xml.
+func escapeText(s string) string {
+	s = strings.Map(func(r rune) rune {
+		if r < 0x20 && r != '\t' && r != '\n' && r != '\r' || r == 0xFFFE || r == 0xFFFF {
+			return '\uFFFD'
+		}
+		return r
+	}, s)
+	return strings.NewReplacer("&", "&amp;", "<", "&lt;", ">", "&gt;").Replace(s)
 }

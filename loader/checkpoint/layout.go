@@ -61,10 +61,8 @@ func scanDir(dir string) (*dirScan, error) {
 		case strings.HasSuffix(name, IndexSuffix):
 			s.indexes = append(s.indexes, name)
 		case strings.HasSuffix(name, ".safetensors"):
-			if m := shardName.FindStringSubmatch(name); m != nil && m[3] != "00001" {
-				of, _ := strconv.Atoi(m[3])
-				k, _ := strconv.Atoi(m[2])
-				set := shardSet{m[1], of}
+			if prefix, k, of, ok := parseShard(name); ok && of != 1 {
+				set := shardSet{prefix, of}
 				s.shards[set] = append(s.shards[set], k)
 				continue
 			}

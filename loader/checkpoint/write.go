@@ -10,7 +10,6 @@ import (
 	"math"
 	"os"
 	"path/filepath"
-	"regexp"
 	"slices"
 	"strconv"
 	"strings"
@@ -291,8 +290,35 @@ func (s *saver) saveSharded(ctx context.Context, tensors []Source, groups [][]in
 	return written, nil
 }
 
-// shardName matches transformers' shard names, PREFIX-00001-of-00003.safetensors.
-var shardName = regexp.MustCompile(`^(.+)-([0-9]{5})-of-([0-9]{5})\.safetensors$`)
+// parseShard splits transformers' shard names, PREFIX-00001-of-00003.safetensors,
+// into the prefix and the shard's number and count (five digits each; a
+// hand parser so that the command does not compile package regexp).
+func parseShard(name string) (prefix string, k, of int, ok bool) {
+	const tail = "-00000-of-00000.safetensors"
+	if len(name) <= len(tail) || !strings.HasSuffix(name, ".safetensors") {
+		return "", 0, 0, false
+	}
+	cut := len(name) - len(tail)
+	rest := name[cut:]
+	if rest[0] != '-' || rest[6:10] != "-of-" {
+		return "", 0, 0, false
+	}
+	k, ok1 := fiveDigits(rest[1:6])
+	of, ok2 := fiveDigits(rest[10:15])
+	return name[:cut], k, of, ok1 && ok2
+}
+
+// fiveDigits parses exactly five ASCII digits.
+func fiveDigits(s string) (int, bool) {
+	n := 0
+	for i := range len(s) {
+		if s[i] < '0' || s[i] > '9' {
+			return 0, false
+		}
+		n = n*10 + int(s[i]-'0')
+	}
+	return n, len(s) == 5
+}
 
 // checkpointFile returns whether a file name is one a save with prefix
 // writes: PREFIX.safetensors, its index, or a shard.
@@ -301,8 +327,8 @@ func checkpointFile(prefix string) func(name string) bool {
 		if name == prefix+".safetensors" || name == prefix+IndexSuffix {
 			return true
 		}
-		m := shardName.FindStringSubmatch(name)
-		return m != nil && m[1] == prefix
+		p, _, _, ok := parseShard(name)
+		return ok && p == prefix
 	}
 }
 
@@ -313,7 +339,7 @@ func checkpointFile(prefix string) func(name string) bool {
 func staleShards(prefix string, old present, names []string) []string {
 	var stale []string
 	for name := range old {
-		if m := shardName.FindStringSubmatch(name); m != nil && m[1] == prefix && !slices.Contains(names, name) {
+		if p, _, _, ok := parseShard(name); ok && p == prefix && !slices.Contains(names, name) {
 			stale = append(stale, name)
 		}
 	}
