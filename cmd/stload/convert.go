@@ -112,14 +112,14 @@ func runConvert(ctx context.Context, args []string, stdout, stderr io.Writer) in
 	if err := checkOutParent(pos[1]); err != nil {
 		return failure(ctx, err, false, stdout, stderr)
 	}
-	c, err := openInput(ctx, pos[0], in)
+	c, err := openInput(ctx, pos[0], in, stderr)
 	if err != nil {
 		return failure(ctx, err, false, stdout, stderr)
 	}
 	defer c.Close()
 	sharded := maxShard.set || c.Sharded() && !strings.HasSuffix(pos[1], ".safetensors")
 	srcs, st := convertSources(c.Files(), target)
-	dst, err := resolveOut(c, pos[1], sharded, st.bytes)
+	dst, err := resolveOut(c.Checkpoint, pos[1], sharded, st.bytes)
 	if err != nil {
 		return failure(ctx, err, false, stdout, stderr)
 	}

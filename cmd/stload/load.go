@@ -200,6 +200,7 @@ func runLoad(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	if !ok {
 		return code
 	}
+	fl.in.noProgress = fl.json
 	opts, devs, err := fl.options()
 	if err != nil {
 		return usageError(loadCmd, err, stdout, stderr)
@@ -213,7 +214,7 @@ func runLoad(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	}
 
 	start := time.Now()
-	c, err := openInput(ctx, pos[0], fl.in)
+	c, err := openInput(ctx, pos[0], fl.in, stderr)
 	if err != nil {
 		return failure(ctx, err, fl.json, stdout, stderr)
 	}
@@ -253,7 +254,7 @@ func runLoad(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 			return failure(ctx, err, fl.json, stdout, stderr)
 		}
 	}
-	rep := newLoadReport(shown(pos[0]), c, set.Stats(), opened, fl)
+	rep := newLoadReport(shown(pos[0]), c.Checkpoint, set.Stats(), opened, fl)
 
 	if fl.verify {
 		vstart := time.Now()
