@@ -3,7 +3,9 @@ package main
 import (
 	"context"
 	"flag"
+	"fmt"
 	"io"
+	"io/fs"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -106,6 +108,7 @@ func openInput(ctx context.Context, name string, o inputOptions, stderr io.Write
 		if err != nil {
 			return nil, err
 		}
+		warnLeftovers(c, stderr)
 		context.AfterFunc(ctx, func() { c.Close() })
 		return &input{Checkpoint: c}, nil
 	}
@@ -131,6 +134,7 @@ func openInput(ctx context.Context, name string, o inputOptions, stderr io.Write
 		return nil, err
 	}
 	w.warn()
+	warnLeftovers(c, stderr)
 	in := &input{Checkpoint: c, client: client}
 	context.AfterFunc(ctx, func() { in.Close() })
 	return in, nil
@@ -170,4 +174,32 @@ func single(c *checkpoint.Checkpoint) *loader.File {
 		return nil
 	}
 	return c.Files()[0]
+}
+
+// warnLeftovers says what killed saves left beside a checkpoint that is
+// whole (checkpoint.Checkpoint.Leftovers): what it is, where, how large,
+// and that the next save removes it.
+func warnLeftovers(c *checkpoint.Checkpoint, stderr io.Writer) {
+	for _, p := range c.Leftovers() {
+		what := "a temporary file"
+		if strings.HasPrefix(filepath.Base(p), ".stload-shards-") {
+			what = "a staging folder"
+		}
+		fmt.Fprintf(stderr, "stload: warning: %s: %s that an interrupted save left (%s), no part of the checkpoint; the next save to this directory removes it\n",
+			p, what, sizeText(diskUsage(p)))
+	}
+}
+
+// diskUsage returns the bytes of the files at or under p.
+func diskUsage(p string) int64 {
+	var n int64
+	filepath.WalkDir(p, func(_ string, d fs.DirEntry, err error) error {
+		if err == nil && d.Type().IsRegular() {
+			if fi, err := d.Info(); err == nil {
+				n += fi.Size()
+			}
+		}
+		return nil
+	})
+	return n
 }
