@@ -5,7 +5,9 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"os"
+	"path/filepath"
 	"strings"
 	"sync/atomic"
 	"time"
@@ -64,9 +66,15 @@ complete; OUT may be INPUT itself. A checkpoint is written in full to a
 temporary directory inside OUT, then its shards and, last, its index are
 renamed into place; on failure nothing is left behind (and OUT is removed
 again if convert created it). Shards of another count left in OUT by an
-earlier save are removed, as transformers does. Renaming over an existing
-checkpoint of the same names is not atomic across files: to replace one,
-write to a new directory and swap the directories.
+earlier save are removed, as transformers does. A single file written
+into a directory that holds a sharded checkpoint of its name (convert
+ckpt/ ckpt/model.safetensors merges a checkpoint in place) replaces that
+checkpoint: the old index is retired before anything else is touched and
+the old shards are removed once the file is in, so that no reader finds
+the old index beside the new file. Replacing a checkpoint is crash-safe:
+whenever convert stops, the directory holds the old checkpoint whole, the
+new one whole, or a state that every stload command refuses as
+IncompleteCheckpoint, which the next convert into it cleans up.
 
 Flags:
   --dtype T             convert every floating tensor (F64, F32, F16, BF16
@@ -130,6 +138,8 @@ func runConvert(ctx context.Context, args []string, stdout, stderr io.Writer) in
 		written, err = convertSharded(ctx, c.Files(), srcs, st.bytes, dst, maxShard.n, bar)
 	case sharded:
 		written, err = convertSharded(ctx, c.Files(), srcs, st.bytes, dst, checkpoint.DefaultMaxShardSize, bar)
+	case dst.replaces != "":
+		written, err = convertReplacing(ctx, c.Files(), srcs, st.bytes, dst, bar)
 	default:
 		written, err = convertTo(ctx, c.Files(), srcs, st.bytes, dst, bar)
 	}
@@ -227,6 +237,20 @@ func convertTo(ctx context.Context, files []*loader.File, srcs []checkpoint.Sour
 func convertSharded(ctx context.Context, files []*loader.File, srcs []checkpoint.Source, total int64, dst destination, maxShard int64, bar *progressBar) ([]string, error) {
 	srcs, stop := meterSources(srcs, total, bar)
 	written, err := checkpoint.Save(ctx, dst.path, srcs, checkpoint.WithMaxShardSize(maxShard), checkpoint.WithMetadata(firstMetadata(files)))
+	stop()
+	return written, err
+}
+
+// convertReplacing writes the sources of the tensors of files to the
+// single file dst.path, which replaces a sharded checkpoint of the same
+// prefix in its directory: checkpoint.Save with no limit on the shard
+// size writes the one file, and retires the old index (first) and
+// shards, so that at every instant the directory holds the old
+// checkpoint or the new file, or is refused as incomplete.
+func convertReplacing(ctx context.Context, files []*loader.File, srcs []checkpoint.Source, total int64, dst destination, bar *progressBar) ([]string, error) {
+	srcs, stop := meterSources(srcs, total, bar)
+	written, err := checkpoint.Save(ctx, filepath.Dir(dst.path), srcs, checkpoint.WithPrefix(dst.replaces),
+		checkpoint.WithMaxShardSize(math.MaxInt64), checkpoint.WithMetadata(firstMetadata(files)))
 	stop()
 	return written, err
 }
