@@ -12,7 +12,6 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/stload/stload/device"
 	"github.com/stload/stload/dtype"
 	"github.com/stload/stload/loader"
 	"github.com/stload/stload/loader/checkpoint"
@@ -126,7 +125,10 @@ func runConvert(ctx context.Context, args []string, stdout, stderr io.Writer) in
 	}
 	defer c.Close()
 	sharded := maxShard.set || c.Sharded() && !strings.HasSuffix(pos[1], ".safetensors")
-	srcs, st := convertSources(c.Files(), target)
+	srcs, st, err := convertSources(c.Files(), target)
+	if err != nil {
+		return failure(ctx, err, false, stdout, stderr)
+	}
 	dst, err := resolveOut(c.Checkpoint, pos[1], sharded, st.bytes)
 	if err != nil {
 		return failure(ctx, err, false, stdout, stderr)
@@ -266,56 +268,46 @@ func firstMetadata(files []*loader.File) map[string]string {
 }
 
 // convertSources returns a source for every tensor of files, in file
-// order, converting the floating ones to the dtype to unless it is
-// Invalid, with the counts of convertStats (bytes: the tensor bytes to
-// write).
-func convertSources(files []*loader.File, to dtype.DType) ([]checkpoint.Source, convertStats) {
+// order, converting the floating ones to the dtype to
+// (checkpoint.Convert) unless it is Invalid, with the counts of
+// convertStats (bytes: the tensor bytes to write). A conversion that
+// does not exist fails here, before anything is written, naming the file
+// and the tensor (kind UnsupportedConversion).
+func convertSources(files []*loader.File, to dtype.DType) ([]checkpoint.Source, convertStats, error) {
 	var st convertStats
-	conv := new(dtype.ConvertReader) // shared: the writers open one source at a time
 	var srcs []checkpoint.Source
 	for _, f := range files {
 		for _, t := range f.Tensors() {
 			st.tensors++
-			if !converts(t.DType, to) {
-				srcs = append(srcs, checkpoint.SourceOf(t))
-				st.bytes += t.Len()
-				continue
+			src := checkpoint.SourceOf(t)
+			n := t.Len()
+			if converts(t.DType, to) {
+				var err error
+				if src, err = checkpoint.Convert(src, to); err == nil {
+					n, err = dtype.ConvertedSize(t.Len(), t.DType, to)
+				}
+				if err != nil {
+					return nil, st, inFile(err, f, t, to)
+				}
+				st.converted++
 			}
-			st.converted++
-			src, n := convertSource(t, to, conv)
 			srcs = append(srcs, src)
 			st.bytes += n
 		}
 	}
-	return srcs, st
+	return srcs, st, nil
 }
 
-// convertSource returns a Source that produces the elements of t
-// converted to the dtype to, and the number of bytes it produces. Its
-// reader is conv, which every source of a conversion shares; its WriteTo
-// converts straight from a mapped file's mapping, and fetches a remote
-// file's parts in parallel, as checkpoint.SourceOf's reader does.
-func convertSource(t loader.Tensor, to dtype.DType, conv *dtype.ConvertReader) (checkpoint.Source, int64) {
-	spec := loader.Spec{Name: t.Name, DType: to, Shape: t.Shape}
-	n, err := dtype.ConvertedSize(t.Len(), t.DType, to)
-	if err != nil {
-		return checkpoint.Source{Spec: spec, Open: func() (io.Reader, error) { return nil, convertError(t, to, err) }}, 0
+// inFile places the error of a conversion of tensor t in its file f:
+// checkpoint.Convert's error names the tensor, not the file.
+func inFile(err error, f *loader.File, t loader.Tensor, to dtype.DType) error {
+	var e *loader.Error
+	if errors.As(err, &e) && e.File == "" && e.Tensor == t.Name {
+		c := *e
+		c.File, c.Offset = f.Name(), t.Offset()
+		return &c
 	}
-	return checkpoint.Source{Spec: spec, Open: func() (io.Reader, error) {
-		src, err := checkpoint.SourceOf(t).Open()
-		if err != nil {
-			return nil, err
-		}
-		if err := conv.Reset(src, t.DType, to); err != nil {
-			return nil, convertError(t, to, err)
-		}
-		return conv, nil
-	}}, n
-}
-
-func convertError(t loader.Tensor, to dtype.DType, err error) error {
-	return &loader.Error{Tensor: t.Name, Offset: t.Offset(), Err: device.ErrConvert,
-		Detail: fmt.Sprintf("converting %v to %v", t.DType, to), Cause: err}
+	return &loader.Error{File: f.Name(), Tensor: t.Name, Offset: t.Offset(), Detail: fmt.Sprintf("converting %v to %v", t.DType, to), Cause: err}
 }
 
 // meterSources wraps srcs so that the bytes they produce advance bar,
