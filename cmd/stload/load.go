@@ -495,16 +495,27 @@ func (rep *loadJSON) writeText(w io.Writer) error {
 		fmt.Fprintf(bw, "%s of CPU tensors are zero-copy views of the file's memory mapping (--copy reads them)\n", sizeText(views))
 	}
 	if rep.auto && cpuOnly {
-		if _, ok := device.LookupBackend(device.GPUBackend); ok {
-			bw.WriteString("--device auto chose the CPU: no GPU is visible\n")
-		} else {
-			bw.WriteString("--device auto chose the CPU: this build has no GPU backend (build with -tags cuda for GPUs)\n")
-		}
+		fmt.Fprintf(bw, "--device auto chose the CPU: %s\n", noGPU())
 	}
 	if rep.Verified {
 		fmt.Fprintf(bw, "verify: ok, every tensor matches the file (%s)\n", durText(rep.verifyTime))
 	}
 	return bw.Flush()
+}
+
+// noGPU says why --device auto found no GPU: none is visible, or the
+// build lacks the backend, and then what it lacks as the device package
+// says it (the cuda package's import, the cuda build tag).
+func noGPU() string {
+	err := device.Check(device.GPU(0))
+	if _, ok := device.LookupBackend(device.GPUBackend); ok || err == nil {
+		return "no GPU is visible"
+	}
+	var e *device.Error
+	if errors.As(err, &e) && e.Detail != "" {
+		return e.Detail
+	}
+	return err.Error()
 }
 
 // writeTimeline writes tl as JSON to path and as SVG beside it, and

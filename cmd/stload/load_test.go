@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -274,5 +275,23 @@ func TestLoadHelpDefaults(t *testing.T) {
 		if !strings.Contains(loadCmd.usage, want) {
 			t.Errorf("load's help lacks %q", want)
 		}
+	}
+}
+
+// TestLoadAutoNoBackend checks what load says when --device auto finds no
+// GPU backend in the build: the device package's explanation, which
+// names the import a program needs and the build tag.
+func TestLoadAutoNoBackend(t *testing.T) {
+	if cudaBuild {
+		t.Skip("the cuda build has the backend")
+	}
+	r := stload(t, "load", tinyLlamaPath)
+	want := "\n--device auto chose the CPU: this build has no CUDA support: import _ \"github.com/stload/stload/cuda\" in the program and build it with -tags cuda\n"
+	if r.code != 0 || !strings.HasSuffix(r.stdout, want) {
+		t.Errorf("%v\nwant stdout ending %q", r, want)
+	}
+	var e *device.Error
+	if err := device.Check(device.GPU(0)); !errors.As(err, &e) || !strings.Contains(want, ": "+e.Detail+"\n") {
+		t.Errorf("the device package says %v", err)
 	}
 }
