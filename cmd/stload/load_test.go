@@ -204,13 +204,13 @@ func TestLoadSimulatedGPUs(t *testing.T) {
 	for _, d := range got.Devices {
 		devs[d.Device] = d
 	}
-	if len(devs) != 3 || devs[sim.dev(0)].Tensors == 0 || devs[sim.dev(1)].Tensors == 0 || devs["cpu"].Tensors != 1 || devs[sim.dev(0)].Name != "Simulated GPU" {
+	if len(devs) != 3 || devs[sim.dev(0)].Tensors == 0 || devs[sim.dev(1)].Tensors == 0 || devs["cpu"].Tensors != 1 || devs[sim.dev(0)].Name != "simulated device 0" {
 		t.Errorf("devices: %+v", got.Devices)
 	}
 
 	// The text report names the devices and the staging.
 	r = stload(t, "load", "--device", sim.dev(1), tinyLlamaPath)
-	for _, s := range []string{"loaded onto " + sim.dev(1), "NAME", "Simulated GPU", "; 1 chunk staged", "peak pinned host memory: 327.7 kB (cap 268.4 MB: 32 staging buffers of 8,388,608 bytes)"} {
+	for _, s := range []string{"loaded onto " + sim.dev(1), "NAME", "simulated device 1", "; 1 chunk staged", "peak pinned host memory: 327.7 kB (cap 268.4 MB: 32 staging buffers of 8,388,608 bytes)"} {
 		if !strings.Contains(r.stdout, s) {
 			t.Errorf("text lacks %q:\n%s", s, r.stdout)
 		}
