@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"io"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -355,12 +356,12 @@ func TestRemoteErrors(t *testing.T) {
 	}{
 		{"shard missing", files.URL + "/" + filepath.Base(index), "ShardMissing"},
 		{"file missing", files.URL + "/nope.safetensors", "IoError"},
-		{"no ranges", noRanges.URL + "/model.safetensors", "RangeUnsupported"},
+		{"no ranges, no validators", noRanges.URL + "/model.safetensors", "NoValidators"},
 		{"not a URL", "http://", "IoError"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			for _, cmd := range []string{"inspect", "validate", "load"} {
-				r := stload(t, cmd, "--json", tc.url)
+				r := stload(t, cmd, "--json", "--require-validators", tc.url)
 				var got validateJSON
 				decodeLine(t, r.stdout, &got)
 				if r.code != 1 || got.Kind != tc.kind {
@@ -377,13 +378,13 @@ func TestShardName(t *testing.T) {
 	index := shardTiny(t, dir)
 	srv := serve(t, dir)
 	for _, input := range []string{index, srv.URL + "/" + filepath.Base(index) + "?rev=main"} {
-		c, err := openInput(context.Background(), input, inputOptions{})
+		c, err := openInput(context.Background(), input, inputOptions{}, io.Discard)
 		if err != nil {
 			t.Fatal(err)
 		}
 		var names []string
 		for _, f := range c.Files() {
-			names = append(names, shardName(c, f))
+			names = append(names, shardName(c.Checkpoint, f))
 		}
 		c.Close()
 		if want := "model-00001-of-00003.safetensors model-00002-of-00003.safetensors model-00003-of-00003.safetensors"; strings.Join(names, " ") != want {

@@ -5,12 +5,13 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"os"
+	"path/filepath"
 	"strings"
 	"sync/atomic"
 	"time"
 
-	"github.com/stload/stload/device"
 	"github.com/stload/stload/dtype"
 	"github.com/stload/stload/loader"
 	"github.com/stload/stload/loader/checkpoint"
@@ -64,9 +65,15 @@ complete; OUT may be INPUT itself. A checkpoint is written in full to a
 temporary directory inside OUT, then its shards and, last, its index are
 renamed into place; on failure nothing is left behind (and OUT is removed
 again if convert created it). Shards of another count left in OUT by an
-earlier save are removed, as transformers does. Renaming over an existing
-checkpoint of the same names is not atomic across files: to replace one,
-write to a new directory and swap the directories.
+earlier save are removed, as transformers does. A single file written
+into a directory that holds a sharded checkpoint of its name (convert
+ckpt/ ckpt/model.safetensors merges a checkpoint in place) replaces that
+checkpoint: the old index is retired before anything else is touched and
+the old shards are removed once the file is in, so that no reader finds
+the old index beside the new file. Replacing a checkpoint is crash-safe:
+whenever convert stops, the directory holds the old checkpoint whole, the
+new one whole, or a state that every stload command refuses as
+IncompleteCheckpoint, which the next convert into it cleans up.
 
 Flags:
   --dtype T             convert every floating tensor (F64, F32, F16, BF16
@@ -112,14 +119,17 @@ func runConvert(ctx context.Context, args []string, stdout, stderr io.Writer) in
 	if err := checkOutParent(pos[1]); err != nil {
 		return failure(ctx, err, false, stdout, stderr)
 	}
-	c, err := openInput(ctx, pos[0], in)
+	c, err := openInput(ctx, pos[0], in, stderr)
 	if err != nil {
 		return failure(ctx, err, false, stdout, stderr)
 	}
 	defer c.Close()
 	sharded := maxShard.set || c.Sharded() && !strings.HasSuffix(pos[1], ".safetensors")
-	srcs, st := convertSources(c.Files(), target)
-	dst, err := resolveOut(c, pos[1], sharded, st.bytes)
+	srcs, st, err := convertSources(c.Files(), target)
+	if err != nil {
+		return failure(ctx, err, false, stdout, stderr)
+	}
+	dst, err := resolveOut(c.Checkpoint, pos[1], sharded, st.bytes)
 	if err != nil {
 		return failure(ctx, err, false, stdout, stderr)
 	}
@@ -130,6 +140,8 @@ func runConvert(ctx context.Context, args []string, stdout, stderr io.Writer) in
 		written, err = convertSharded(ctx, c.Files(), srcs, st.bytes, dst, maxShard.n, bar)
 	case sharded:
 		written, err = convertSharded(ctx, c.Files(), srcs, st.bytes, dst, checkpoint.DefaultMaxShardSize, bar)
+	case dst.replaces != "":
+		written, err = convertReplacing(ctx, c.Files(), srcs, st.bytes, dst, bar)
 	default:
 		written, err = convertTo(ctx, c.Files(), srcs, st.bytes, dst, bar)
 	}
@@ -231,6 +243,20 @@ func convertSharded(ctx context.Context, files []*loader.File, srcs []checkpoint
 	return written, err
 }
 
+// convertReplacing writes the sources of the tensors of files to the
+// single file dst.path, which replaces a sharded checkpoint of the same
+// prefix in its directory: checkpoint.Save with no limit on the shard
+// size writes the one file, and retires the old index (first) and
+// shards, so that at every instant the directory holds the old
+// checkpoint or the new file, or is refused as incomplete.
+func convertReplacing(ctx context.Context, files []*loader.File, srcs []checkpoint.Source, total int64, dst destination, bar *progressBar) ([]string, error) {
+	srcs, stop := meterSources(srcs, total, bar)
+	written, err := checkpoint.Save(ctx, filepath.Dir(dst.path), srcs, checkpoint.WithPrefix(dst.replaces),
+		checkpoint.WithMaxShardSize(math.MaxInt64), checkpoint.WithMetadata(firstMetadata(files)))
+	stop()
+	return written, err
+}
+
 // firstMetadata returns the __metadata__ of the first file: a single
 // file's own, or a checkpoint's first shard's (transformers writes the
 // same {"format": "pt"} in every shard).
@@ -242,56 +268,46 @@ func firstMetadata(files []*loader.File) map[string]string {
 }
 
 // convertSources returns a source for every tensor of files, in file
-// order, converting the floating ones to the dtype to unless it is
-// Invalid, with the counts of convertStats (bytes: the tensor bytes to
-// write).
-func convertSources(files []*loader.File, to dtype.DType) ([]checkpoint.Source, convertStats) {
+// order, converting the floating ones to the dtype to
+// (checkpoint.Convert) unless it is Invalid, with the counts of
+// convertStats (bytes: the tensor bytes to write). A conversion that
+// does not exist fails here, before anything is written, naming the file
+// and the tensor (kind UnsupportedConversion).
+func convertSources(files []*loader.File, to dtype.DType) ([]checkpoint.Source, convertStats, error) {
 	var st convertStats
-	conv := new(dtype.ConvertReader) // shared: the writers open one source at a time
 	var srcs []checkpoint.Source
 	for _, f := range files {
 		for _, t := range f.Tensors() {
 			st.tensors++
-			if !converts(t.DType, to) {
-				srcs = append(srcs, checkpoint.SourceOf(t))
-				st.bytes += t.Len()
-				continue
+			src := checkpoint.SourceOf(t)
+			n := t.Len()
+			if converts(t.DType, to) {
+				var err error
+				if src, err = checkpoint.Convert(src, to); err == nil {
+					n, err = dtype.ConvertedSize(t.Len(), t.DType, to)
+				}
+				if err != nil {
+					return nil, st, inFile(err, f, t, to)
+				}
+				st.converted++
 			}
-			st.converted++
-			src, n := convertSource(t, to, conv)
 			srcs = append(srcs, src)
 			st.bytes += n
 		}
 	}
-	return srcs, st
+	return srcs, st, nil
 }
 
-// convertSource returns a Source that produces the elements of t
-// converted to the dtype to, and the number of bytes it produces. Its
-// reader is conv, which every source of a conversion shares; its WriteTo
-// converts straight from a mapped file's mapping, and fetches a remote
-// file's parts in parallel, as checkpoint.SourceOf's reader does.
-func convertSource(t loader.Tensor, to dtype.DType, conv *dtype.ConvertReader) (checkpoint.Source, int64) {
-	spec := loader.Spec{Name: t.Name, DType: to, Shape: t.Shape}
-	n, err := dtype.ConvertedSize(t.Len(), t.DType, to)
-	if err != nil {
-		return checkpoint.Source{Spec: spec, Open: func() (io.Reader, error) { return nil, convertError(t, to, err) }}, 0
+// inFile places the error of a conversion of tensor t in its file f:
+// checkpoint.Convert's error names the tensor, not the file.
+func inFile(err error, f *loader.File, t loader.Tensor, to dtype.DType) error {
+	var e *loader.Error
+	if errors.As(err, &e) && e.File == "" && e.Tensor == t.Name {
+		c := *e
+		c.File, c.Offset = f.Name(), t.Offset()
+		return &c
 	}
-	return checkpoint.Source{Spec: spec, Open: func() (io.Reader, error) {
-		src, err := checkpoint.SourceOf(t).Open()
-		if err != nil {
-			return nil, err
-		}
-		if err := conv.Reset(src, t.DType, to); err != nil {
-			return nil, convertError(t, to, err)
-		}
-		return conv, nil
-	}}, n
-}
-
-func convertError(t loader.Tensor, to dtype.DType, err error) error {
-	return &loader.Error{Tensor: t.Name, Offset: t.Offset(), Err: device.ErrConvert,
-		Detail: fmt.Sprintf("converting %v to %v", t.DType, to), Cause: err}
+	return &loader.Error{File: f.Name(), Tensor: t.Name, Offset: t.Offset(), Detail: fmt.Sprintf("converting %v to %v", t.DType, to), Cause: err}
 }
 
 // meterSources wraps srcs so that the bytes they produce advance bar,

@@ -277,3 +277,85 @@ func TestSizeFlag(t *testing.T) {
 		}
 	}
 }
+
+// TestConvertMergeInPlace merges a sharded checkpoint into one file in
+// its own directory, named as the file or by the directory: the old index
+// and shards are retired, so that Open (and transformers) find the new
+// file, byte for byte the original, and nothing of the old checkpoint.
+// A checkpoint of another prefix in the directory is left alone.
+func TestConvertMergeInPlace(t *testing.T) {
+	orig := mustRead(t, tinyLlamaPath)
+	for _, tc := range []struct{ name, out, shown string }{
+		{"file", "model.safetensors", "model.safetensors"},
+		{"directory", "/", ""}, // resharded with the default limit: one file
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			dir := t.TempDir()
+			shardTiny(t, dir)
+			other := filepath.Join(dir, "other.safetensors")
+			if err := os.WriteFile(other, orig, 0o644); err != nil {
+				t.Fatal(err)
+			}
+			out := dir + "/" + strings.TrimPrefix(tc.out, "/")
+			r := stload(t, "convert", filepath.Join(dir, checkpoint.DefaultIndexName), out)
+			want := filepath.Join(dir, "model.safetensors")
+			if r.code != 0 || !strings.Contains(r.stdout, " -> "+filepath.Join(dir, tc.shown)+": 21 tensors") || r.stderr != "" {
+				t.Fatalf("%v", r)
+			}
+			got := dirFiles(t, dir)
+			if names := strings.Join(fileNames(got), " "); names != "model.safetensors other.safetensors" {
+				t.Errorf("the directory holds %s", names)
+			}
+			if !bytes.Equal(got["model.safetensors"], orig) {
+				t.Error("the merged file differs from the original")
+			}
+			// The directory holds two files and no index, so Open(dir)
+			// refuses to choose; Open(index) fails, and the file opens.
+			if _, err := checkpoint.Open(context.Background(), filepath.Join(dir, checkpoint.DefaultIndexName)); err == nil {
+				t.Error("the old index still opens")
+			}
+			c, err := checkpoint.Open(context.Background(), want)
+			if err != nil || c.Sharded() || c.Len() != 21 {
+				t.Errorf("Open(%s): %v", want, err)
+			} else {
+				c.Close()
+			}
+		})
+	}
+	// With the directory holding only the checkpoint, Open(dir) itself
+	// gives the new file.
+	dir := t.TempDir()
+	shardTiny(t, dir)
+	if r := stload(t, "convert", dir, filepath.Join(dir, "model.safetensors")); r.code != 0 {
+		t.Fatal(r)
+	}
+	c, err := checkpoint.Open(context.Background(), dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	if c.Sharded() || c.Path() != filepath.Join(dir, "model.safetensors") || c.Len() != 21 || len(c.Leftovers()) != 0 {
+		t.Errorf("Open(dir) gives %s (sharded %v, %d tensors, leftovers %v)", c.Path(), c.Sharded(), c.Len(), c.Leftovers())
+	}
+	if got := fileNames(dirFiles(t, dir)); len(got) != 1 {
+		t.Errorf("the directory holds %v", got)
+	}
+	// A single file converted into a directory holding its own prefix's
+	// shards (a-00001-of-00002...) replaces them too.
+	dir = t.TempDir()
+	a := copyFile(t, tinyLlamaPath, t.TempDir())
+	if r := stload(t, "convert", "--max-shard-size", "100kB", a, dir); r.code != 0 {
+		t.Fatal(r)
+	}
+	for _, name := range []string{"model-00001-of-00003.safetensors", "model-00002-of-00003.safetensors", "model-00003-of-00003.safetensors", "model.safetensors.index.json"} {
+		if err := os.Rename(filepath.Join(dir, name), filepath.Join(dir, strings.Replace(name, "model", "tiny-llama", 1))); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if r := stload(t, "convert", a, dir); r.code != 0 {
+		t.Fatal(r)
+	}
+	if got := fileNames(dirFiles(t, dir)); strings.Join(got, " ") != "tiny-llama.safetensors" {
+		t.Errorf("the directory holds %v", got)
+	}
+}

@@ -7,16 +7,18 @@ import (
 	"encoding/json"
 	"errors"
 	"io"
+	"io/fs"
 	"math"
 	"os"
 	"path/filepath"
 	"reflect"
 	"strings"
 	"testing"
+	"time"
 
-	"github.com/stload/stload/device"
 	"github.com/stload/stload/dtype"
 	"github.com/stload/stload/loader"
+	"github.com/stload/stload/loader/checkpoint"
 )
 
 // TestConvertIdentical rewrites every reference-written file and expects
@@ -327,14 +329,20 @@ func convertFile(ctx context.Context, f *loader.File, out string, to dtype.DType
 // convertFiles converts files to the single file out, without a progress
 // bar.
 func convertFiles(ctx context.Context, files []*loader.File, out string, to dtype.DType) ([]string, error) {
-	srcs, st := convertSources(files, to)
+	srcs, st, err := convertSources(files, to)
+	if err != nil {
+		return nil, err
+	}
 	return convertTo(ctx, files, srcs, st.bytes, destination{path: out}, nil)
 }
 
 // convertShards converts files to a sharded checkpoint in dir, without a
 // progress bar.
 func convertShards(ctx context.Context, files []*loader.File, dir string, to dtype.DType, maxShard int64) ([]string, error) {
-	srcs, st := convertSources(files, to)
+	srcs, st, err := convertSources(files, to)
+	if err != nil {
+		return nil, err
+	}
 	return convertSharded(ctx, files, srcs, st.bytes, destination{path: dir, sharded: true}, maxShard, nil)
 }
 
@@ -480,7 +488,10 @@ func TestConvertReaderSmallReads(t *testing.T) {
 			}
 			want = want[:n]
 			for size := 1; size <= 20; size++ {
-				src, _ := convertSource(tt, dtype.F32, new(dtype.ConvertReader))
+				src, err := checkpoint.Convert(checkpoint.SourceOf(tt), dtype.F32)
+				if err != nil {
+					t.Fatal(err)
+				}
 				r, err := src.Open()
 				if err != nil {
 					t.Fatal(err)
@@ -505,21 +516,69 @@ func TestConvertReaderSmallReads(t *testing.T) {
 	}
 }
 
-// TestConvertErrorKind: a failed conversion reports the conversion kind,
-// not a malformed file's.
+// TestConvertErrorKind: a conversion that does not exist reports the
+// conversion kind, not a malformed file's, and names the file and the
+// tensor, before anything is written.
 func TestConvertErrorKind(t *testing.T) {
 	f, err := loader.Open(tinyLlamaPath)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer f.Close()
-	var tensor loader.Tensor
-	for _, tensor = range f.Tensors() {
-		break
-	}
-	_, cause := dtype.ConvertedSize(3, dtype.F32, dtype.F16) // not whole elements
-	err = convertError(tensor, dtype.F16, cause)
-	if k := loader.Kind(err); k != "UnsupportedConversion" || !errors.Is(err, device.ErrConvert) || !errors.Is(err, dtype.ErrLength) {
+	out := filepath.Join(t.TempDir(), "out.safetensors")
+	_, err = convertFile(context.Background(), f, out, dtype.F4) // a sub-byte target
+	var e *loader.Error
+	if k := loader.Kind(err); k != "UnsupportedConversion" || !errors.Is(err, dtype.ErrUnsupported) ||
+		!errors.As(err, &e) || e.File != f.Name() || e.Tensor != "lm_head.weight" || e.Offset == 0 {
 		t.Errorf("kind %q: %v", k, err)
+	}
+	if _, err := os.Stat(out); !errors.Is(err, fs.ErrNotExist) {
+		t.Errorf("%s: %v", out, err)
+	}
+}
+
+// TestConvertMeterKeepsWriteTo checks that the progress meter keeps the
+// WriteTo of checkpoint.Convert's sources, through which the writers
+// convert straight from the mapping with no copy besides the conversion,
+// and counts the converted bytes it writes.
+func TestConvertMeterKeepsWriteTo(t *testing.T) {
+	f, err := loader.Open(tinyLlamaPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	srcs, st, err := convertSources([]*loader.File{f}, dtype.F32)
+	if err != nil || st.converted != 21 || st.bytes != 2*213_632 {
+		t.Fatalf("%+v: %v", st, err)
+	}
+	bar := &progressBar{w: io.Discard, start: time.Now(), now: time.Now}
+	metered, stop := meterSources(srcs, st.bytes, bar)
+	defer stop()
+	var total int64
+	for i, s := range metered {
+		r, err := s.Open()
+		if err != nil {
+			t.Fatal(err)
+		}
+		wt, ok := r.(io.WriterTo)
+		if !ok {
+			t.Fatalf("%s: the metered reader %T has no WriteTo", s.Name, r)
+		}
+		var got bytes.Buffer
+		n, err := wt.WriteTo(&got)
+		if err != nil || n != int64(got.Len()) {
+			t.Fatalf("%s: %d, %v", s.Name, n, err)
+		}
+		tt, _ := f.Tensor(srcs[i].Name)
+		raw, _ := tt.Bytes()
+		want := make([]byte, 2*len(raw))
+		if k, err := dtype.Convert(want, dtype.F32, raw, tt.DType); err != nil || !bytes.Equal(got.Bytes(), want[:k]) {
+			t.Errorf("%s: converted bytes differ (%v)", s.Name, err)
+		}
+		r.(io.Closer).Close()
+		total += n
+	}
+	if total != st.bytes {
+		t.Errorf("wrote %d bytes, want %d", total, st.bytes)
 	}
 }

@@ -19,6 +19,12 @@ type destination struct {
 	path    string // the output file, or the directory of a sharded checkpoint
 	sharded bool
 	created string // a directory made for the output, removed again on failure
+	// replaces is set for a single file written beside a sharded
+	// checkpoint of its name (PREFIX.safetensors beside
+	// PREFIX.safetensors.index.json or PREFIX-0000k-of-0000n shards): the
+	// prefix, which checkpoint.Save writes as one file, retiring the
+	// old index and shards.
+	replaces string
 }
 
 // abandon removes what resolveOut created, after a failure: the
@@ -104,6 +110,9 @@ func resolveOut(c *checkpoint.Checkpoint, out string, sharded bool, size int64) 
 		return d, fmt.Errorf("%s: not enough space: the output needs %s (%s bytes), the file system of %s has %s free",
 			out, sizeText(size), groupDigits(uint64(size)), room, sizeText(avail))
 	}
+	if !sharded {
+		d.replaces = shardsOf(d.path)
+	}
 	if !sharded && isDirName(out) && !exists {
 		if err := os.Mkdir(filepath.Clean(out), 0o777); err != nil {
 			return d, err
@@ -126,4 +135,47 @@ func inputBase(c *checkpoint.Checkpoint) string {
 		return path.Base(name)
 	}
 	return filepath.Base(name)
+}
+
+// shardsOf returns the prefix of a sharded checkpoint in the directory of
+// file that a file of that name would be mistaken for, or leave behind:
+// "model" when file is DIR/model.safetensors and DIR holds
+// model.safetensors.index.json or model-0000k-of-0000n.safetensors
+// shards. WriteFile would leave these, so that the directory would hold
+// the old checkpoint (which Open prefers) beside the new file (which
+// transformers prefers). It returns "" when there is none.
+func shardsOf(file string) string {
+	prefix, ok := strings.CutSuffix(filepath.Base(file), ".safetensors")
+	if !ok || prefix == "" {
+		return ""
+	}
+	dir := filepath.Dir(file)
+	if _, err := os.Lstat(filepath.Join(dir, prefix+checkpoint.IndexSuffix)); err == nil {
+		return prefix
+	}
+	entries, _ := os.ReadDir(dir)
+	for _, e := range entries {
+		if isShardName(e.Name(), prefix) {
+			return prefix
+		}
+	}
+	return ""
+}
+
+// isShardName reports whether name is that of a shard of a checkpoint
+// with this prefix: PREFIX-00001-of-00003.safetensors.
+func isShardName(name, prefix string) bool {
+	rest, ok := strings.CutPrefix(name, prefix+"-")
+	if !ok {
+		return false
+	}
+	k, rest, ok1 := strings.Cut(rest, "-of-")
+	n, ok2 := strings.CutSuffix(rest, ".safetensors")
+	return ok1 && ok2 && shardNumber(k) && shardNumber(n)
+}
+
+// shardNumber reports whether s is five or more decimal digits, as shard
+// numbers are written.
+func shardNumber(s string) bool {
+	return len(s) >= 5 && strings.Trim(s, "0123456789") == ""
 }

@@ -95,12 +95,12 @@ func runDump(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	}
 	jsonErrors := asJSON || sha
 
-	c, err := openInput(ctx, pos[0], in)
+	c, err := openInput(ctx, pos[0], in, stderr)
 	if err != nil {
 		return failure(ctx, err, jsonErrors, stdout, stderr)
 	}
 	defer c.Close()
-	f, dt, s, err := selectSlice(c, pos[1], spec)
+	f, dt, s, err := selectSlice(c.Checkpoint, pos[1], spec)
 	if err != nil {
 		return failure(ctx, err, jsonErrors, stdout, stderr)
 	}

@@ -3,6 +3,11 @@ package main
 import (
 	"context"
 	"flag"
+	"fmt"
+	"io"
+	"io/fs"
+	"net/http"
+	"os"
 	"path/filepath"
 	"strings"
 
@@ -13,13 +18,20 @@ import (
 
 // inputOptions are the flags that decide how a command opens its input.
 type inputOptions struct {
-	lenient bool
-	pread   bool // read with pread instead of mapping (load only)
+	lenient           bool
+	pread             bool // read with pread instead of mapping (load only)
+	timeout           durationFlag
+	requireValidators bool
+	downloadDir       string
+	noProgress        bool // draw no download progress (load --json)
 }
 
 // addInputFlags registers the input flags every reading command shares.
 func addInputFlags(fs *flag.FlagSet, o *inputOptions) {
 	fs.BoolVar(&o.lenient, "lenient", false, "")
+	fs.Var(&o.timeout, "timeout", "")
+	fs.BoolVar(&o.requireValidators, "require-validators", false, "")
+	fs.StringVar(&o.downloadDir, "download-dir", "", "")
 }
 
 // options returns the checkpoint options the flags ask for.
@@ -31,7 +43,23 @@ func (o inputOptions) options() []checkpoint.Option {
 	if o.pread {
 		opts = append(opts, checkpoint.WithLoaderOptions(loader.WithPread()))
 	}
-	return opts
+	var hopts []httprange.Option
+	if o.timeout.set {
+		hopts = append(hopts, httprange.WithTimeout(o.timeout.d))
+	}
+	if o.requireValidators {
+		hopts = append(hopts, httprange.WithRequireValidators())
+	}
+	return append(opts, checkpoint.WithHTTPOptions(hopts...))
+}
+
+// downloads returns where files of servers without range support are
+// downloaded: --download-dir, else the system's temporary directory.
+func (o inputOptions) downloads() string {
+	if o.downloadDir != "" {
+		return o.downloadDir
+	}
+	return os.TempDir()
 }
 
 // inputHelp describes what the commands accept as input, for their help.
@@ -42,26 +70,74 @@ const inputHelp = `INPUT is any of:
   INDEX      a transformers index file (*.safetensors.index.json): every
              shard its weight_map names, resolved inside its directory
   URL        an http:// or https:// URL of a safetensors file or of an index
-             file, read with HTTP range requests (nothing is downloaded in
-             full; the server must support ranges)
+             file, read with HTTP range requests (only the bytes needed are
+             fetched); a file whose server does not support ranges is
+             downloaded whole first (see --download-dir)
 A checkpoint is validated whole: the index, every shard, and that
 weight_map matches the shards' headers.
-`
+` + remoteHelp
+
+// input is an open input: the checkpoint, and the client that reads it
+// when it is remote, whose connections Close closes too.
+type input struct {
+	*checkpoint.Checkpoint
+	client *http.Client
+}
+
+// Close closes the checkpoint and the client's idle connections.
+func (in *input) Close() error {
+	err := in.Checkpoint.Close()
+	if in.client != nil {
+		in.client.CloseIdleConnections()
+	}
+	return err
+}
 
 // openInput opens what a command line names as its input (see inputHelp)
 // with checkpoint.Open, and validates it. Every command opens its input
-// here and nowhere else.
+// here and nowhere else. Notices about the input go to stderr: a remote
+// file downloaded whole (with its progress on a terminal), a server that
+// sends no validator.
 //
 // ctx bounds the opening, and the checkpoint's reads: cancelling it closes
 // the checkpoint, which aborts the requests of a remote one. The caller
 // closes it too.
-func openInput(ctx context.Context, name string, o inputOptions) (*checkpoint.Checkpoint, error) {
-	c, err := checkpoint.Open(ctx, name, o.options()...)
+func openInput(ctx context.Context, name string, o inputOptions, stderr io.Writer) (*input, error) {
+	if !httprange.IsURL(name) {
+		c, err := checkpoint.Open(ctx, name, o.options()...)
+		if err != nil {
+			return nil, err
+		}
+		warnLeftovers(c, stderr)
+		context.AfterFunc(ctx, func() { c.Close() })
+		return &input{Checkpoint: c}, nil
+	}
+	opening, stop := context.WithCancelCause(ctx)
+	defer stop(nil)
+	w := &remoteWatch{stderr: stderr, bar: newProgress(stderr, o.noProgress), dir: o.downloads(), stop: stop,
+		seen: map[string]bool{}, downloads: map[string]*[2]int64{}}
+	client := newRemoteClient(w)
+	opts := append(o.options(), checkpoint.WithHTTPOptions(httprange.WithClient(client)),
+		checkpoint.WithDownloadFallback(w.dir), checkpoint.WithDownloadProgress(w.progress))
+	c, err := checkpoint.Open(opening, name, opts...)
+	w.bar.done()
+	if cause := context.Cause(opening); ctx.Err() == nil && cause != nil {
+		// The download was stopped for want of room (or, when it was
+		// too quick to stop, finished anyway: the check still holds).
+		if err == nil {
+			c.Close()
+		}
+		err = cause
+	}
 	if err != nil {
+		client.CloseIdleConnections()
 		return nil, err
 	}
-	context.AfterFunc(ctx, func() { c.Close() })
-	return c, nil
+	w.warn()
+	warnLeftovers(c, stderr)
+	in := &input{Checkpoint: c, client: client}
+	context.AfterFunc(ctx, func() { in.Close() })
+	return in, nil
 }
 
 // shown returns an input as the command prints it: a URL without its
@@ -98,4 +174,32 @@ func single(c *checkpoint.Checkpoint) *loader.File {
 		return nil
 	}
 	return c.Files()[0]
+}
+
+// warnLeftovers says what killed saves left beside a checkpoint that is
+// whole (checkpoint.Checkpoint.Leftovers): what it is, where, how large,
+// and that the next save removes it.
+func warnLeftovers(c *checkpoint.Checkpoint, stderr io.Writer) {
+	for _, p := range c.Leftovers() {
+		what := "a temporary file"
+		if strings.HasPrefix(filepath.Base(p), ".stload-shards-") {
+			what = "a staging folder"
+		}
+		fmt.Fprintf(stderr, "stload: warning: %s: %s that an interrupted save left (%s), no part of the checkpoint; the next save to this directory removes it\n",
+			p, what, sizeText(diskUsage(p)))
+	}
+}
+
+// diskUsage returns the bytes of the files at or under p.
+func diskUsage(p string) int64 {
+	var n int64
+	filepath.WalkDir(p, func(_ string, d fs.DirEntry, err error) error {
+		if err == nil && d.Type().IsRegular() {
+			if fi, err := d.Info(); err == nil {
+				n += fi.Size()
+			}
+		}
+		return nil
+	})
+	return n
 }

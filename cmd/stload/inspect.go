@@ -59,7 +59,8 @@ Flags:
              (kind is the reference's error variant, stload's own such as
              DuplicateKey, a checkpoint's NoCheckpoint, InvalidIndex,
              ShardMissing, WeightMapMismatch, InsecurePath, a URL's
-             RangeUnsupported or RemoteChanged, or IoError) and exits 1.
+             RangeUnsupported, RemoteChanged, NoValidators or
+             DeadlineExceeded, or IoError) and exits 1.
   --sha256   add each tensor's SHA-256 (hex, of its bytes): a line under
              the tensor's row, or a "sha256" field in JSON. Reads every
              tensor, with a progress bar on standard error when it is a
@@ -91,7 +92,7 @@ func runInspect(ctx context.Context, args []string, stdout, stderr io.Writer) in
 	if !ok {
 		return code
 	}
-	c, err := openInput(ctx, pos[0], fl.in)
+	c, err := openInput(ctx, pos[0], fl.in, stderr)
 	if err != nil {
 		return failure(ctx, err, fl.json, stdout, stderr)
 	}
@@ -107,15 +108,15 @@ func runInspect(ctx context.Context, args []string, stdout, stderr io.Writer) in
 		rep.width = 0
 	}
 	bw := bufio.NewWriterSize(stdout, 64<<10)
-	switch f := single(c); {
+	switch f := single(c.Checkpoint); {
 	case fl.json && f != nil:
 		rep.fileJSON(bw, f, 0)
 	case fl.json:
-		rep.checkpointJSON(bw, c)
+		rep.checkpointJSON(bw, c.Checkpoint)
 	case f != nil:
 		rep.fileText(bw, shown(pos[0]), f)
 	default:
-		rep.checkpointText(bw, shown(pos[0]), c)
+		rep.checkpointText(bw, shown(pos[0]), c.Checkpoint)
 	}
 	if rep.err == nil {
 		rep.err = bw.Flush()

@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"context"
 	"errors"
+	"flag"
 	"fmt"
 	"io"
 	"math"
@@ -179,6 +180,38 @@ func (f ruleFlag) Set(s string) error {
 
 func runLoad(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	var fl loadFlags
+	pos, code, ok := parseCommand(loadCmd, fl.flagSet(), args, 1, 1, stdout, stderr)
+	if !ok {
+		return code
+	}
+	fl.in.noProgress = fl.json
+	opts, devs, err := fl.options()
+	if err != nil {
+		return usageError(loadCmd, err, stdout, stderr)
+	}
+	// A device that this build or machine lacks fails before the input is
+	// opened, with the device package's explanation (-tags cuda).
+	for _, d := range devs {
+		if err := device.Check(d); err != nil {
+			return failure(ctx, err, fl.json, stdout, stderr)
+		}
+	}
+	start := time.Now()
+	c, err := openInput(ctx, pos[0], fl.in, stderr)
+	if err != nil {
+		return failure(ctx, err, fl.json, stdout, stderr)
+	}
+	defer c.Close()
+	opened := time.Since(start)
+	if fl.dry {
+		return dryRun(ctx, c, opts, fl.json, stdout, stderr)
+	}
+	r := &loadRun{fl: fl, input: shown(pos[0]), stdout: stdout, stderr: stderr}
+	return r.load(ctx, c, opened, opts)
+}
+
+// flagSet returns load's flag set, which parses into fl.
+func (fl *loadFlags) flagSet() *flag.FlagSet {
 	fs := newFlags(loadCmd)
 	fs.StringVar(&fl.devices, "device", "auto", "")
 	fs.Var(ruleFlag{&fl.rules, device.ParseMap}, "map", "")
@@ -196,83 +229,80 @@ func runLoad(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	fs.BoolVar(&fl.in.pread, "pread", false, "")
 	fs.BoolVar(&fl.register, "register", false, "")
 	fs.StringVar(&fl.timeline, "timeline", "", "")
-	pos, code, ok := parseCommand(loadCmd, fs, args, 1, 1, stdout, stderr)
-	if !ok {
-		return code
-	}
-	opts, devs, err := fl.options()
+	return fs
+}
+
+// dryRun prints the plan of a load (--dry-run) and loads nothing.
+func dryRun(ctx context.Context, src device.Source, opts []device.Option, asJSON bool, stdout, stderr io.Writer) int {
+	l := device.NewPlacer()
+	defer l.Close()
+	p, err := l.Plan(src, opts...)
 	if err != nil {
-		return usageError(loadCmd, err, stdout, stderr)
+		return failure(ctx, err, asJSON, stdout, stderr)
 	}
-	// A device that this build or machine lacks fails before the input is
-	// opened, with the device package's explanation (-tags cuda).
-	for _, d := range devs {
-		if err := device.Check(d); err != nil {
-			return failure(ctx, err, fl.json, stdout, stderr)
-		}
-	}
+	_, err = io.WriteString(stdout, p.String())
+	return writeStatus(ctx, err, stderr)
+}
 
-	start := time.Now()
-	c, err := openInput(ctx, pos[0], fl.in)
-	if err != nil {
-		return failure(ctx, err, fl.json, stdout, stderr)
-	}
-	defer c.Close()
-	opened := time.Since(start)
+// loadRun is one load of an open input: its flags, and where it reports.
+type loadRun struct {
+	fl             loadFlags
+	input          string // as the report names it (shown)
+	stdout, stderr io.Writer
+}
 
-	if fl.dry {
-		l := device.NewPlacer()
-		defer l.Close()
-		p, err := l.Plan(c, opts...)
-		if err != nil {
-			return failure(ctx, err, fl.json, stdout, stderr)
-		}
-		_, err = io.WriteString(stdout, p.String())
-		return writeStatus(ctx, err, stderr)
-	}
-
-	bar := newProgress(stderr, fl.json)
+// load places the input's tensors, verifies them with --verify, and
+// prints the report.
+func (r *loadRun) load(ctx context.Context, c *input, opened time.Duration, opts []device.Option) int {
+	bar := newProgress(r.stderr, r.fl.json)
 	if bar != nil {
 		opts = append(opts, device.WithProgress(bar.update, progressInterval))
 	}
 	var tl *device.Timeline
-	if fl.timeline != "" {
+	if r.fl.timeline != "" {
 		tl = new(device.Timeline)
 		opts = append(opts, device.WithTimeline(tl))
 	}
 	set, err := device.Load(ctx, c, opts...)
-	if !fl.verify || err != nil {
+	if !r.fl.verify || err != nil {
 		bar.done()
 	}
 	if err != nil {
-		return loadFailure(ctx, shown(pos[0]), err, fl.json, stdout, stderr)
+		return loadFailure(ctx, r.input, err, r.fl.json, r.stdout, r.stderr)
 	}
 	defer set.Close()
 	if tl != nil {
-		if err := writeTimeline(tl, fl.timeline, fl.json, stderr); err != nil {
-			return failure(ctx, err, fl.json, stdout, stderr)
+		if err := writeTimeline(tl, r.fl.timeline, r.fl.json, r.stderr); err != nil {
+			return failure(ctx, err, r.fl.json, r.stdout, r.stderr)
 		}
 	}
-	rep := newLoadReport(shown(pos[0]), c, set.Stats(), opened, fl)
-
-	if fl.verify {
-		vstart := time.Now()
-		bar.message(fmt.Sprintf("verifying %s against the file...", sizeText(rep.Bytes)))
-		err := set.Verify(ctx)
-		bar.done()
-		if err != nil {
-			if !fl.json {
-				rep.writeText(stdout)
+	rep := newLoadReport(r.input, c.Checkpoint, set.Stats(), opened, r.fl)
+	if r.fl.verify {
+		if err := verify(ctx, set, rep, bar); err != nil {
+			if !r.fl.json {
+				rep.writeText(r.stdout) // what loaded, above the error
 			}
-			return loadFailure(ctx, shown(pos[0]), err, fl.json, stdout, stderr)
+			return loadFailure(ctx, r.input, err, r.fl.json, r.stdout, r.stderr)
 		}
+	}
+	if r.fl.json {
+		return writeStatus(ctx, writeJSON(r.stdout, rep), r.stderr)
+	}
+	return writeStatus(ctx, rep.writeText(r.stdout), r.stderr)
+}
+
+// verify reads the loaded tensors back (Set.Verify), saying so on the
+// bar, which it erases, and records the outcome in rep.
+func verify(ctx context.Context, set *device.Set, rep *loadJSON, bar *progressBar) error {
+	start := time.Now()
+	bar.message(fmt.Sprintf("verifying %s against the file...", sizeText(rep.Bytes)))
+	err := set.Verify(ctx)
+	bar.done()
+	if err == nil {
 		rep.Verified = true
-		rep.verifyTime = time.Since(vstart)
+		rep.verifyTime = time.Since(start)
 	}
-	if fl.json {
-		return writeStatus(ctx, writeJSON(stdout, rep), stderr)
-	}
-	return writeStatus(ctx, rep.writeText(stdout), stderr)
+	return err
 }
 
 // loadFailure reports a failed load or verification: an interrupt in a
@@ -404,12 +434,29 @@ func newLoadReport(input string, c *checkpoint.Checkpoint, st device.Stats, open
 // devices, and the facts about memory and verification.
 func (rep *loadJSON) writeText(w io.Writer) error {
 	bw := bufio.NewWriter(w)
+	rep.writeSummary(bw)
+	rep.deviceTable().write(bw, screenWidth)
+	bw.WriteString("\n")
+	rep.writeNotes(bw)
+	return bw.Flush()
+}
+
+// cpuOnly reports whether every tensor went to the CPU.
+func (rep *loadJSON) cpuOnly() bool {
+	for _, d := range rep.Devices {
+		if d.Device != "cpu" {
+			return false
+		}
+	}
+	return true
+}
+
+// writeSummary writes the line that says what went where, how fast.
+func (rep *loadJSON) writeSummary(bw *bufio.Writer) {
 	st := rep.stats
 	var where []string
-	cpuOnly := true
 	for _, d := range rep.Devices {
 		where = append(where, d.Device)
-		cpuOnly = cpuOnly && d.Device == "cpu"
 	}
 	what := plural(rep.inputTensors, "tensor")
 	if rep.Tensors != rep.inputTensors {
@@ -427,7 +474,12 @@ func (rep *loadJSON) writeText(w io.Writer) error {
 		fmt.Fprintf(bw, " (%s GB/s)", rateText(st.GBps()))
 	}
 	bw.WriteString("\n\n")
+}
 
+// deviceTable returns the table of the devices, with a total row when
+// there are several, and their names when they say more than the device.
+func (rep *loadJSON) deviceTable() *table {
+	st := rep.stats
 	showName := false
 	for _, d := range rep.Devices {
 		showName = showName || d.Name != d.Device
@@ -461,27 +513,37 @@ func (rep *loadJSON) writeText(w io.Writer) error {
 		row(d.Device.String(), d.Name, d.Tensors, d.Bytes, d.Elapsed, d.FirstTensor, d.GBps())
 	}
 	if len(st.Devices) > 1 {
-		var first time.Duration
-		for _, d := range st.Devices {
-			if d.FirstTensor > 0 && (first == 0 || d.FirstTensor < first) {
-				first = d.FirstTensor
-			}
-		}
 		gbps := st.GBps()
 		if st.Copied == 0 {
 			gbps = 0
 		}
-		row("total", "", st.Tensors, st.Bytes, st.Elapsed, first, gbps)
+		row("total", "", st.Tensors, st.Bytes, st.Elapsed, firstTensor(st.Devices), gbps)
 	}
-	tt.write(bw, screenWidth)
-	bw.WriteString("\n")
+	return tt
+}
 
+// firstTensor returns the earliest time any device had its first tensors,
+// or 0 when none copied any.
+func firstTensor(devs []device.DeviceStats) time.Duration {
+	var first time.Duration
+	for _, d := range devs {
+		if d.FirstTensor > 0 && (first == 0 || d.FirstTensor < first) {
+			first = d.FirstTensor
+		}
+	}
+	return first
+}
+
+// writeNotes writes the facts under the table: opening time, staging
+// memory, views, why --device auto chose the CPU, verification.
+func (rep *loadJSON) writeNotes(bw *bufio.Writer) {
+	st := rep.stats
 	fmt.Fprintf(bw, "open and validate: %s", durText(time.Duration(rep.OpenNS)))
 	if st.Chunks > 0 {
 		fmt.Fprintf(bw, "; %s staged", plural(int(st.Chunks), "chunk"))
 	}
 	bw.WriteString("\n")
-	if cpuOnly {
+	if rep.cpuOnly() {
 		fmt.Fprintf(bw, "peak pinned host memory: %s (the CPU needs no staging)\n", sizeText(st.PeakPinned))
 	} else {
 		fmt.Fprintf(bw, "peak pinned host memory: %s (cap %s: %d staging buffers of %s)\n",
@@ -493,17 +555,27 @@ func (rep *loadJSON) writeText(w io.Writer) error {
 	if views := st.Bytes - st.Copied; views > 0 {
 		fmt.Fprintf(bw, "%s of CPU tensors are zero-copy views of the file's memory mapping (--copy reads them)\n", sizeText(views))
 	}
-	if rep.auto && cpuOnly {
-		if _, ok := device.LookupBackend(device.GPUBackend); ok {
-			bw.WriteString("--device auto chose the CPU: no GPU is visible\n")
-		} else {
-			bw.WriteString("--device auto chose the CPU: this build has no GPU backend (build with -tags cuda for GPUs)\n")
-		}
+	if rep.auto && rep.cpuOnly() {
+		fmt.Fprintf(bw, "--device auto chose the CPU: %s\n", noGPU())
 	}
 	if rep.Verified {
 		fmt.Fprintf(bw, "verify: ok, every tensor matches the file (%s)\n", durText(rep.verifyTime))
 	}
-	return bw.Flush()
+}
+
+// noGPU says why --device auto found no GPU: none is visible, or the
+// build lacks the backend, and then what it lacks as the device package
+// says it (the cuda package's import, the cuda build tag).
+func noGPU() string {
+	err := device.Check(device.GPU(0))
+	if _, ok := device.LookupBackend(device.GPUBackend); ok || err == nil {
+		return "no GPU is visible"
+	}
+	var e *device.Error
+	if errors.As(err, &e) && e.Detail != "" {
+		return e.Detail
+	}
+	return err.Error()
 }
 
 // writeTimeline writes tl as JSON to path and as SVG beside it, and

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -203,13 +204,13 @@ func TestLoadSimulatedGPUs(t *testing.T) {
 	for _, d := range got.Devices {
 		devs[d.Device] = d
 	}
-	if len(devs) != 3 || devs[sim.dev(0)].Tensors == 0 || devs[sim.dev(1)].Tensors == 0 || devs["cpu"].Tensors != 1 || devs[sim.dev(0)].Name != "Simulated GPU" {
+	if len(devs) != 3 || devs[sim.dev(0)].Tensors == 0 || devs[sim.dev(1)].Tensors == 0 || devs["cpu"].Tensors != 1 || devs[sim.dev(0)].Name != "simulated device 0" {
 		t.Errorf("devices: %+v", got.Devices)
 	}
 
 	// The text report names the devices and the staging.
 	r = stload(t, "load", "--device", sim.dev(1), tinyLlamaPath)
-	for _, s := range []string{"loaded onto " + sim.dev(1), "NAME", "Simulated GPU", "; 1 chunk staged", "peak pinned host memory: 327.7 kB (cap 268.4 MB: 32 staging buffers of 8,388,608 bytes)"} {
+	for _, s := range []string{"loaded onto " + sim.dev(1), "NAME", "simulated device 1", "; 1 chunk staged", "peak pinned host memory: 327.7 kB (cap 268.4 MB: 32 staging buffers of 8,388,608 bytes)"} {
 		if !strings.Contains(r.stdout, s) {
 			t.Errorf("text lacks %q:\n%s", s, r.stdout)
 		}
@@ -274,5 +275,23 @@ func TestLoadHelpDefaults(t *testing.T) {
 		if !strings.Contains(loadCmd.usage, want) {
 			t.Errorf("load's help lacks %q", want)
 		}
+	}
+}
+
+// TestLoadAutoNoBackend checks what load says when --device auto finds no
+// GPU backend in the build: the device package's explanation, which
+// names the import a program needs and the build tag.
+func TestLoadAutoNoBackend(t *testing.T) {
+	if cudaBuild {
+		t.Skip("the cuda build has the backend")
+	}
+	r := stload(t, "load", tinyLlamaPath)
+	want := "\n--device auto chose the CPU: this build has no CUDA support: import _ \"github.com/stload/stload/cuda\" in the program and build it with -tags cuda\n"
+	if r.code != 0 || !strings.HasSuffix(r.stdout, want) {
+		t.Errorf("%v\nwant stdout ending %q", r, want)
+	}
+	var e *device.Error
+	if err := device.Check(device.GPU(0)); !errors.As(err, &e) || !strings.Contains(want, ": "+e.Detail+"\n") {
+		t.Errorf("the device package says %v", err)
 	}
 }

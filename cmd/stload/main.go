@@ -15,7 +15,11 @@
 //	stload help [COMMAND]
 //
 // INPUT is a safetensors file, a checkpoint directory, a transformers
-// index.json, or an http(s) URL of a file or an index.
+// index.json, or an http(s) URL of a file or an index. For a URL, every
+// reading command also takes --timeout DURATION (the longest one read may
+// take), --require-validators (refuse a server that sends no ETag or
+// Last-Modified, which is otherwise a warning) and --download-dir DIR
+// (where a file whose server does not support ranges is downloaded whole).
 //
 // GPUs need a build with -tags cuda, which links the NVIDIA driver
 // (libcuda.so.1) and starts only on a machine that has one; the default

@@ -70,6 +70,18 @@ func (p *progressBar) message(s string) {
 	p.draw(s)
 }
 
+// println erases the bar and writes s on a line of its own in its place;
+// the next update draws the bar again below it.
+func (p *progressBar) println(s string) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.width > 0 {
+		io.WriteString(p.w, "\r"+strings.Repeat(" ", p.width)+"\r")
+		p.width = 0
+	}
+	io.WriteString(p.w, s+"\n")
+}
+
 // draw replaces the line on the screen with line.
 func (p *progressBar) draw(line string) {
 	p.mu.Lock()

@@ -28,6 +28,14 @@ func TestNoSecrets(t *testing.T) {
 			"?token=tok3n&X-Amz-Signature=s1gnature&X-Amz-Credential=cr3dential&api_key=k3y&access_token=acc3ss#frag"
 	}
 	file, ckpt := url(filepath.Base(tinyLlamaPath)), url("ckpt/"+filepath.Base(index))
+	// The same files from a server without range support (downloaded
+	// whole, with notices and progress) and from one without validators
+	// (warned about, or refused).
+	on := func(srv *httptest.Server, u string) string {
+		return strings.Replace(u, host, strings.TrimPrefix(srv.URL, "http://"), 1)
+	}
+	noRanges, noValidators := serveNoRanges(t, tmp, nil), serveNoValidators(t, tmp)
+	dl := t.TempDir()
 	missing, bad := url("nope.safetensors"), url("ckpt/"+filepath.Base(index)+"/x")
 	out := filepath.Join(tmp, "out")
 	commands := [][]string{
@@ -41,11 +49,17 @@ func TestNoSecrets(t *testing.T) {
 		{"convert", "--max-shard-size", "100kB", file, out + "3"}, {"convert", missing, out + "4.safetensors"},
 		{"load", "--copy", file}, {"load", "--json", ckpt}, {"load", "--dry-run", file}, {"load", "--verify", "--copy", ckpt},
 		{"load", missing}, {"load", "--json", missing}, {"load", "--device", "cuda:0", file},
+		{"inspect", "--download-dir", dl, on(noRanges, file)}, {"load", "--copy", "--download-dir", dl, on(noRanges, file)},
+		{"validate", "--download-dir", dl, on(noRanges, ckpt)}, {"inspect", "--json", "--require-validators", on(noRanges, file)},
+		{"inspect", on(noValidators, file)}, {"validate", on(noValidators, ckpt)}, {"load", "--json", "--require-validators", on(noValidators, ckpt)},
+		{"inspect", "--timeout", "1ns", file}, {"load", "--json", "--timeout", "1ns", ckpt},
 	}
+	var all strings.Builder // everything printed, to check the new lines were
 	for _, tty := range []bool{false, true} {
 		terminal = func(io.Writer) bool { return tty }
 		for _, args := range commands {
 			r := stload(t, args...)
+			all.WriteString(r.stdout + r.stderr)
 			if r.code > 1 {
 				t.Errorf("%q: %v", args, r)
 			}
@@ -53,6 +67,25 @@ func TestNoSecrets(t *testing.T) {
 				if strings.Contains(r.stdout, s) || strings.Contains(r.stderr, s) {
 					t.Errorf("terminal=%v: %q printed %q:\n%v", tty, args, s, r)
 				}
+			}
+		}
+	}
+	for _, line := range []string{"has no range support: downloading the whole file", "\r[====", "no ETag or Last-Modified", "NoValidators", "DeadlineExceeded"} {
+		if !strings.Contains(all.String(), line) {
+			t.Errorf("no command printed %q", line)
+		}
+	}
+	// A download refused for want of room names the file.
+	defer func(f func(string) (int64, error)) { freeSpace = f }(freeSpace)
+	freeSpace = func(string) (int64, error) { return 1000, nil }
+	for _, args := range [][]string{{"inspect", "--download-dir", dl, on(noRanges, file)}, {"load", "--json", "--download-dir", dl, on(noRanges, file)}} {
+		r := stload(t, args...)
+		if r.code != 1 || !strings.Contains(r.stdout+r.stderr, "not enough space to download tiny-llama.safetensors") {
+			t.Errorf("%q: %v", args, r)
+		}
+		for _, s := range secrets {
+			if strings.Contains(r.stdout, s) || strings.Contains(r.stderr, s) {
+				t.Errorf("%q printed %q:\n%v", args, s, r)
 			}
 		}
 	}

@@ -29,11 +29,11 @@ naming the input, what is wrong and where:
 where KIND is the reference's error variant (InvalidOffset, ...) or
 stload's own (DuplicateKey, EntryNotObject, NoCheckpoint, InvalidIndex,
 ShardMissing, WeightMapMismatch, InsecurePath, RangeUnsupported,
-RemoteChanged, IoError) and MESSAGE names the file (the shard or index
-concerned), the tensor and the byte offset where there are some. For a
-valid input it prints "INPUT: ok" when standard output is a terminal, and
-nothing when it is a pipe or a file (so that only problems reach a
-script).
+RemoteChanged, NoValidators, DeadlineExceeded, IoError) and MESSAGE
+names the file (the shard or index concerned), the tensor and the byte
+offset where there are some. For a valid input it prints "INPUT: ok"
+when standard output is a terminal, and nothing when it is a pipe or a
+file (so that only problems reach a script).
 
 ` + inputHelp + `
 Exit status: 0 when every input is valid, 1 when any is not, 2 on a usage
@@ -76,7 +76,7 @@ func runValidate(ctx context.Context, args []string, stdout, stderr io.Writer) i
 			bw.Flush()
 			return failure(ctx, ctx.Err(), asJSON, stdout, stderr)
 		}
-		c, err := openInput(ctx, file, in)
+		c, err := openInput(ctx, file, in, stderr)
 		if err == nil {
 			c.Close()
 		} else {
