@@ -7,7 +7,7 @@
 #                                gpu-ceiling, gpu-trial
 #
 # The cuda build needs cuda.h and the libcuda link stub; on a machine without
-# the CUDA toolkit, scripts/cuda-headers.sh fetches them.
+# the CUDA toolkit, cuda/headers.sh fetches them.
 # bench/gpu/bin is git-ignored: carry it to the GPU machine with the tree.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
@@ -15,7 +15,7 @@ mkdir -p bench/gpu/bin
 # -s -w: no symbol tables; the binaries travel with the tree (64 MiB limit).
 CGO_ENABLED=0 go build -trimpath -ldflags "-s -w" -o bench/gpu/bin/stbench ./bench/cmd/stbench
 if [[ -z "${CGO_CFLAGS:-}" ]] || ! grep -q -- -I <<<"${CGO_CFLAGS:-}"; then
-  eval "$(bash scripts/cuda-headers.sh)"
+  eval "$(bash cuda/headers.sh)"
 fi
 go build -tags cuda -trimpath -ldflags "-s -w" -o bench/gpu/bin/stbench-cuda ./bench/cmd/stbench
 ls -l bench/gpu/bin

@@ -13,11 +13,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 ROOT=$PWD
-SHARED="${SHARED:-$(cd .. && pwd)/shared}"
 if [[ -z "${CGO_CFLAGS:-}" ]]; then
-  headers=$SHARED/scripts/cuda-headers.sh
-  [[ -f $headers ]] || headers=scripts/cuda-headers.sh
-  eval "$(bash "$headers")"
+  eval "$(bash cuda/headers.sh)"
 fi
 W=$(mktemp -d)
 DATA=${1:-$W}

@@ -8,7 +8,7 @@
 #
 #   bash cmd/stload/testdata/fakecuda-load.sh
 #
-# Needs cuda.h and the link stub (scripts/cuda-headers.sh fetches
+# Needs cuda.h and the link stub (cuda/headers.sh fetches
 # them; CGO_CFLAGS/CGO_LDFLAGS already set are used as they are) and a C
 # compiler. The fake exports only the symbols package cuda calls, so the
 # binary must not run with LD_BIND_NOW. Exit status 0 when every load
@@ -16,7 +16,7 @@
 set -euo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
 root="$(cd "$here/../../.." && pwd)"
-[[ -n "${CGO_CFLAGS:-}" ]] || eval "$(bash "$root/scripts/cuda-headers.sh")"
+[[ -n "${CGO_CFLAGS:-}" ]] || eval "$(bash "$root/cuda/headers.sh")"
 unset LD_BIND_NOW
 out="$(mktemp -d)"
 trap 'rm -rf "$out"' EXIT

@@ -170,6 +170,22 @@ CUresult cuCtxSetCurrent(CUcontext c) {
 	return CUDA_SUCCESS;
 }
 CUresult cuCtxGetCurrent(CUcontext *c) { *c = current; return CUDA_SUCCESS; }
+// The context stack, one deep: the benchmark harness pushes the primary
+// context on a locked thread and pops it when done.
+static __thread CUcontext pushed;
+CUresult cuCtxPushCurrent(CUcontext c) {
+	if (c != &primary) return CUDA_ERROR_INVALID_CONTEXT;
+	pushed = current;
+	current = c;
+	return CUDA_SUCCESS;
+}
+CUresult cuCtxPopCurrent(CUcontext *c) {
+	if (!current) return CUDA_ERROR_INVALID_CONTEXT;
+	if (c) *c = current;
+	current = pushed;
+	pushed = NULL;
+	return CUDA_SUCCESS;
+}
 
 CUresult cuMemGetInfo(size_t *free, size_t *total) {
 	NEED_CTX();

@@ -4,14 +4,14 @@
 #
 #   bash cuda/testdata/fakecuda/run.sh [go test -c flags...]     e.g. -race
 #
-# It needs cuda.h (scripts/cuda-headers.sh fetches it) and a C
+# It needs cuda.h (cuda/headers.sh fetches it) and a C
 # compiler. The tests run with -test.short, which skips the comparison of
 # pinned and pageable bandwidth; what depends on real hardware (bandwidth,
 # page-locking, DMA timing) is checked here only in the fake's terms.
 set -euo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
 root="$(cd "$here/../../.." && pwd)"
-[[ -n "${CGO_CFLAGS:-}" ]] || eval "$(bash "$root/scripts/cuda-headers.sh")"
+[[ -n "${CGO_CFLAGS:-}" ]] || eval "$(bash "$root/cuda/headers.sh")"
 out="$(mktemp -d)"
 trap 'rm -rf "$out"' EXIT
 # The -I flags of CGO_CFLAGS locate cuda.h.

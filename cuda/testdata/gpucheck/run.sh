@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# gpu-run-check.sh - the GPU check, run on the GPU machine from the
-# repository root as gpu-bundle/run.sh (scripts/gpu-check.sh builds the
+# cuda/testdata/gpucheck/run.sh - the GPU check, run on the GPU machine from the
+# repository root as gpu-bundle/run.sh (cuda/testdata/gpucheck/build.sh builds the
 # bundle and copies this file there). It needs no Go and no network.
 #
 # Steps, each logged with PASS/FAIL to $OUT/check.txt (the run goes on after

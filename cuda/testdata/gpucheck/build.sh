@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
-# gpu-check.sh - prepare, on a machine with Go, the GPU check of the cuda
+# cuda/testdata/gpucheck/build.sh - prepare, on a machine with Go, the GPU check of the cuda
 # build, to run on a GPU machine that has the NVIDIA driver but no Go:
 #
-#   bash scripts/gpu-check.sh            # here: builds gpu-bundle/
+#   bash cuda/testdata/gpucheck/build.sh   # here: builds gpu-bundle/
 #   bash gpu-bundle/run.sh               # there, from the repository root
 #
 # gpu-bundle/ (git-ignored) gets:
@@ -18,19 +18,19 @@
 #               tensor's bytes read back from the device and compared with
 #               the file), and writes a summary to $OUT/check.txt.
 #
-# CUDA headers and the link stub come from scripts/cuda-headers.sh when no
+# CUDA headers and the link stub come from cuda/headers.sh when no
 # CUDA toolkit is installed (CGO_CFLAGS without -I).
 set -euo pipefail
-cd "$(dirname "$0")/.."
+cd "$(dirname "$0")/../../.."
 out=gpu-bundle
 mkdir -p "$out"
 if [[ -z "${CGO_CFLAGS:-}" ]] || ! grep -q -- -I <<<"${CGO_CFLAGS:-}"; then
-  eval "$(bash scripts/cuda-headers.sh)"
+  eval "$(bash cuda/headers.sh)"
 fi
 # -s -w keeps the bundle small: it travels with the working tree (64 MiB).
 go build -tags cuda -trimpath -ldflags "-s -w" -o "$out/stload" ./cmd/stload
 go build -tags cuda -trimpath -ldflags "-s -w" -o "$out/stbench" ./bench/cmd/stbench
 go test -c -tags cuda -trimpath -ldflags "-s -w" -o "$out/cuda.test" ./cuda
 cp cuda/testdata/check-libcuda-symbols.sh "$out/"
-cp scripts/gpu-run-check.sh "$out/run.sh"
+cp cuda/testdata/gpucheck/run.sh "$out/run.sh"
 ls -l "$out"

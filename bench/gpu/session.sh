@@ -1,10 +1,10 @@
 #!/usr/bin/env bash
-# gpu-session.sh - one device session on a GPU machine: the GPU check
+# bench/gpu/session.sh - one device session on a GPU machine: the GPU check
 # (gpu-bundle/run.sh) then the benchmark (bench/gpu/run.sh), with every
 # output gathered under $OUT in at most eight files.
 #
-# Prepare here:  bash scripts/gpu-check.sh
-# Run there:     bash scripts/gpu-session.sh     (carry gpu-bundle)
+# Prepare here:  bash cuda/testdata/gpucheck/build.sh
+# Run there:     bash bench/gpu/session.sh     (carry gpu-bundle)
 #
 # The benchmark's stbench and stbench-cuda are both the cuda build of
 # stbench in gpu-bundle (bench/cmd/stbench, which stload does not link).
@@ -12,7 +12,7 @@
 # benchmark's own settings (BUDGET_S, LLAMA_GB, STLOAD_ARGS, ...) pass
 # through.
 set -u
-cd "$(dirname "$0")/.." || exit 1
+cd "$(dirname "$0")/../.." || exit 1
 ROOT=$PWD
 FINAL=${OUT:-$ROOT/gpu-out}
 W=$(mktemp -d /tmp/stload-session.XXXXXX)
