@@ -479,95 +479,32 @@ func roundTo(dt dtype.DType, f float32) float32 {
 	return dtype.BF16ToFloat32(dtype.Float32ToBF16(f))
 }
 
+// floatPrecision is numpy's default: at most 8 decimals.
+const floatPrecision = 8
+
 // formatFloats formats xs as numpy's default float format does: the
-// shortest representation of each (see shortest), at most 8 decimals, in scientific notation when the values
-// span too wide a range, aligned on the decimal point. With sign set,
-// every value carries its sign ("+1.5"), as the imaginary part of a
-// complex number does.
+// shortest representation of each (see shortest), at most 8 decimals, in
+// scientific notation when the values span too wide a range, aligned on
+// the decimal point. With sign set, every value carries its sign ("+1.5"),
+// as the imaginary part of a complex number does.
 func formatFloats(xs []float64, sign bool) []string {
-	const precision = 8
-	expMode := false
-	var maxAbs, minAbs float64
-	minAbs = math.Inf(1)
-	for _, x := range xs {
-		if a := math.Abs(x); a != 0 && !math.IsInf(a, 0) && !math.IsNaN(a) {
-			maxAbs = max(maxAbs, a)
-			minAbs = min(minAbs, a)
-		}
-	}
-	if maxAbs > 0 {
-		expMode = maxAbs >= 1e8 || minAbs < 1e-4 || maxAbs/minAbs > 1e3
-	}
-	type parts struct{ intPart, frac, exp string }
-	ps := make([]parts, len(xs))
-	special := make([]string, len(xs))
-	padL, padR, padE := 0, 0, 0
+	expMode := wantsExp(xs)
+	ps := make([]floatParts, len(xs))
+	var pad widths
 	for i, x := range xs {
-		switch {
-		case math.IsNaN(x):
-			special[i] = "nan"
-		case math.IsInf(x, 1):
-			special[i] = "inf"
-		case math.IsInf(x, -1):
-			special[i] = "-inf"
+		ps[i] = splitFloat(x, expMode, sign)
+		if ps[i].special == "" {
+			pad.widen(ps[i])
 		}
-		if special[i] != "" {
-			if sign && special[i][0] != '-' {
-				special[i] = "+" + special[i]
-			}
-			continue
-		}
-		var s string
-		if expMode {
-			s = strconv.FormatFloat(x, 'e', -1, 64)
-			mant, exp, _ := strings.Cut(s, "e")
-			if m := strings.IndexByte(mant, '.'); m >= 0 && len(mant)-m-1 > precision {
-				s = strconv.FormatFloat(x, 'e', precision, 64)
-				mant, exp, _ = strings.Cut(s, "e")
-				mant = strings.TrimRight(mant, "0")
-			}
-			ip, fp, _ := strings.Cut(mant, ".")
-			ps[i] = parts{ip, fp, exp}
-		} else {
-			s = strconv.FormatFloat(x, 'f', -1, 64)
-			if d := strings.IndexByte(s, '.'); d >= 0 && len(s)-d-1 > precision {
-				s = strings.TrimRight(strconv.FormatFloat(x, 'f', precision, 64), "0")
-			}
-			ip, fp, _ := strings.Cut(s, ".")
-			ps[i] = parts{ip, fp, ""}
-		}
-		if sign && ps[i].intPart[0] != '-' {
-			ps[i].intPart = "+" + ps[i].intPart
-		}
-		padL = max(padL, len(ps[i].intPart))
-		padR = max(padR, len(ps[i].frac))
-		padE = max(padE, len(ps[i].exp))
 	}
 	out := make([]string, len(xs))
 	width := 0
 	for i, p := range ps {
-		if special[i] != "" {
-			continue
+		out[i] = p.special
+		if p.special == "" {
+			out[i] = p.align(pad, expMode)
 		}
-		s := strings.Repeat(" ", padL-len(p.intPart)) + p.intPart + "." + p.frac
-		if expMode {
-			// As numpy: the mantissas padded with zeros to one number of
-			// decimals, the exponents to one number of digits (at least
-			// two): 1.0e-05, 2.5e+00.
-			sgn, digits := p.exp[:1], p.exp[1:]
-			digits = strings.Repeat("0", max(0, padE-1-len(digits))) + digits
-			s += strings.Repeat("0", padR-len(p.frac)) + "e" + sgn + digits
-		} else {
-			s += strings.Repeat(" ", padR-len(p.frac))
-		}
-		out[i] = s
-		width = max(width, len(s))
-	}
-	for i, sp := range special {
-		if sp != "" {
-			out[i] = sp
-			width = max(width, len(sp))
-		}
+		width = max(width, len(out[i]))
 	}
 	if sign {
 		// The imaginary parts follow the real ones directly; align them
@@ -578,6 +515,92 @@ func formatFloats(xs []float64, sign bool) []string {
 		return out
 	}
 	return padLeft(out)
+}
+
+// wantsExp reports whether numpy would print xs in scientific notation:
+// when a finite non-zero value is ≥ 1e8 or < 1e-4, or they span more than
+// three decades.
+func wantsExp(xs []float64) bool {
+	var maxAbs float64
+	minAbs := math.Inf(1)
+	for _, x := range xs {
+		if a := math.Abs(x); a != 0 && !math.IsInf(a, 0) && !math.IsNaN(a) {
+			maxAbs = max(maxAbs, a)
+			minAbs = min(minAbs, a)
+		}
+	}
+	return maxAbs > 0 && (maxAbs >= 1e8 || minAbs < 1e-4 || maxAbs/minAbs > 1e3)
+}
+
+// floatParts is one formatted number cut at its decimal point and its
+// exponent, or a special value (nan, inf) that is printed as it is.
+type floatParts struct {
+	intPart, frac, exp string
+	special            string
+}
+
+// widths are the lengths of a column's widest integer part, fraction and
+// exponent: the widths every value is padded to.
+type widths struct{ intPart, frac, exp int }
+
+// widen grows w to hold p.
+func (w *widths) widen(p floatParts) {
+	w.intPart = max(w.intPart, len(p.intPart))
+	w.frac = max(w.frac, len(p.frac))
+	w.exp = max(w.exp, len(p.exp))
+}
+
+// splitFloat formats x, shortest first and rounded to floatPrecision
+// decimals only when the shortest form is longer.
+func splitFloat(x float64, expMode, sign bool) floatParts {
+	var p floatParts
+	switch {
+	case math.IsNaN(x):
+		p.special = "nan"
+	case math.IsInf(x, 1):
+		p.special = "inf"
+	case math.IsInf(x, -1):
+		p.special = "-inf"
+	}
+	if p.special != "" {
+		if sign && p.special[0] != '-' {
+			p.special = "+" + p.special
+		}
+		return p
+	}
+	if expMode {
+		mant, exp, _ := strings.Cut(strconv.FormatFloat(x, 'e', -1, 64), "e")
+		if m := strings.IndexByte(mant, '.'); m >= 0 && len(mant)-m-1 > floatPrecision {
+			mant, exp, _ = strings.Cut(strconv.FormatFloat(x, 'e', floatPrecision, 64), "e")
+			mant = strings.TrimRight(mant, "0")
+		}
+		p.intPart, p.frac, _ = strings.Cut(mant, ".")
+		p.exp = exp
+	} else {
+		s := strconv.FormatFloat(x, 'f', -1, 64)
+		if d := strings.IndexByte(s, '.'); d >= 0 && len(s)-d-1 > floatPrecision {
+			s = strings.TrimRight(strconv.FormatFloat(x, 'f', floatPrecision, 64), "0")
+		}
+		p.intPart, p.frac, _ = strings.Cut(s, ".")
+	}
+	if sign && p.intPart[0] != '-' {
+		p.intPart = "+" + p.intPart
+	}
+	return p
+}
+
+// align pads p to the column widths in pad, on the decimal point.
+func (p floatParts) align(pad widths, expMode bool) string {
+	s := strings.Repeat(" ", pad.intPart-len(p.intPart)) + p.intPart + "." + p.frac
+	if !expMode {
+		return s + strings.Repeat(" ", pad.frac-len(p.frac))
+	}
+	// As numpy: the mantissas padded with zeros to one number of
+	// decimals, the exponents to one number of digits (at least two):
+	// 1.0e-05, 2.5e+00.
+	sgn, digits := p.exp[:1], p.exp[1:]
+	digits = strings.Repeat("0", max(0, pad.exp-1-len(digits))) + digits
+	return s + strings.Repeat("0", pad.frac-len(p.frac)) + "e" + sgn + digits
 }
 
 // ---- JSON output ----

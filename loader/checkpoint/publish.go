@@ -388,32 +388,16 @@ func (s *saver) setModes(names []string, modeOf func(string) fs.FileMode) error 
 // reports that putting an old file back failed too: the error says where
 // the old files are, and the staging folder must not be removed.
 func (s *saver) publish(shards []string, index string, retire []string, old present) (paths []string, keep bool, err error) {
-	aside := filepath.Join(s.stage, asideDir)
-	var replaced, placed []string // names set aside, names moved in
-	undo := func(final string, cause error) ([]string, bool, error) {
-		return nil, s.undo(replaced, placed), s.failed(final, cause, replaced, placed)
-	}
-	setAside := func(name string) error {
-		if len(replaced) == 0 {
-			if err := s.step("mkdir stage/"+asideDir, func() error { return os.Mkdir(aside, 0o700) }); err != nil {
-				return err
-			}
-		}
-		err := s.step("rename "+name+" to stage/"+asideDir, func() error {
-			return s.cfg.rename(filepath.Join(s.dir, name), filepath.Join(aside, name))
-		})
-		if err == nil {
-			replaced = append(replaced, name)
-		} else if errors.Is(err, fs.ErrNotExist) {
-			err = nil // removed meanwhile: nothing to replace
-		}
-		return err
+	p := &publication{saver: s, aside: filepath.Join(s.stage, asideDir)}
+	failed := func(name string, cause error) ([]string, bool, error) {
+		final := filepath.Join(s.dir, name)
+		return nil, s.undo(p.replaced, p.placed), s.failed(final, cause, p.replaced, p.placed)
 	}
 	retired := false
 	for _, name := range retire {
 		if _, ok := old[name]; ok {
-			if err := setAside(name); err != nil {
-				return undo(filepath.Join(s.dir, name), err)
+			if err := p.setAside(name); err != nil {
+				return failed(name, err)
 			}
 			retired = true
 		}
@@ -423,34 +407,64 @@ func (s *saver) publish(shards []string, index string, retire []string, old pres
 	}
 	for _, name := range shards {
 		if _, ok := old[name]; ok && index != "" {
-			if err := setAside(name); err != nil {
-				return undo(filepath.Join(s.dir, name), err)
+			if err := p.setAside(name); err != nil {
+				return failed(name, err)
 			}
 		}
 	}
-	moveIn := func(name string) error {
-		err := s.step("rename stage/"+name+" to "+name, func() error {
-			return s.cfg.rename(filepath.Join(s.stage, name), filepath.Join(s.dir, name))
-		})
-		if err == nil {
-			placed = append(placed, name)
-			paths = append(paths, filepath.Join(s.dir, name))
-		}
-		return err
-	}
 	for _, name := range shards {
-		if err := moveIn(name); err != nil {
-			return undo(filepath.Join(s.dir, name), err)
+		if err := p.moveIn(name); err != nil {
+			return failed(name, err)
 		}
 	}
 	if index != "" {
 		s.syncDir()
-		if err := moveIn(index); err != nil {
-			return undo(filepath.Join(s.dir, index), err)
+		if err := p.moveIn(index); err != nil {
+			return failed(index, err)
 		}
 	}
 	s.syncDir()
-	return paths, false, nil
+	return p.paths, false, nil
+}
+
+// publication is one publish in progress: what it has set aside and moved
+// in so far, which is what undo needs to put the directory back.
+type publication struct {
+	*saver
+	aside            string   // the staging folder's set-aside subfolder
+	replaced, placed []string // names set aside, names moved in
+	paths            []string // the destination paths moved in
+}
+
+// setAside moves the destination's file name into the set-aside folder
+// (made on first use). A file removed meanwhile is nothing to replace.
+func (p *publication) setAside(name string) error {
+	if len(p.replaced) == 0 {
+		if err := p.step("mkdir stage/"+asideDir, func() error { return os.Mkdir(p.aside, 0o700) }); err != nil {
+			return err
+		}
+	}
+	err := p.step("rename "+name+" to stage/"+asideDir, func() error {
+		return p.cfg.rename(filepath.Join(p.dir, name), filepath.Join(p.aside, name))
+	})
+	if err == nil {
+		p.replaced = append(p.replaced, name)
+	} else if errors.Is(err, fs.ErrNotExist) {
+		err = nil
+	}
+	return err
+}
+
+// moveIn renames the staged file name into the destination.
+func (p *publication) moveIn(name string) error {
+	err := p.step("rename stage/"+name+" to "+name, func() error {
+		return p.cfg.rename(filepath.Join(p.stage, name), filepath.Join(p.dir, name))
+	})
+	if err == nil {
+		p.placed = append(p.placed, name)
+		p.paths = append(p.paths, filepath.Join(p.dir, name))
+	}
+	return err
 }
 
 // undo takes the files placed out of the destination again, last first,
