@@ -21,75 +21,103 @@ func plainBF16ToF32(dst, src []byte) {
 // bytes written (6 per element for the conversion, 2 per byte for copy),
 // so "fraction of memory bandwidth" compares like with like.
 func (s *cpuSuite) convert() error {
-	n := int(s.o.ConvertSize / 2) // elements
-	bufs := touchedBuffers(3, 4*n)
-	src, dst, csrc := bufs[0][:2*n], bufs[1], bufs[2]
-	FillParallel(src, 11, 0, 0)
-	FillParallel(csrc, 13, 0, 0)
-	T := s.o.Threads
-	// part returns worker i's element range; parts are whole cache lines.
-	part := func(i, t int) (lo, hi int) {
-		per := (n/t + 31) &^ 31
-		return min(i*per, n), min((i+1)*per, n)
-	}
-	mk := func(impl, name string, t int, bytes int64) *Figure {
-		return &Figure{Group: "convert", Impl: impl, Threads: t, Bytes: bytes, Name: name}
-	}
-	traffic := int64(6 * n)
+	b := newConvertBufs(int(s.o.ConvertSize / 2))
+	threads := dedupe(1, s.o.Threads)
 	var cs []*contender
 	conv := map[int]*contender{}
 	plain := map[int]*contender{}
 	copies := map[int]*contender{}
-	for _, t := range dedupe(1, T) {
-		conv[t] = &contender{fig: mk("stload", fmt.Sprintf("dtype.Convert BF16→F32 %s → %s, %d goroutine(s)", fmtBytes(int64(2*n)), fmtBytes(int64(4*n)), t), t, traffic),
-			run: func() error {
-				return parallel(t, t, func(_, i int) error {
-					lo, hi := part(i, t)
-					_, err := dtype.Convert(dst[4*lo:4*hi], dtype.F32, src[2*lo:2*hi], dtype.BF16)
-					return err
-				})
-			}}
-		plain[t] = &contender{fig: mk("plain", fmt.Sprintf("plain Go loop BF16→F32, %d goroutine(s)", t), t, traffic),
-			run: func() error {
-				return parallel(t, t, func(_, i int) error {
-					lo, hi := part(i, t)
-					plainBF16ToF32(dst[4*lo:4*hi], src[2*lo:2*hi])
-					return nil
-				})
-			}}
-		copies[t] = &contender{fig: mk("ceiling", fmt.Sprintf("copy() %s, %d goroutine(s) — memory bandwidth", fmtBytes(int64(4*n)), t), t, int64(8*n)),
-			run: func() error {
-				return parallel(t, t, func(_, i int) error {
-					lo, hi := part(i, t)
-					copy(dst[4*lo:4*hi], csrc[4*lo:4*hi])
-					return nil
-				})
-			}}
+	for _, t := range threads {
+		conv[t], plain[t], copies[t] = b.contenders(t)
 		cs = append(cs, conv[t], plain[t], copies[t])
 	}
 	if err := interleave(s.o.Rounds, cs...); err != nil {
 		return err
 	}
-	// Check the kernel's output against the plain loop once, outside the
-	// timing: a fast wrong answer must not pass for a result.
-	want := make([]byte, 4*1024)
-	plainBF16ToF32(want, src[:2*1024])
-	if _, err := dtype.Convert(dst[:4*1024], dtype.F32, src[:2*1024], dtype.BF16); err != nil {
+	if err := b.check(); err != nil {
 		return err
-	}
-	if string(want) != string(dst[:4*1024]) {
-		return fmt.Errorf("dtype.Convert BF16→F32 disagrees with the plain loop")
 	}
 	for _, c := range cs {
 		c.fig.Note = "GB/s counts bytes read + written"
 		s.add(c.fig)
 	}
-	for _, t := range dedupe(1, T) {
+	for _, t := range threads {
 		s.rep.Ratios = append(s.rep.Ratios,
 			ratio(fmt.Sprintf("BF16→F32, %d goroutine(s): dtype.Convert / copy() memory bandwidth", t), conv[t].fig, copies[t].fig, 0.7),
 			ratio(fmt.Sprintf("BF16→F32, %d goroutine(s): plain loop / copy() memory bandwidth", t), plain[t].fig, copies[t].fig, 0),
 			ratio(fmt.Sprintf("BF16→F32, %d goroutine(s): dtype.Convert / plain loop", t), conv[t].fig, plain[t].fig, 0),
 		)
+	}
+	return nil
+}
+
+// convertBufs are the convert group's buffers: n bf16 elements in src,
+// room for n f32 in dst, and csrc, as large as dst, the source of the
+// copy() reference.
+type convertBufs struct {
+	n              int
+	src, dst, csrc []byte
+}
+
+// newConvertBufs allocates the buffers for n elements, touched, and fills
+// both sources.
+func newConvertBufs(n int) *convertBufs {
+	bufs := touchedBuffers(3, 4*n)
+	b := &convertBufs{n: n, src: bufs[0][:2*n], dst: bufs[1], csrc: bufs[2]}
+	FillParallel(b.src, 11, 0, 0)
+	FillParallel(b.csrc, 13, 0, 0)
+	return b
+}
+
+// part returns worker i's element range; parts are whole cache lines.
+func (b *convertBufs) part(i, t int) (lo, hi int) {
+	per := (b.n/t + 31) &^ 31
+	return min(i*per, b.n), min((i+1)*per, b.n)
+}
+
+// split returns a run that calls fn on every part from t goroutines.
+func (b *convertBufs) split(t int, fn func(lo, hi int) error) func() error {
+	return func() error {
+		return parallel(t, t, func(_, i int) error { return fn(b.part(i, t)) })
+	}
+}
+
+// contenders returns dtype's kernel, the plain loop and copy() from t
+// goroutines.
+func (b *convertBufs) contenders(t int) (conv, plain, copies *contender) {
+	n := b.n
+	mk := func(impl, name string, bytes int64) *Figure {
+		return &Figure{Group: "convert", Impl: impl, Threads: t, Bytes: bytes, Name: name}
+	}
+	traffic := int64(6 * n)
+	conv = &contender{fig: mk("stload", fmt.Sprintf("dtype.Convert BF16→F32 %s → %s, %d goroutine(s)", fmtBytes(int64(2*n)), fmtBytes(int64(4*n)), t), traffic),
+		run: b.split(t, func(lo, hi int) error {
+			_, err := dtype.Convert(b.dst[4*lo:4*hi], dtype.F32, b.src[2*lo:2*hi], dtype.BF16)
+			return err
+		})}
+	plain = &contender{fig: mk("plain", fmt.Sprintf("plain Go loop BF16→F32, %d goroutine(s)", t), traffic),
+		run: b.split(t, func(lo, hi int) error {
+			plainBF16ToF32(b.dst[4*lo:4*hi], b.src[2*lo:2*hi])
+			return nil
+		})}
+	copies = &contender{fig: mk("ceiling", fmt.Sprintf("copy() %s, %d goroutine(s) — memory bandwidth", fmtBytes(int64(4*n)), t), int64(8*n)),
+		run: b.split(t, func(lo, hi int) error {
+			copy(b.dst[4*lo:4*hi], b.csrc[4*lo:4*hi])
+			return nil
+		})}
+	return conv, plain, copies
+}
+
+// check compares the kernel's output with the plain loop's once, outside
+// the timing: a fast wrong answer must not pass for a result.
+func (b *convertBufs) check() error {
+	want := make([]byte, 4*1024)
+	plainBF16ToF32(want, b.src[:2*1024])
+	if _, err := dtype.Convert(b.dst[:4*1024], dtype.F32, b.src[:2*1024], dtype.BF16); err != nil {
+		return err
+	}
+	if string(want) != string(b.dst[:4*1024]) {
+		return fmt.Errorf("dtype.Convert BF16→F32 disagrees with the plain loop")
 	}
 	return nil
 }

@@ -34,7 +34,28 @@ func (s *cpuSuite) parse() error {
 	mk := func(impl, name string) *Figure {
 		return &Figure{Group: "parse", Impl: impl, Threads: 1, Bytes: hsize, Tensors: n, Name: name}
 	}
-	stMem := &contender{fig: mk("stload", "loader.NewReader(bytes.Reader) — header parse + validation, in memory"),
+	fresh := append(parseInMemory(data, n, mk), parseOpen(path, gf.Bytes, mk)...)
+	warm := warmHeapTwins(fresh)
+	all := append(fresh, warm...)
+	if err := interleave(3*s.o.Rounds, all...); err != nil {
+		return err
+	}
+	for _, c := range all {
+		s.add(c.fig)
+	}
+	s.rep.Ratios = append(s.rep.Ratios,
+		ratio("parse 10k-tensor header: stload / nlpodyssey (in memory, warm heap)", warm[0].fig, warm[1].fig, 6),
+		ratio("parse 10k-tensor header: stload / nlpodyssey (in memory, fresh heap)", fresh[0].fig, fresh[1].fig, 0),
+		ratio("open 10k-tensor file: stload Open / nlpodyssey ReadFile+Deserialize (warm heap)", warm[2].fig, warm[3].fig, 0),
+		ratio("open 10k-tensor file: stload Open / nlpodyssey ReadFile+Deserialize (fresh heap)", fresh[2].fig, fresh[3].fig, 0),
+	)
+	return nil
+}
+
+// parseInMemory returns stload's and nlpodyssey's header parse and
+// validation of data, a file of n tensors already in memory.
+func parseInMemory(data []byte, n int, mk func(impl, name string) *Figure) []*contender {
+	st := &contender{fig: mk("stload", "loader.NewReader(bytes.Reader) — header parse + validation, in memory"),
 		run: func() error {
 			f, err := loader.NewReader(bytes.NewReader(data), int64(len(data)))
 			if err == nil {
@@ -44,7 +65,7 @@ func (s *cpuSuite) parse() error {
 			}
 			return err
 		}}
-	peerMem := &contender{fig: mk("nlpodyssey", "safetensors.Deserialize([]byte) — header parse + validation, in memory"),
+	peer := &contender{fig: mk("nlpodyssey", "safetensors.Deserialize([]byte) — header parse + validation, in memory"),
 		run: func() error {
 			st, err := nlp.Deserialize(data)
 			if err == nil && st.Len() != n {
@@ -52,7 +73,13 @@ func (s *cpuSuite) parse() error {
 			}
 			return err
 		}}
-	stOpen := &contender{fig: mk("stload", "loader.Open(path) + Close — mmap, parse, munmap"),
+	return []*contender{st, peer}
+}
+
+// parseOpen returns stload's and nlpodyssey's natural open of the file at
+// path, of size bytes.
+func parseOpen(path string, size int64, mk func(impl, name string) *Figure) []*contender {
+	st := &contender{fig: mk("stload", "loader.Open(path) + Close — mmap, parse, munmap"),
 		run: func() error {
 			f, err := loader.Open(path)
 			if err != nil {
@@ -60,7 +87,7 @@ func (s *cpuSuite) parse() error {
 			}
 			return f.Close()
 		}}
-	peerOpen := &contender{fig: mk("nlpodyssey", "os.ReadFile(path) + Deserialize — its natural open"),
+	peer := &contender{fig: mk("nlpodyssey", "os.ReadFile(path) + Deserialize — its natural open"),
 		run: func() error {
 			b, err := os.ReadFile(path)
 			if err == nil {
@@ -68,32 +95,24 @@ func (s *cpuSuite) parse() error {
 			}
 			return err
 		}}
-	peerOpen.fig.Note = fmt.Sprintf("reads the whole %s file, data included", fmtBytes(gf.Bytes))
-	// The same four with the freed heap kept in the process: the parsers'
-	// own speed, which the goal is stated for. The runs above return the
-	// heap to the OS first, as a fresh process has it, so their
-	// allocations pay for fresh pages.
-	warm := make([]*contender, 4)
-	for i, c := range []*contender{stMem, peerMem, stOpen, peerOpen} {
+	peer.fig.Note = fmt.Sprintf("reads the whole %s file, data included", fmtBytes(size))
+	return []*contender{st, peer}
+}
+
+// warmHeapTwins returns a copy of each contender that keeps the freed
+// heap in the process, and marks the originals as fresh-heap runs. The
+// twins measure the parsers' own speed, which the goal is stated for; the
+// originals return the heap to the OS first, as a fresh process has it,
+// so their allocations pay for fresh pages.
+func warmHeapTwins(cs []*contender) []*contender {
+	warm := make([]*contender, len(cs))
+	for i, c := range cs {
 		fig := *c.fig
 		fig.Name += ", warm heap"
 		c.fig.Name += ", fresh heap"
 		warm[i] = &contender{fig: &fig, run: c.run, warmHeap: true}
 	}
-	all := append([]*contender{stMem, peerMem, stOpen, peerOpen}, warm...)
-	if err := interleave(3*s.o.Rounds, all...); err != nil {
-		return err
-	}
-	for _, c := range all {
-		s.add(c.fig)
-	}
-	s.rep.Ratios = append(s.rep.Ratios,
-		ratio("parse 10k-tensor header: stload / nlpodyssey (in memory, warm heap)", warm[0].fig, warm[1].fig, 6),
-		ratio("parse 10k-tensor header: stload / nlpodyssey (in memory, fresh heap)", stMem.fig, peerMem.fig, 0),
-		ratio("open 10k-tensor file: stload Open / nlpodyssey ReadFile+Deserialize (warm heap)", warm[2].fig, warm[3].fig, 0),
-		ratio("open 10k-tensor file: stload Open / nlpodyssey ReadFile+Deserialize (fresh heap)", stOpen.fig, peerOpen.fig, 0),
-	)
-	return nil
+	return warm
 }
 
 // countTensors returns the number of tensors of f.

@@ -202,33 +202,7 @@ func writeParallel(path string, specs []loader.Spec, meta map[string]string, see
 		return fail(err)
 	}
 	header := sink.off
-	free := make(chan *chunk, 2*workers+2)
-	release := func(c *chunk) {
-		if c.refs.Add(-1) == 0 {
-			free <- c
-		}
-	}
-	var wg sync.WaitGroup
-	for range workers {
-		wg.Go(func() {
-			for p := range sink.queue {
-				if _, err := f.WriteAt(p.b, p.off); err != nil {
-					sink.setErr(err)
-				}
-				release(p.c)
-			}
-		})
-	}
-	err = produce(total, seed, workers, free, func(c *chunk) error {
-		c.refs.Store(1)
-		sink.cur = c
-		_, err := sw.Write(c.buf[:c.n])
-		sink.cur = nil
-		release(c)
-		return err
-	})
-	close(sink.queue)
-	wg.Wait()
+	err = sink.pump(sw, total, seed, workers)
 	err = errors.Join(err, sink.error())
 	if err == nil {
 		err = sw.Close()
@@ -246,6 +220,42 @@ func writeParallel(path string, specs []loader.Spec, meta map[string]string, see
 		return 0, err
 	}
 	return header, nil
+}
+
+// pump fills the data section through sw, which hands each piece to sink,
+// and runs the pool of pwrite goroutines that drains sink's queue; it
+// returns once every piece is written, or with the fill's error.
+func (s *pwriteSink) pump(sw *loader.Writer, total int64, seed uint64, workers int) error {
+	free := make(chan *chunk, 2*workers+2)
+	var wg sync.WaitGroup
+	for range workers {
+		wg.Go(func() {
+			for p := range s.queue {
+				if _, err := s.f.WriteAt(p.b, p.off); err != nil {
+					s.setErr(err)
+				}
+				p.c.release(free)
+			}
+		})
+	}
+	err := produce(total, seed, workers, free, func(c *chunk) error {
+		c.refs.Store(1)
+		s.cur = c
+		_, err := sw.Write(c.buf[:c.n])
+		s.cur = nil
+		c.release(free)
+		return err
+	})
+	close(s.queue)
+	wg.Wait()
+	return err
+}
+
+// release drops one reference to c and returns it to free with the last.
+func (c *chunk) release(free chan<- *chunk) {
+	if c.refs.Add(-1) == 0 {
+		free <- c
+	}
 }
 
 // piece is part of a chunk to pwrite at off.

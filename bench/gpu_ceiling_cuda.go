@@ -4,8 +4,10 @@ package bench
 
 import (
 	"errors"
+	"flag"
 	"fmt"
 	"io"
+	"os"
 	"time"
 
 	"golang.org/x/sys/unix"
@@ -66,63 +68,20 @@ func (g *gpuCeilings) cost(name string, n int64, fn func() error) error {
 
 func cmdGPUCeiling(args []string, stdout, stderr io.Writer) error {
 	fs := newFlags("gpu-ceiling", stderr)
-	index := fs.Int("device", 0, "GPU index")
-	pinnedSizes := fs.String("sizes", "4MiB,16MiB,64MiB,256MiB,1GiB", "pinned buffer sizes")
-	pageableSizes := fs.String("pageable-sizes", "64MiB,1GiB", "pageable buffer sizes")
-	streamsFlag := fs.String("streams", "1,2", "stream counts")
-	rounds := fs.Int("rounds", 3, "timed runs per figure")
-	var perRun sizeFlag = 4 << 30
-	fs.Var(&perRun, "bytes-per-run", "bytes copied per timed run")
-	file := fs.String("file", "", "page-cached file: pread into pinned buffers, and register its mapping read-only")
-	threadsFlag := fs.String("threads", "1,2,4,8,12,16", "goroutine counts of the pinned pread ceiling")
-	var preadBytes sizeFlag = 8 << 30
-	fs.Var(&preadBytes, "pread-bytes", "bytes of -file each pread run reads (its start)")
-	shift := fs.Int64("shift", 4088, "also time 1-goroutine pread at offsets ≡ shift (mod 4096) over 2 GiB (0: skip)")
-	costSizes := fs.String("cost-sizes", "256MiB,1GiB", "sizes whose pinning and registering is timed")
-	var devAlloc sizeFlag = 32 << 30
-	fs.Var(&devAlloc, "dev-alloc", "size of the timed device allocation (0: skip)")
-	var regFile sizeFlag = 4 << 30
-	fs.Var(&regFile, "register-file", "bytes of -file's mapping to register read-only (0: skip)")
-	contentionFlag := fs.String("contention", "", "goroutine counts of the contention ceiling: fill a pinned ring from -file's mapping alone, and while 8 MiB copies run on 2 streams (empty: skip)")
-	var contentionBytes sizeFlag = 8 << 30
-	fs.Var(&contentionBytes, "contention-bytes", "bytes each contention run fills (and the copy-alone run copies)")
+	var f ceilingFlags
+	f.define(fs)
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
-	sizes, err := sizeList(*pinnedSizes)
+	l, err := f.lists()
 	if err != nil {
 		return usageError{err}
-	}
-	psizes, err := sizeList(*pageableSizes)
-	if err != nil {
-		return usageError{err}
-	}
-	csizes, err := sizeList(*costSizes)
-	if err != nil {
-		return usageError{err}
-	}
-	streams, err := intList(*streamsFlag)
-	if err != nil {
-		return usageError{err}
-	}
-	threads, err := intList(*threadsFlag)
-	if err != nil {
-		return usageError{err}
-	}
-	var contention []int
-	if *contentionFlag != "" {
-		if contention, err = intList(*contentionFlag); err != nil {
-			return usageError{err}
-		}
-		if *file == "" {
-			return usageError{errors.New("-contention needs -file")}
-		}
 	}
 	b, err := cudaBackend()
 	if err != nil {
 		return err
 	}
-	a, err := b.Open(*index)
+	a, err := b.Open(f.index)
 	if err != nil {
 		return err
 	}
@@ -131,32 +90,140 @@ func cmdGPUCeiling(args []string, stdout, stderr io.Writer) error {
 	if !ok {
 		return errors.New("the cuda backend cannot page-lock memory in place")
 	}
-	g := &gpuCeilings{a: a, index: *index, rounds: max(1, *rounds), perRun: int64(perRun), out: stdout}
+	g := &gpuCeilings{a: a, index: f.index, rounds: max(1, f.rounds), perRun: int64(f.perRun), out: stdout}
+	if err := g.pinned(l.sizes, l.streams); err != nil {
+		return err
+	}
+	if err := g.pageable(l.psizes, l.streams); err != nil {
+		return err
+	}
+	if f.file != "" {
+		if err := g.fileCeilings(f.file, l.threads, int64(f.preadBytes), f.shift, int64(f.regFile)); err != nil {
+			return err
+		}
+	}
+	if len(l.contention) > 0 {
+		if err := g.contention(f.file, l.contention, int64(f.contentionBytes)); err != nil {
+			return err
+		}
+	}
+	for _, s := range l.csizes {
+		if err := g.hostCosts(reg, s); err != nil {
+			return err
+		}
+	}
+	if f.devAlloc > 0 {
+		if err := g.devAllocCost(int64(f.devAlloc)); err != nil {
+			return err
+		}
+	}
+	for _, p := range g.problems {
+		fmt.Fprintln(stderr, "gpu-ceiling:", p)
+	}
+	return nil
+}
 
-	// Pinned: one buffer of the largest size, measured through prefixes.
+// ceilingFlags are gpu-ceiling's flags.
+type ceilingFlags struct {
+	index                                                  int
+	pinnedSizes, pageableSizes, streams                    string
+	rounds                                                 int
+	perRun, preadBytes, devAlloc, regFile, contentionBytes sizeFlag
+	file, threads, costSizes, contention                   string
+	shift                                                  int64
+}
+
+// define declares the flags on fs, with their defaults.
+func (f *ceilingFlags) define(fs *flag.FlagSet) {
+	fs.IntVar(&f.index, "device", 0, "GPU index")
+	fs.StringVar(&f.pinnedSizes, "sizes", "4MiB,16MiB,64MiB,256MiB,1GiB", "pinned buffer sizes")
+	fs.StringVar(&f.pageableSizes, "pageable-sizes", "64MiB,1GiB", "pageable buffer sizes")
+	fs.StringVar(&f.streams, "streams", "1,2", "stream counts")
+	fs.IntVar(&f.rounds, "rounds", 3, "timed runs per figure")
+	f.perRun = 4 << 30
+	fs.Var(&f.perRun, "bytes-per-run", "bytes copied per timed run")
+	fs.StringVar(&f.file, "file", "", "page-cached file: pread into pinned buffers, and register its mapping read-only")
+	fs.StringVar(&f.threads, "threads", "1,2,4,8,12,16", "goroutine counts of the pinned pread ceiling")
+	f.preadBytes = 8 << 30
+	fs.Var(&f.preadBytes, "pread-bytes", "bytes of -file each pread run reads (its start)")
+	fs.Int64Var(&f.shift, "shift", 4088, "also time 1-goroutine pread at offsets ≡ shift (mod 4096) over 2 GiB (0: skip)")
+	fs.StringVar(&f.costSizes, "cost-sizes", "256MiB,1GiB", "sizes whose pinning and registering is timed")
+	f.devAlloc = 32 << 30
+	fs.Var(&f.devAlloc, "dev-alloc", "size of the timed device allocation (0: skip)")
+	f.regFile = 4 << 30
+	fs.Var(&f.regFile, "register-file", "bytes of -file's mapping to register read-only (0: skip)")
+	fs.StringVar(&f.contention, "contention", "", "goroutine counts of the contention ceiling: fill a pinned ring from -file's mapping alone, and while 8 MiB copies run on 2 streams (empty: skip)")
+	f.contentionBytes = 8 << 30
+	fs.Var(&f.contentionBytes, "contention-bytes", "bytes each contention run fills (and the copy-alone run copies)")
+}
+
+// ceilingLists are gpu-ceiling's list flags, parsed.
+type ceilingLists struct {
+	sizes, psizes, csizes        []int64
+	streams, threads, contention []int
+}
+
+// lists parses the list flags; an error is a usage error.
+func (f *ceilingFlags) lists() (ceilingLists, error) {
+	var l ceilingLists
+	var err error
+	if l.sizes, err = sizeList(f.pinnedSizes); err != nil {
+		return l, err
+	}
+	if l.psizes, err = sizeList(f.pageableSizes); err != nil {
+		return l, err
+	}
+	if l.csizes, err = sizeList(f.costSizes); err != nil {
+		return l, err
+	}
+	if l.streams, err = intList(f.streams); err != nil {
+		return l, err
+	}
+	if l.threads, err = intList(f.threads); err != nil {
+		return l, err
+	}
+	if f.contention != "" {
+		if l.contention, err = intList(f.contention); err != nil {
+			return l, err
+		}
+		if f.file == "" {
+			return l, errors.New("-contention needs -file")
+		}
+	}
+	return l, nil
+}
+
+// pinned measures pinned H2D: one buffer of the largest size, measured
+// through prefixes.
+func (g *gpuCeilings) pinned(sizes []int64, streams []int) error {
 	largest := int64(0)
 	for _, s := range sizes {
 		largest = max(largest, s)
 	}
-	if largest > 0 {
-		hm, err := a.AllocHost(int(largest))
-		if err != nil {
-			return err
-		}
-		buf := hm.Bytes()
-		FillParallel(buf, 17, 0, 0)
-		for _, s := range sizes {
-			for _, k := range streams {
-				if err := g.h2d("pinned", buf[:s], k); err != nil {
-					hm.Free()
-					return err
-				}
+	if largest <= 0 {
+		return nil
+	}
+	hm, err := g.a.AllocHost(int(largest))
+	if err != nil {
+		return err
+	}
+	defer hm.Free()
+	buf := hm.Bytes()
+	FillParallel(buf, 17, 0, 0)
+	for _, s := range sizes {
+		for _, k := range streams {
+			if err := g.h2d("pinned", buf[:s], k); err != nil {
+				return err
 			}
 		}
-		hm.Free()
 	}
-	// Pageable: Go memory, touched, which the driver stages itself.
-	for _, s := range psizes {
+	return nil
+}
+
+// pageable measures pageable H2D: Go memory, touched, which the driver
+// stages itself.
+func (g *gpuCeilings) pageable(sizes []int64, streams []int) error {
+	for _, s := range sizes {
 		buf := touchedBuffers(1, int(s))[0]
 		FillParallel(buf, 19, 0, 0)
 		for _, k := range streams {
@@ -165,60 +232,54 @@ func cmdGPUCeiling(args []string, stdout, stderr io.Writer) error {
 			}
 		}
 	}
-	if *file != "" {
-		if err := g.fileCeilings(*file, threads, int64(preadBytes), *shift, int64(regFile)); err != nil {
+	return nil
+}
+
+// hostCosts times pinning s bytes of new memory and freeing it, and
+// registering s bytes of touched anonymous memory.
+func (g *gpuCeilings) hostCosts(reg device.Registrar, s int64) error {
+	var hm device.HostMemory
+	if err := g.cost(fmt.Sprintf("cuMemHostAlloc %s (pin new memory)", fmtBytes(s)), s, func() (err error) {
+		hm, err = g.a.AllocHost(int(s))
+		return err
+	}); err != nil {
+		return err
+	}
+	if hm != nil {
+		if err := g.cost(fmt.Sprintf("cuMemFreeHost %s", fmtBytes(s)), s, hm.Free); err != nil {
 			return err
 		}
 	}
-	if len(contention) > 0 {
-		if err := g.contention(*file, contention, int64(contentionBytes)); err != nil {
-			return err
-		}
+	mem, err := unix.Mmap(-1, 0, int(s), unix.PROT_READ|unix.PROT_WRITE, unix.MAP_ANON|unix.MAP_PRIVATE)
+	if err != nil {
+		return err
 	}
-	for _, s := range csizes {
-		var hm device.HostMemory
-		if err := g.cost(fmt.Sprintf("cuMemHostAlloc %s (pin new memory)", fmtBytes(s)), s, func() (err error) {
-			hm, err = a.AllocHost(int(s))
-			return err
-		}); err != nil {
-			return err
-		}
-		if hm != nil {
-			if err := g.cost(fmt.Sprintf("cuMemFreeHost %s", fmtBytes(s)), s, hm.Free); err != nil {
-				return err
-			}
-		}
-		mem, err := unix.Mmap(-1, 0, int(s), unix.PROT_READ|unix.PROT_WRITE, unix.MAP_ANON|unix.MAP_PRIVATE)
-		if err != nil {
-			return err
-		}
-		touch(mem)
-		var locked device.HostMemory
-		if err := g.cost(fmt.Sprintf("cuMemHostRegister READ_ONLY|PORTABLE %s (touched anonymous memory)", fmtBytes(s)), s, func() (err error) {
-			locked, err = reg.RegisterReadOnly(mem)
-			return err
-		}); err != nil {
-			return err
-		}
-		if locked != nil {
-			locked.Free()
-		}
-		unix.Munmap(mem)
+	touch(mem)
+	var locked device.HostMemory
+	if err := g.cost(fmt.Sprintf("cuMemHostRegister READ_ONLY|PORTABLE %s (touched anonymous memory)", fmtBytes(s)), s, func() (err error) {
+		locked, err = reg.RegisterReadOnly(mem)
+		return err
+	}); err != nil {
+		return err
 	}
-	if devAlloc > 0 {
-		var m device.Memory
-		if err := g.cost(fmt.Sprintf("cuMemAlloc %s", fmtBytes(int64(devAlloc))), int64(devAlloc), func() (err error) {
-			m, err = a.Alloc(int64(devAlloc))
-			return err
-		}); err != nil {
-			return err
-		}
-		if m != nil {
-			m.Free()
-		}
+	if locked != nil {
+		locked.Free()
 	}
-	for _, p := range g.problems {
-		fmt.Fprintln(stderr, "gpu-ceiling:", p)
+	unix.Munmap(mem)
+	return nil
+}
+
+// devAllocCost times one device allocation of n bytes.
+func (g *gpuCeilings) devAllocCost(n int64) error {
+	var m device.Memory
+	if err := g.cost(fmt.Sprintf("cuMemAlloc %s", fmtBytes(n)), n, func() (err error) {
+		m, err = g.a.Alloc(n)
+		return err
+	}); err != nil {
+		return err
+	}
+	if m != nil {
+		m.Free()
 	}
 	return nil
 }
@@ -266,9 +327,15 @@ func (g *gpuCeilings) fileCeilings(path string, threads []int, preadBytes, shift
 	if regBytes <= 0 {
 		return nil
 	}
+	return g.registerFile(f, min(regBytes, fi.Size()))
+}
+
+// registerFile times registering the first n bytes of f's mapping
+// read-only (rounded down to pages), then copies from it.
+func (g *gpuCeilings) registerFile(f *os.File, n int64) error {
 	// A device without read-only registration fails the timed call, which
 	// cost records as a problem.
-	n := min(regBytes, fi.Size()) &^ 4095
+	n &^= 4095
 	m, err := unix.Mmap(int(f.Fd()), 0, int(n), unix.PROT_READ, unix.MAP_SHARED)
 	if err != nil {
 		return err

@@ -70,31 +70,37 @@ func (g *gpuCeilings) contention(path string, threads []int, fillBytes int64) er
 		return err
 	}
 	for _, t := range threads {
-		fill := func() float64 { return fillRing(m, ring.Bytes(), t, fillBytes) }
-		if err := g.emitRate(fmt.Sprintf("fill: %d goroutine(s) copy the mapped file into a cycling pinned ring, alone", t), t, fill()); err != nil {
-			return err
-		}
-		var fillRate float64
-		var done atomic.Bool
-		go func() {
-			fillRate = fill()
-			done.Store(true)
-		}()
-		copyRate, err := cp.run(done.Load)
-		for !done.Load() { // a failed copier returns early
-			time.Sleep(time.Millisecond)
-		}
-		if err != nil {
-			return err
-		}
-		if err := g.emitRate(fmt.Sprintf("contention: fill with %d goroutine(s) while copying", t), t, fillRate); err != nil {
-			return err
-		}
-		if err := g.emitRate(fmt.Sprintf("contention: pinned H2D while %d goroutine(s) fill", t), 2, copyRate); err != nil {
+		if err := g.contend(m, ring.Bytes(), cp, t, fillBytes); err != nil {
 			return err
 		}
 	}
 	return nil
+}
+
+// contend measures t goroutines filling ring from m alone, then while cp
+// copies, and the copy rate meanwhile.
+func (g *gpuCeilings) contend(m, ring []byte, cp *copier, t int, fillBytes int64) error {
+	fill := func() float64 { return fillRing(m, ring, t, fillBytes) }
+	if err := g.emitRate(fmt.Sprintf("fill: %d goroutine(s) copy the mapped file into a cycling pinned ring, alone", t), t, fill()); err != nil {
+		return err
+	}
+	var fillRate float64
+	var done atomic.Bool
+	go func() {
+		fillRate = fill()
+		done.Store(true)
+	}()
+	copyRate, err := cp.run(done.Load)
+	for !done.Load() { // a failed copier returns early
+		time.Sleep(time.Millisecond)
+	}
+	if err != nil {
+		return err
+	}
+	if err := g.emitRate(fmt.Sprintf("contention: fill with %d goroutine(s) while copying", t), t, fillRate); err != nil {
+		return err
+	}
+	return g.emitRate(fmt.Sprintf("contention: pinned H2D while %d goroutine(s) fill", t), 2, copyRate)
 }
 
 // emitRate records a rate measured once as a figure of one run.

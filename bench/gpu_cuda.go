@@ -10,6 +10,7 @@ package bench
 import (
 	"context"
 	"errors"
+	"flag"
 	"fmt"
 	"io"
 	"strconv"
@@ -31,53 +32,34 @@ func init() {
 
 func cmdGPUTrial(args []string, stdout, stderr io.Writer) error {
 	fs := newFlags("gpu-trial", stderr)
-	index := fs.String("index", "", "model.safetensors.index.json: load every shard it names (as a FILE argument would)")
-	dev := fs.String("device", "cuda:0", "target device, or 'auto' for every visible GPU (layers balanced)")
-	label := fs.String("label", "", "which file this is (llama, moe, sharded), for the report")
-	name := fs.String("loader", "stload", "loader name in the report (to tell tuning variants apart)")
-	round := fs.Int("round", 0, "round number, for the report")
-	t0 := fs.Float64("t0", 0, "Unix time (seconds) the script started this process, for the process wall time")
-	verify := fs.Bool("verify", false, "after the timed window, compare every tensor on the device with the file")
-	pread := fs.Bool("pread", false, "open files with loader.WithPread instead of mapping them")
-	register := fs.Bool("register", false, "copy straight from page-locked windows of the mapping (device.WithRegister)")
-	var chunkSize sizeFlag
-	fs.Var(&chunkSize, "chunk-size", "staging buffer size (default: the device package's)")
-	chunks := fs.Int("chunks", 0, "staging buffers (default: the device package's)")
-	readers := fs.Int("readers", 0, "reading goroutines (default: the device package's)")
-	streams := fs.Int("streams", 0, "copy streams per device (default: the device package's)")
-	var v trialVariant
-	v.flags(fs)
+	var f trialFlags
+	f.define(fs)
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
 	inputs := fs.Args()
-	if *index != "" {
-		inputs = []string{*index}
+	if f.index != "" {
+		inputs = []string{f.index}
 	}
 	if len(inputs) == 0 {
 		return usageError{errors.New("give the files to load, or -index")}
 	}
-	tr := Trial{Kind: "trial", Loader: *name, Label: *label, Round: *round, Device: *dev, File: inputs[0]}
-	tuning := gpuOptions(int(chunkSize), *chunks, *readers, *streams)
-	if *register {
-		tuning = append(tuning, device.WithRegister())
-	}
-	vopts, err := v.options(chunkSize > 0 || *chunks > 0)
+	tr := Trial{Kind: "trial", Loader: f.name, Label: f.label, Round: f.round, Device: f.dev, File: inputs[0]}
+	tuning, err := f.options()
 	if err != nil {
 		return usageError{err}
 	}
-	tuning = append(tuning, vopts...)
-	target := *dev
-	if v.fillOnly {
+	target := f.dev
+	if f.v.fillOnly {
 		b, err := cudaBackend()
 		if err != nil {
 			return err
 		}
 		defer registerNoCopy("cudafill", b)()
 		target = strings.Replace(target, "cuda", "cudafill", 1)
-		*verify = false // nothing lands on the device
+		f.verify = false // nothing lands on the device
 	}
-	if v.cold {
+	if f.v.cold {
 		note, cerr := evictInputs(inputs)
 		tr.Note = note
 		if cerr != nil {
@@ -86,28 +68,82 @@ func cmdGPUTrial(args []string, stdout, stderr io.Writer) error {
 			return cerr
 		}
 	}
-	var tl *device.Timeline
-	if v.timeline != "" {
-		tl = new(device.Timeline)
-		tuning = append(tuning, device.WithTimeline(tl))
-	}
-	err = gpuTrial(&tr, inputs, target, *verify, *pread, tuning)
-	if err == nil && tl != nil {
-		err = writeTimeline(tl, v.timeline)
-		tr.Verdict = tl.Summary().Verdict
-	}
+	err = f.run(&tr, inputs, target, tuning)
 	if err != nil {
 		tr.Error = err.Error()
 	}
-	start := processStart
-	if *t0 > 0 {
-		start = time.Unix(0, int64(*t0*1e9))
-	}
-	tr.ProcessS = time.Since(start).Seconds()
+	tr.ProcessS = time.Since(f.started()).Seconds()
 	if jerr := jsonLine(stdout, tr); jerr != nil {
 		return jerr
 	}
 	return err
+}
+
+// trialFlags are gpu-trial's flags.
+type trialFlags struct {
+	index, dev, label, name  string
+	round                    int
+	t0                       float64
+	verify, pread, register  bool
+	chunkSize                sizeFlag
+	chunks, readers, streams int
+	v                        trialVariant
+}
+
+// define declares the flags on fs.
+func (f *trialFlags) define(fs *flag.FlagSet) {
+	fs.StringVar(&f.index, "index", "", "model.safetensors.index.json: load every shard it names (as a FILE argument would)")
+	fs.StringVar(&f.dev, "device", "cuda:0", "target device, or 'auto' for every visible GPU (layers balanced)")
+	fs.StringVar(&f.label, "label", "", "which file this is (llama, moe, sharded), for the report")
+	fs.StringVar(&f.name, "loader", "stload", "loader name in the report (to tell tuning variants apart)")
+	fs.IntVar(&f.round, "round", 0, "round number, for the report")
+	fs.Float64Var(&f.t0, "t0", 0, "Unix time (seconds) the script started this process, for the process wall time")
+	fs.BoolVar(&f.verify, "verify", false, "after the timed window, compare every tensor on the device with the file")
+	fs.BoolVar(&f.pread, "pread", false, "open files with loader.WithPread instead of mapping them")
+	fs.BoolVar(&f.register, "register", false, "copy straight from page-locked windows of the mapping (device.WithRegister)")
+	fs.Var(&f.chunkSize, "chunk-size", "staging buffer size (default: the device package's)")
+	fs.IntVar(&f.chunks, "chunks", 0, "staging buffers (default: the device package's)")
+	fs.IntVar(&f.readers, "readers", 0, "reading goroutines (default: the device package's)")
+	fs.IntVar(&f.streams, "streams", 0, "copy streams per device (default: the device package's)")
+	f.v.flags(fs)
+}
+
+// options turns the tuning flags and the variant into device options.
+func (f *trialFlags) options() ([]device.Option, error) {
+	tuning := gpuOptions(int(f.chunkSize), f.chunks, f.readers, f.streams)
+	if f.register {
+		tuning = append(tuning, device.WithRegister())
+	}
+	vopts, err := f.v.options(f.chunkSize > 0 || f.chunks > 0)
+	if err != nil {
+		return nil, err
+	}
+	return append(tuning, vopts...), nil
+}
+
+// run runs the trial into target, recording its timeline where
+// -timeline asks for one.
+func (f *trialFlags) run(tr *Trial, inputs []string, target string, tuning []device.Option) error {
+	var tl *device.Timeline
+	if f.v.timeline != "" {
+		tl = new(device.Timeline)
+		tuning = append(tuning, device.WithTimeline(tl))
+	}
+	err := gpuTrial(tr, inputs, target, f.verify, f.pread, tuning)
+	if err == nil && tl != nil {
+		err = writeTimeline(tl, f.v.timeline)
+		tr.Verdict = tl.Summary().Verdict
+	}
+	return err
+}
+
+// started returns when the script started this process (-t0), or about
+// when it was exec'd.
+func (f *trialFlags) started() time.Time {
+	if f.t0 > 0 {
+		return time.Unix(0, int64(f.t0*1e9))
+	}
+	return processStart
 }
 
 // gpuOptions turns the tuning flags into device options (zero: default).
@@ -140,24 +176,9 @@ func gpuTrial(tr *Trial, inputs []string, dev string, verify, pread bool, tuning
 	if err != nil {
 		return err
 	}
-	n, err := b.Count()
+	target, indexes, err := trialTarget(b, dev)
 	if err != nil {
 		return err
-	}
-	var target []device.Option
-	var indexes []int
-	if dev == "auto" {
-		target = []device.Option{device.OnAuto()}
-		for i := range n {
-			indexes = append(indexes, i)
-		}
-	} else {
-		d, err := device.ParseDevice(dev)
-		if err != nil {
-			return err
-		}
-		target = []device.Option{device.On(d)}
-		indexes = []int{d.Index}
 	}
 	// Retaining each primary context here makes the load's own Open cheap:
 	// the context then already exists, as torch.zeros(1, device="cuda")
@@ -197,7 +218,40 @@ func gpuTrial(tr *Trial, inputs []string, dev string, verify, pread bool, tuning
 		return errors.Join(err, cerr)
 	}
 	defer set.Close()
-	st := set.Stats()
+	recordStats(tr, set.Stats(), window, closeS)
+	if cerr != nil {
+		return cerr
+	}
+	if verify {
+		return verifyTrial(ctx, tr, set)
+	}
+	return nil
+}
+
+// trialTarget turns -device into the placer's target option and the
+// indexes of the GPUs it names.
+func trialTarget(b device.Backend, dev string) ([]device.Option, []int, error) {
+	n, err := b.Count()
+	if err != nil {
+		return nil, nil, err
+	}
+	if dev == "auto" {
+		var indexes []int
+		for i := range n {
+			indexes = append(indexes, i)
+		}
+		return []device.Option{device.OnAuto()}, indexes, nil
+	}
+	d, err := device.ParseDevice(dev)
+	if err != nil {
+		return nil, nil, err
+	}
+	return []device.Option{device.On(d)}, []int{d.Index}, nil
+}
+
+// recordStats fills tr from the load's stats, its window and the time
+// closing the loader took.
+func recordStats(tr *Trial, st device.Stats, window time.Duration, closeS float64) {
 	tr.Seconds = window.Seconds()
 	tr.Bytes, tr.Tensors, tr.Devices = st.Bytes, st.Tensors, len(st.Devices)
 	tr.GBps = float64(st.Bytes) / tr.Seconds / 1e9
@@ -219,18 +273,15 @@ func gpuTrial(tr *Trial, inputs []string, dev string, verify, pread bool, tuning
 	if st.PeakLocked > 0 {
 		tr.Note += fmt.Sprintf("; page cache locked in place at most %d MiB", st.PeakLocked>>20)
 	}
-	if cerr != nil {
-		return cerr
-	}
-	if verify {
-		vs := time.Now()
-		err := set.Verify(ctx)
-		tr.VerifyS = time.Since(vs).Seconds()
-		ok := err == nil
-		tr.Verified = &ok
-		if err != nil {
-			return err
-		}
-	}
-	return nil
+}
+
+// verifyTrial compares every tensor of set with its file, after the
+// window, and records the outcome and its time in tr.
+func verifyTrial(ctx context.Context, tr *Trial, set *device.Set) error {
+	vs := time.Now()
+	err := set.Verify(ctx)
+	tr.VerifyS = time.Since(vs).Seconds()
+	ok := err == nil
+	tr.Verified = &ok
+	return err
 }

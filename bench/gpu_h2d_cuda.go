@@ -43,19 +43,11 @@ func measureH2D(index int, src []byte, iters, streams int) (float64, error) {
 	}
 	runtime.LockOSThread()
 	defer runtime.UnlockOSThread()
-	dev, err := cu.GetDevice(index)
+	pop, err := pushPrimaryCtx(index)
 	if err != nil {
 		return 0, err
 	}
-	ctx, err := dev.RetainPrimaryCtx()
-	if err != nil {
-		return 0, err
-	}
-	defer dev.ReleasePrimaryCtx()
-	if err := cu.PushCurrentCtx(ctx); err != nil {
-		return 0, err
-	}
-	defer cu.PopCurrentCtx()
+	defer pop()
 	dst, err := cu.MemAlloc(n * int64(streams))
 	if err != nil {
 		return 0, err
@@ -97,4 +89,25 @@ func measureH2D(index int, src []byte, iters, streams int) (float64, error) {
 		return 0, err
 	}
 	return float64(n) * float64(iters) / time.Since(start).Seconds(), nil
+}
+
+// pushPrimaryCtx makes GPU index's primary context current on this
+// thread, retaining it; pop makes it no longer current and releases it.
+func pushPrimaryCtx(index int) (pop func(), err error) {
+	dev, err := cu.GetDevice(index)
+	if err != nil {
+		return nil, err
+	}
+	ctx, err := dev.RetainPrimaryCtx()
+	if err != nil {
+		return nil, err
+	}
+	if err := cu.PushCurrentCtx(ctx); err != nil {
+		dev.ReleasePrimaryCtx()
+		return nil, err
+	}
+	return func() {
+		cu.PopCurrentCtx()
+		dev.ReleasePrimaryCtx()
+	}, nil
 }

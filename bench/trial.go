@@ -70,120 +70,17 @@ type Trial struct {
 // one run exist; figure lines (ceilings) are kept as they are; gen, warm
 // and note lines become notes.
 func gpuReport(title string, inputs []io.Reader, dropFirst bool) (*Report, error) {
-	rep := NewReport(title)
-	type key struct{ label, loader string }
-	trials := map[key][]Trial{}
-	var order []key
-	var errs []string
+	lines := &reportLines{rep: NewReport(title), trials: map[trialKey][]Trial{}}
 	for _, in := range inputs {
-		sc := bufio.NewScanner(in)
-		sc.Buffer(make([]byte, 1<<20), 1<<24)
-		for sc.Scan() {
-			line := strings.TrimSpace(sc.Text())
-			if !strings.HasPrefix(line, "{") {
-				continue // the scripts' logs interleave with the JSON lines
-			}
-			var kind struct {
-				Kind string `json:"kind"`
-			}
-			if json.Unmarshal([]byte(line), &kind) != nil {
-				continue
-			}
-			switch kind.Kind {
-			case "trial":
-				var t Trial
-				if err := json.Unmarshal([]byte(line), &t); err != nil {
-					return nil, err
-				}
-				if t.Error != "" {
-					errs = append(errs, fmt.Sprintf("%s %s round %d: %s", t.Label, t.Loader, t.Round, t.Error))
-					continue
-				}
-				k := key{cmp.Or(t.Label, t.File), t.Loader}
-				if _, ok := trials[k]; !ok {
-					order = append(order, k)
-				}
-				trials[k] = append(trials[k], t)
-			case "figure":
-				var f Figure
-				if err := json.Unmarshal([]byte(line), &f); err != nil {
-					return nil, err
-				}
-				rep.Figures = append(rep.Figures, &f)
-			case "gen":
-				var g genLine
-				if err := json.Unmarshal([]byte(line), &g); err == nil {
-					rep.Notes = append(rep.Notes, fmt.Sprintf("generated %s %s: %s, %d tensors, %.1f s (%.2f GB/s)",
-						g.Type, g.Path, fmtBytes(g.Bytes), g.Tensors, g.Seconds, g.GBps))
-				}
-			case "note":
-				var n struct {
-					Text string `json:"text"`
-				}
-				if err := json.Unmarshal([]byte(line), &n); err == nil {
-					rep.Notes = append(rep.Notes, n.Text)
-				}
-			case "warm":
-				var w WarmResult
-				if err := json.Unmarshal([]byte(line), &w); err == nil {
-					rep.Notes = append(rep.Notes, fmt.Sprintf("warmed %s: %s in %.1f s, %.2f%% resident",
-						w.Path, fmtBytes(w.Bytes), w.Seconds, 100*w.Resident))
-				}
-			}
-		}
-		if err := sc.Err(); err != nil {
+		if err := lines.scan(in); err != nil {
 			return nil, err
 		}
 	}
+	rep := lines.rep
 	byLabel := map[string]map[string]*Figure{}
 	pinnedByLabel := map[string]int64{}
-	for _, k := range order {
-		ts := trials[k]
-		slices.SortStableFunc(ts, func(a, b Trial) int { return a.Round - b.Round })
-		if dropFirst && len(ts) > 1 {
-			ts = ts[1:]
-		}
-		f := &Figure{Group: "gpu", Impl: k.loader, Threads: 0, Bytes: ts[0].Bytes, Tensors: ts[0].Tensors,
-			Name: fmt.Sprintf("%s: %s → %s", k.label, k.loader, ts[0].Device)}
-		var first, proc []float64
-		var pinned int64
-		verified, checked := true, false
-		for _, t := range ts {
-			f.Runs = append(f.Runs, t.Seconds)
-			if t.FirstTensorS > 0 {
-				first = append(first, t.FirstTensorS)
-			}
-			if t.ProcessS > 0 {
-				proc = append(proc, t.ProcessS)
-			}
-			pinned = max(pinned, t.PinnedBytes)
-		}
-		// Over every trial, the dropped first one included: it is usually
-		// the one that verified, and the note must still say so.
-		for _, t := range trials[k] {
-			if t.Verified != nil {
-				checked = true
-				verified = verified && *t.Verified
-			}
-		}
-		f.summarize()
-		var notes []string
-		if len(first) > 0 {
-			notes = append(notes, "first tensor "+fmtSeconds(median(first)))
-		}
-		if len(proc) > 0 {
-			notes = append(notes, "process wall "+fmtSeconds(median(proc)))
-		}
-		if pinned > 0 {
-			notes = append(notes, "pinned "+fmtBytes(pinned))
-		}
-		switch {
-		case checked && verified:
-			notes = append(notes, "verified every tensor")
-		case checked:
-			notes = append(notes, "VERIFICATION FAILED")
-		}
-		f.Note = strings.Join(notes, "; ")
+	for _, k := range lines.order {
+		f, pinned := trialFigure(k, lines.trials[k], dropFirst)
 		if byLabel[k.label] == nil {
 			byLabel[k.label] = map[string]*Figure{}
 		}
@@ -194,10 +91,170 @@ func gpuReport(title string, inputs []io.Reader, dropFirst bool) (*Report, error
 		rep.Figures = append(rep.Figures, f)
 	}
 	gpuRatios(rep, byLabel, pinnedByLabel)
-	for _, e := range errs {
+	for _, e := range lines.errs {
 		rep.Notes = append(rep.Notes, "error: "+e)
 	}
 	return rep, nil
+}
+
+// trialKey names the trials that make one figure: a file's loads by one
+// loader.
+type trialKey struct{ label, loader string }
+
+// reportLines gathers the JSON lines of gpuReport's inputs: figures and
+// notes go straight into rep; trials wait, by key in order of first
+// appearance, for their figures; failed trials become errs.
+type reportLines struct {
+	rep    *Report
+	trials map[trialKey][]Trial
+	order  []trialKey
+	errs   []string
+}
+
+// scan reads one input's lines.
+func (g *reportLines) scan(in io.Reader) error {
+	sc := bufio.NewScanner(in)
+	sc.Buffer(make([]byte, 1<<20), 1<<24)
+	for sc.Scan() {
+		line := strings.TrimSpace(sc.Text())
+		if !strings.HasPrefix(line, "{") {
+			continue // the scripts' logs interleave with the JSON lines
+		}
+		if err := g.line([]byte(line)); err != nil {
+			return err
+		}
+	}
+	return sc.Err()
+}
+
+// line takes one JSON line by its kind; lines of no kind it knows, and
+// notes that do not parse, are skipped.
+func (g *reportLines) line(b []byte) error {
+	var kind struct {
+		Kind string `json:"kind"`
+	}
+	if json.Unmarshal(b, &kind) != nil {
+		return nil
+	}
+	switch kind.Kind {
+	case "trial":
+		var t Trial
+		if err := json.Unmarshal(b, &t); err != nil {
+			return err
+		}
+		g.trial(t)
+	case "figure":
+		var f Figure
+		if err := json.Unmarshal(b, &f); err != nil {
+			return err
+		}
+		g.rep.Figures = append(g.rep.Figures, &f)
+	case "gen", "note", "warm":
+		if n, ok := noteLine(kind.Kind, b); ok {
+			g.rep.Notes = append(g.rep.Notes, n)
+		}
+	}
+	return nil
+}
+
+// trial files a trial under its key, or its error.
+func (g *reportLines) trial(t Trial) {
+	if t.Error != "" {
+		g.errs = append(g.errs, fmt.Sprintf("%s %s round %d: %s", t.Label, t.Loader, t.Round, t.Error))
+		return
+	}
+	k := trialKey{cmp.Or(t.Label, t.File), t.Loader}
+	if _, ok := g.trials[k]; !ok {
+		g.order = append(g.order, k)
+	}
+	g.trials[k] = append(g.trials[k], t)
+}
+
+// noteLine returns the report note of a gen, note or warm line; false
+// when it does not parse.
+func noteLine(kind string, b []byte) (string, bool) {
+	switch kind {
+	case "gen":
+		var g genLine
+		if err := json.Unmarshal(b, &g); err == nil {
+			return fmt.Sprintf("generated %s %s: %s, %d tensors, %.1f s (%.2f GB/s)",
+				g.Type, g.Path, fmtBytes(g.Bytes), g.Tensors, g.Seconds, g.GBps), true
+		}
+	case "note":
+		var n struct {
+			Text string `json:"text"`
+		}
+		if err := json.Unmarshal(b, &n); err == nil {
+			return n.Text, true
+		}
+	case "warm":
+		var w WarmResult
+		if err := json.Unmarshal(b, &w); err == nil {
+			return fmt.Sprintf("warmed %s: %s in %.1f s, %.2f%% resident",
+				w.Path, fmtBytes(w.Bytes), w.Seconds, 100*w.Resident), true
+		}
+	}
+	return "", false
+}
+
+// trialFigure summarizes one key's trials, sorted here by round, as a
+// figure, and returns it with the most pinned memory a kept trial held.
+func trialFigure(k trialKey, all []Trial, dropFirst bool) (*Figure, int64) {
+	slices.SortStableFunc(all, func(a, b Trial) int { return a.Round - b.Round })
+	ts := all
+	if dropFirst && len(ts) > 1 {
+		ts = ts[1:]
+	}
+	f := &Figure{Group: "gpu", Impl: k.loader, Threads: 0, Bytes: ts[0].Bytes, Tensors: ts[0].Tensors,
+		Name: fmt.Sprintf("%s: %s → %s", k.label, k.loader, ts[0].Device)}
+	var first, proc []float64
+	var pinned int64
+	for _, t := range ts {
+		f.Runs = append(f.Runs, t.Seconds)
+		if t.FirstTensorS > 0 {
+			first = append(first, t.FirstTensorS)
+		}
+		if t.ProcessS > 0 {
+			proc = append(proc, t.ProcessS)
+		}
+		pinned = max(pinned, t.PinnedBytes)
+	}
+	f.summarize()
+	var notes []string
+	if len(first) > 0 {
+		notes = append(notes, "first tensor "+fmtSeconds(median(first)))
+	}
+	if len(proc) > 0 {
+		notes = append(notes, "process wall "+fmtSeconds(median(proc)))
+	}
+	if pinned > 0 {
+		notes = append(notes, "pinned "+fmtBytes(pinned))
+	}
+	if v := verification(all); v != "" {
+		notes = append(notes, v)
+	}
+	f.Note = strings.Join(notes, "; ")
+	return f, pinned
+}
+
+// verification says whether the trials verified their tensors: "" when
+// none checked. It looks at every trial, the dropped first one included:
+// it is usually the one that verified, and the note must still say so.
+func verification(ts []Trial) string {
+	verified, checked := true, false
+	for _, t := range ts {
+		if t.Verified != nil {
+			checked = true
+			verified = verified && *t.Verified
+		}
+	}
+	switch {
+	case checked && verified:
+		return "verified every tensor"
+	case checked:
+		return "VERIFICATION FAILED"
+	}
+	return ""
 }
 
 // gpuRatios adds the GPU goals of issue 4: stload ≥ 8× safe_open and ≥ 90%
