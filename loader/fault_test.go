@@ -92,6 +92,28 @@ func TestMappingTruncated(t *testing.T) {
 	_, err = s.WriteTo(&out)
 	checkFault(t, "Slice.WriteTo(bytes.Buffer)", err, path, cut)
 
+	// The fault happens in the kernel, in write(2): EFAULT, which is the
+	// source's fault, not the destination's ("dump --raw > file").
+	dst, err := os.Create(filepath.Join(t.TempDir(), "out"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer dst.Close()
+	whole, err := big.Slice()
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = whole.WriteTo(dst)
+	checkFault(t, "Slice.WriteTo(*os.File)", err, path, cut)
+	pr, pw, err := os.Pipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	go io.Copy(io.Discard, pr)
+	_, err = whole.WriteTo(pw)
+	pw.Close()
+	checkFault(t, "Slice.WriteTo(pipe)", err, path, cut)
+
 	// Bytes before the cut still read, and the file still works.
 	a, _ := f.Tensor("a")
 	if b, err := a.Bytes(); err != nil || !bytes.Equal(b, []byte{1, 2, 3, 4}) {

@@ -8,6 +8,7 @@ import (
 	"runtime/debug"
 	"strconv"
 	"strings"
+	"syscall"
 
 	"github.com/stload/stload/dtype"
 )
@@ -236,12 +237,18 @@ func (s *Slice) WriteTo(w io.Writer) (int64, error) {
 	return s.writeMapped(w, f, m)
 }
 
-// writeMapped writes the runs to w straight from the mapping m.
+// writeMapped writes the runs to w straight from the mapping m. A fault
+// in the mapping comes back two ways: as a panic when Go code reads it,
+// and as EFAULT ("bad address") when w is a file or pipe and the kernel
+// reads it in write(2). Both are the source's fault, not w's.
 func (s *Slice) writeMapped(w io.Writer, f *File, m []byte) (written int64, err error) {
 	defer f.catchFault(debug.SetPanicOnFault(true), m, &err)
 	for off, n := range s.Runs() {
 		k, err := w.Write(m[off : off+n])
 		written += int64(k)
+		if errors.Is(err, syscall.EFAULT) {
+			return written, f.faultError(off + int64(k))
+		}
 		if err != nil {
 			return written, err
 		}
