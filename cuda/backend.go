@@ -188,7 +188,7 @@ type memory struct {
 // is at least 256 bytes. A zero-byte allocation yields an empty Memory with
 // address 0.
 func (a *accel) Alloc(n int64) (device.Memory, error) {
-	op := "alloc " + formatBytes(n)
+	op := "cuMemAlloc " + formatBytes(n)
 	if n < 0 {
 		return nil, &opError{Device: a.index, Op: op, Err: errInvalidSize}
 	}

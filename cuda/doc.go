@@ -31,9 +31,11 @@
 //
 // # Errors
 //
-// Errors name the device (cuda:N), the operation and the driver's CUresult
-// by name and number, for example "cuda:0: alloc 96.0 GiB:
-// CUDA_ERROR_OUT_OF_MEMORY (2): out of memory". Running out of device or
+// Errors name the driver call and the CUresult by name and number, and
+// reach callers inside a *device.Error that names the device and the step
+// once, for example "device cuda:0: model.safetensors: alloc: 96 GiB for
+// 291 tensors: cuMemAlloc 96.0 GiB: CUDA_ERROR_OUT_OF_MEMORY (2): out of
+// memory". Running out of device or
 // pinned host memory satisfies errors.Is(err, device.ErrOutOfMemory). A
 // failed asynchronous copy poisons its stream: the error is returned by
 // the next copy, event record, event wait or sync of that stream.

@@ -93,12 +93,11 @@ type opError struct {
 	Err    error  // the cause
 }
 
-// Error formats e as "cuda:N: op: cause".
+// Error formats e as "op: cause". It leaves the device out: every error
+// of this package reaches callers through package device, whose
+// *device.Error names the device ("device cuda:1: ...") once.
 func (e *opError) Error() string {
-	if e.Device < 0 {
-		return fmt.Sprintf("cuda: %s: %v", e.Op, e.Err)
-	}
-	return fmt.Sprintf("cuda:%d: %s: %v", e.Device, e.Op, e.Err)
+	return e.Op + ": " + e.Err.Error()
 }
 
 // Unwrap returns the cause, so errors.Is and errors.As see it.

@@ -74,7 +74,7 @@ func (a *accel) AllocHost(n int) (device.HostMemory, error) {
 // allocHostFlags is AllocHost with explicit cuMemHostAlloc flags, for
 // example to try hostAllocWriteCombined staging buffers.
 func (a *accel) allocHostFlags(n int, flags hostAllocFlags) (device.HostMemory, error) {
-	op := "alloc host " + formatBytes(int64(n))
+	op := "cuMemHostAlloc " + formatBytes(int64(n))
 	if n < 0 {
 		return nil, &opError{Device: a.index, Op: op, Err: errInvalidSize}
 	}
@@ -98,7 +98,7 @@ func (a *accel) allocHostFlags(n int, flags hostAllocFlags) (device.HostMemory, 
 // (11 to 16 GB/s against 55 on the H200 host of bench/RESULTS.md, and more
 // threads did not register faster): measure it before relying on it.
 func (a *accel) registerHost(b []byte, flags hostRegisterFlags) (device.HostMemory, error) {
-	op := "register host " + formatBytes(int64(len(b)))
+	op := "cuMemHostRegister " + formatBytes(int64(len(b)))
 	if len(b) == 0 {
 		return nil, &opError{Device: a.index, Op: op, Err: errInvalidSize}
 	}
@@ -138,7 +138,7 @@ const hugePage = 2 << 20
 // engine to translate. Free unregisters and unmaps it. It implements
 // the AllocHostMapped method of device.Tuning's MappedHost.
 func (a *accel) AllocHostMapped(n int) (device.HostMemory, error) {
-	op := "alloc mapped host " + formatBytes(int64(n))
+	op := "mmap + cuMemHostRegister " + formatBytes(int64(n))
 	if n <= 0 {
 		return nil, &opError{Device: a.index, Op: op, Err: errInvalidSize}
 	}

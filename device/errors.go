@@ -2,7 +2,6 @@ package device
 
 import (
 	"errors"
-	"fmt"
 	"strconv"
 	"strings"
 
@@ -62,10 +61,18 @@ var (
 func backendError(err error) error {
 	var k interface{ Kind() string }
 	if errors.Is(err, ErrOutOfMemory) && !(errors.As(err, &k) && k.Kind() == "OutOfMemory") {
-		return fmt.Errorf("%w: %w", ErrOutOfMemory, err)
+		return outOfMemory{err}
 	}
 	return err
 }
+
+// outOfMemory is a backend's out-of-memory error given the kind
+// "OutOfMemory", with its message as it is: the backend's text already
+// says it ran out ("CUDA_ERROR_OUT_OF_MEMORY"), so nothing is added.
+type outOfMemory struct{ error }
+
+func (outOfMemory) Kind() string    { return "OutOfMemory" }
+func (e outOfMemory) Unwrap() error { return e.error }
 
 // Error is the error type of this package: what went wrong, and where.
 type Error struct {

@@ -62,4 +62,25 @@ code=$?
 set -e
 [[ $code == 1 ]] || { echo "fakecuda-load: FAIL: cuda:1 gave exit $code, want 1" >&2; exit 1; }
 
+# A real CUDA_ERROR_OUT_OF_MEMORY (device memory, then pinned host memory):
+# kind OutOfMemory in --json, exit 1, and the message names the device and
+# the driver's error once each.
+for oom in FAKECUDA_OOM_ALLOC FAKECUDA_OOM_HOST; do
+  step "load --json --device cuda:0 $model   ($oom=1)"
+  set +e
+  json="$(env "$oom=1" timeout 120 "$out/stload" load --json --device cuda:0 "$model")"
+  code=$?
+  set -e
+  echo "$json"
+  [[ $code == 1 ]] || { echo "fakecuda-load: FAIL: $oom gave exit $code, want 1" >&2; exit 1; }
+  case "$json" in
+    *'"ok":false'*'"kind":"OutOfMemory"'*) ;;
+    *) echo "fakecuda-load: FAIL: $oom is not kind OutOfMemory" >&2; exit 1 ;;
+  esac
+  for word in cuda:0 CUDA_ERROR_OUT_OF_MEMORY; do
+    n=$(grep -o "$word" <<<"$json" | wc -l)
+    [[ $n == 1 ]] || { echo "fakecuda-load: FAIL: $oom names $word $n times, want once" >&2; exit 1; }
+  done
+done
+
 printf '\nfakecuda-load: ok\n'
