@@ -1,6 +1,7 @@
 package device
 
 import (
+	"context"
 	"fmt"
 	"io"
 	"unsafe"
@@ -197,9 +198,9 @@ func (r *reader) readPart(fi, pi int, dst []byte, off, n int64) error {
 	// its lost pages are read, in ReadAt or in the conversion.
 	err := guardFault(func() error {
 		if p.From == p.To {
-			return readFull(fp.File, dst, off)
+			return readFull(r.e.ctx, fp.File, dst, off)
 		}
-		return r.convert(r.e.maps[fi], fp.File, dst, off, n, p.From, p.To)
+		return r.convert(r.e.ctx, r.e.maps[fi], fp.File, dst, off, n, p.From, p.To)
 	})
 	if err != nil {
 		return &Error{Op: "read", File: fp.File.Name(), Tensor: fp.tensorAt(pi, off),
@@ -208,8 +209,10 @@ func (r *reader) readPart(fi, pi int, dst []byte, off, n int64) error {
 	return nil
 }
 
-func readFull(f *loader.File, dst []byte, off int64) error {
-	n, err := f.ReadAt(dst, off)
+// readFull reads len(dst) bytes at off, abandoning a remote file's
+// requests when ctx is done.
+func readFull(ctx context.Context, f *loader.File, dst []byte, off int64) error {
+	n, err := f.ReadAtContext(ctx, dst, off)
 	if n == len(dst) {
 		return nil
 	}
@@ -222,12 +225,13 @@ func readFull(f *loader.File, dst []byte, off int64) error {
 // convert reads n source bytes at off and writes them converted to dst:
 // straight from the mapping when the file is mapped, else through the
 // reader's ConvertReader, which reads the file a block at a time.
-func (r *reader) convert(m []byte, f *loader.File, dst []byte, off, n int64, from, to dtype.DType) error {
+func (r *reader) convert(ctx context.Context, m []byte, f *loader.File, dst []byte, off, n int64, from, to dtype.DType) error {
 	if m != nil {
 		_, err := dtype.Convert(dst, to, m[off:off+n], from)
 		return err
 	}
-	r.sec = *io.NewSectionReader(f, off, n)
+	at := readerAtFunc(func(p []byte, off int64) (int, error) { return f.ReadAtContext(ctx, p, off) })
+	r.sec = *io.NewSectionReader(at, off, n)
 	if err := r.conv.Reset(&r.sec, from, to); err != nil {
 		return err
 	}
@@ -335,3 +339,9 @@ func (r *reader) readCPU(j *job) error {
 	e.done.Add(s.len())
 	return nil
 }
+
+// readerAtFunc is a function that is an io.ReaderAt.
+type readerAtFunc func(p []byte, off int64) (int, error)
+
+// ReadAt calls rf.
+func (rf readerAtFunc) ReadAt(p []byte, off int64) (int, error) { return rf(p, off) }

@@ -1,11 +1,14 @@
 package device_test
 
 import (
+	"context"
+	"encoding/binary"
 	"errors"
 	"io/fs"
 	"os"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/stload/stload/device"
 	"github.com/stload/stload/dtype"
@@ -112,5 +115,67 @@ func truncate(t *testing.T, f *loader.File) {
 	t.Helper()
 	if err := os.Truncate(f.Name(), dataOffset(f)+100); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// stallingReader serves a file's header from memory and never its data:
+// ReadAtContext waits for its context, ReadAt for 30 seconds, as a remote
+// file on a server that stopped sending would.
+type stallingReader struct{ head []byte }
+
+func (s stallingReader) ReadAt(p []byte, off int64) (int, error) {
+	if off+int64(len(p)) <= int64(len(s.head)) {
+		return copy(p, s.head[off:]), nil
+	}
+	time.Sleep(30 * time.Second)
+	return 0, errors.New("stalled")
+}
+
+func (s stallingReader) ReadAtContext(ctx context.Context, p []byte, off int64) (int, error) {
+	if off+int64(len(p)) <= int64(len(s.head)) {
+		return copy(p, s.head[off:]), nil
+	}
+	<-ctx.Done()
+	return 0, ctx.Err()
+}
+
+// TestLoadCancelStalledReads cancels a load whose reads stall: Load must
+// return soon after the cancel, with the context's error, because it
+// hands its context to readers that take one (httprange.Reader does),
+// not after the reads' own timeouts.
+func TestLoadCancelStalledReads(t *testing.T) {
+	s := install(t, 1, 1<<30, 0)
+	src := writeFile(t, t.TempDir(), "m.safetensors", 33, mixed())
+	b, err := os.ReadFile(src.Name())
+	if err != nil {
+		t.Fatal(err)
+	}
+	headEnd := 8 + int64(binary.LittleEndian.Uint64(b))
+	for _, tt := range []struct {
+		name string
+		opts []device.Option
+	}{
+		{"CPU copies", []device.Option{device.WithCopy()}},
+		{"CPU conversion", []device.Option{device.WithDType(dtype.F16)}},
+		{"staged", []device.Option{device.On(s.Device(0))}},
+		{"staged conversion", []device.Option{device.On(s.Device(0)), device.WithDType(dtype.F16)}},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			f, err := loader.NewReader(stallingReader{b[:headEnd]}, int64(len(b)))
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer f.Close()
+			ctx, cancel := context.WithTimeout(t.Context(), 200*time.Millisecond)
+			defer cancel()
+			start := time.Now()
+			set, err := device.Load(ctx, device.Files(f), tt.opts...)
+			if d := time.Since(start); d > 5*time.Second {
+				t.Errorf("Load returned %v after the cancel", d)
+			}
+			if set != nil || !errors.Is(err, context.DeadlineExceeded) {
+				t.Fatalf("Load = %v, %v; want the context's error", set, err)
+			}
+		})
 	}
 }

@@ -1,6 +1,7 @@
 package loader
 
 import (
+	"context"
 	"fmt"
 	"io"
 	"iter"
@@ -281,6 +282,20 @@ func (f *File) tensorName(i int) string { return f.tensors[i].Name }
 // process truncated meanwhile fails with an I/O error rather than crash
 // the program.
 func (f *File) ReadAt(p []byte, off int64) (int, error) {
+	return f.ReadAtContext(context.Background(), p, off)
+}
+
+// ReadAtContext is ReadAt that gives up when ctx is done. A file read
+// through a reader that has a ReadAtContext method of the same form
+// ([httprange.Reader] does) hands ctx to it, so that a cancelled load
+// abandons its network requests at once; a mapped file or another reader
+// is checked for ctx before the read, and its read is not interrupted.
+//
+// [httprange.Reader]: https://pkg.go.dev/github.com/stload/stload/loader/httprange#Reader
+func (f *File) ReadAtContext(ctx context.Context, p []byte, off int64) (int, error) {
+	if err := ctx.Err(); err != nil {
+		return 0, err
+	}
 	m, err := f.acquire()
 	if err != nil {
 		return 0, err
@@ -299,11 +314,21 @@ func (f *File) ReadAt(p []byte, off int64) (int, error) {
 		}
 		return n, err
 	}
-	n, err := f.r.ReadAt(p, off)
+	var n int
+	if rc, ok := f.r.(contextReaderAt); ok {
+		n, err = rc.ReadAtContext(ctx, p, off)
+	} else {
+		n, err = f.r.ReadAt(p, off)
+	}
 	if err != nil && err != io.EOF {
 		err = f.readError(err, off)
 	}
 	return n, err
+}
+
+// contextReaderAt is an io.ReaderAt whose reads can be cancelled.
+type contextReaderAt interface {
+	ReadAtContext(ctx context.Context, p []byte, off int64) (int, error)
 }
 
 // readError wraps an error of the reader's that is not already an *Error

@@ -313,15 +313,16 @@ func (r *Reader) Close() error {
 	return nil
 }
 
-// begin starts a read: it returns the context of its requests, which
-// Close cancels, and the function that ends the read.
-func (r *Reader) begin() (context.Context, func(), error) {
+// begin starts a read: it returns the context of its requests, derived
+// from the caller's ctx and cancelled by Close too, and the function that
+// ends the read.
+func (r *Reader) begin(ctx context.Context) (context.Context, func(), error) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	if r.closed {
 		return nil, nil, errClosed
 	}
-	ctx, cancel := context.WithCancel(context.Background())
+	ctx, cancel := context.WithCancel(ctx)
 	r.inFlight[&cancel] = struct{}{}
 	return ctx, func() {
 		r.mu.Lock()
@@ -341,6 +342,13 @@ func (r *Reader) isClosed() bool {
 // brought are copied from memory; the rest is fetched with range
 // requests of at most the part size, in parallel.
 func (r *Reader) ReadAt(p []byte, off int64) (int, error) {
+	return r.ReadAtContext(context.Background(), p, off)
+}
+
+// ReadAtContext is ReadAt whose requests are abandoned when ctx is done;
+// the error then wraps ctx's. A [loader.File] over the Reader uses it for
+// [loader.File.ReadAtContext], which device loads call with their context.
+func (r *Reader) ReadAtContext(ctx context.Context, p []byte, off int64) (int, error) {
 	if r.isClosed() {
 		return 0, r.fail(errClosed, off)
 	}
@@ -362,7 +370,7 @@ func (r *Reader) ReadAt(p []byte, off int64) (int, error) {
 		n = copy(p, r.head[off:])
 	}
 	if n < len(p) {
-		k, err := r.readParts(p[n:], off+int64(n))
+		k, err := r.readParts(ctx, p[n:], off+int64(n))
 		n += k
 		if err != nil {
 			return n, err
@@ -377,8 +385,8 @@ func (r *Reader) ReadAt(p []byte, off int64) (int, error) {
 // readParts fetches p at off in parts of at most the part size, a few at
 // a time, and returns how many leading bytes of p arrived. The first
 // failure cancels the other parts.
-func (r *Reader) readParts(p []byte, off int64) (int, error) {
-	ctx, end, err := r.begin()
+func (r *Reader) readParts(ctx context.Context, p []byte, off int64) (int, error) {
+	ctx, end, err := r.begin(ctx)
 	if err != nil {
 		return 0, r.fail(err, off)
 	}

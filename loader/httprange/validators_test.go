@@ -8,11 +8,14 @@ import (
 	"math/rand/v2"
 	"net/http"
 	"net/http/httptest"
+	"os"
+	"path/filepath"
 	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
 
+	"github.com/stload/stload/dtype"
 	"github.com/stload/stload/loader"
 )
 
@@ -374,5 +377,64 @@ func TestRemoteTimeoutDefault(t *testing.T) {
 	}
 	if c := newConfig([]Option{WithTimeout(time.Second)}); c.budget(1<<30) != time.Second {
 		t.Errorf("WithTimeout(1s): %v", c.budget(1<<30))
+	}
+}
+
+// TestRemoteReadCancel cancels reads from a server that drips one byte
+// every 50 ms: the Reader's ReadAtContext, and a loader.File's over it,
+// must give up when their context is done, not when the read's own
+// deadline (a minute here) runs out.
+func TestRemoteReadCancel(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "m.safetensors")
+	err := loader.SaveFile(path, map[string]loader.Data{
+		"w": {DType: dtype.U8, Shape: []uint64{1 << 20}, Bytes: make([]byte, 1<<20)},
+	}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := dripServer(t, b, 50*time.Millisecond, false)
+	r, err := Open(remoteCtx(t), srv.URL+"/m.safetensors", fast(WithTimeout(time.Minute))...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	f, err := loader.NewReader(r, r.Size())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	for _, tc := range []struct {
+		name string
+		read func(ctx context.Context) error
+	}{
+		{"Reader.ReadAtContext", func(ctx context.Context) error {
+			_, err := r.ReadAtContext(ctx, make([]byte, 1000), 500_000)
+			return err
+		}},
+		{"loader.File.ReadAtContext", func(ctx context.Context) error {
+			_, err := f.ReadAtContext(ctx, make([]byte, 1000), 500_000)
+			return err
+		}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			ctx, cancel := context.WithTimeout(t.Context(), 200*time.Millisecond)
+			defer cancel()
+			start := time.Now()
+			err := tc.read(ctx)
+			if d := time.Since(start); d > 3*time.Second {
+				t.Errorf("returned %v after the cancel", d)
+			}
+			if !errors.Is(err, context.DeadlineExceeded) {
+				t.Fatalf("got %v, want the context's error", err)
+			}
+		})
+	}
+	// The Reader still works for a context that is not done.
+	if _, err := r.ReadAtContext(remoteCtx(t), make([]byte, 8), 0); err != nil {
+		t.Fatalf("after a cancelled read: %v", err)
 	}
 }
