@@ -32,8 +32,6 @@ var (
 	// split that does not fall on a byte boundary, a tensor name given by
 	// two files, a nil Source or file.
 	ErrPlacement error = &kinded{"invalid placement", "InvalidPlacement"}
-	// ErrConvert reports a dtype conversion that does not exist.
-	ErrConvert error = &kinded{"unsupported conversion", "UnsupportedConversion"}
 	// ErrOutOfMemory reports that a placement needs more device memory than
 	// the device has free, or that an allocation of device memory or of
 	// pinned host memory failed for want of memory (a backend's own

@@ -14,7 +14,7 @@ import (
 func TestErrorKinds(t *testing.T) {
 	for err, want := range map[error]string{
 		ErrBadDevice: "BadDevice", ErrNoBackend: "NoBackend", ErrNoDevice: "NoDevice",
-		ErrPlacement: "InvalidPlacement", ErrConvert: "UnsupportedConversion", ErrOutOfMemory: "OutOfMemory",
+		ErrPlacement: "InvalidPlacement", ErrOutOfMemory: "OutOfMemory",
 		ErrMismatch: "Mismatch", ErrNotOnCPU: "NotOnCPU", fs.ErrClosed: "Closed",
 	} {
 		wrapped := &Error{Op: "load", Device: "cuda:0", Err: fmt.Errorf("%w: detail", err)}

@@ -253,7 +253,7 @@ func (pl *planner) choose(t loader.Tensor) (item, *Error) {
 	c := item{t: t, slot: -1, to: t.DType}
 	if to := pl.cfg.to; to.Valid() && t.DType.Float() && t.DType != dtype.C64 && t.DType != to {
 		if _, err := dtype.ConvertedSize(t.Len(), t.DType, to); err != nil {
-			return c, &Error{Op: "plan", Tensor: t.Name, Detail: fmt.Sprintf("%v to %v", t.DType, to), Err: fmt.Errorf("%w: %w", ErrConvert, err)}
+			return c, &Error{Op: "plan", Tensor: t.Name, Detail: fmt.Sprintf("%v to %v", t.DType, to), Err: err}
 		}
 		c.to = to
 	}

@@ -105,7 +105,7 @@ func asBytes(data any) ([]byte, dtype.DType, error) {
 	return nil, dtype.Invalid, convertError("%T elements have no safetensors type", data)
 }
 
-// convertError returns a *device.Error wrapping [device.ErrConvert].
+// convertError returns a *device.Error wrapping [dtype.ErrUnsupported].
 func convertError(format string, args ...any) error {
-	return &device.Error{Op: "dense", Detail: fmt.Sprintf(format, args...), Err: device.ErrConvert}
+	return &device.Error{Op: "dense", Detail: fmt.Sprintf(format, args...), Err: dtype.ErrUnsupported}
 }

@@ -40,7 +40,7 @@ func Of(t *device.Tensor) (*tensor.Dense, error) {
 	case dtype.BOOL:
 		for i, b := range t.Bytes() {
 			if b > 1 {
-				return nil, errorf(t, device.ErrConvert, "BOOL byte %d is %d, not 0 or 1", i, b)
+				return nil, errorf(t, dtype.ErrUnsupported, "BOOL byte %d is %d, not 0 or 1", i, b)
 			}
 		}
 		return view[bool](t)
@@ -67,7 +67,7 @@ func Of(t *device.Tensor) (*tensor.Dense, error) {
 	case dtype.U64:
 		return view[uint64](t)
 	}
-	return nil, errorf(t, device.ErrConvert, "%v elements are not whole bytes; use Bytes", t.DType)
+	return nil, errorf(t, dtype.ErrUnsupported, "%v elements are not whole bytes; use Bytes", t.DType)
 }
 
 // Float32 returns a CPU tensor decoded to float32 in new memory (a view,
@@ -82,7 +82,7 @@ func Float32(t *device.Tensor) (*tensor.Dense, error) {
 	}
 	out := make([]float32, elements(t))
 	if err := dtype.ToFloat32(out, t.Bytes(), t.DType); err != nil {
-		return nil, errorf(t, device.ErrConvert, "%v", err)
+		return nil, errorf(t, err, "")
 	}
 	return newDense(t, out)
 }
@@ -109,7 +109,7 @@ func view[T any](t *device.Tensor) (*tensor.Dense, error) {
 	n := elements(t)
 	data := t.Bytes()
 	if len(data) != n*size {
-		return nil, errorf(t, device.ErrConvert, "%d bytes do not hold %d elements of %d bytes", len(data), n, size)
+		return nil, errorf(t, dtype.ErrUnsupported, "%d bytes do not hold %d elements of %d bytes", len(data), n, size)
 	}
 	var s []T
 	switch {
@@ -134,7 +134,7 @@ func newDense[T any](t *device.Tensor, s []T) (d *tensor.Dense, err error) {
 	}
 	defer func() {
 		if r := recover(); r != nil {
-			d, err = nil, errorf(t, device.ErrConvert, "gorgonia: %v", r)
+			d, err = nil, errorf(t, dtype.ErrUnsupported, "gorgonia: %v", r)
 		}
 	}()
 	return tensor.New(tensor.WithShape(shape...), tensor.WithBacking(s)), nil

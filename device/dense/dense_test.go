@@ -56,7 +56,7 @@ func TestOf(t *testing.T) {
 	for tn := range set.All() {
 		d, err := dense.Of(tn)
 		if tn.DType.Size() == 0 {
-			if !errors.Is(err, device.ErrConvert) {
+			if !errors.Is(err, dtype.ErrUnsupported) {
 				t.Errorf("%s: Dense of a sub-byte type: %v", tn.Name, err)
 			}
 			continue
@@ -151,7 +151,7 @@ func open(t *testing.T, path string) *loader.File {
 func TestOfBoolAlignmentDevice(t *testing.T) {
 	set := load(t, writeRaw(t, dtype.BOOL, []uint64{3}, []byte{0, 1, 2}, 64))
 	b, _ := set.Tensor("x")
-	if _, err := dense.Of(b); !errors.Is(err, device.ErrConvert) {
+	if _, err := dense.Of(b); !errors.Is(err, dtype.ErrUnsupported) {
 		t.Errorf("BOOL byte 2: %v", err)
 	}
 
@@ -223,10 +223,10 @@ func TestToData(t *testing.T) {
 			t.Errorf("%s: %v %v %v; want %v %v %v", tt.name, tn.DType, tn.Shape, got.Data(), tt.dt, tt.shape, tt.want)
 		}
 	}
-	if _, err := dense.ToData(half, dtype.F32); !errors.Is(err, device.ErrConvert) {
+	if _, err := dense.ToData(half, dtype.F32); !errors.Is(err, dtype.ErrUnsupported) {
 		t.Errorf("uint16 Dense as F32: %v", err)
 	}
-	if _, err := dense.ToData(tensor.New(tensor.WithBacking([]int{1})), dtype.Invalid); !errors.Is(err, device.ErrConvert) {
+	if _, err := dense.ToData(tensor.New(tensor.WithBacking([]int{1})), dtype.Invalid); !errors.Is(err, dtype.ErrUnsupported) {
 		t.Errorf("int Dense: %v", err)
 	}
 }
