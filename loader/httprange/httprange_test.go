@@ -519,8 +519,8 @@ func TestRemoteIgnoresRange(t *testing.T) {
 	})
 	start := time.Now()
 	_, err := Open(remoteCtx(t), srv.URL+"/big", remoteFast...)
-	if !errors.Is(err, ErrRangeUnsupported) {
-		t.Fatalf("got %v, want ErrRangeUnsupported", err)
+	if !errors.Is(err, ErrRangeUnsupported) || !strings.Contains(err.Error(), "WithDownloadFallback") {
+		t.Fatalf("got %v, want ErrRangeUnsupported saying what to do", err)
 	}
 	t.Log(err)
 	if d := time.Since(start); d > 5*time.Second {

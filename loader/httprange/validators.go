@@ -36,6 +36,9 @@ type validators struct {
 // response's Date (a date is otherwise not a strong validator); with a
 // weak ETag the request goes without If-Range, and the comparison of the
 // responses' validators (check) is what catches a change.
+// downloadHint says what to do about a server without range support.
+const downloadHint = "download the whole file instead (Download, or checkpoint.WithDownloadFallback)"
+
 func validatorsOf(h http.Header) validators {
 	v := validators{etag: h.Get("ETag"), modified: h.Get("Last-Modified")}
 	switch {
@@ -100,7 +103,7 @@ func (r *Reader) first(ctx context.Context) error {
 		start, end, total, ok := parseContentRange(resp.Header.Get("Content-Range"))
 		switch {
 		case ok && total < 0:
-			return &loader.Error{Err: ErrRangeUnsupported, Detail: "the server does not give the file's size"}
+			return &loader.Error{Err: ErrRangeUnsupported, Detail: "the server does not give the file's size; " + downloadHint}
 		case !ok || start != 0 || end >= r.o.headSize || end >= total:
 			return transient("asked for bytes 0-%d, the server sent Content-Range %q", r.o.headSize-1, resp.Header.Get("Content-Range"))
 		}
@@ -111,7 +114,7 @@ func (r *Reader) first(ctx context.Context) error {
 		// was asked for, the whole body is the answer anyway.
 		if resp.ContentLength < 0 || resp.ContentLength > r.o.headSize {
 			return &loader.Error{Err: ErrRangeUnsupported,
-				Detail: fmt.Sprintf("asked for bytes 0-%d, the server sent the whole file (status 200%s)", r.o.headSize-1, typeNote(r.ctype))}
+				Detail: fmt.Sprintf("asked for bytes 0-%d, the server sent the whole file (status 200%s); %s", r.o.headSize-1, typeNote(r.ctype), downloadHint)}
 		}
 		r.size = resp.ContentLength
 		r.head = make([]byte, r.size)
