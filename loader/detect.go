@@ -32,16 +32,17 @@ func notRegular(name string, mode fs.FileMode) *Error {
 // sniffLen is how many bytes of the start of the file explain reads.
 const sniffLen = 512
 
-// explain adds to a length-prefix error what the file looks like when it
-// is obviously something other than a safetensors file, whose first 8
-// bytes then make no sense as a header length.
+// explain replaces the detail of a length-prefix error with what the file
+// looks like when it is obviously something other than a safetensors
+// file: its first 8 bytes then make no sense as a header length, and the
+// 19-digit "length" they spell would only mislead.
 func (f *File) explain(err *Error) {
 	head := make([]byte, min(f.size, sniffLen))
 	if len(head) == 0 || f.readFull(head, 0) != nil {
 		return
 	}
 	if what := sniff(head, f.name); what != "" {
-		err.Detail = "not a safetensors file (looks like " + what + "); " + err.Detail
+		err.Detail = "not a safetensors file (looks like " + what + ")"
 	}
 }
 
