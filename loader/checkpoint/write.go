@@ -512,7 +512,9 @@ func copySource(ctx context.Context, w io.Writer, s Source, size int64, buf []by
 
 // limitWriter passes on at most left bytes, refusing more, in writes of at
 // most copyBufSize between which it checks ctx, so that cancelling a long
-// save does not wait for the current tensor to finish.
+// save does not wait for the current tensor to finish. It holds the save's
+// ctx because io.Writer's Write takes none: the one case where Go's
+// guidance allows a Context in a struct. It lives for one tensor's copy.
 type limitWriter struct {
 	ctx  context.Context
 	w    io.Writer
