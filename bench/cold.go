@@ -67,7 +67,7 @@ type coldRun struct {
 }
 
 func cmdCold(args []string, stdout, stderr io.Writer) error {
-	fs := newFlags("cold", stderr)
+	fs := newFlags("cold")
 	file := fs.String("file", "", "file to read cold; generated (Llama-shaped) when it does not exist")
 	var genSize sizeFlag = 3 << 30
 	fs.Var(&genSize, "size", "payload of the generated file")

@@ -4,8 +4,11 @@
 // machine without Go: a synthetic checkpoint generator, page-cache warming,
 // ceilings, and (with the cuda build tag) one-load-per-process GPU trials.
 //
-// Everything is reached through [Main], which the stload CLI's "bench"
-// subcommand and the small binary in bench/cmd/stbench both call:
+// Everything is reached through [Main], which the small binary in
+// bench/cmd/stbench calls; the stload CLI's "bench" subcommand runs that
+// binary when it is installed next to stload or on PATH. "stbench help"
+// lists the commands and "stbench COMMAND -h" shows one's flags, also for
+// the GPU commands in a build without the cuda tag:
 //
 //	stbench cpu                      # the whole CPU benchmark, markdown table
 //	stbench cpu -json out.json       # the same, plus the figures as JSON

@@ -4,7 +4,6 @@ package bench
 
 import (
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"os"
@@ -67,7 +66,7 @@ func (g *gpuCeilings) cost(name string, n int64, fn func() error) error {
 }
 
 func cmdGPUCeiling(args []string, stdout, stderr io.Writer) error {
-	fs := newFlags("gpu-ceiling", stderr)
+	fs := newFlags("gpu-ceiling")
 	var f ceilingFlags
 	f.define(fs)
 	if err := parseFlags(fs, args); err != nil {
@@ -121,40 +120,6 @@ func cmdGPUCeiling(args []string, stdout, stderr io.Writer) error {
 		fmt.Fprintln(stderr, "gpu-ceiling:", p)
 	}
 	return nil
-}
-
-// ceilingFlags are gpu-ceiling's flags.
-type ceilingFlags struct {
-	index                                                  int
-	pinnedSizes, pageableSizes, streams                    string
-	rounds                                                 int
-	perRun, preadBytes, devAlloc, regFile, contentionBytes sizeFlag
-	file, threads, costSizes, contention                   string
-	shift                                                  int64
-}
-
-// define declares the flags on fs, with their defaults.
-func (f *ceilingFlags) define(fs *flag.FlagSet) {
-	fs.IntVar(&f.index, "device", 0, "GPU index")
-	fs.StringVar(&f.pinnedSizes, "sizes", "4MiB,16MiB,64MiB,256MiB,1GiB", "pinned buffer sizes")
-	fs.StringVar(&f.pageableSizes, "pageable-sizes", "64MiB,1GiB", "pageable buffer sizes")
-	fs.StringVar(&f.streams, "streams", "1,2", "stream counts")
-	fs.IntVar(&f.rounds, "rounds", 3, "timed runs per figure")
-	f.perRun = 4 << 30
-	fs.Var(&f.perRun, "bytes-per-run", "bytes copied per timed run")
-	fs.StringVar(&f.file, "file", "", "page-cached file: pread into pinned buffers, and register its mapping read-only")
-	fs.StringVar(&f.threads, "threads", "1,2,4,8,12,16", "goroutine counts of the pinned pread ceiling")
-	f.preadBytes = 8 << 30
-	fs.Var(&f.preadBytes, "pread-bytes", "bytes of -file each pread run reads (its start)")
-	fs.Int64Var(&f.shift, "shift", 4088, "also time 1-goroutine pread at offsets ≡ shift (mod 4096) over 2 GiB (0: skip)")
-	fs.StringVar(&f.costSizes, "cost-sizes", "256MiB,1GiB", "sizes whose pinning and registering is timed")
-	f.devAlloc = 32 << 30
-	fs.Var(&f.devAlloc, "dev-alloc", "size of the timed device allocation (0: skip)")
-	f.regFile = 4 << 30
-	fs.Var(&f.regFile, "register-file", "bytes of -file's mapping to register read-only (0: skip)")
-	fs.StringVar(&f.contention, "contention", "", "goroutine counts of the contention ceiling: fill a pinned ring from -file's mapping alone, and while 8 MiB copies run on 2 streams (empty: skip)")
-	f.contentionBytes = 8 << 30
-	fs.Var(&f.contentionBytes, "contention-bytes", "bytes each contention run fills (and the copy-alone run copies)")
 }
 
 // ceilingLists are gpu-ceiling's list flags, parsed.

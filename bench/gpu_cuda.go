@@ -10,7 +10,6 @@ package bench
 import (
 	"context"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"strconv"
@@ -31,7 +30,7 @@ func init() {
 }
 
 func cmdGPUTrial(args []string, stdout, stderr io.Writer) error {
-	fs := newFlags("gpu-trial", stderr)
+	fs := newFlags("gpu-trial")
 	var f trialFlags
 	f.define(fs)
 	if err := parseFlags(fs, args); err != nil {
@@ -77,35 +76,6 @@ func cmdGPUTrial(args []string, stdout, stderr io.Writer) error {
 		return jerr
 	}
 	return err
-}
-
-// trialFlags are gpu-trial's flags.
-type trialFlags struct {
-	index, dev, label, name  string
-	round                    int
-	t0                       float64
-	verify, pread, register  bool
-	chunkSize                sizeFlag
-	chunks, readers, streams int
-	v                        trialVariant
-}
-
-// define declares the flags on fs.
-func (f *trialFlags) define(fs *flag.FlagSet) {
-	fs.StringVar(&f.index, "index", "", "model.safetensors.index.json: load every shard it names (as a FILE argument would)")
-	fs.StringVar(&f.dev, "device", "cuda:0", "target device, or 'auto' for every visible GPU (layers balanced)")
-	fs.StringVar(&f.label, "label", "", "which file this is (llama, moe, sharded), for the report")
-	fs.StringVar(&f.name, "loader", "stload", "loader name in the report (to tell tuning variants apart)")
-	fs.IntVar(&f.round, "round", 0, "round number, for the report")
-	fs.Float64Var(&f.t0, "t0", 0, "Unix time (seconds) the script started this process, for the process wall time")
-	fs.BoolVar(&f.verify, "verify", false, "after the timed window, compare every tensor on the device with the file")
-	fs.BoolVar(&f.pread, "pread", false, "open files with loader.WithPread instead of mapping them")
-	fs.BoolVar(&f.register, "register", false, "copy straight from page-locked windows of the mapping (device.WithRegister)")
-	fs.Var(&f.chunkSize, "chunk-size", "staging buffer size (default: the device package's)")
-	fs.IntVar(&f.chunks, "chunks", 0, "staging buffers (default: the device package's)")
-	fs.IntVar(&f.readers, "readers", 0, "reading goroutines (default: the device package's)")
-	fs.IntVar(&f.streams, "streams", 0, "copy streams per device (default: the device package's)")
-	f.v.flags(fs)
 }
 
 // options turns the tuning flags and the variant into device options.

@@ -4,6 +4,7 @@ package bench
 
 import (
 	"errors"
+	"flag"
 	"io"
 )
 
@@ -11,7 +12,28 @@ import (
 var errNoCUDA = errors.New("this binary was built without -tags cuda; build it with: go build -tags cuda ./bench/cmd/stbench")
 
 func init() {
-	noGPU := func([]string, io.Writer, io.Writer) error { return errNoCUDA }
-	commands["gpu-ceiling"] = command{noGPU, "GPU host-to-device ceilings (needs -tags cuda)"}
-	commands["gpu-trial"] = command{noGPU, "one timed load into a GPU in this process (needs -tags cuda)"}
+	commands["gpu-ceiling"] = command{noGPU(func(fs *flag.FlagSet) { new(ceilingFlags).define(fs) }),
+		"measure pinned and pageable host-to-device bandwidth and pinning costs (needs -tags cuda)"}
+	commands["gpu-trial"] = command{noGPU(func(fs *flag.FlagSet) { new(trialFlags).define(fs) }),
+		"load files into GPUs once, timed, and print one Trial JSON line (needs -tags cuda)"}
+}
+
+// noGPU returns a GPU command of a build without the cuda tag: it shows
+// its help, flags defined by define, and says it cannot run.
+func noGPU(define func(*flag.FlagSet)) func([]string, io.Writer, io.Writer) error {
+	return func(args []string, _, _ io.Writer) error {
+		fs := newFlags("gpu")
+		define(fs)
+		err := parseFlags(fs, args)
+		var h helpRequest
+		if errors.As(err, &h) {
+			h.note = "This stbench was built without -tags cuda: it shows the command's help\n" +
+				"but cannot run it. Build one that can with:\n  go build -tags cuda ./bench/cmd/stbench"
+			return h
+		}
+		if err != nil {
+			return err
+		}
+		return errNoCUDA
+	}
 }

@@ -32,59 +32,131 @@ var commands = map[string]command{
 	"machine": {cmdMachine, "print the machine facts as JSON"},
 }
 
-// Main runs the benchmark command line: args are the arguments after
-// "bench" (the subcommand first). It returns the process exit status: 0 on
-// success, 1 on failure, 2 on a usage error.
+// name is the command's name in help and messages: Main is reached as
+// stbench, also when "stload bench" runs it.
+const name = "stbench"
+
+// synopses are the arguments of the commands that take more than flags,
+// for their usage lines.
+var synopses = map[string]string{
+	"gen":       "-out PATH [flags]",
+	"cold":      "-file FILE [flags]",
+	"warm":      "[flags] FILE...",
+	"evict":     "FILE...",
+	"report":    "[flags] TRIALS.jsonl...",
+	"timeline":  "[flags] TIMELINE.json",
+	"gpu-trial": "[flags] FILE... (or -index INDEX.json)",
+	"machine":   "",
+}
+
+// Main runs the benchmark command line: args are the arguments after the
+// command's name (the subcommand first). It returns the process exit
+// status: 0 on success, 1 on failure, 2 on a usage error. Help ("help",
+// "-h", "help COMMAND", "COMMAND -h", "COMMAND --help") goes to stdout;
+// a usage error is reported on stderr in three lines: the error, the
+// usage line and where to read more.
 func Main(args []string, stdout, stderr io.Writer) int {
-	if len(args) == 0 || args[0] == "-h" || args[0] == "-help" || args[0] == "help" {
-		usage(stderr)
-		if len(args) == 0 {
-			return 2
-		}
-		return 0
-	}
-	c, ok := commands[args[0]]
-	if !ok {
-		fmt.Fprintf(stderr, "bench: unknown command %q\n", args[0])
+	help := len(args) > 0 && (args[0] == "help" || isHelpFlag(args[0]))
+	switch {
+	case len(args) == 0:
 		usage(stderr)
 		return 2
+	case help && len(args) == 1:
+		usage(stdout)
+		return 0
+	case help && len(args) == 2:
+		args = []string{args[1], "-h"}
+	case help:
+		fmt.Fprintf(stderr, "%s %s: too many arguments\nusage: %s help [COMMAND]\nsee: %s help\n", name, args[0], name, name)
+		return 2
 	}
-	if err := c.run(args[1:], stdout, stderr); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return 0
-		}
-		fmt.Fprintf(stderr, "bench %s: %v\n", args[0], err)
-		var u usageError
-		if errors.As(err, &u) {
-			return 2
-		}
-		return 1
+	sub := args[0]
+	c, ok := commands[sub]
+	if !ok {
+		fmt.Fprintf(stderr, "%s: unknown command %q\nusage: %s COMMAND [flags]\nsee: %s help\n", name, sub, name, name)
+		return 2
 	}
-	return 0
+	err := c.run(args[1:], stdout, stderr)
+	var h helpRequest
+	var u usageError
+	switch {
+	case err == nil:
+		return 0
+	case errors.As(err, &h):
+		commandHelp(stdout, sub, h)
+		return 0
+	case errors.As(err, &u):
+		fmt.Fprintf(stderr, "%s %s: %v\n%s\nsee: %s %s -h\n", name, sub, u.error, usageLine(sub), name, sub)
+		return 2
+	}
+	fmt.Fprintf(stderr, "%s %s: %v\n", name, sub, err)
+	return 1
 }
 
 // usageError marks bad command lines (exit status 2).
 type usageError struct{ error }
 
-func usage(w io.Writer) {
-	fmt.Fprintln(w, "usage: bench <command> [flags]\n\ncommands:")
-	for _, name := range slices.Sorted(maps.Keys(commands)) {
-		fmt.Fprintf(w, "  %-12s %s\n", name, commands[name].help)
-	}
-	fmt.Fprintln(w, "\nRun 'bench <command> -h' for its flags.")
+// helpRequest is what a command returns for -h: Main prints its help from
+// the flags, with the note if any.
+type helpRequest struct {
+	fs   *flag.FlagSet
+	note string
 }
 
-// newFlags returns a flag set that reports errors instead of exiting.
-func newFlags(name string, stderr io.Writer) *flag.FlagSet {
-	fs := flag.NewFlagSet("bench "+name, flag.ContinueOnError)
-	fs.SetOutput(stderr)
+func (helpRequest) Error() string { return "help requested" }
+
+// isHelpFlag reports whether arg asks for help as a flag does.
+func isHelpFlag(arg string) bool {
+	return arg == "-h" || arg == "-help" || arg == "--help"
+}
+
+func usage(w io.Writer) {
+	fmt.Fprintf(w, "usage: %s COMMAND [flags]\n\ncommands:\n", name)
+	for _, sub := range slices.Sorted(maps.Keys(commands)) {
+		fmt.Fprintf(w, "  %-12s %s\n", sub, commands[sub].help)
+	}
+	fmt.Fprintf(w, "\nRun '%s COMMAND -h' for its flags.\n", name)
+}
+
+// usageLine is the one-line usage of command sub.
+func usageLine(sub string) string {
+	args, ok := synopses[sub]
+	if !ok {
+		args = "[flags]"
+	}
+	return strings.TrimSpace(fmt.Sprintf("usage: %s %s %s", name, sub, args))
+}
+
+// commandHelp prints the help of command sub: its usage line, what it
+// does, the note, and its flags.
+func commandHelp(w io.Writer, sub string, h helpRequest) {
+	fmt.Fprintf(w, "%s\n\n%s.\n", usageLine(sub), commands[sub].help)
+	if h.note != "" {
+		fmt.Fprintf(w, "\n%s\n", h.note)
+	}
+	n := 0
+	h.fs.VisitAll(func(*flag.Flag) { n++ })
+	if n > 0 {
+		fmt.Fprintln(w, "\nflags:")
+		h.fs.SetOutput(w)
+		h.fs.PrintDefaults()
+	}
+}
+
+// newFlags returns the flag set of command sub, which neither exits nor
+// prints: [parseFlags] returns what went wrong for Main to print.
+func newFlags(sub string) *flag.FlagSet {
+	fs := flag.NewFlagSet(name+" "+sub, flag.ContinueOnError)
+	fs.SetOutput(io.Discard)
 	return fs
 }
 
+// parseFlags parses args into fs: -h, -help or --help make a
+// [helpRequest], a bad flag a [usageError].
 func parseFlags(fs *flag.FlagSet, args []string) error {
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
-			return err
+			return helpRequest{fs: fs}
 		}
 		return usageError{err}
 	}
@@ -238,7 +310,7 @@ func writeReport(rep *Report, jsonPath, mdPath string, stdout io.Writer) error {
 }
 
 func cmdCPU(args []string, stdout, stderr io.Writer) error {
-	fs := newFlags("cpu", stderr)
+	fs := newFlags("cpu")
 	var o CPUOptions
 	var readSize, convSize sizeFlag = 1 << 30, 256 << 20
 	fs.StringVar(&o.Dir, "dir", "", "directory for the generated files (default: a temporary one, removed after)")
@@ -284,7 +356,7 @@ type genLine struct {
 }
 
 func cmdGen(args []string, stdout, stderr io.Writer) error {
-	fs := newFlags("gen", stderr)
+	fs := newFlags("gen")
 	var r GenRequest
 	var size sizeFlag = 1 << 30
 	fs.StringVar(&r.Kind, "kind", KindLlama, "llama, moe, many or sharded")
@@ -318,7 +390,7 @@ func cmdGen(args []string, stdout, stderr io.Writer) error {
 }
 
 func cmdWarm(args []string, stdout, stderr io.Writer) error {
-	fs := newFlags("warm", stderr)
+	fs := newFlags("warm")
 	threads := fs.Int("threads", runtime.GOMAXPROCS(0), "reading goroutines")
 	if err := parseFlags(fs, args); err != nil {
 		return err
@@ -346,7 +418,7 @@ type figureLine struct {
 }
 
 func cmdCeiling(args []string, stdout, stderr io.Writer) error {
-	fs := newFlags("ceiling", stderr)
+	fs := newFlags("ceiling")
 	file := fs.String("file", "", "page-cached file for the pread ceiling (none: copy() only)")
 	threadsFlag := fs.String("threads", "", "goroutine counts of the pread ceiling (default 1,2,4… up to all CPUs)")
 	rounds := fs.Int("rounds", 5, "timed runs per figure")
@@ -398,7 +470,7 @@ func cmdCeiling(args []string, stdout, stderr io.Writer) error {
 }
 
 func cmdMachine(args []string, stdout, stderr io.Writer) error {
-	fs := newFlags("machine", stderr)
+	fs := newFlags("machine")
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}

@@ -15,7 +15,7 @@ func init() {
 }
 
 func cmdTimeline(args []string, stdout, stderr io.Writer) error {
-	fs := newFlags("timeline", stderr)
+	fs := newFlags("timeline")
 	svg := fs.String("svg", "", "where to write the chart (default: the JSON file's name with .svg)")
 	if err := parseFlags(fs, args); err != nil {
 		return err

@@ -313,7 +313,7 @@ func gpuRatios(rep *Report, figs map[string]map[string]*Figure, pinned map[strin
 }
 
 func cmdReport(args []string, stdout, stderr io.Writer) error {
-	fs := newFlags("report", stderr)
+	fs := newFlags("report")
 	title := fs.String("title", "stload GPU benchmark", "report title")
 	command := fs.String("command", "", "the command to quote as having produced the figures (default: this one)")
 	md := fs.String("md", "-", "markdown output ('-': stdout)")

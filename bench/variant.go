@@ -118,7 +118,7 @@ func init() {
 }
 
 func cmdEvict(args []string, stdout, stderr io.Writer) error {
-	fs := newFlags("evict", stderr)
+	fs := newFlags("evict")
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}

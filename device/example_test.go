@@ -15,23 +15,23 @@ import (
 	"github.com/stload/stload/loader"
 )
 
-// exampleFile writes a small checkpoint and opens it.
-func exampleFile() (*loader.File, func()) {
-	dir, err := os.MkdirTemp("", "stload-example")
+// Save tensors from Go slices, load them onto the CPU, where they are
+// views of the file's mapping (nothing is copied), and decode their bytes
+// to float32 values. (A *checkpoint.Checkpoint from package
+// loader/checkpoint is a Source too: pass it instead of device.Files to
+// load whatever checkpoint.Open opened.)
+func ExampleLoad() {
+	dir, err := os.MkdirTemp("", "example")
 	if err != nil {
 		log.Fatal(err)
 	}
-	bf16 := func(v ...float32) []uint16 {
-		b := make([]uint16, len(v))
-		for i, x := range v {
-			b[i] = dtype.Float32ToBF16(x)
-		}
-		return b
-	}
+	defer os.RemoveAll(dir)
 	path := filepath.Join(dir, "model.safetensors")
+	weight := []float32{1, 2, 3, 4, 5, 6}
+	bias := []uint16{dtype.Float32ToBF16(0.5), dtype.Float32ToBF16(-1), dtype.Float32ToBF16(2)} // BF16 bits
 	err = loader.SaveFile(path, map[string]loader.Data{
-		"model.layers.0.w": {DType: dtype.F32, Shape: []uint64{2, 3}, Bytes: dtype.AsBytes([]float32{1, 2, 3, 4, 5, 6})},
-		"model.layers.0.b": {DType: dtype.BF16, Shape: []uint64{3}, Bytes: dtype.AsBytes(bf16(0.5, -1, 2))},
+		"layer.weight": {DType: dtype.F32, Shape: []uint64{2, 3}, Bytes: dtype.AsBytes(weight)},
+		"layer.bias":   {DType: dtype.BF16, Shape: []uint64{3}, Bytes: dtype.AsBytes(bias)},
 	}, nil)
 	if err != nil {
 		log.Fatal(err)
@@ -40,38 +40,24 @@ func exampleFile() (*loader.File, func()) {
 	if err != nil {
 		log.Fatal(err)
 	}
-	return f, func() { f.Close(); os.RemoveAll(dir) }
-}
+	defer f.Close()
 
-// values decodes a CPU tensor's elements.
-func values(t *device.Tensor) []float32 {
-	out := make([]float32, t.Len/int64(t.DType.Size()))
-	if err := dtype.ToFloat32(out, t.Bytes(), t.DType); err != nil {
-		log.Fatal(err)
-	}
-	return out
-}
-
-// Load the tensors of a file onto the CPU, where they are views of the
-// file's mapping: nothing is copied. (A *checkpoint.Checkpoint from
-// package loader/checkpoint is a Source too: pass it instead of
-// device.Files to load whatever checkpoint.Open opened.)
-func ExampleLoad() {
-	f, done := exampleFile()
-	defer done()
 	set, err := device.Load(context.Background(), device.Files(f))
 	if err != nil {
 		log.Fatal(err)
 	}
 	defer set.Close()
-	w, _ := set.Tensor("model.layers.0.w")
-	fmt.Println(w.Device, w.DType, w.Shape, values(w))
-	b, _ := set.Tensor("model.layers.0.b")
-	fmt.Println(b.DType, values(b))
+	for t := range set.All() {
+		values := make([]float32, t.Len/int64(t.DType.Size()))
+		if err := dtype.ToFloat32(values, t.Bytes(), t.DType); err != nil {
+			log.Fatal(err)
+		}
+		fmt.Println(t.Name, t.Device, t.DType, t.Shape, values)
+	}
 	fmt.Println(set.Stats().Copied, "bytes copied")
 	// Output:
-	// cpu F32 [2 3] [1 2 3 4 5 6]
-	// BF16 [0.5 -1 2]
+	// layer.weight cpu F32 [2 3] [1 2 3 4 5 6]
+	// layer.bias cpu BF16 [3] [0.5 -1 2]
 	// 0 bytes copied
 }
 
@@ -86,8 +72,26 @@ func ExampleLoad() {
 func ExampleLoad_gpu() {
 	defer device.Register(devicetest.New(devicetest.Options{Name: "cuda"}))()
 
-	f, done := exampleFile()
-	defer done()
+	dir, err := os.MkdirTemp("", "example")
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer os.RemoveAll(dir)
+	path := filepath.Join(dir, "model.safetensors")
+	bias := []uint16{dtype.Float32ToBF16(0.5), dtype.Float32ToBF16(-1), dtype.Float32ToBF16(2)} // BF16 bits
+	err = loader.SaveFile(path, map[string]loader.Data{
+		"layer.weight": {DType: dtype.F32, Shape: []uint64{2, 3}, Bytes: dtype.AsBytes([]float32{1, 2, 3, 4, 5, 6})},
+		"layer.bias":   {DType: dtype.BF16, Shape: []uint64{3}, Bytes: dtype.AsBytes(bias)},
+	}, nil)
+	if err != nil {
+		log.Fatal(err)
+	}
+	f, err := loader.Open(path)
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer f.Close()
+
 	set, err := device.Load(context.Background(), device.Files(f),
 		device.On(device.GPU(0)), device.WithDType(dtype.F16))
 	if err != nil {
@@ -101,8 +105,8 @@ func ExampleLoad_gpu() {
 	// Verify reads every tensor back and compares it with the file.
 	fmt.Println("verify:", set.Verify(context.Background()))
 	// Output:
-	// model.layers.0.w cuda:0 F16 12 bytes, device memory: true
-	// model.layers.0.b cuda:0 F16 6 bytes, device memory: true
+	// layer.weight cuda:0 F16 12 bytes, device memory: true
+	// layer.bias cuda:0 F16 6 bytes, device memory: true
 	// verify: <nil>
 }
 
@@ -147,41 +151,78 @@ func ExampleLoad_cancel() {
 // Load only some tensors, by name (Only) or by a predicate (Select), as a
 // per-tensor get_tensor does in Python; the others are not read.
 func ExampleOnly() {
-	f, done := exampleFile()
-	defer done()
+	dir, err := os.MkdirTemp("", "example")
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer os.RemoveAll(dir)
+	path := filepath.Join(dir, "model.safetensors")
+	err = loader.SaveFile(path, map[string]loader.Data{
+		"layer.weight": {DType: dtype.F32, Shape: []uint64{2, 3}, Bytes: dtype.AsBytes([]float32{1, 2, 3, 4, 5, 6})},
+		"layer.bias":   {DType: dtype.F32, Shape: []uint64{3}, Bytes: dtype.AsBytes([]float32{0.5, -1, 2})},
+	}, nil)
+	if err != nil {
+		log.Fatal(err)
+	}
+	f, err := loader.Open(path)
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer f.Close()
+
 	set, err := device.Load(context.Background(), device.Files(f),
-		device.Only("model.layers.0.b"), device.WithCopy())
+		device.Only("layer.bias"), device.WithCopy())
 	if err != nil {
 		log.Fatal(err)
 	}
 	defer set.Close()
 	for t := range set.All() {
-		fmt.Println(t.Name, values(t))
+		fmt.Println(t.Name, t.Shape)
 	}
 	fmt.Println(set.Stats().Copied, "bytes copied")
 	_, err = device.Load(context.Background(), device.Files(f), device.Only("lm_head.weight"))
 	fmt.Println(errors.Is(err, loader.ErrTensorNotFound))
 	// Output:
-	// model.layers.0.b [0.5 -1 2]
-	// 6 bytes copied
+	// layer.bias [3]
+	// 12 bytes copied
 	// true
 }
 
-// Split a tensor along its last dimension into two shards, converting
-// BF16 to F32 on the way. On GPUs the parts would go to different devices
-// with one strided copy each; here both land on the CPU.
+// Split a tensor along its last dimension into two shards. On GPUs the
+// parts would go to different devices with one strided copy each; here
+// both land on the CPU.
 func ExampleShard() {
-	f, done := exampleFile()
-	defer done()
+	dir, err := os.MkdirTemp("", "example")
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer os.RemoveAll(dir)
+	path := filepath.Join(dir, "model.safetensors")
+	weight := []float32{1, 2, 3, 4, 5, 6} // [[1 2 3] [4 5 6]]
+	err = loader.SaveFile(path, map[string]loader.Data{
+		"layer.weight": {DType: dtype.F32, Shape: []uint64{2, 3}, Bytes: dtype.AsBytes(weight)},
+	}, nil)
+	if err != nil {
+		log.Fatal(err)
+	}
+	f, err := loader.Open(path)
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer f.Close()
+
 	set, err := device.Load(context.Background(), device.Files(f),
-		device.Shard("*.w", -1, device.CPU(), device.CPU()),
-		device.WithDType(dtype.F32))
+		device.Shard("*.weight", -1, device.CPU(), device.CPU()))
 	if err != nil {
 		log.Fatal(err)
 	}
 	defer set.Close()
-	for _, part := range set.Parts("model.layers.0.w") {
-		fmt.Println(part.Shard, part.Shape, values(part))
+	for _, part := range set.Parts("layer.weight") {
+		values := make([]float32, part.Len/4)
+		if err := dtype.ToFloat32(values, part.Bytes(), part.DType); err != nil {
+			log.Fatal(err)
+		}
+		fmt.Println(part.Shard, part.Shape, values)
 	}
 	// Output:
 	// 0 [2 2] [1 2 4 5]
@@ -208,8 +249,25 @@ func ExampleParseDevice() {
 
 // Inspect a plan before loading: what goes where, in how many copies.
 func ExamplePlacer_Plan() {
-	f, done := exampleFile()
-	defer done()
+	dir, err := os.MkdirTemp("", "example")
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer os.RemoveAll(dir)
+	path := filepath.Join(dir, "model.safetensors")
+	err = loader.SaveFile(path, map[string]loader.Data{
+		"layer.weight": {DType: dtype.F32, Shape: []uint64{2, 3}, Bytes: dtype.AsBytes([]float32{1, 2, 3, 4, 5, 6})},
+		"layer.bias":   {DType: dtype.F32, Shape: []uint64{3}, Bytes: dtype.AsBytes([]float32{0.5, -1, 2})},
+	}, nil)
+	if err != nil {
+		log.Fatal(err)
+	}
+	f, err := loader.Open(path)
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer f.Close()
+
 	p := device.NewPlacer(device.WithCopy())
 	defer p.Close()
 	plan, err := p.Plan(device.Files(f))
@@ -218,6 +276,6 @@ func ExamplePlacer_Plan() {
 	}
 	fmt.Print(plan)
 	// Output:
-	// plan: 1 files, 30 bytes to place, 1 pieces
-	//   cpu: 2 tensors, 1 allocations, 30 bytes
+	// plan: 1 files, 36 bytes to place, 1 pieces
+	//   cpu: 2 tensors, 1 allocations, 36 bytes
 }

@@ -14,36 +14,22 @@ import (
 	"github.com/stload/stload/loader"
 )
 
-// exampleDir makes a directory for an example's files, which the example
-// removes.
-func exampleDir() string {
-	dir, err := os.MkdirTemp("", "stload-example")
+// Save tensors held in Go slices, open the file and decode a tensor's
+// bytes to float32 values.
+func ExampleOpen() {
+	dir, err := os.MkdirTemp("", "example")
 	if err != nil {
 		log.Fatal(err)
 	}
-	return dir
-}
-
-// writeExample saves a small file and returns its path.
-func writeExample() string {
-	path := filepath.Join(exampleDir(), "model.safetensors")
-	weights := make([]byte, 2*3*4) // F32 [2,3]: 0..5
-	for i := range 6 {
-		weights[4*i+2], weights[4*i+3] = []byte{0x00, 0x80, 0x00, 0x40, 0x80, 0xa0}[i], 0x40
-	}
-	err := loader.SaveFile(path, map[string]loader.Data{
-		"layer.weight": {DType: dtype.F32, Shape: []uint64{2, 3}, Bytes: weights},
+	defer os.RemoveAll(dir)
+	path := filepath.Join(dir, "model.safetensors")
+	err = loader.SaveFile(path, map[string]loader.Data{
+		"layer.weight": {DType: dtype.F32, Shape: []uint64{2, 3}, Bytes: dtype.AsBytes([]float32{0, 1, 2, 3, 4, 5})},
 		"layer.bias":   {DType: dtype.U8, Shape: []uint64{3}, Bytes: []byte{7, 8, 9}},
 	}, map[string]string{"format": "pt"})
 	if err != nil {
 		log.Fatal(err)
 	}
-	return path
-}
-
-func ExampleOpen() {
-	path := writeExample()
-	defer os.RemoveAll(filepath.Dir(path))
 
 	f, err := loader.Open(path)
 	if err != nil {
@@ -54,31 +40,49 @@ func ExampleOpen() {
 	for name, t := range f.Tensors() { // file-offset order
 		fmt.Println(name, t.DType, t.Shape, t.Begin, t.End)
 	}
-	bias, err := f.Tensor("layer.bias")
+	t, err := f.Tensor("layer.weight")
 	if err != nil {
 		log.Fatal(err)
 	}
-	b, _ := bias.Bytes() // zero-copy: a view of the mapping
-	fmt.Println(b)
+	b, err := t.Bytes() // zero-copy: a view of the mapping
+	if err != nil {
+		log.Fatal(err)
+	}
+	values := make([]float32, t.NumElements())
+	if err := dtype.ToFloat32(values, b, t.DType); err != nil {
+		log.Fatal(err)
+	}
+	fmt.Println(values)
 	// Output:
 	// map[format:pt]
 	// layer.weight F32 [2 3] 0 24
 	// layer.bias U8 [3] 24 27
-	// [7 8 9]
+	// [0 1 2 3 4 5]
 }
 
+// Take columns 1:3 of every row, as get_slice(...)[:, 1:3] would: the zero
+// Index takes a dimension whole.
 func ExampleTensor_Slice() {
-	path := writeExample()
-	defer os.RemoveAll(filepath.Dir(path))
+	dir, err := os.MkdirTemp("", "example")
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer os.RemoveAll(dir)
+	path := filepath.Join(dir, "model.safetensors")
+	weight := []float32{0, 1, 2, 3, 4, 5} // [[0 1 2] [3 4 5]]
+	err = loader.SaveFile(path, map[string]loader.Data{
+		"weight": {DType: dtype.F32, Shape: []uint64{2, 3}, Bytes: dtype.AsBytes(weight)},
+	}, nil)
+	if err != nil {
+		log.Fatal(err)
+	}
 	f, err := loader.Open(path)
 	if err != nil {
 		log.Fatal(err)
 	}
 	defer f.Close()
 
-	// Columns 1:3 of every row, as get_slice(...)[:, 1:3] would: the zero
-	// Index takes a dimension whole.
-	t, err := f.Tensor("layer.weight")
+	t, err := f.Tensor("weight")
 	if err != nil {
 		log.Fatal(err)
 	}
@@ -86,64 +90,108 @@ func ExampleTensor_Slice() {
 	if err != nil {
 		log.Fatal(err)
 	}
-	fmt.Println(s.Shape, s.NBytes)
-	for off, n := range s.Runs() { // what a device loader copies
-		fmt.Println(off-t.Offset(), n)
+	for off, n := range s.Runs() { // the runs of bytes a device loader copies
+		fmt.Println("bytes", off-t.Offset(), "to", off-t.Offset()+n)
 	}
+	b, err := s.Bytes()
+	if err != nil {
+		log.Fatal(err)
+	}
+	values := make([]float32, len(b)/4)
+	if err := dtype.ToFloat32(values, b, s.DType); err != nil {
+		log.Fatal(err)
+	}
+	fmt.Println(s.Shape, values)
 	// Output:
-	// [2 2] 16
-	// 4 8
-	// 16 8
+	// bytes 4 to 12
+	// bytes 16 to 24
+	// [2 2] [1 2 4 5]
 }
 
+// ParseSpec reads a slice as Python writes it, here the last row and
+// every other column. The file is built in memory: NewWriter writes it and
+// NewReader reads it from an io.ReaderAt.
 func ExampleParseSpec() {
-	path := writeExample()
-	defer os.RemoveAll(filepath.Dir(path))
-	f, err := loader.Open(path)
+	var file bytes.Buffer
+	w, err := loader.NewWriter(&file, []loader.Spec{{Name: "weight", DType: dtype.F32, Shape: []uint64{2, 3}}}, nil)
+	if err != nil {
+		log.Fatal(err)
+	}
+	if _, err := w.Write(dtype.AsBytes([]float32{0, 1, 2, 3, 4, 5})); err != nil {
+		log.Fatal(err)
+	}
+	if err := w.Close(); err != nil {
+		log.Fatal(err)
+	}
+	f, err := loader.NewReader(bytes.NewReader(file.Bytes()), int64(file.Len()))
 	if err != nil {
 		log.Fatal(err)
 	}
 	defer f.Close()
 
-	idx, err := loader.ParseSpec("-1, ::2") // last row, every other column
+	idx, err := loader.ParseSpec("-1, ::2")
 	if err != nil {
 		log.Fatal(err)
 	}
-	t, _ := f.Tensor("layer.weight")
+	t, err := f.Tensor("weight")
+	if err != nil {
+		log.Fatal(err)
+	}
 	s, err := t.Slice(idx...)
 	if err != nil {
 		log.Fatal(err)
 	}
-	b, _ := s.Bytes()
-	fmt.Println(s.Shape, b)
+	b, err := s.Bytes()
+	if err != nil {
+		log.Fatal(err)
+	}
+	values := make([]float32, len(b)/4)
+	if err := dtype.ToFloat32(values, b, s.DType); err != nil {
+		log.Fatal(err)
+	}
+	fmt.Println(s.Shape, values)
 	_, err = loader.ParseSpec("::0")
 	fmt.Println(loader.Kind(err))
 	// Output:
-	// [2] [0 0 64 64 0 0 160 64]
+	// [2] [3 5]
 	// InvalidSlice
 }
 
-// ExampleFile_Mapping holds a lease on a file's mapping: the bytes stay
-// valid while it is held, even if the file is closed meanwhile.
+// Mapping holds a lease on a file's mapping: the bytes stay valid while it
+// is held, even if the file is closed meanwhile.
 func ExampleFile_Mapping() {
-	path := writeExample()
-	defer os.RemoveAll(filepath.Dir(path))
+	dir, err := os.MkdirTemp("", "example")
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer os.RemoveAll(dir)
+	path := filepath.Join(dir, "model.safetensors")
+	err = loader.SaveFile(path, map[string]loader.Data{
+		"bias": {DType: dtype.U8, Shape: []uint64{3}, Bytes: []byte{7, 8, 9}},
+	}, nil)
+	if err != nil {
+		log.Fatal(err)
+	}
 	f, err := loader.Open(path)
 	if err != nil {
 		log.Fatal(err)
 	}
+	t, err := f.Tensor("bias")
+	if err != nil {
+		log.Fatal(err)
+	}
+
 	data, release, err := f.Mapping()
 	if err != nil {
 		log.Fatal(err)
 	}
 	f.Close() // the file is closed, the memory stays mapped
-	t := 8 + f.HeaderSize() + 24
-	fmt.Println(data != nil, data[t:t+3])
+	fmt.Println(data[t.Offset() : t.Offset()+t.Len()])
 	release() // the last lease: now it is unmapped
 	_, _, err = f.Mapping()
 	fmt.Println(errors.Is(err, fs.ErrClosed))
 	// Output:
-	// true [7 8 9]
+	// [7 8 9]
 	// true
 }
 
@@ -182,13 +230,16 @@ func ExampleNewWriter() {
 // ExampleSaveFile saves tensors held in Go slices: dtype.AsBytes gives
 // their bytes without copying them (on little-endian machines).
 func ExampleSaveFile() {
-	dir := exampleDir()
+	dir, err := os.MkdirTemp("", "example")
+	if err != nil {
+		log.Fatal(err)
+	}
 	defer os.RemoveAll(dir)
 	path := filepath.Join(dir, "model.safetensors")
 
 	weights := []float32{0.5, -1, 2, 4, 8, 16}
 	bf16 := []uint16{dtype.Float32ToBF16(1.5), dtype.Float32ToBF16(-3)} // BF16 bits
-	err := loader.SaveFile(path, map[string]loader.Data{
+	err = loader.SaveFile(path, map[string]loader.Data{
 		"w": {DType: dtype.F32, Shape: []uint64{2, 3}, Bytes: dtype.AsBytes(weights)},
 		"b": {DType: dtype.BF16, Shape: []uint64{2}, Bytes: dtype.AsBytes(bf16)},
 	}, map[string]string{"format": "pt"})
@@ -222,7 +273,10 @@ func ExampleSaveFile() {
 // pieces of any size. Close publishes the file atomically; closing a
 // writer that lacks bytes fails, names the tensor, and saves nothing.
 func ExampleCreateFile() {
-	dir := exampleDir()
+	dir, err := os.MkdirTemp("", "example")
+	if err != nil {
+		log.Fatal(err)
+	}
 	defer os.RemoveAll(dir)
 	path := filepath.Join(dir, "big.safetensors")
 
@@ -274,10 +328,13 @@ func ExampleCreateFile() {
 // operating-system error, Kind for the kind's name (what the command
 // prints), errors.As for where it happened.
 func ExampleError() {
-	dir := exampleDir()
+	dir, err := os.MkdirTemp("", "example")
+	if err != nil {
+		log.Fatal(err)
+	}
 	defer os.RemoveAll(dir)
 
-	_, err := loader.Open(filepath.Join(dir, "missing.safetensors"))
+	_, err = loader.Open(filepath.Join(dir, "missing.safetensors"))
 	fmt.Println(errors.Is(err, fs.ErrNotExist), loader.Kind(err))
 
 	// A header whose tensor claims more bytes than its offsets hold.
