@@ -378,7 +378,7 @@ func TestShardName(t *testing.T) {
 	index := shardTiny(t, dir)
 	srv := serve(t, dir)
 	for _, input := range []string{index, srv.URL + "/" + filepath.Base(index) + "?rev=main"} {
-		c, err := openInput(context.Background(), input, inputOptions{}, io.Discard)
+		c, err := openInput(context.Background(), newEnv(io.Discard, io.Discard), input, inputOptions{})
 		if err != nil {
 			t.Fatal(err)
 		}

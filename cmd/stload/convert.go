@@ -97,7 +97,8 @@ Interrupting (Ctrl-C) removes the temporary output and exits 130.
 
 func init() { convertCmd.run = runConvert }
 
-func runConvert(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+func runConvert(ctx context.Context, e *env, args []string) int {
+	stdout, stderr := e.stdout, e.stderr
 	var to string
 	var in inputOptions
 	var maxShard sizeFlag
@@ -119,7 +120,7 @@ func runConvert(ctx context.Context, args []string, stdout, stderr io.Writer) in
 	if err := checkOutParent(pos[1]); err != nil {
 		return failure(ctx, err, false, stdout, stderr)
 	}
-	c, err := openInput(ctx, pos[0], in, stderr)
+	c, err := openInput(ctx, e, pos[0], in)
 	if err != nil {
 		return failure(ctx, err, false, stdout, stderr)
 	}
@@ -129,11 +130,11 @@ func runConvert(ctx context.Context, args []string, stdout, stderr io.Writer) in
 	if err != nil {
 		return failure(ctx, err, false, stdout, stderr)
 	}
-	dst, err := resolveOut(c.Checkpoint, pos[1], sharded, st.bytes)
+	dst, err := resolveOut(e, c.Checkpoint, pos[1], sharded, st.bytes)
 	if err != nil {
 		return failure(ctx, err, false, stdout, stderr)
 	}
-	bar := newProgress(stderr, false)
+	bar := e.progress(stderr, false)
 	var written []string
 	switch {
 	case maxShard.set:

@@ -35,11 +35,6 @@ func (d destination) abandon() {
 	}
 }
 
-// freeSpace returns the bytes available to an unprivileged user on the
-// file system of dir (statfs), or an error where that is unknown. Tests
-// replace it.
-var freeSpace = diskFree
-
 // checkOutName refuses an OUT that convert would write as something other
 // than what its name says: "convert ckpt out.json" would otherwise make a
 // directory named out.json, or a safetensors file with a .json name.
@@ -83,7 +78,7 @@ func checkOutParent(out string) error {
 // is a directory (existing, or named with a trailing "/" and then created
 // here), the input's file name inside it. It refuses when the file system
 // lacks the room for the output: size tensor bytes plus the headers.
-func resolveOut(c *checkpoint.Checkpoint, out string, sharded bool, size int64) (destination, error) {
+func resolveOut(e *env, c *checkpoint.Checkpoint, out string, sharded bool, size int64) (destination, error) {
 	d := destination{path: filepath.Clean(out), sharded: sharded}
 	fi, err := os.Stat(out)
 	exists, isDir := err == nil, err == nil && fi.IsDir()
@@ -106,7 +101,7 @@ func resolveOut(c *checkpoint.Checkpoint, out string, sharded bool, size int64) 
 	for _, f := range c.Files() {
 		size += 8 + f.HeaderSize() // about the size of the new header
 	}
-	if avail, err := freeSpace(room); err == nil && avail < size {
+	if avail, err := e.freeSpace(room); err == nil && avail < size {
 		return d, fmt.Errorf("%s: not enough space: the output needs %s (%s bytes), the file system of %s has %s free",
 			out, sizeText(size), groupDigits(uint64(size)), room, sizeText(avail))
 	}

@@ -104,12 +104,8 @@ func TestConvertChecksBeforeReading(t *testing.T) {
 // output needs: convert refuses, saying how much it needs and has, and
 // writes nothing.
 func TestConvertFreeSpace(t *testing.T) {
-	defer func(f func(string) (int64, error)) { freeSpace = f }(freeSpace)
 	var asked []string
-	freeSpace = func(dir string) (int64, error) {
-		asked = append(asked, dir)
-		return 150_000, nil
-	}
+	full := room(150_000, func(dir string) { asked = append(asked, dir) })
 	tmp := t.TempDir()
 	for _, args := range [][]string{
 		{tinyLlamaPath, filepath.Join(tmp, "one.safetensors")},
@@ -118,7 +114,7 @@ func TestConvertFreeSpace(t *testing.T) {
 		{tinyLlamaPath, filepath.Join(tmp, "newdir") + "/"},
 	} {
 		asked = nil
-		r := stload(t, append([]string{"convert"}, args...)...)
+		r := stloadOn(t, full, append([]string{"convert"}, args...)...)
 		if r.code != 1 || !strings.Contains(r.stderr, "not enough space: the output needs ") ||
 			!strings.Contains(r.stderr, " bytes), the file system of "+tmp+" has 150.0 kB free") {
 			t.Errorf("%q: %v", args, r)
@@ -131,8 +127,7 @@ func TestConvertFreeSpace(t *testing.T) {
 		t.Errorf("left %v", entries)
 	}
 	// Enough room: converted.
-	freeSpace = func(string) (int64, error) { return 300_000, nil }
-	if r := stload(t, "convert", tinyLlamaPath, filepath.Join(tmp, "one.safetensors")); r.code != 0 {
+	if r := stloadOn(t, room(300_000, nil), "convert", tinyLlamaPath, filepath.Join(tmp, "one.safetensors")); r.code != 0 {
 		t.Error(r)
 	}
 }

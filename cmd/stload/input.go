@@ -102,7 +102,8 @@ func (in *input) Close() error {
 // ctx bounds the opening, and the checkpoint's reads: cancelling it closes
 // the checkpoint, which aborts the requests of a remote one. The caller
 // closes it too.
-func openInput(ctx context.Context, name string, o inputOptions, stderr io.Writer) (*input, error) {
+func openInput(ctx context.Context, e *env, name string, o inputOptions) (*input, error) {
+	stderr := e.stderr
 	if !httprange.IsURL(name) {
 		c, err := checkpoint.Open(ctx, name, o.options()...)
 		if err != nil {
@@ -114,8 +115,8 @@ func openInput(ctx context.Context, name string, o inputOptions, stderr io.Write
 	}
 	opening, stop := context.WithCancelCause(ctx)
 	defer stop(nil)
-	w := &remoteWatch{stderr: stderr, bar: newProgress(stderr, o.noProgress), dir: o.downloads(), stop: stop,
-		seen: map[string]bool{}, downloads: map[string]*[2]int64{}}
+	w := &remoteWatch{stderr: stderr, bar: e.progress(stderr, o.noProgress), dir: o.downloads(), stop: stop,
+		freeSpace: e.freeSpace, seen: map[string]bool{}, downloads: map[string]*[2]int64{}}
 	client := newRemoteClient(w)
 	opts := append(o.options(), checkpoint.WithHTTPOptions(httprange.WithClient(client)),
 		checkpoint.WithDownloadFallback(w.dir), checkpoint.WithDownloadProgress(w.progress))

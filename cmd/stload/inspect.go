@@ -81,7 +81,8 @@ type inspectFlags struct {
 	in              inputOptions
 }
 
-func runInspect(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+func runInspect(ctx context.Context, e *env, args []string) int {
+	stdout, stderr := e.stdout, e.stderr
 	var fl inspectFlags
 	fs := newFlags(inspectCmd)
 	fs.BoolVar(&fl.json, "json", false, "")
@@ -92,14 +93,14 @@ func runInspect(ctx context.Context, args []string, stdout, stderr io.Writer) in
 	if !ok {
 		return code
 	}
-	c, err := openInput(ctx, pos[0], fl.in, stderr)
+	c, err := openInput(ctx, e, pos[0], fl.in)
 	if err != nil {
 		return failure(ctx, err, fl.json, stdout, stderr)
 	}
 	defer c.Close()
 	var sums [][][sha256.Size]byte // per file, per tensor
 	if fl.sha {
-		if sums, err = hashFiles(ctx, c.Files(), newProgress(stderr, false)); err != nil {
+		if sums, err = hashFiles(ctx, c.Files(), e.progress(stderr, false)); err != nil {
 			return failure(ctx, err, fl.json, stdout, stderr)
 		}
 	}

@@ -178,7 +178,8 @@ func (f ruleFlag) Set(s string) error {
 	return nil
 }
 
-func runLoad(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+func runLoad(ctx context.Context, e *env, args []string) int {
+	stdout, stderr := e.stdout, e.stderr
 	var fl loadFlags
 	pos, code, ok := parseCommand(loadCmd, fl.flagSet(), args, 1, 1, stdout, stderr)
 	if !ok {
@@ -197,7 +198,7 @@ func runLoad(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		}
 	}
 	start := time.Now()
-	c, err := openInput(ctx, pos[0], fl.in, stderr)
+	c, err := openInput(ctx, e, pos[0], fl.in)
 	if err != nil {
 		return failure(ctx, err, fl.json, stdout, stderr)
 	}
@@ -206,7 +207,7 @@ func runLoad(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	if fl.dry {
 		return dryRun(ctx, c, opts, fl.json, stdout, stderr)
 	}
-	r := &loadRun{fl: fl, input: shown(pos[0]), stdout: stdout, stderr: stderr}
+	r := &loadRun{env: e, fl: fl, input: shown(pos[0])}
 	return r.load(ctx, c, opened, opts)
 }
 
@@ -244,17 +245,18 @@ func dryRun(ctx context.Context, src device.Source, opts []device.Option, asJSON
 	return writeStatus(ctx, err, stderr)
 }
 
-// loadRun is one load of an open input: its flags, and where it reports.
+// loadRun is one load of an open input: its flags, and the env it
+// reports in.
 type loadRun struct {
-	fl             loadFlags
-	input          string // as the report names it (shown)
-	stdout, stderr io.Writer
+	*env
+	fl    loadFlags
+	input string // as the report names it (shown)
 }
 
 // load places the input's tensors, verifies them with --verify, and
 // prints the report.
 func (r *loadRun) load(ctx context.Context, c *input, opened time.Duration, opts []device.Option) int {
-	bar := newProgress(r.stderr, r.fl.json)
+	bar := r.progress(r.stderr, r.fl.json)
 	if bar != nil {
 		opts = append(opts, device.WithProgress(bar.update, progressInterval))
 	}

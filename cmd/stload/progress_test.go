@@ -91,7 +91,6 @@ func (s *syncBuffer) String() string {
 // standard error when it is a terminal, and are silent otherwise and
 // under --json.
 func TestProgressOnlyOnTerminal(t *testing.T) {
-	defer func(f func(io.Writer) bool) { terminal = f }(terminal)
 	dir := t.TempDir()
 	for _, tc := range []struct {
 		name     string
@@ -117,10 +116,9 @@ func TestProgressOnlyOnTerminal(t *testing.T) {
 		{"inspect", []string{"inspect", tinyLlamaPath}, true, false, ""},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			terminal = func(io.Writer) bool { return tc.terminal }
 			var out strings.Builder
 			var errb syncBuffer
-			if code := run(tc.args, &out, &errb); code != 0 {
+			if code := runOn(tty(tc.terminal), tc.args, &out, &errb); code != 0 {
 				t.Fatalf("exit %d: %s", code, errb.String())
 			}
 			got := errb.String()

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"io"
 	"net/http"
 	"net/http/httptest"
 	"path/filepath"
@@ -14,7 +13,6 @@ import (
 // files that exist and files that do not, with progress bars on, and
 // checks that no credential appears in anything stload prints.
 func TestNoSecrets(t *testing.T) {
-	defer func(f func(io.Writer) bool) { terminal = f }(terminal)
 	tmp := t.TempDir()
 	index := shardTiny(t, filepath.Join(tmp, "ckpt"))
 	srv := httptest.NewServer(http.FileServer(http.Dir(tmp)))
@@ -55,17 +53,16 @@ func TestNoSecrets(t *testing.T) {
 		{"inspect", "--timeout", "1ns", file}, {"load", "--json", "--timeout", "1ns", ckpt},
 	}
 	var all strings.Builder // everything printed, to check the new lines were
-	for _, tty := range []bool{false, true} {
-		terminal = func(io.Writer) bool { return tty }
+	for _, term := range []bool{false, true} {
 		for _, args := range commands {
-			r := stload(t, args...)
+			r := stloadOn(t, tty(term), args...)
 			all.WriteString(r.stdout + r.stderr)
 			if r.code > 1 {
 				t.Errorf("%q: %v", args, r)
 			}
 			for _, s := range secrets {
 				if strings.Contains(r.stdout, s) || strings.Contains(r.stderr, s) {
-					t.Errorf("terminal=%v: %q printed %q:\n%v", tty, args, s, r)
+					t.Errorf("terminal=%v: %q printed %q:\n%v", term, args, s, r)
 				}
 			}
 		}
@@ -76,10 +73,8 @@ func TestNoSecrets(t *testing.T) {
 		}
 	}
 	// A download refused for want of room names the file.
-	defer func(f func(string) (int64, error)) { freeSpace = f }(freeSpace)
-	freeSpace = func(string) (int64, error) { return 1000, nil }
 	for _, args := range [][]string{{"inspect", "--download-dir", dl, on(noRanges, file)}, {"load", "--json", "--download-dir", dl, on(noRanges, file)}} {
-		r := stload(t, args...)
+		r := stloadOn(t, room(1000, nil), args...)
 		if r.code != 1 || !strings.Contains(r.stdout+r.stderr, "not enough space to download tiny-llama.safetensors") {
 			t.Errorf("%q: %v", args, r)
 		}

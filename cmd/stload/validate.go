@@ -4,7 +4,6 @@ import (
 	"bufio"
 	"context"
 	"fmt"
-	"io"
 
 	"github.com/stload/stload/loader"
 )
@@ -58,7 +57,8 @@ type validateJSON struct {
 	Error string `json:"error,omitempty"`
 }
 
-func runValidate(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+func runValidate(ctx context.Context, e *env, args []string) int {
+	stdout, stderr := e.stdout, e.stderr
 	var asJSON bool
 	var in inputOptions
 	fs := newFlags(validateCmd)
@@ -70,13 +70,13 @@ func runValidate(ctx context.Context, args []string, stdout, stderr io.Writer) i
 	}
 	bw := bufio.NewWriter(stdout)
 	status := exitOK
-	sayOK := terminal(stdout)
+	sayOK := e.terminal(stdout)
 	for _, file := range files {
 		if ctx.Err() != nil {
 			bw.Flush()
 			return failure(ctx, ctx.Err(), asJSON, stdout, stderr)
 		}
-		c, err := openInput(ctx, file, in, stderr)
+		c, err := openInput(ctx, e, file, in)
 		if err == nil {
 			c.Close()
 		} else {
