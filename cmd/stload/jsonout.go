@@ -35,6 +35,9 @@ func failure(ctx context.Context, err error, asJSON bool, stdout, stderr io.Writ
 		writeJSON(stdout, errorJSON{OK: false, Kind: loader.Kind(err), Error: err.Error()})
 	} else {
 		io.WriteString(stderr, "stload: "+errorText(err)+"\n")
+		if h := hintFor(err); h != "" {
+			io.WriteString(stderr, h+"\n")
+		}
 	}
 	return exitFail
 }

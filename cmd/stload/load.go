@@ -35,7 +35,8 @@ host memory used for staging. The tensors are freed when load exits.
 Devices are written "cpu", "cuda" (cuda:0), "cuda:N", or a bare index "N"
 (cuda:N); a list separates names with commas ("cuda:0,cuda:1"). GPUs need a
 build with -tags cuda (see README); without it, naming one fails with an
-error that says so.
+error that says so, and a hint line with the command that installs the GPU
+build of stload.
 
 Placement. Each tensor is placed by the first --map or --shard rule, in the
 order given on the command line, whose PATTERN matches its whole name;
@@ -558,7 +559,11 @@ func (rep *loadJSON) writeNotes(bw *bufio.Writer) {
 		fmt.Fprintf(bw, "%s of CPU tensors are zero-copy views of the file's memory mapping (--copy reads them)\n", sizeText(views))
 	}
 	if rep.auto && rep.cpuOnly() {
-		fmt.Fprintf(bw, "--device auto chose the CPU: %s\n", noGPU())
+		why, hint := noGPU()
+		fmt.Fprintf(bw, "--device auto chose the CPU: %s\n", why)
+		if hint != "" {
+			bw.WriteString(hint + "\n")
+		}
 	}
 	if rep.Verified {
 		fmt.Fprintf(bw, "verify: ok, every tensor matches the file (%s)\n", durText(rep.verifyTime))
@@ -566,18 +571,35 @@ func (rep *loadJSON) writeNotes(bw *bufio.Writer) {
 }
 
 // noGPU says why --device auto found no GPU: none is visible, or the
-// build lacks the backend, and then what it lacks as the device package
-// says it (the cuda package's import, the cuda build tag).
-func noGPU() string {
+// build lacks the backend, and then the device package's error as it is,
+// and the CLI's hint (cudaHint), "" when it has none.
+func noGPU() (why, hint string) {
 	err := device.Check(device.GPU(0))
 	if _, ok := device.LookupBackend(device.GPUBackend); ok || err == nil {
-		return "no GPU is visible"
+		return "no GPU is visible", ""
 	}
+	return err.Error(), hintFor(err)
+}
+
+// cudaHint is the CLI's advice when a GPU is asked of a build without
+// CUDA. The device package's error says what a program lacks (the cuda
+// import, the build tag), which a user of the command cannot add: they
+// need the other build of stload.
+const cudaHint = `hint: this stload was built without CUDA; install the GPU build: ` +
+	`go install -tags cuda github.com/stload/stload/cmd/stload@latest (needs the CUDA headers: see README, "Two builds")`
+
+// hintFor returns the line of advice the CLI adds under err, or "" when
+// the error says all there is: today, cudaHint for a CUDA device that
+// this build cannot open for want of the backend.
+func hintFor(err error) string {
 	var e *device.Error
-	if errors.As(err, &e) && e.Detail != "" {
-		return e.Detail
+	if cudaBuild || !errors.Is(err, device.ErrNoBackend) || !errors.As(err, &e) {
+		return ""
 	}
-	return err.Error()
+	if devs, perr := device.ParseDevices(e.Device); perr == nil && len(devs) == 1 && devs[0].Backend == device.GPUBackend {
+		return cudaHint
+	}
+	return ""
 }
 
 // writeTimeline writes tl as JSON to path and as SVG beside it, and
