@@ -139,7 +139,11 @@ func hashFiles(ctx context.Context, files []*loader.File, bar *progressBar) ([][
 	stop := func() {}
 	if bar != nil {
 		draw()
-		stop = tick(progressInterval, draw)
+		ticker := tick(progressInterval, draw)
+		stop = func() {
+			ticker()
+			draw() // the end, with its rate, as convert's bar shows it
+		}
 	}
 	defer bar.done()
 	defer stop()

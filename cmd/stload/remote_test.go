@@ -141,6 +141,9 @@ func TestRemoteDownloadProgress(t *testing.T) {
 		if !notice || bar != tc.bar {
 			t.Errorf("terminal=%v %q: stderr %q, want a bar: %v", tc.terminal, tc.args, got, tc.bar)
 		}
+		if tc.bar && !strings.Contains(got, " GB/s") || otherRates(got) != nil {
+			t.Errorf("%q: rates %q, want GB/s", tc.args, otherRates(got))
+		}
 	}
 }
 

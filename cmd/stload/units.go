@@ -152,15 +152,20 @@ func durText(d time.Duration) string {
 	return clock(d)
 }
 
-// rateText formats GB/s with precision that suits its size.
+// rateText formats a rate in GB/s, the unit of every rate stload
+// prints (the report, the progress bars), with two or three significant
+// digits: "31.2", "5.61", "0.52", "0.052", "0.0052" (a slow download
+// still reads as more than zero).
 func rateText(gbps float64) string {
 	switch {
-	case gbps <= 0:
+	case gbps <= 0 || math.IsNaN(gbps):
 		return "-"
-	case gbps < 0.1:
-		return fmt.Sprintf("%.3f", gbps)
-	case gbps < 10:
-		return fmt.Sprintf("%.2f", gbps)
+	case gbps >= 100:
+		return strconv.FormatFloat(gbps, 'f', 0, 64)
+	case gbps >= 10:
+		return strconv.FormatFloat(gbps, 'f', 1, 64)
+	case gbps >= 1:
+		return strconv.FormatFloat(gbps, 'f', 2, 64)
 	}
-	return fmt.Sprintf("%.1f", gbps)
+	return strconv.FormatFloat(gbps, 'f', 1-int(math.Floor(math.Log10(gbps))), 64)
 }
