@@ -47,7 +47,8 @@ new index gets {"total_size": N} as transformers writes it.
 OUT is checked before anything is read or written:
   - OUT ending in ".json" is refused: convert writes a .safetensors file or
     a checkpoint directory (whose index it names itself); name the file
-    (out.safetensors) or the directory (out/).
+    (out.safetensors) or the directory (out/). With --max-shard-size, so
+    is OUT ending in ".safetensors": the output is a directory (out/).
   - When one file is written and OUT is an existing directory, or ends in
     "/" (it is then created if need be), the file goes into it under the
     input file's name, as cp does: convert a.safetensors dir/ writes
@@ -112,7 +113,7 @@ func runConvert(ctx context.Context, e *env, args []string) int {
 	}
 	target, err := parseTarget(to)
 	if err == nil {
-		err = checkOutName(pos[1])
+		err = checkOutName(pos[1], maxShard.set)
 	}
 	if err != nil {
 		return usageError(convertCmd, err, stdout, stderr)

@@ -37,10 +37,19 @@ func (d destination) abandon() {
 
 // checkOutName refuses an OUT that convert would write as something other
 // than what its name says: "convert ckpt out.json" would otherwise make a
-// directory named out.json, or a safetensors file with a .json name.
-func checkOutName(out string) error {
-	if strings.HasSuffix(strings.ToLower(filepath.Base(filepath.Clean(out))), ".json") {
+// directory named out.json, or a safetensors file with a .json name, and
+// "convert --max-shard-size 5GB in.safetensors out.safetensors" (sharded)
+// a directory named out.safetensors, which tools globbing *.safetensors
+// take for a file.
+func checkOutName(out string, sharded bool) error {
+	base := filepath.Base(filepath.Clean(out))
+	lower := strings.ToLower(base)
+	switch {
+	case strings.HasSuffix(lower, ".json"):
 		return fmt.Errorf("OUT %q ends in .json: convert writes a .safetensors file or a checkpoint directory, whose index it names itself; name the file (out.safetensors) or the directory (out/)", out)
+	case sharded && strings.HasSuffix(lower, ".safetensors") && len(base) > len(".safetensors"):
+		return fmt.Errorf("OUT %q ends in .safetensors, but --max-shard-size writes a checkpoint directory: give a directory (%s/)",
+			out, base[:len(base)-len(".safetensors")])
 	}
 	return nil
 }

@@ -70,6 +70,50 @@ func TestConvertDestinations(t *testing.T) {
 	assertNoTemp(t, tmp)
 }
 
+// TestConvertShardedOutName checks that --max-shard-size refuses an OUT
+// named like a file (.safetensors, any case), which would otherwise become
+// a directory of shards of that name, and creates nothing; a directory
+// name is fine, and so is a .safetensors OUT for one file (a merge).
+func TestConvertShardedOutName(t *testing.T) {
+	tmp := t.TempDir()
+	index := shardTiny(t, filepath.Join(tmp, "ckpt"))
+	tests := []struct {
+		name string
+		args []string
+		out  string // relative to tmp
+		want string // "" for success, else the error's text
+	}{
+		{"file", []string{"--max-shard-size", "100kB", tinyLlamaPath}, "e5.safetensors", `OUT "` + tmp + `/e5.safetensors" ends in .safetensors, but --max-shard-size writes a checkpoint directory: give a directory (e5/)`},
+		{"upper case", []string{"--max-shard-size", "100MB", tinyLlamaPath}, "E5.SafeTensors", "give a directory (E5/)"},
+		{"checkpoint", []string{"--max-shard-size", "100kB", index}, "re.safetensors", "give a directory (re/)"},
+		{"trailing slash", []string{"--max-shard-size", "100kB", tinyLlamaPath}, "d.safetensors/", "give a directory (d/)"},
+		{"directory", []string{"--max-shard-size", "100kB", tinyLlamaPath}, "e5", ""},
+		{"merge", []string{index}, "merged.safetensors", ""},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			out := filepath.Join(tmp, tc.out)
+			if strings.HasSuffix(tc.out, "/") {
+				out += "/"
+			}
+			r := stload(t, append(append([]string{"convert"}, tc.args...), out)...)
+			if tc.want == "" {
+				if r.code != 0 {
+					t.Fatal(r)
+				}
+				return
+			}
+			if r.code != exitUsage || !strings.Contains(r.stderr, tc.want) {
+				t.Errorf("%v\nwant stderr with %q", r, tc.want)
+			}
+			checkUsageError(t, r)
+			if _, err := os.Stat(out); err == nil {
+				t.Errorf("created %s", out)
+			}
+		})
+	}
+}
+
 // TestConvertChecksBeforeReading gives convert a remote input and an
 // unusable OUT: the error comes before a single request.
 func TestConvertChecksBeforeReading(t *testing.T) {
