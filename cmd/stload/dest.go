@@ -7,6 +7,7 @@ import (
 	"os"
 	"path"
 	"path/filepath"
+	"strconv"
 	"strings"
 
 	"github.com/stload/stload/loader/checkpoint"
@@ -169,13 +170,27 @@ func shardsOf(file string) string {
 // isShardName reports whether name is that of a shard of a checkpoint
 // with this prefix: PREFIX-00001-of-00003.safetensors.
 func isShardName(name, prefix string) bool {
-	rest, ok := strings.CutPrefix(name, prefix+"-")
-	if !ok {
-		return false
+	p, _, _, ok := parseShardName(name)
+	return ok && p == prefix
+}
+
+// parseShardName splits the file name of a shard as transformers names
+// them, PREFIX-0000K-of-0000N.safetensors, into its prefix, K and N. The
+// checkpoint package has its own parser; this one is the command's, for
+// what it says about names (shardsOf, warnLoneShard).
+func parseShardName(name string) (prefix string, k, n int, ok bool) {
+	rest, ok := strings.CutSuffix(name, ".safetensors")
+	i := strings.LastIndex(rest, "-of-")
+	if !ok || i < 0 {
+		return "", 0, 0, false
 	}
-	k, rest, ok1 := strings.Cut(rest, "-of-")
-	n, ok2 := strings.CutSuffix(rest, ".safetensors")
-	return ok1 && ok2 && shardNumber(k) && shardNumber(n)
+	j := strings.LastIndex(rest[:i], "-")
+	if j < 0 || !shardNumber(rest[j+1:i]) || !shardNumber(rest[i+len("-of-"):]) {
+		return "", 0, 0, false
+	}
+	k, err1 := strconv.Atoi(rest[j+1 : i])
+	n, err2 := strconv.Atoi(rest[i+len("-of-"):])
+	return rest[:j], k, n, err1 == nil && err2 == nil
 }
 
 // shardNumber reports whether s is five or more decimal digits, as shard

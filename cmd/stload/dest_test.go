@@ -175,3 +175,26 @@ func TestConvertFreeSpace(t *testing.T) {
 		t.Error(r)
 	}
 }
+
+func TestParseShardName(t *testing.T) {
+	for _, tc := range []struct {
+		name   string
+		prefix string
+		k, n   int
+		ok     bool
+	}{
+		{"model-00003-of-00005.safetensors", "model", 3, 5, true},
+		{"my-model-00001-of-00002.safetensors", "my-model", 1, 2, true},
+		{"model-000001-of-100000.safetensors", "model", 1, 100000, true},
+		{"model-0003-of-0005.safetensors", "", 0, 0, false},
+		{"model-00003-of-00005.safetensors.index.json", "", 0, 0, false},
+		{"model-x0003-of-00005.safetensors", "", 0, 0, false},
+		{"00003-of-00005.safetensors", "", 0, 0, false},
+		{"model.safetensors", "", 0, 0, false},
+	} {
+		prefix, k, n, ok := parseShardName(tc.name)
+		if prefix != tc.prefix || k != tc.k || n != tc.n || ok != tc.ok {
+			t.Errorf("parseShardName(%q) = %q, %d, %d, %v; want %q, %d, %d, %v", tc.name, prefix, k, n, ok, tc.prefix, tc.k, tc.n, tc.ok)
+		}
+	}
+}

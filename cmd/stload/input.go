@@ -8,6 +8,7 @@ import (
 	"io/fs"
 	"net/http"
 	"os"
+	"path"
 	"path/filepath"
 	"strings"
 
@@ -74,7 +75,8 @@ const inputHelp = `INPUT is any of:
              fetched); a file whose server does not support ranges is
              downloaded whole first (see --download-dir)
 A checkpoint is validated whole: the index, every shard, and that
-weight_map matches the shards' headers.
+weight_map matches the shards' headers. One shard named by itself
+(model-00003-of-00005.safetensors) is read as a file, with a warning.
 ` + remoteHelp
 
 // input is an open input: the checkpoint, and the client that reads it
@@ -110,6 +112,7 @@ func openInput(ctx context.Context, e *env, name string, o inputOptions) (*input
 			return nil, err
 		}
 		warnLeftovers(c, stderr)
+		warnLoneShard(c, stderr)
 		context.AfterFunc(ctx, func() { c.Close() })
 		return &input{Checkpoint: c}, nil
 	}
@@ -136,6 +139,7 @@ func openInput(ctx context.Context, e *env, name string, o inputOptions) (*input
 	}
 	w.warn()
 	warnLeftovers(c, stderr)
+	warnLoneShard(c, stderr)
 	in := &input{Checkpoint: c, client: client}
 	context.AfterFunc(ctx, func() { in.Close() })
 	return in, nil
@@ -188,6 +192,24 @@ func warnLeftovers(c *checkpoint.Checkpoint, stderr io.Writer) {
 		}
 		fmt.Fprintf(stderr, "stload: warning: %s: %s that an interrupted save left (%s), no part of the checkpoint; the next save to this directory removes it\n",
 			p, what, sizeText(diskUsage(p)))
+	}
+}
+
+// warnLoneShard says when the input is one shard of a checkpoint, named
+// by itself (model-00003-of-00005.safetensors): valid on its own, so
+// nothing else would tell the user that they have a part of the model.
+func warnLoneShard(c *checkpoint.Checkpoint, stderr io.Writer) {
+	f := single(c)
+	if f == nil {
+		return
+	}
+	name := filepath.Base(f.Name())
+	if httprange.IsURL(f.Name()) {
+		u, _, _ := strings.Cut(f.Name(), "?")
+		name = path.Base(u)
+	}
+	if _, k, n, ok := parseShardName(name); ok && n > 1 {
+		fmt.Fprintf(stderr, "stload: warning: %s is shard %d of %d; give the directory or its index.json to load the whole checkpoint\n", name, k, n)
 	}
 }
 
