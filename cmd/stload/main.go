@@ -211,8 +211,8 @@ Sizes are printed in decimal units with one decimal (1 kB = 1,000 bytes,
 1 GB = 1e9 bytes), as rates in GB/s are; exact byte counts and parameter
 counts have thousands separators.
 Exit status: 0 on success, 1 when a file is invalid or an operation fails,
-2 on a usage error, 130 when interrupted (Ctrl-C; a second Ctrl-C exits at
-once, without cleaning up).
+2 on a usage error, 130 when interrupted (Ctrl-C; a second Ctrl-C, half a
+second or more after the first, exits at once, without cleaning up).
 `)
 	return b.String()
 }
