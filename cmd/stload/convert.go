@@ -45,6 +45,8 @@ The shards' __metadata__ is kept (for a checkpoint, the first shard's); a
 new index gets {"total_size": N} as transformers writes it.
 
 OUT is checked before anything is read or written:
+  - OUT written as a URL (http://, s3://, ...) is refused: convert writes
+    local files.
   - OUT ending in ".json" is refused: convert writes a .safetensors file or
     a checkpoint directory (whose index it names itself); name the file
     (out.safetensors) or the directory (out/). With --max-shard-size, so
@@ -158,7 +160,7 @@ func convertReport(ctx context.Context, input string, dst destination, target dt
 	}
 	if err != nil && (errors.Is(err, context.Canceled) || ctx.Err() != nil) {
 		// An interrupt closes the input too, which can fail a read first.
-		fmt.Fprintf(stderr, "stload convert: %s -> %s: interrupted; %s was not written\n", shown(input), dst.path, dst.path)
+		fmt.Fprintf(stderr, "stload convert: %s -> %s: interrupted; %s was not written\n", shown(input), shown(dst.path), shown(dst.path))
 		return exitFail
 	}
 	if err != nil {
@@ -170,7 +172,7 @@ func convertReport(ctx context.Context, input string, dst destination, target dt
 			st.bytes += fi.Size()
 		}
 	}
-	fmt.Fprintf(stdout, "%s -> %s: %s", shown(input), dst.path, plural(st.tensors, "tensor"))
+	fmt.Fprintf(stdout, "%s -> %s: %s", shown(input), shown(dst.path), plural(st.tensors, "tensor"))
 	if target != dtype.Invalid {
 		fmt.Fprintf(stdout, " (%d converted to %v)", st.converted, target)
 	}
@@ -186,7 +188,7 @@ func convertReport(ctx context.Context, input string, dst destination, target dt
 		if fi, err := os.Stat(p); err == nil {
 			size = fi.Size()
 		}
-		tt.add("  "+p, groupDigits(uint64(size)))
+		tt.add("  "+shown(p), groupDigits(uint64(size)))
 	}
 	return writeStatus(ctx, tt.write(stdout, 0), stderr)
 }

@@ -41,16 +41,19 @@ func (d destination) abandon() {
 // directory named out.json, or a safetensors file with a .json name, and
 // "convert --max-shard-size 5GB in.safetensors out.safetensors" (sharded)
 // a directory named out.safetensors, which tools globbing *.safetensors
-// take for a file.
+// take for a file. An OUT written as a URL ("http://host/x.safetensors")
+// is refused too: convert would take it for a path.
 func checkOutName(out string, sharded bool) error {
 	base := filepath.Base(filepath.Clean(out))
 	lower := strings.ToLower(base)
 	switch {
+	case looksLikeURL(out):
+		return fmt.Errorf("OUT %q is a URL: convert writes local files; name a file (out.safetensors) or a directory (out/)", shown(out))
 	case strings.HasSuffix(lower, ".json"):
-		return fmt.Errorf("OUT %q ends in .json: convert writes a .safetensors file or a checkpoint directory, whose index it names itself; name the file (out.safetensors) or the directory (out/)", out)
+		return fmt.Errorf("OUT %q ends in .json: convert writes a .safetensors file or a checkpoint directory, whose index it names itself; name the file (out.safetensors) or the directory (out/)", shown(out))
 	case sharded && strings.HasSuffix(lower, ".safetensors") && len(base) > len(".safetensors"):
 		return fmt.Errorf("OUT %q ends in .safetensors, but --max-shard-size writes a checkpoint directory: give a directory (%s/)",
-			out, base[:len(base)-len(".safetensors")])
+			shown(out), base[:len(base)-len(".safetensors")])
 	}
 	return nil
 }

@@ -145,14 +145,15 @@ func openInput(ctx context.Context, e *env, name string, o inputOptions) (*input
 	return in, nil
 }
 
-// shown returns an input as the command prints it: a URL without its
-// user information, query or fragment, which may hold credentials
-// (httprange.Redact), anything else as given.
+// shown returns an input (or a path made from the arguments) as the
+// command prints it: a URL without its user information, query or
+// fragment, which may hold credentials (httprange.Redact); anything else
+// as given, but for URL-looking words (redact).
 func shown(input string) string {
 	if httprange.IsURL(input) {
 		return httprange.Redact(input)
 	}
-	return input
+	return redact(input)
 }
 
 // shardName returns the name of a checkpoint's shard f as its index names
@@ -191,7 +192,7 @@ func warnLeftovers(c *checkpoint.Checkpoint, stderr io.Writer) {
 			what = "a staging folder"
 		}
 		fmt.Fprintf(stderr, "stload: warning: %s: %s that an interrupted save left (%s), no part of the checkpoint; the next save to this directory removes it\n",
-			p, what, sizeText(diskUsage(p)))
+			shown(p), what, sizeText(diskUsage(p)))
 	}
 }
 

@@ -467,7 +467,7 @@ func (r *report) checkpointText(w io.Writer, input string, c *checkpoint.Checkpo
 	}
 	r.printf(w, "%s: checkpoint of %s, %s, %s parameters, %s of tensor data\n",
 		input, plural(len(files), "shard"), plural(x.all.tensors, "tensor"), groupDigits(x.all.elements), sizeText(x.all.bytes))
-	if index := c.Path(); index != input {
+	if index := shown(c.Path()); index != input {
 		r.printf(w, "index: %s\n", index)
 	}
 	for i, f := range files {

@@ -578,7 +578,7 @@ func noGPU() (why, hint string) {
 	if _, ok := device.LookupBackend(device.GPUBackend); ok || err == nil {
 		return "no GPU is visible", ""
 	}
-	return err.Error(), hintFor(err)
+	return redact(err.Error()), hintFor(err)
 }
 
 // cudaHint is the CLI's advice when a GPU is asked of a build without
@@ -607,7 +607,7 @@ func hintFor(err error) string {
 func writeTimeline(tl *device.Timeline, path string, asJSON bool, stderr io.Writer) error {
 	svg, err := tl.WriteFiles(path)
 	if err == nil && !asJSON {
-		fmt.Fprintf(stderr, "timeline: %s, %s\n%s", path, svg, tl.Summary())
+		fmt.Fprintf(stderr, "timeline: %s, %s\n%s", shown(path), shown(svg), tl.Summary())
 	}
 	return err
 }

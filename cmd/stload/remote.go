@@ -127,7 +127,7 @@ func (w *remoteWatch) announce(name string, total int64) {
 	if total >= 0 {
 		size = sizeText(total)
 	}
-	msg := fmt.Sprintf("stload: %s has no range support: downloading the whole file %s (%s) to %s", server, file, size, w.dir)
+	msg := fmt.Sprintf("stload: %s has no range support: downloading the whole file %s (%s) to %s", server, file, size, shown(w.dir))
 	if w.bar != nil {
 		w.bar.println(msg) // in the bar's place
 	} else {
@@ -135,7 +135,7 @@ func (w *remoteWatch) announce(name string, total int64) {
 	}
 	if avail, err := w.freeSpace(w.dir); err == nil && total > avail {
 		w.stop(fmt.Errorf("%s: not enough space to download %s: it needs %s (%s bytes), the file system of %s has %s free (--download-dir chooses another directory)",
-			name, file, sizeText(total), groupDigits(uint64(total)), w.dir, sizeText(avail)))
+			name, file, sizeText(total), groupDigits(uint64(total)), shown(w.dir), sizeText(avail)))
 	}
 }
 
