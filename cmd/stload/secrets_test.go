@@ -68,15 +68,6 @@ func TestNoSecrets(t *testing.T) {
 		{"load", "--copy", "--timeline", filepath.Join(tmp, "http://alice:hunter2@h/t.json?token=tok3n"), file},
 		{"inspect", "--download-dir", "s3://alice:hunter2@bucket/dl?X-Amz-Signature=s1gnature", on(noRanges, file)},
 	}
-	// Usage errors that repeat an argument.
-	usage := [][]string{
-		{"convert", tinyLlamaPath, "http://alice:s3cretPW@h/x.safetensors?token=TOKSECRET"},
-		{"convert", tinyLlamaPath, "HTTP://alice:s3cretPW@h/x.json?token=TOKSECRET"},
-		{"convert", "--max-shard-size", "1MB", tinyLlamaPath, "s3://alice:hunter2@bucket/e5.safetensors?X-Amz-Signature=s1gnature"},
-		{"load", "--timeout", "http://alice:hunter2@h/?token=tok3n", file},
-		{"load", "--map", "x=http://alice:hunter2@h/?token=tok3n", file},
-		{"http://alice:hunter2@h/?token=tok3n"},
-	}
 	var all strings.Builder // everything printed, to check the new lines were
 	for _, term := range []bool{false, true} {
 		for _, args := range commands {
@@ -87,7 +78,7 @@ func TestNoSecrets(t *testing.T) {
 			}
 			noSecret(t, args, r, secrets)
 		}
-		for _, args := range usage {
+		for _, args := range usageLeaks(file) {
 			r := stloadOn(t, tty(term), args...)
 			if r.code != exitUsage {
 				t.Errorf("%q: %v", args, r)
@@ -128,5 +119,18 @@ func noSecretsOnFullDisk(t *testing.T, secrets []string, file, dl string) {
 			t.Errorf("%q: %v", args, r)
 		}
 		noSecret(t, args, r, secrets)
+	}
+}
+
+// usageLeaks returns command lines whose usage errors repeat an argument
+// that holds credentials, with file the URL of a file to read.
+func usageLeaks(file string) [][]string {
+	return [][]string{
+		{"convert", tinyLlamaPath, "http://alice:s3cretPW@h/x.safetensors?token=TOKSECRET"},
+		{"convert", tinyLlamaPath, "HTTP://alice:s3cretPW@h/x.json?token=TOKSECRET"},
+		{"convert", "--max-shard-size", "1MB", tinyLlamaPath, "s3://alice:hunter2@bucket/e5.safetensors?X-Amz-Signature=s1gnature"},
+		{"load", "--timeout", "http://alice:hunter2@h/?token=tok3n", file},
+		{"load", "--map", "x=http://alice:hunter2@h/?token=tok3n", file},
+		{"http://alice:hunter2@h/?token=tok3n"},
 	}
 }
