@@ -103,19 +103,19 @@ func unitSize(unit string) (int64, bool) {
 
 // sizeText formats a byte count for people in decimal units with one
 // decimal: "512 B", "213.6 kB", "3.2 GB".
-func sizeText(n int64) string {
+func sizeText(n int64) string { return string(appendSizeText(nil, n)) }
+
+// appendSizeText appends sizeText(n) to b.
+func appendSizeText(b []byte, n int64) []byte {
 	if n < 1000 {
-		return fmt.Sprintf("%d B", n)
+		return append(strconv.AppendInt(b, n, 10), " B"...)
 	}
-	units := []string{"kB", "MB", "GB", "TB", "PB", "EB"}
-	v := float64(n)
-	for i, u := range units {
-		v /= 1000
-		if v < 999.95 || i == len(units)-1 {
-			return fmt.Sprintf("%.1f %s", v, u)
-		}
+	units := [...]string{"kB", "MB", "GB", "TB", "PB", "EB"}
+	v, u := float64(n)/1000, 0
+	for v >= 999.95 && u < len(units)-1 {
+		v, u = v/1000, u+1
 	}
-	panic("unreachable")
+	return append(append(strconv.AppendFloat(b, v, 'f', 1, 64), ' '), units[u]...)
 }
 
 // countFlag is a flag.Value holding a positive count; 0 means "not set,
