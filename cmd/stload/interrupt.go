@@ -29,7 +29,10 @@ const sameInterrupt = 500 * time.Millisecond
 // cancels, so that the command stops, cleans up (temporary files
 // removed, device memory freed) and exits 128+signal: 130 for Ctrl-C. A
 // second signal, sameInterrupt or more after the first, exits at once.
-// stop restores the default handling.
+// stop ends the watch, for a process about to exit: the signals stay
+// caught, so that the second of a pair delivered twice, arriving as the
+// command returns, cannot kill the process with another status than the
+// command's (130).
 func interruptContext(stderr io.Writer) (ctx context.Context, stop func()) {
 	ctx, cancel := context.WithCancelCause(context.Background())
 	sigs := make(chan os.Signal, 2)
@@ -58,7 +61,6 @@ func interruptContext(stderr io.Writer) (ctx context.Context, stop func()) {
 		}
 	}()
 	return ctx, func() {
-		signal.Stop(sigs)
 		close(done)
 		cancel(nil)
 	}
