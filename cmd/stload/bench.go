@@ -43,7 +43,8 @@ there is none next to stload nor on PATH. From a source tree:
 // runBench runs stbench with the arguments after "bench". "bench",
 // "bench -h" and, without stbench, any help request print stload's help
 // of it.
-func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+func runBench(ctx context.Context, e *env, args []string) int {
+	stdout, stderr := e.stdout, e.stderr
 	exe, _ := os.Executable()
 	path, err := findStbench(filepath.Dir(exe))
 	help := len(args) == 1 && isHelpArg(args[0])

@@ -378,7 +378,7 @@ func TestShardName(t *testing.T) {
 	index := shardTiny(t, dir)
 	srv := serve(t, dir)
 	for _, input := range []string{index, srv.URL + "/" + filepath.Base(index) + "?rev=main"} {
-		c, err := openInput(context.Background(), input, inputOptions{}, io.Discard)
+		c, err := openInput(context.Background(), newEnv(io.Discard, io.Discard), input, inputOptions{})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -393,5 +393,55 @@ func TestShardName(t *testing.T) {
 	}
 	if !bytes.Contains([]byte(inputHelp), []byte("URL")) {
 		t.Error("inputHelp does not mention URLs")
+	}
+}
+
+// TestLoneShard checks that every reading command warns, on stderr, when
+// its input is one shard of a checkpoint named by itself, local or
+// remote; that --json output is unchanged by it; and that a checkpoint
+// named whole, a one-shard checkpoint's shard and a file of any other
+// name get no warning.
+func TestLoneShard(t *testing.T) {
+	dir := t.TempDir()
+	shardTiny(t, dir)
+	shard := filepath.Join(dir, "model-00003-of-00003.safetensors")
+	url := serve(t, dir).URL + "/model-00003-of-00003.safetensors?token=s3cret"
+	only := filepath.Join(t.TempDir(), "model-00001-of-00001.safetensors")
+	copyFile(t, tinyLlamaPath, filepath.Dir(only))
+	if err := os.Rename(filepath.Join(filepath.Dir(only), filepath.Base(tinyLlamaPath)), only); err != nil {
+		t.Fatal(err)
+	}
+	warning := "stload: warning: model-00003-of-00003.safetensors is shard 3 of 3; give the directory or its index.json to load the whole checkpoint\n"
+	tests := []struct {
+		args []string
+		warn bool
+	}{
+		{[]string{"inspect", shard}, true},
+		{[]string{"inspect", "--json", shard}, true},
+		{[]string{"validate", shard}, true},
+		{[]string{"validate", "--json", shard, dir}, true},
+		{[]string{"load", shard}, true},
+		{[]string{"load", "--json", shard}, true},
+		{[]string{"dump", "--sha256", shard, "model.norm.weight"}, true},
+		{[]string{"convert", shard, filepath.Join(t.TempDir(), "part.safetensors")}, true},
+		{[]string{"inspect", url}, true},
+		{[]string{"validate", "--json", url}, true},
+		{[]string{"inspect", dir}, false},
+		{[]string{"validate", filepath.Join(dir, "model.safetensors.index.json")}, false},
+		{[]string{"inspect", only}, false},
+		{[]string{"inspect", tinyLlamaPath}, false},
+	}
+	for _, tc := range tests {
+		r := stload(t, tc.args...)
+		want := ""
+		if tc.warn {
+			want = warning
+		}
+		if r.code != 0 || r.stderr != want {
+			t.Errorf("%q: %v\nwant stderr %q", tc.args, r, want)
+		}
+		if strings.Contains(r.stdout, "warning") || strings.Contains(r.stdout, "s3cret") {
+			t.Errorf("%q: stdout %q", tc.args, r.stdout)
+		}
 	}
 }

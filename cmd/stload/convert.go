@@ -45,9 +45,12 @@ The shards' __metadata__ is kept (for a checkpoint, the first shard's); a
 new index gets {"total_size": N} as transformers writes it.
 
 OUT is checked before anything is read or written:
+  - OUT written as a URL (http://, s3://, ...) is refused: convert writes
+    local files.
   - OUT ending in ".json" is refused: convert writes a .safetensors file or
     a checkpoint directory (whose index it names itself); name the file
-    (out.safetensors) or the directory (out/).
+    (out.safetensors) or the directory (out/). With --max-shard-size, so
+    is OUT ending in ".safetensors": the output is a directory (out/).
   - When one file is written and OUT is an existing directory, or ends in
     "/" (it is then created if need be), the file goes into it under the
     input file's name, as cp does: convert a.safetensors dir/ writes
@@ -97,7 +100,8 @@ Interrupting (Ctrl-C) removes the temporary output and exits 130.
 
 func init() { convertCmd.run = runConvert }
 
-func runConvert(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+func runConvert(ctx context.Context, e *env, args []string) int {
+	stdout, stderr := e.stdout, e.stderr
 	var to string
 	var in inputOptions
 	var maxShard sizeFlag
@@ -111,7 +115,7 @@ func runConvert(ctx context.Context, args []string, stdout, stderr io.Writer) in
 	}
 	target, err := parseTarget(to)
 	if err == nil {
-		err = checkOutName(pos[1])
+		err = checkOutName(pos[1], maxShard.set)
 	}
 	if err != nil {
 		return usageError(convertCmd, err, stdout, stderr)
@@ -119,7 +123,7 @@ func runConvert(ctx context.Context, args []string, stdout, stderr io.Writer) in
 	if err := checkOutParent(pos[1]); err != nil {
 		return failure(ctx, err, false, stdout, stderr)
 	}
-	c, err := openInput(ctx, pos[0], in, stderr)
+	c, err := openInput(ctx, e, pos[0], in)
 	if err != nil {
 		return failure(ctx, err, false, stdout, stderr)
 	}
@@ -129,11 +133,11 @@ func runConvert(ctx context.Context, args []string, stdout, stderr io.Writer) in
 	if err != nil {
 		return failure(ctx, err, false, stdout, stderr)
 	}
-	dst, err := resolveOut(c.Checkpoint, pos[1], sharded, st.bytes)
+	dst, err := resolveOut(e, c.Checkpoint, pos[1], sharded, st.bytes)
 	if err != nil {
 		return failure(ctx, err, false, stdout, stderr)
 	}
-	bar := newProgress(stderr, false)
+	bar := e.progress(stderr, false)
 	var written []string
 	switch {
 	case maxShard.set:
@@ -156,7 +160,7 @@ func convertReport(ctx context.Context, input string, dst destination, target dt
 	}
 	if err != nil && (errors.Is(err, context.Canceled) || ctx.Err() != nil) {
 		// An interrupt closes the input too, which can fail a read first.
-		fmt.Fprintf(stderr, "stload convert: %s -> %s: interrupted; %s was not written\n", shown(input), dst.path, dst.path)
+		fmt.Fprintf(stderr, "stload convert: %s -> %s: interrupted; %s was not written\n", shown(input), shown(dst.path), shown(dst.path))
 		return exitFail
 	}
 	if err != nil {
@@ -168,7 +172,7 @@ func convertReport(ctx context.Context, input string, dst destination, target dt
 			st.bytes += fi.Size()
 		}
 	}
-	fmt.Fprintf(stdout, "%s -> %s: %s", shown(input), dst.path, plural(st.tensors, "tensor"))
+	fmt.Fprintf(stdout, "%s -> %s: %s", shown(input), shown(dst.path), plural(st.tensors, "tensor"))
 	if target != dtype.Invalid {
 		fmt.Fprintf(stdout, " (%d converted to %v)", st.converted, target)
 	}
@@ -184,7 +188,7 @@ func convertReport(ctx context.Context, input string, dst destination, target dt
 		if fi, err := os.Stat(p); err == nil {
 			size = fi.Size()
 		}
-		tt.add("  "+p, groupDigits(uint64(size)))
+		tt.add("  "+shown(p), groupDigits(uint64(size)))
 	}
 	return writeStatus(ctx, tt.write(stdout, 0), stderr)
 }

@@ -7,6 +7,7 @@ import (
 	"os"
 	"path"
 	"path/filepath"
+	"strconv"
 	"strings"
 
 	"github.com/stload/stload/loader/checkpoint"
@@ -35,17 +36,24 @@ func (d destination) abandon() {
 	}
 }
 
-// freeSpace returns the bytes available to an unprivileged user on the
-// file system of dir (statfs), or an error where that is unknown. Tests
-// replace it.
-var freeSpace = diskFree
-
 // checkOutName refuses an OUT that convert would write as something other
 // than what its name says: "convert ckpt out.json" would otherwise make a
-// directory named out.json, or a safetensors file with a .json name.
-func checkOutName(out string) error {
-	if strings.HasSuffix(strings.ToLower(filepath.Base(filepath.Clean(out))), ".json") {
-		return fmt.Errorf("OUT %q ends in .json: convert writes a .safetensors file or a checkpoint directory, whose index it names itself; name the file (out.safetensors) or the directory (out/)", out)
+// directory named out.json, or a safetensors file with a .json name, and
+// "convert --max-shard-size 5GB in.safetensors out.safetensors" (sharded)
+// a directory named out.safetensors, which tools globbing *.safetensors
+// take for a file. An OUT written as a URL ("http://host/x.safetensors")
+// is refused too: convert would take it for a path.
+func checkOutName(out string, sharded bool) error {
+	base := filepath.Base(filepath.Clean(out))
+	lower := strings.ToLower(base)
+	switch {
+	case looksLikeURL(out):
+		return fmt.Errorf("OUT %q is a URL: convert writes local files; name a file (out.safetensors) or a directory (out/)", shown(out))
+	case strings.HasSuffix(lower, ".json"):
+		return fmt.Errorf("OUT %q ends in .json: convert writes a .safetensors file or a checkpoint directory, whose index it names itself; name the file (out.safetensors) or the directory (out/)", shown(out))
+	case sharded && strings.HasSuffix(lower, ".safetensors") && len(base) > len(".safetensors"):
+		return fmt.Errorf("OUT %q ends in .safetensors, but --max-shard-size writes a checkpoint directory: give a directory (%s/)",
+			shown(out), base[:len(base)-len(".safetensors")])
 	}
 	return nil
 }
@@ -83,7 +91,7 @@ func checkOutParent(out string) error {
 // is a directory (existing, or named with a trailing "/" and then created
 // here), the input's file name inside it. It refuses when the file system
 // lacks the room for the output: size tensor bytes plus the headers.
-func resolveOut(c *checkpoint.Checkpoint, out string, sharded bool, size int64) (destination, error) {
+func resolveOut(e *env, c *checkpoint.Checkpoint, out string, sharded bool, size int64) (destination, error) {
 	d := destination{path: filepath.Clean(out), sharded: sharded}
 	fi, err := os.Stat(out)
 	exists, isDir := err == nil, err == nil && fi.IsDir()
@@ -106,7 +114,7 @@ func resolveOut(c *checkpoint.Checkpoint, out string, sharded bool, size int64) 
 	for _, f := range c.Files() {
 		size += 8 + f.HeaderSize() // about the size of the new header
 	}
-	if avail, err := freeSpace(room); err == nil && avail < size {
+	if avail, err := e.freeSpace(room); err == nil && avail < size {
 		return d, fmt.Errorf("%s: not enough space: the output needs %s (%s bytes), the file system of %s has %s free",
 			out, sizeText(size), groupDigits(uint64(size)), room, sizeText(avail))
 	}
@@ -165,13 +173,27 @@ func shardsOf(file string) string {
 // isShardName reports whether name is that of a shard of a checkpoint
 // with this prefix: PREFIX-00001-of-00003.safetensors.
 func isShardName(name, prefix string) bool {
-	rest, ok := strings.CutPrefix(name, prefix+"-")
-	if !ok {
-		return false
+	p, _, _, ok := parseShardName(name)
+	return ok && p == prefix
+}
+
+// parseShardName splits the file name of a shard as transformers names
+// them, PREFIX-0000K-of-0000N.safetensors, into its prefix, K and N. The
+// checkpoint package has its own parser; this one is the command's, for
+// what it says about names (shardsOf, warnLoneShard).
+func parseShardName(name string) (prefix string, k, n int, ok bool) {
+	rest, ok := strings.CutSuffix(name, ".safetensors")
+	i := strings.LastIndex(rest, "-of-")
+	if !ok || i < 0 {
+		return "", 0, 0, false
 	}
-	k, rest, ok1 := strings.Cut(rest, "-of-")
-	n, ok2 := strings.CutSuffix(rest, ".safetensors")
-	return ok1 && ok2 && shardNumber(k) && shardNumber(n)
+	j := strings.LastIndex(rest[:i], "-")
+	if j < 0 || !shardNumber(rest[j+1:i]) || !shardNumber(rest[i+len("-of-"):]) {
+		return "", 0, 0, false
+	}
+	k, err1 := strconv.Atoi(rest[j+1 : i])
+	n, err2 := strconv.Atoi(rest[i+len("-of-"):])
+	return rest[:j], k, n, err1 == nil && err2 == nil
 }
 
 // shardNumber reports whether s is five or more decimal digits, as shard

@@ -70,6 +70,50 @@ func TestConvertDestinations(t *testing.T) {
 	assertNoTemp(t, tmp)
 }
 
+// TestConvertShardedOutName checks that --max-shard-size refuses an OUT
+// named like a file (.safetensors, any case), which would otherwise become
+// a directory of shards of that name, and creates nothing; a directory
+// name is fine, and so is a .safetensors OUT for one file (a merge).
+func TestConvertShardedOutName(t *testing.T) {
+	tmp := t.TempDir()
+	index := shardTiny(t, filepath.Join(tmp, "ckpt"))
+	tests := []struct {
+		name string
+		args []string
+		out  string // relative to tmp
+		want string // "" for success, else the error's text
+	}{
+		{"file", []string{"--max-shard-size", "100kB", tinyLlamaPath}, "e5.safetensors", `OUT "` + tmp + `/e5.safetensors" ends in .safetensors, but --max-shard-size writes a checkpoint directory: give a directory (e5/)`},
+		{"upper case", []string{"--max-shard-size", "100MB", tinyLlamaPath}, "E5.SafeTensors", "give a directory (E5/)"},
+		{"checkpoint", []string{"--max-shard-size", "100kB", index}, "re.safetensors", "give a directory (re/)"},
+		{"trailing slash", []string{"--max-shard-size", "100kB", tinyLlamaPath}, "d.safetensors/", "give a directory (d/)"},
+		{"directory", []string{"--max-shard-size", "100kB", tinyLlamaPath}, "e5", ""},
+		{"merge", []string{index}, "merged.safetensors", ""},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			out := filepath.Join(tmp, tc.out)
+			if strings.HasSuffix(tc.out, "/") {
+				out += "/"
+			}
+			r := stload(t, append(append([]string{"convert"}, tc.args...), out)...)
+			if tc.want == "" {
+				if r.code != 0 {
+					t.Fatal(r)
+				}
+				return
+			}
+			if r.code != exitUsage || !strings.Contains(r.stderr, tc.want) {
+				t.Errorf("%v\nwant stderr with %q", r, tc.want)
+			}
+			checkUsageError(t, r)
+			if _, err := os.Stat(out); err == nil {
+				t.Errorf("created %s", out)
+			}
+		})
+	}
+}
+
 // TestConvertChecksBeforeReading gives convert a remote input and an
 // unusable OUT: the error comes before a single request.
 func TestConvertChecksBeforeReading(t *testing.T) {
@@ -104,12 +148,8 @@ func TestConvertChecksBeforeReading(t *testing.T) {
 // output needs: convert refuses, saying how much it needs and has, and
 // writes nothing.
 func TestConvertFreeSpace(t *testing.T) {
-	defer func(f func(string) (int64, error)) { freeSpace = f }(freeSpace)
 	var asked []string
-	freeSpace = func(dir string) (int64, error) {
-		asked = append(asked, dir)
-		return 150_000, nil
-	}
+	full := room(150_000, func(dir string) { asked = append(asked, dir) })
 	tmp := t.TempDir()
 	for _, args := range [][]string{
 		{tinyLlamaPath, filepath.Join(tmp, "one.safetensors")},
@@ -118,7 +158,7 @@ func TestConvertFreeSpace(t *testing.T) {
 		{tinyLlamaPath, filepath.Join(tmp, "newdir") + "/"},
 	} {
 		asked = nil
-		r := stload(t, append([]string{"convert"}, args...)...)
+		r := stloadOn(t, full, append([]string{"convert"}, args...)...)
 		if r.code != 1 || !strings.Contains(r.stderr, "not enough space: the output needs ") ||
 			!strings.Contains(r.stderr, " bytes), the file system of "+tmp+" has 150.0 kB free") {
 			t.Errorf("%q: %v", args, r)
@@ -131,8 +171,30 @@ func TestConvertFreeSpace(t *testing.T) {
 		t.Errorf("left %v", entries)
 	}
 	// Enough room: converted.
-	freeSpace = func(string) (int64, error) { return 300_000, nil }
-	if r := stload(t, "convert", tinyLlamaPath, filepath.Join(tmp, "one.safetensors")); r.code != 0 {
+	if r := stloadOn(t, room(300_000, nil), "convert", tinyLlamaPath, filepath.Join(tmp, "one.safetensors")); r.code != 0 {
 		t.Error(r)
+	}
+}
+
+func TestParseShardName(t *testing.T) {
+	for _, tc := range []struct {
+		name   string
+		prefix string
+		k, n   int
+		ok     bool
+	}{
+		{"model-00003-of-00005.safetensors", "model", 3, 5, true},
+		{"my-model-00001-of-00002.safetensors", "my-model", 1, 2, true},
+		{"model-000001-of-100000.safetensors", "model", 1, 100000, true},
+		{"model-0003-of-0005.safetensors", "", 0, 0, false},
+		{"model-00003-of-00005.safetensors.index.json", "", 0, 0, false},
+		{"model-x0003-of-00005.safetensors", "", 0, 0, false},
+		{"00003-of-00005.safetensors", "", 0, 0, false},
+		{"model.safetensors", "", 0, 0, false},
+	} {
+		prefix, k, n, ok := parseShardName(tc.name)
+		if prefix != tc.prefix || k != tc.k || n != tc.n || ok != tc.ok {
+			t.Errorf("parseShardName(%q) = %q, %d, %d, %v; want %q, %d, %d, %v", tc.name, prefix, k, n, ok, tc.prefix, tc.k, tc.n, tc.ok)
+		}
 	}
 }

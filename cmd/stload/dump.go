@@ -4,7 +4,6 @@ import (
 	"bufio"
 	"context"
 	"errors"
-	"io"
 
 	"github.com/stload/stload/dtype"
 	"github.com/stload/stload/loader"
@@ -70,7 +69,8 @@ type dumpSHA struct {
 	SHA256 string   `json:"sha256"`
 }
 
-func runDump(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+func runDump(ctx context.Context, e *env, args []string) int {
+	stdout, stderr := e.stdout, e.stderr
 	var (
 		spec                     string
 		raw, values, asJSON, sha bool
@@ -95,7 +95,7 @@ func runDump(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	}
 	jsonErrors := asJSON || sha
 
-	c, err := openInput(ctx, pos[0], in, stderr)
+	c, err := openInput(ctx, e, pos[0], in)
 	if err != nil {
 		return failure(ctx, err, jsonErrors, stdout, stderr)
 	}
@@ -117,7 +117,7 @@ func runDump(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		sel := newSelection(f, dt, s)
 		defer sel.close()
 		return writeStatus(ctx, sel.writeJSON(stdout), stderr)
-	case values || !raw && terminal(stdout):
+	case values || !raw && e.terminal(stdout):
 		sel := newSelection(f, dt, s)
 		defer sel.close()
 		return writeStatus(ctx, sel.writeRepr(stdout), stderr)

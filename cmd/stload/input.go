@@ -8,6 +8,7 @@ import (
 	"io/fs"
 	"net/http"
 	"os"
+	"path"
 	"path/filepath"
 	"strings"
 
@@ -74,7 +75,8 @@ const inputHelp = `INPUT is any of:
              fetched); a file whose server does not support ranges is
              downloaded whole first (see --download-dir)
 A checkpoint is validated whole: the index, every shard, and that
-weight_map matches the shards' headers.
+weight_map matches the shards' headers. One shard named by itself
+(model-00003-of-00005.safetensors) is read as a file, with a warning.
 ` + remoteHelp
 
 // input is an open input: the checkpoint, and the client that reads it
@@ -102,20 +104,22 @@ func (in *input) Close() error {
 // ctx bounds the opening, and the checkpoint's reads: cancelling it closes
 // the checkpoint, which aborts the requests of a remote one. The caller
 // closes it too.
-func openInput(ctx context.Context, name string, o inputOptions, stderr io.Writer) (*input, error) {
+func openInput(ctx context.Context, e *env, name string, o inputOptions) (*input, error) {
+	stderr := e.stderr
 	if !httprange.IsURL(name) {
 		c, err := checkpoint.Open(ctx, name, o.options()...)
 		if err != nil {
 			return nil, err
 		}
 		warnLeftovers(c, stderr)
+		warnLoneShard(c, stderr)
 		context.AfterFunc(ctx, func() { c.Close() })
 		return &input{Checkpoint: c}, nil
 	}
 	opening, stop := context.WithCancelCause(ctx)
 	defer stop(nil)
-	w := &remoteWatch{stderr: stderr, bar: newProgress(stderr, o.noProgress), dir: o.downloads(), stop: stop,
-		seen: map[string]bool{}, downloads: map[string]*[2]int64{}}
+	w := &remoteWatch{stderr: stderr, bar: e.progress(stderr, o.noProgress), dir: o.downloads(), stop: stop,
+		freeSpace: e.freeSpace, seen: map[string]bool{}, downloads: map[string]*[2]int64{}}
 	client := newRemoteClient(w)
 	opts := append(o.options(), checkpoint.WithHTTPOptions(httprange.WithClient(client)),
 		checkpoint.WithDownloadFallback(w.dir), checkpoint.WithDownloadProgress(w.progress))
@@ -135,19 +139,21 @@ func openInput(ctx context.Context, name string, o inputOptions, stderr io.Write
 	}
 	w.warn()
 	warnLeftovers(c, stderr)
+	warnLoneShard(c, stderr)
 	in := &input{Checkpoint: c, client: client}
 	context.AfterFunc(ctx, func() { in.Close() })
 	return in, nil
 }
 
-// shown returns an input as the command prints it: a URL without its
-// user information, query or fragment, which may hold credentials
-// (httprange.Redact), anything else as given.
+// shown returns an input (or a path made from the arguments) as the
+// command prints it: a URL without its user information, query or
+// fragment, which may hold credentials (httprange.Redact); anything else
+// as given, but for URL-looking words (redact).
 func shown(input string) string {
 	if httprange.IsURL(input) {
 		return httprange.Redact(input)
 	}
-	return input
+	return redact(input)
 }
 
 // shardName returns the name of a checkpoint's shard f as its index names
@@ -186,7 +192,25 @@ func warnLeftovers(c *checkpoint.Checkpoint, stderr io.Writer) {
 			what = "a staging folder"
 		}
 		fmt.Fprintf(stderr, "stload: warning: %s: %s that an interrupted save left (%s), no part of the checkpoint; the next save to this directory removes it\n",
-			p, what, sizeText(diskUsage(p)))
+			shown(p), what, sizeText(diskUsage(p)))
+	}
+}
+
+// warnLoneShard says when the input is one shard of a checkpoint, named
+// by itself (model-00003-of-00005.safetensors): valid on its own, so
+// nothing else would tell the user that they have a part of the model.
+func warnLoneShard(c *checkpoint.Checkpoint, stderr io.Writer) {
+	f := single(c)
+	if f == nil {
+		return
+	}
+	name := filepath.Base(f.Name())
+	if httprange.IsURL(f.Name()) {
+		u, _, _ := strings.Cut(f.Name(), "?")
+		name = path.Base(u)
+	}
+	if _, k, n, ok := parseShardName(name); ok && n > 1 {
+		fmt.Fprintf(stderr, "stload: warning: %s is shard %d of %d; give the directory or its index.json to load the whole checkpoint\n", name, k, n)
 	}
 }
 

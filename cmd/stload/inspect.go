@@ -28,17 +28,21 @@ var inspectCmd = &command{
 	usage: `Usage: stload inspect [--json] [--sha256] [--wide] [--lenient] INPUT
 
 Inspect validates INPUT and prints its tensors in file-offset order (ties by
-name) as a table of name, dtype, shape, size in bytes and data offsets,
-then the totals per dtype, the parameter count and the metadata. For a
+name) as a table of name, dtype, shape and size (with --wide: exact bytes
+and data offsets), then the totals per dtype, the parameter count and the
+metadata. For a
 sharded checkpoint it prints a summary of the whole, each shard's tensors
 under a line naming the shard, the totals over all shards, the index's
 metadata and the shards' metadata.
 
-The tables fit 80 columns: a tensor name too long for that loses its
-middle to "…" (--wide prints names whole). Sizes are in decimal units
-(kB, MB, GB: powers of 1000) with one decimal; byte and parameter counts
-have thousands separators; shapes and offsets are printed as the header
-writes them.
+The tables fit 80 columns: a tensor name too long for that loses its least
+telling parts to "…": leading components first ("model.", then
+"language_model."), then middle ones, keeping layer and expert numbers and
+the last components ("…layers.31…experts.7.w1.weight"); names that would
+then read the same are printed whole. --wide prints names whole, with
+exact bytes and offsets. Sizes are in decimal units (kB, MB, GB: powers of
+1000) with one decimal; byte and parameter counts have thousands
+separators; shapes and offsets are printed as the header writes them.
 
 ` + inputHelp + `
 Flags:
@@ -65,7 +69,8 @@ Flags:
              the tensor's row, or a "sha256" field in JSON. Reads every
              tensor, with a progress bar on standard error when it is a
              terminal.
-  --wide     do not shorten names to fit the tables in 80 columns.
+  --wide     do not shorten names to fit the tables in 80 columns, and
+             print each tensor's exact bytes and data offsets.
   --lenient  accept what the reference accepts and stload rejects by default:
              duplicate tensor names or metadata keys (the last one wins) and
              tensor entries written as positional arrays; for a checkpoint,
@@ -81,7 +86,8 @@ type inspectFlags struct {
 	in              inputOptions
 }
 
-func runInspect(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+func runInspect(ctx context.Context, e *env, args []string) int {
+	stdout, stderr := e.stdout, e.stderr
 	var fl inspectFlags
 	fs := newFlags(inspectCmd)
 	fs.BoolVar(&fl.json, "json", false, "")
@@ -92,14 +98,14 @@ func runInspect(ctx context.Context, args []string, stdout, stderr io.Writer) in
 	if !ok {
 		return code
 	}
-	c, err := openInput(ctx, pos[0], fl.in, stderr)
+	c, err := openInput(ctx, e, pos[0], fl.in)
 	if err != nil {
 		return failure(ctx, err, fl.json, stdout, stderr)
 	}
 	defer c.Close()
 	var sums [][][sha256.Size]byte // per file, per tensor
 	if fl.sha {
-		if sums, err = hashFiles(ctx, c.Files(), newProgress(stderr, false)); err != nil {
+		if sums, err = hashFiles(ctx, c.Files(), e.progress(stderr, false)); err != nil {
 			return failure(ctx, err, fl.json, stdout, stderr)
 		}
 	}
@@ -138,7 +144,11 @@ func hashFiles(ctx context.Context, files []*loader.File, bar *progressBar) ([][
 	stop := func() {}
 	if bar != nil {
 		draw()
-		stop = tick(progressInterval, draw)
+		ticker := tick(progressInterval, draw)
+		stop = func() {
+			ticker()
+			draw() // the end, with its rate, as convert's bar shows it
+		}
 	}
 	defer bar.done()
 	defer stop()
@@ -348,32 +358,44 @@ func (r *report) fileText(w io.Writer, input string, f *loader.File) {
 }
 
 // appendTensorRow appends the cells of a tensor's row in the tensor
-// table to the row l is building: name, dtype, shape, bytes, offsets.
-func appendTensorRow(l *layout, t loader.Tensor) {
-	l.row = append(l.row, displayName(t.Name)...)
+// table to the row l is building: name (as namer shows it), dtype,
+// shape, then its size, or with wide its exact bytes and offsets.
+func appendTensorRow(l *layout, t loader.Tensor, name string, wide bool) {
+	l.row = append(l.row, name...)
 	l.endCell()
 	l.row = append(l.row, t.DType.String()...)
 	l.endCell()
 	l.row = appendShape(l.row, t.Shape)
 	l.endCell()
+	if !wide {
+		l.row = appendSizeText(l.row, t.Len())
+		l.endCell()
+		return
+	}
 	l.row = appendGrouped(l.row, uint64(t.Len()))
 	l.endCell()
 	l.row = append(strconv.AppendInt(append(strconv.AppendInt(append(l.row, '['), t.Begin, 10), ", "...), t.End, 10), ']')
 	l.endCell()
 }
 
-// measureTensor widens l's columns to hold tensorRow(t), without making
-// the row's strings: a header of a million tensors is measured without a
+// measureTensor widens l's columns to hold t's row, without making the
+// row's strings: a header of a million tensors is measured without a
 // million rows of garbage.
-func measureTensor(l *layout, t loader.Tensor) {
+func measureTensor(l *layout, t loader.Tensor, wide bool) {
 	shape := 2 + max(0, 2*(len(t.Shape)-1))
 	for _, d := range t.Shape {
 		shape += digits(d)
 	}
-	n := digits(uint64(t.Len()))
 	l.widths[0] = max(l.widths[0], utf8.RuneCountInString(displayName(t.Name)))
 	l.widths[1] = max(l.widths[1], len(t.DType.String()))
 	l.widths[2] = max(l.widths[2], shape)
+	if !wide {
+		l.row = appendSizeText(l.row[:0], t.Len()) // l.row is free while measuring
+		l.widths[3] = max(l.widths[3], len(l.row))
+		l.row = l.row[:0]
+		return
+	}
+	n := digits(uint64(t.Len()))
 	l.widths[3] = max(l.widths[3], n+(n-1)/3)
 	l.widths[4] = max(l.widths[4], 4+digits(uint64(t.Begin))+digits(uint64(t.End)))
 }
@@ -387,17 +409,26 @@ func digits(n uint64) int {
 	return k
 }
 
-// tensorTable writes one row per tensor of f, the i-th file: name, dtype,
-// shape, bytes and offsets within the data section, each followed by a
-// line with its SHA-256 under --sha256. Names shrink to fit r.width.
+// tensorTable writes one row per tensor of f, the i-th file, each
+// followed by a line with its SHA-256 under --sha256. Within r.width
+// (80 columns) a row is name, dtype, shape and size, names shortened by
+// a namer; with --wide (r.width 0) it is name, dtype, shape, exact bytes
+// and offsets within the data section, names whole.
 func (r *report) tensorTable(w io.Writer, f *loader.File, i int) {
+	wide := r.width == 0
+	head := []string{"NAME", "DTYPE", "SHAPE", "SIZE"}
+	if wide {
+		head = []string{"NAME", "DTYPE", "SHAPE", "BYTES", "OFFSETS"}
+	}
 	l := layout{right: []bool{false, false, false, true, false}, shrink: 0}
-	head := []string{"NAME", "DTYPE", "SHAPE", "BYTES", "OFFSETS"}
 	l.measure(head...)
 	for _, t := range f.Tensors() {
-		measureTensor(&l, t)
+		measureTensor(&l, t, wide)
 	}
 	l.fit(r.width)
+	names := newNamer(f, l.widths[0])
+	l.widths[0] = max(len(head[0]), names.widest)
+	l.shrink = -1 // the namer shortens names, keeping them apart
 	if r.err == nil {
 		r.err = l.writeRow(w, head...)
 	}
@@ -406,7 +437,7 @@ func (r *report) tensorTable(w io.Writer, f *loader.File, i int) {
 		if r.err != nil {
 			return
 		}
-		appendTensorRow(&l, t)
+		appendTensorRow(&l, t, names.name(t.Name), wide)
 		r.err = l.endRow(w)
 		if r.sums != nil && r.err == nil {
 			_, r.err = w.Write(append(hex.AppendEncode(append(l.line[:0], "  sha256:"...), r.sums[i][k][:]), '\n'))
@@ -462,7 +493,7 @@ func (r *report) checkpointText(w io.Writer, input string, c *checkpoint.Checkpo
 	}
 	r.printf(w, "%s: checkpoint of %s, %s, %s parameters, %s of tensor data\n",
 		input, plural(len(files), "shard"), plural(x.all.tensors, "tensor"), groupDigits(x.all.elements), sizeText(x.all.bytes))
-	if index := c.Path(); index != input {
+	if index := shown(c.Path()); index != input {
 		r.printf(w, "index: %s\n", index)
 	}
 	for i, f := range files {

@@ -62,9 +62,23 @@ func exitCode(t *testing.T, cmd *exec.Cmd, done chan error, timeout time.Duratio
 }
 
 // TestInterrupt converts a remote file whose server stalls in the middle
-// of the tensor data, and sends stload SIGINT there: it exits 130 after
-// removing its temporary file, and OUT is not created.
+// of the tensor data, and interrupts stload there: with one SIGINT, and
+// with two back to back (as GNU timeout -s INT and some shells deliver
+// one), which are the same interrupt. Either way it exits 130 after
+// removing its staging folder, and OUT is not created.
 func TestInterrupt(t *testing.T) {
+	for _, tc := range []struct {
+		name    string
+		signals int
+	}{{"once", 1}, {"twice back to back", 2}} {
+		t.Run(tc.name, func(t *testing.T) { interruptConvert(t, tc.signals) })
+	}
+}
+
+// interruptConvert converts a remote file whose server stalls in the
+// tensor data, sends stload n SIGINTs a millisecond apart there, and
+// checks that stload cleaned up and exited 130.
+func interruptConvert(t *testing.T, n int) {
 	data := mustRead(t, tinyLlamaPath)
 	reading := make(chan struct{}, 1)
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -98,11 +112,18 @@ func TestInterrupt(t *testing.T) {
 	if entries, _ := os.ReadDir(dir); len(entries) != 1 || !strings.HasPrefix(entries[0].Name(), ".stload-shards-") {
 		t.Errorf("no staging folder while writing: %v", entries)
 	}
-	cmd.Process.Signal(os.Interrupt)
+	for i := range n {
+		if i > 0 {
+			// Far less than a person takes, and enough for the kernel to
+			// deliver each signal rather than merge them.
+			time.Sleep(time.Millisecond)
+		}
+		cmd.Process.Signal(os.Interrupt)
+	}
 	if code := exitCode(t, cmd, waitFor(cmd), 10*time.Second); code != 130 {
 		t.Errorf("exit %d, want 130; stderr: %s", code, stderr.String())
 	}
-	if !strings.Contains(stderr.String(), "interrupted; "+out+" was not written") {
+	if !strings.Contains(stderr.String(), "interrupted; "+out+" was not written") || strings.Contains(stderr.String(), "again") {
 		t.Errorf("stderr: %s", stderr.String())
 	}
 	if entries, _ := os.ReadDir(dir); len(entries) != 0 {
@@ -112,7 +133,9 @@ func TestInterrupt(t *testing.T) {
 
 // TestInterruptTwice dumps a large tensor to a pipe that nobody reads, so
 // that stload is stuck in a write no cancellation can end: the first
-// SIGINT cannot finish it, the second exits at once with 130.
+// interrupt (two SIGINTs back to back, one interrupt) cannot finish it;
+// a second one, deliberate (more than sameInterrupt later), exits at once
+// with 130.
 func TestInterruptTwice(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "big.safetensors")
 	big := map[string]loader.Data{"big": {DType: dtype.U8, Shape: []uint64{8 << 20}, Bytes: make([]byte, 8<<20)}}
@@ -135,10 +158,12 @@ func TestInterruptTwice(t *testing.T) {
 	}
 	done := waitFor(cmd)
 	cmd.Process.Signal(os.Interrupt)
+	time.Sleep(time.Millisecond)
+	cmd.Process.Signal(os.Interrupt)
 	select {
 	case <-done:
 		t.Fatalf("exited after the first interrupt while stuck in a write; stderr: %s", stderr.String())
-	case <-time.After(200 * time.Millisecond):
+	case <-time.After(sameInterrupt + 200*time.Millisecond):
 	}
 	cmd.Process.Signal(os.Interrupt)
 	if code := exitCode(t, cmd, done, 10*time.Second); code != 130 {

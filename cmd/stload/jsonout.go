@@ -32,18 +32,23 @@ func failure(ctx context.Context, err error, asJSON bool, stdout, stderr io.Writ
 		err = context.Cause(ctx)
 	}
 	if asJSON {
-		writeJSON(stdout, errorJSON{OK: false, Kind: loader.Kind(err), Error: err.Error()})
+		writeJSON(stdout, errorJSON{OK: false, Kind: loader.Kind(err), Error: redact(err.Error())})
 	} else {
 		io.WriteString(stderr, "stload: "+errorText(err)+"\n")
+		if h := hintFor(err); h != "" {
+			io.WriteString(stderr, h+"\n")
+		}
 	}
 	return exitFail
 }
 
 // errorText formats err for a person: the library's message (which names
 // the file, the tensor and the byte offset) and the kind. The caller puts
-// "stload: " (or "stload COMMAND: ") before it, once.
+// "stload: " (or "stload COMMAND: ") before it, once. The message goes
+// through redact: a path that looks like a URL, which the library does
+// not take for one, is in it as given.
 func errorText(err error) string {
-	return err.Error() + " [" + loader.Kind(err) + "]"
+	return redact(err.Error()) + " [" + loader.Kind(err) + "]"
 }
 
 // writeStatus turns the error of writing a command's output (a closed

@@ -35,7 +35,8 @@ host memory used for staging. The tensors are freed when load exits.
 Devices are written "cpu", "cuda" (cuda:0), "cuda:N", or a bare index "N"
 (cuda:N); a list separates names with commas ("cuda:0,cuda:1"). GPUs need a
 build with -tags cuda (see README); without it, naming one fails with an
-error that says so.
+error that says so, and a hint line with the command that installs the GPU
+build of stload.
 
 Placement. Each tensor is placed by the first --map or --shard rule, in the
 order given on the command line, whose PATTERN matches its whole name;
@@ -178,7 +179,8 @@ func (f ruleFlag) Set(s string) error {
 	return nil
 }
 
-func runLoad(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+func runLoad(ctx context.Context, e *env, args []string) int {
+	stdout, stderr := e.stdout, e.stderr
 	var fl loadFlags
 	pos, code, ok := parseCommand(loadCmd, fl.flagSet(), args, 1, 1, stdout, stderr)
 	if !ok {
@@ -197,7 +199,7 @@ func runLoad(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		}
 	}
 	start := time.Now()
-	c, err := openInput(ctx, pos[0], fl.in, stderr)
+	c, err := openInput(ctx, e, pos[0], fl.in)
 	if err != nil {
 		return failure(ctx, err, fl.json, stdout, stderr)
 	}
@@ -206,7 +208,7 @@ func runLoad(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	if fl.dry {
 		return dryRun(ctx, c, opts, fl.json, stdout, stderr)
 	}
-	r := &loadRun{fl: fl, input: shown(pos[0]), stdout: stdout, stderr: stderr}
+	r := &loadRun{env: e, fl: fl, input: shown(pos[0])}
 	return r.load(ctx, c, opened, opts)
 }
 
@@ -244,17 +246,18 @@ func dryRun(ctx context.Context, src device.Source, opts []device.Option, asJSON
 	return writeStatus(ctx, err, stderr)
 }
 
-// loadRun is one load of an open input: its flags, and where it reports.
+// loadRun is one load of an open input: its flags, and the env it
+// reports in.
 type loadRun struct {
-	fl             loadFlags
-	input          string // as the report names it (shown)
-	stdout, stderr io.Writer
+	*env
+	fl    loadFlags
+	input string // as the report names it (shown)
 }
 
 // load places the input's tensors, verifies them with --verify, and
 // prints the report.
 func (r *loadRun) load(ctx context.Context, c *input, opened time.Duration, opts []device.Option) int {
-	bar := newProgress(r.stderr, r.fl.json)
+	bar := r.progress(r.stderr, r.fl.json)
 	if bar != nil {
 		opts = append(opts, device.WithProgress(bar.update, progressInterval))
 	}
@@ -556,7 +559,11 @@ func (rep *loadJSON) writeNotes(bw *bufio.Writer) {
 		fmt.Fprintf(bw, "%s of CPU tensors are zero-copy views of the file's memory mapping (--copy reads them)\n", sizeText(views))
 	}
 	if rep.auto && rep.cpuOnly() {
-		fmt.Fprintf(bw, "--device auto chose the CPU: %s\n", noGPU())
+		why, hint := noGPU()
+		fmt.Fprintf(bw, "--device auto chose the CPU: %s\n", why)
+		if hint != "" {
+			bw.WriteString(hint + "\n")
+		}
 	}
 	if rep.Verified {
 		fmt.Fprintf(bw, "verify: ok, every tensor matches the file (%s)\n", durText(rep.verifyTime))
@@ -564,18 +571,35 @@ func (rep *loadJSON) writeNotes(bw *bufio.Writer) {
 }
 
 // noGPU says why --device auto found no GPU: none is visible, or the
-// build lacks the backend, and then what it lacks as the device package
-// says it (the cuda package's import, the cuda build tag).
-func noGPU() string {
+// build lacks the backend, and then the device package's error as it is,
+// and the CLI's hint (cudaHint), "" when it has none.
+func noGPU() (why, hint string) {
 	err := device.Check(device.GPU(0))
 	if _, ok := device.LookupBackend(device.GPUBackend); ok || err == nil {
-		return "no GPU is visible"
+		return "no GPU is visible", ""
 	}
+	return redact(err.Error()), hintFor(err)
+}
+
+// cudaHint is the CLI's advice when a GPU is asked of a build without
+// CUDA. The device package's error says what a program lacks (the cuda
+// import, the build tag), which a user of the command cannot add: they
+// need the other build of stload.
+const cudaHint = `hint: this stload was built without CUDA; install the GPU build: ` +
+	`go install -tags cuda github.com/stload/stload/cmd/stload@latest (needs the CUDA headers: see README, "Two builds")`
+
+// hintFor returns the line of advice the CLI adds under err, or "" when
+// the error says all there is: today, cudaHint for a CUDA device that
+// this build cannot open for want of the backend.
+func hintFor(err error) string {
 	var e *device.Error
-	if errors.As(err, &e) && e.Detail != "" {
-		return e.Detail
+	if cudaBuild || !errors.Is(err, device.ErrNoBackend) || !errors.As(err, &e) {
+		return ""
 	}
-	return err.Error()
+	if devs, perr := device.ParseDevices(e.Device); perr == nil && len(devs) == 1 && devs[0].Backend == device.GPUBackend {
+		return cudaHint
+	}
+	return ""
 }
 
 // writeTimeline writes tl as JSON to path and as SVG beside it, and
@@ -583,7 +607,7 @@ func noGPU() string {
 func writeTimeline(tl *device.Timeline, path string, asJSON bool, stderr io.Writer) error {
 	svg, err := tl.WriteFiles(path)
 	if err == nil && !asJSON {
-		fmt.Fprintf(stderr, "timeline: %s, %s\n%s", path, svg, tl.Summary())
+		fmt.Fprintf(stderr, "timeline: %s, %s\n%s", shown(path), shown(svg), tl.Summary())
 	}
 	return err
 }

@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"errors"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -279,19 +278,64 @@ func TestLoadHelpDefaults(t *testing.T) {
 }
 
 // TestLoadAutoNoBackend checks what load says when --device auto finds no
-// GPU backend in the build: the device package's explanation, which
-// names the import a program needs and the build tag.
+// GPU backend in the build: the device package's error as it is, and the
+// CLI's hint to install the GPU build of the command.
 func TestLoadAutoNoBackend(t *testing.T) {
 	if cudaBuild {
 		t.Skip("the cuda build has the backend")
 	}
 	r := stload(t, "load", tinyLlamaPath)
-	want := "\n--device auto chose the CPU: this build has no CUDA support: import _ \"github.com/stload/stload/cuda\" in the program and build it with -tags cuda\n"
+	err := device.Check(device.GPU(0))
+	want := "\n--device auto chose the CPU: " + err.Error() + "\n" + cudaHint + "\n"
 	if r.code != 0 || !strings.HasSuffix(r.stdout, want) {
 		t.Errorf("%v\nwant stdout ending %q", r, want)
 	}
-	var e *device.Error
-	if err := device.Check(device.GPU(0)); !errors.As(err, &e) || !strings.Contains(want, ": "+e.Detail+"\n") {
+	if !strings.Contains(err.Error(), "no CUDA support") {
 		t.Errorf("the device package says %v", err)
+	}
+}
+
+// TestLoadNoCUDAHint checks that a GPU asked of a build without CUDA
+// fails with the device package's error unedited, followed by the CLI's
+// hint (the GPU build of stload) on a line of its own; --json keeps its
+// one line, and other backends get no hint.
+func TestLoadNoCUDAHint(t *testing.T) {
+	if cudaBuild {
+		t.Skip("the cuda build has the backend")
+	}
+	tests := []struct {
+		name string
+		args []string
+		dev  device.Device // the device the error names
+		hint bool
+	}{
+		{"device", []string{"--device", "cuda:0"}, device.GPU(0), true},
+		{"bare index", []string{"--device", "1"}, device.GPU(1), true},
+		{"list", []string{"--device", "cpu,cuda:2"}, device.GPU(2), true},
+		{"map", []string{"--device", "cpu", "--map", "lm_head.weight=cuda:0"}, device.GPU(0), true},
+		{"shard", []string{"--shard", "lm_head.weight=0@cuda:0,cuda:1"}, device.GPU(0), true},
+		{"other backend", []string{"--device", "tpu:0"}, device.Device{Backend: "tpu"}, false},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			lib := device.Check(tc.dev)
+			if lib == nil {
+				t.Fatalf("%v opens", tc.dev)
+			}
+			want := "stload: " + lib.Error() + " [NoBackend]\n"
+			if tc.hint {
+				want += cudaHint + "\n"
+			}
+			r := stload(t, append(append([]string{"load"}, tc.args...), tinyLlamaPath)...)
+			if r.code != 1 || r.stdout != "" || r.stderr != want {
+				t.Errorf("%v\nwant stderr %q", r, want)
+			}
+			r = stload(t, append(append([]string{"load", "--json"}, tc.args...), tinyLlamaPath)...)
+			var got errorJSON
+			decodeLine(t, r.stdout, &got)
+			if r.code != 1 || r.stderr != "" || got.Kind != "NoBackend" || got.Error != lib.Error() {
+				t.Errorf("--json: %v", r)
+			}
+		})
 	}
 }

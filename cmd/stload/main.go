@@ -43,7 +43,7 @@ import (
 
 func main() {
 	ctx, stop := interruptContext(os.Stderr)
-	code := runContext(ctx, os.Args[1:], os.Stdout, os.Stderr)
+	code := runEnv(ctx, newEnv(os.Stdout, os.Stderr), os.Args[1:])
 	if n, ok := interruptStatus(ctx); ok {
 		code = n
 	}
@@ -64,7 +64,27 @@ type command struct {
 	summary  string // one line for the command list
 	synopsis string // one line (≤ 80 columns) for usage errors
 	usage    string // the full help text, starting with the synopsis
-	run      func(ctx context.Context, args []string, stdout, stderr io.Writer) int
+	run      func(ctx context.Context, e *env, args []string) int
+}
+
+// env is what a command runs with besides its arguments: where it writes,
+// and what it asks of the machine. The questions are functions so that
+// tests can answer them (a buffer that is a terminal, a full disk)
+// without package variables.
+type env struct {
+	stdout, stderr io.Writer
+	// terminal reports whether w is a terminal: where progress bars are
+	// drawn, dump writes values and validate says "ok".
+	terminal func(w io.Writer) bool
+	// freeSpace returns the bytes available to an unprivileged user on
+	// the file system of dir, or an error where that is unknown.
+	freeSpace func(dir string) (int64, error)
+}
+
+// newEnv returns the env of a command writing to stdout and stderr on
+// this machine.
+func newEnv(stdout, stderr io.Writer) *env {
+	return &env{stdout: stdout, stderr: stderr, terminal: isTerminal, freeSpace: diskFree}
 }
 
 // commands lists the subcommands in the order "stload help" shows them.
@@ -94,19 +114,20 @@ func lookup(name string) *command {
 // run is the whole program: it runs the command line args (without the
 // program name) and returns the exit status. Tests call it directly.
 func run(args []string, stdout, stderr io.Writer) int {
-	return runContext(context.Background(), args, stdout, stderr)
+	return runEnv(context.Background(), newEnv(stdout, stderr), args)
 }
 
-// runContext is run with a context that an interrupt cancels.
-func runContext(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+// runEnv is run with a context that an interrupt cancels, in env e.
+func runEnv(ctx context.Context, e *env, args []string) int {
+	stderr := e.stderr
 	if len(args) == 0 {
 		return mainUsageError(fmt.Errorf("missing command (%s)", commandNames()), stderr)
 	}
 	switch name := args[0]; name {
 	case "-h", "-help", "--help":
-		return helpCmd.run(ctx, args[1:], stdout, stderr)
+		return helpCmd.run(ctx, e, args[1:])
 	case "-version", "--version":
-		return versionCmd.run(ctx, args[1:], stdout, stderr)
+		return versionCmd.run(ctx, e, args[1:])
 	default:
 		c := lookup(name)
 		if c == nil {
@@ -115,7 +136,7 @@ func runContext(ctx context.Context, args []string, stdout, stderr io.Writer) in
 			}
 			return mainUsageError(fmt.Errorf("unknown command %q (%s)", name, commandNames()), stderr)
 		}
-		return c.run(ctx, args[1:], stdout, stderr)
+		return c.run(ctx, e, args[1:])
 	}
 }
 
@@ -131,7 +152,7 @@ func commandNames() string {
 // mainUsageError reports a command line without a usable command: the
 // error, the usage line and where to read more, on stderr.
 func mainUsageError(err error, stderr io.Writer) int {
-	fmt.Fprintf(stderr, "stload: %v\nusage: stload COMMAND [flags] ARGS...\nsee: stload help\n", err)
+	fmt.Fprintf(stderr, "stload: %s\nusage: stload COMMAND [flags] ARGS...\nsee: stload help\n", redact(err.Error()))
 	return exitUsage
 }
 
@@ -149,7 +170,8 @@ prints the same. Help goes to standard output and exits 0.
 
 func init() { helpCmd.run = runHelp }
 
-func runHelp(_ context.Context, args []string, stdout, stderr io.Writer) int {
+func runHelp(_ context.Context, e *env, args []string) int {
+	stdout, stderr := e.stdout, e.stderr
 	fs := newFlags(helpCmd)
 	pos, code, ok := parseCommand(helpCmd, fs, args, 0, 1, stdout, stderr)
 	if !ok {
@@ -189,8 +211,8 @@ Sizes are printed in decimal units with one decimal (1 kB = 1,000 bytes,
 1 GB = 1e9 bytes), as rates in GB/s are; exact byte counts and parameter
 counts have thousands separators.
 Exit status: 0 on success, 1 when a file is invalid or an operation fails,
-2 on a usage error, 130 when interrupted (Ctrl-C; a second Ctrl-C exits at
-once, without cleaning up).
+2 on a usage error, 130 when interrupted (Ctrl-C; a second Ctrl-C, half a
+second or more after the first, exits at once, without cleaning up).
 `)
 	return b.String()
 }

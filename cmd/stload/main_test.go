@@ -3,10 +3,12 @@ package main
 import (
 	"bufio"
 	"bytes"
+	"context"
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
 	"flag"
+	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -30,6 +32,13 @@ type result struct {
 // panic fails the test.
 func stload(t *testing.T, args ...string) result {
 	t.Helper()
+	return stloadOn(t, nil, args...)
+}
+
+// stloadOn is stload in an env that set changes (nil: none), to answer
+// for the machine: terminals (tty), free space (room).
+func stloadOn(t *testing.T, set func(*env), args ...string) result {
+	t.Helper()
 	var out, errb bytes.Buffer
 	code := func() (code int) {
 		defer func() {
@@ -37,9 +46,36 @@ func stload(t *testing.T, args ...string) result {
 				t.Fatalf("stload %q panicked: %v", args, r)
 			}
 		}()
-		return run(args, &out, &errb)
+		return runOn(set, args, &out, &errb)
 	}()
 	return result{code, out.String(), errb.String()}
+}
+
+// runOn is run in an env that set changes (nil: none).
+func runOn(set func(*env), args []string, stdout, stderr io.Writer) int {
+	e := newEnv(stdout, stderr)
+	if set != nil {
+		set(e)
+	}
+	return runEnv(context.Background(), e, args)
+}
+
+// tty makes every writer a terminal when yes is set, none otherwise.
+func tty(yes bool) func(*env) {
+	return func(e *env) { e.terminal = func(io.Writer) bool { return yes } }
+}
+
+// room makes every file system report free bytes, asking ask (when not
+// nil) about each directory first.
+func room(free int64, ask func(dir string)) func(*env) {
+	return func(e *env) {
+		e.freeSpace = func(dir string) (int64, error) {
+			if ask != nil {
+				ask(dir)
+			}
+			return free, nil
+		}
+	}
 }
 
 func (r result) String() string {

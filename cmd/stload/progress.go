@@ -11,14 +11,9 @@ import (
 // progressInterval is how often a progress bar is redrawn at most.
 const progressInterval = 100 * time.Millisecond
 
-// terminal reports whether w is a terminal: where progress bars are
-// drawn, dump writes values and validate says "ok". It is isTerminal;
-// tests replace it to see what a terminal gets in a buffer.
-var terminal = isTerminal
-
 // progressBar draws one line of progress on a terminal:
 //
-//	[=========>          ]  1.2/3.4 GB  5.6 GB/s  ETA 0:02
+//	[=========>          ]  1.2/3.4 GB  5.61 GB/s  ETA 0:02
 //
 // redrawn in place with a carriage return, and erased by done. Its
 // methods may be called from any goroutine.
@@ -32,11 +27,11 @@ type progressBar struct {
 	ended bool // done was called: draw nothing more
 }
 
-// newProgress returns a bar drawing on w when w is a terminal and quiet is
+// progress returns a bar drawing on w when w is a terminal and quiet is
 // false, else nil. A nil *progressBar draws nothing, so callers need not
 // check.
-func newProgress(w io.Writer, quiet bool) *progressBar {
-	if quiet || !terminal(w) {
+func (e *env) progress(w io.Writer, quiet bool) *progressBar {
+	if quiet || !e.terminal(w) {
 		return nil
 	}
 	return &progressBar{w: w, start: time.Now(), now: time.Now}
@@ -134,8 +129,8 @@ func (p *progressBar) line(done, total int64, elapsed time.Duration) string {
 	fmt.Fprintf(&b, "%.1f/%.1f %s", float64(done)/div, float64(total)/div, unit)
 	if s := elapsed.Seconds(); s > 0 && done > 0 {
 		rate := float64(done) / s
-		ru, rd := decimalUnit(int64(rate))
-		fmt.Fprintf(&b, "  %.1f %s/s", rate/rd, ru)
+		// GB/s whatever the size, as the load report prints rates.
+		b.WriteString("  " + rateText(rate/1e9) + " GB/s")
 		if done < total {
 			b.WriteString("  ETA " + clock(time.Duration(float64(total-done)/rate*float64(time.Second))))
 		}

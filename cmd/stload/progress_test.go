@@ -5,6 +5,7 @@ import (
 	"crypto/rand"
 	"io"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"sync"
 	"testing"
@@ -22,18 +23,46 @@ func TestProgressLine(t *testing.T) {
 		elapsed     time.Duration
 		want        string
 	}{
-		{1.2e9, 3.4e9, 2 * time.Second, "[========>               ]  1.2/3.4 GB  600.0 MB/s  ETA 0:04"},
+		{1.2e9, 3.4e9, 2 * time.Second, "[========>               ]  1.2/3.4 GB  0.60 GB/s  ETA 0:04"},
 		{0, 3.4e9, time.Second, "[>                       ]  0.0/3.4 GB"},
-		{5.6e9, 5.6e9, time.Second, "[========================]  5.6/5.6 GB  5.6 GB/s"},
-		{7e9, 5.6e9, time.Second, "[========================]  5.6/5.6 GB  5.6 GB/s"},
-		{100e3, 213632, time.Millisecond, "[===========>            ]  100.0/213.6 kB  100.0 MB/s  ETA 0:01"},
-		{1e9, 9e12, 10 * time.Second, "[>                       ]  0.0/9.0 TB  100.0 MB/s  ETA 24:59:50"},
-		{10, 20, time.Second, "[============>           ]  10.0/20.0 B  10.0 B/s  ETA 0:01"},
+		{5.6e9, 5.6e9, time.Second, "[========================]  5.6/5.6 GB  5.60 GB/s"},
+		{7e9, 5.6e9, time.Second, "[========================]  5.6/5.6 GB  5.60 GB/s"},
+		{100e3, 213632, time.Millisecond, "[===========>            ]  100.0/213.6 kB  0.10 GB/s  ETA 0:01"},
+		{1e9, 9e12, 10 * time.Second, "[>                       ]  0.0/9.0 TB  0.10 GB/s  ETA 24:59:50"},
+		{31.2e9, 64e9, time.Second, "[===========>            ]  31.2/64.0 GB  31.2 GB/s  ETA 0:02"},
+		{10, 20, time.Second, "[============>           ]  10.0/20.0 B  0.000000010 GB/s  ETA 0:01"},
 	} {
 		if got := p.line(tc.done, tc.total, tc.elapsed); got != tc.want {
 			t.Errorf("line(%d, %d, %v)\n got %q\nwant %q", tc.done, tc.total, tc.elapsed, got, tc.want)
 		}
 	}
+}
+
+// TestRateText checks the one format of rates: GB/s with two or three
+// significant digits, a slow rate still more than zero.
+func TestRateText(t *testing.T) {
+	for _, tc := range []struct {
+		gbps float64
+		want string
+	}{
+		{0, "-"}, {-1, "-"}, {123.4, "123"}, {31.25, "31.2"}, {5.612, "5.61"}, {1, "1.00"},
+		{0.5234, "0.52"}, {0.05234, "0.052"}, {0.005234, "0.0052"}, {0.0001, "0.00010"},
+	} {
+		if got := rateText(tc.gbps); got != tc.want {
+			t.Errorf("rateText(%g) = %q, want %q", tc.gbps, got, tc.want)
+		}
+	}
+}
+
+// otherRates returns the rates in s that are not in GB/s ("600.0 MB/s").
+func otherRates(s string) []string {
+	var other []string
+	for _, m := range regexp.MustCompile(`[0-9.]+ ([A-Za-z]+)/s\b`).FindAllStringSubmatch(s, -1) {
+		if m[1] != "GB" {
+			other = append(other, m[0])
+		}
+	}
+	return other
 }
 
 // TestProgressDraw checks the redraw in place, the padding of a shorter
@@ -45,12 +74,12 @@ func TestProgressDraw(t *testing.T) {
 	p.update(0, 0) // nothing to copy: nothing drawn
 	p.update(1e6, 2e6)
 	first := b.String()
-	if first != "\r[============>           ]  1.0/2.0 MB  1.0 MB/s  ETA 0:01" {
+	if first != "\r[============>           ]  1.0/2.0 MB  0.0010 GB/s  ETA 0:01" {
 		t.Fatalf("first draw %q", first)
 	}
 	p.update(2e6, 2e6)
 	second := strings.TrimPrefix(b.String(), first)
-	if !strings.HasPrefix(second, "\r[========================]  2.0/2.0 MB  2.0 MB/s") || len(second) != len(first) {
+	if !strings.HasPrefix(second, "\r[========================]  2.0/2.0 MB  0.0020 GB/s") || len(second) != len(first) {
 		t.Errorf("second draw %q does not cover the first", second)
 	}
 	p.done()
@@ -91,7 +120,6 @@ func (s *syncBuffer) String() string {
 // standard error when it is a terminal, and are silent otherwise and
 // under --json.
 func TestProgressOnlyOnTerminal(t *testing.T) {
-	defer func(f func(io.Writer) bool) { terminal = f }(terminal)
 	dir := t.TempDir()
 	for _, tc := range []struct {
 		name     string
@@ -117,10 +145,9 @@ func TestProgressOnlyOnTerminal(t *testing.T) {
 		{"inspect", []string{"inspect", tinyLlamaPath}, true, false, ""},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			terminal = func(io.Writer) bool { return tc.terminal }
 			var out strings.Builder
 			var errb syncBuffer
-			if code := run(tc.args, &out, &errb); code != 0 {
+			if code := runOn(tty(tc.terminal), tc.args, &out, &errb); code != 0 {
 				t.Fatalf("exit %d: %s", code, errb.String())
 			}
 			got := errb.String()
@@ -132,6 +159,9 @@ func TestProgressOnlyOnTerminal(t *testing.T) {
 			}
 			if !strings.Contains(got, tc.also) {
 				t.Errorf("stderr %q lacks %q", got, tc.also)
+			}
+			if tc.bar && !strings.Contains(got, " GB/s") || otherRates(got) != nil {
+				t.Errorf("stderr %q: rates %q, want GB/s", got, otherRates(got))
 			}
 			if strings.Contains(out.String(), "\r") {
 				t.Errorf("a bar on stdout: %q", out.String())

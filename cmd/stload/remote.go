@@ -69,6 +69,8 @@ type remoteWatch struct {
 	bar    *progressBar
 	dir    string                  // where downloads go
 	stop   context.CancelCauseFunc // cancels the opening, for want of room
+	// freeSpace is env.freeSpace, for the room in dir.
+	freeSpace func(dir string) (int64, error)
 
 	mu          sync.Mutex
 	noValidator []string             // files served without a validator, in the order seen
@@ -125,15 +127,15 @@ func (w *remoteWatch) announce(name string, total int64) {
 	if total >= 0 {
 		size = sizeText(total)
 	}
-	msg := fmt.Sprintf("stload: %s has no range support: downloading the whole file %s (%s) to %s", server, file, size, w.dir)
+	msg := fmt.Sprintf("stload: %s has no range support: downloading the whole file %s (%s) to %s", server, file, size, shown(w.dir))
 	if w.bar != nil {
 		w.bar.println(msg) // in the bar's place
 	} else {
 		fmt.Fprintln(w.stderr, msg)
 	}
-	if avail, err := freeSpace(w.dir); err == nil && total > avail {
+	if avail, err := w.freeSpace(w.dir); err == nil && total > avail {
 		w.stop(fmt.Errorf("%s: not enough space to download %s: it needs %s (%s bytes), the file system of %s has %s free (--download-dir chooses another directory)",
-			name, file, sizeText(total), groupDigits(uint64(total)), w.dir, sizeText(avail)))
+			name, file, sizeText(total), groupDigits(uint64(total)), shown(w.dir), sizeText(avail)))
 	}
 }
 

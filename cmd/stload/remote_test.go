@@ -2,7 +2,6 @@ package main
 
 import (
 	"bytes"
-	"io"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -118,7 +117,6 @@ func TestRemoteNoRanges(t *testing.T) {
 // TestRemoteDownloadProgress checks that a download draws the progress
 // bar on a terminal, and only there.
 func TestRemoteDownloadProgress(t *testing.T) {
-	defer func(f func(io.Writer) bool) { terminal = f }(terminal)
 	src := t.TempDir()
 	copyFile(t, tinyLlamaPath, src)
 	file := serveNoRanges(t, src, nil).URL + "/tiny-llama.safetensors"
@@ -132,10 +130,9 @@ func TestRemoteDownloadProgress(t *testing.T) {
 		{[]string{"inspect", file}, false, false},
 		{[]string{"load", "--json", file}, true, false},
 	} {
-		terminal = func(io.Writer) bool { return tc.terminal }
 		var out strings.Builder
 		var errb syncBuffer
-		if code := run(append(tc.args, "--download-dir", t.TempDir()), &out, &errb); code != 0 {
+		if code := runOn(tty(tc.terminal), append(tc.args, "--download-dir", t.TempDir()), &out, &errb); code != 0 {
 			t.Fatalf("%q: exit %d: %s", tc.args, code, errb.String())
 		}
 		got := errb.String()
@@ -144,25 +141,27 @@ func TestRemoteDownloadProgress(t *testing.T) {
 		if !notice || bar != tc.bar {
 			t.Errorf("terminal=%v %q: stderr %q, want a bar: %v", tc.terminal, tc.args, got, tc.bar)
 		}
+		if tc.bar && !strings.Contains(got, " GB/s") || otherRates(got) != nil {
+			t.Errorf("%q: rates %q, want GB/s", tc.args, otherRates(got))
+		}
 	}
 }
 
 // TestRemoteDownloadNoRoom checks that a download that does not fit in
 // the download directory is refused before it is written.
 func TestRemoteDownloadNoRoom(t *testing.T) {
-	defer func(f func(string) (int64, error)) { freeSpace = f }(freeSpace)
-	freeSpace = func(string) (int64, error) { return 100_000, nil }
+	full := room(100_000, nil)
 	src := t.TempDir()
 	copyFile(t, tinyLlamaPath, src)
 	file := serveNoRanges(t, src, nil).URL + "/tiny-llama.safetensors"
 	dl := t.TempDir()
-	r := stload(t, "inspect", "--download-dir", dl, file)
+	r := stloadOn(t, full, "inspect", "--download-dir", dl, file)
 	want := "stload: " + file + ": not enough space to download tiny-llama.safetensors: it needs 215.8 kB (215,792 bytes), the file system of " +
 		dl + " has 100.0 kB free (--download-dir chooses another directory) [IoError]\n"
 	if r.code != 1 || !strings.HasSuffix(r.stderr, want) {
 		t.Errorf("%v\nwant stderr ending %q", r, want)
 	}
-	r = stload(t, "load", "--json", "--download-dir", dl, file)
+	r = stloadOn(t, full, "load", "--json", "--download-dir", dl, file)
 	var got validateJSON
 	decodeLine(t, r.stdout, &got)
 	if r.code != 1 || got.Kind != "IoError" || !strings.Contains(got.Error, "not enough space to download") {

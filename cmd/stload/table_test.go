@@ -65,7 +65,8 @@ func TestParseSize(t *testing.T) {
 }
 
 // TestInspectWidth inspects a file of long tensor names: at 80 columns
-// the names lose their middle, with --wide they are whole (golden file
+// the names lose their least telling components, with --wide they are
+// whole, with bytes and offsets (golden file
 // testdata/inspect_width.golden).
 func TestInspectWidth(t *testing.T) {
 	dir := t.TempDir()
@@ -93,8 +94,11 @@ func TestInspectWidth(t *testing.T) {
 				t.Errorf("%q: a line of %d columns: %q", args, n, line)
 			}
 		}
-		if wide != strings.Contains(r.stdout, "gate_up_proj.weight_scale_inv") {
+		if wide != strings.Contains(r.stdout, "model.language_model.layers.27.mixture_of_experts.experts.63.gate_up_proj.weight_scale_inv") {
 			t.Errorf("%q: names whole: %v", args, !wide)
+		}
+		if wide != strings.Contains(r.stdout, "OFFSETS") {
+			t.Errorf("%q: offsets: %v", args, wide)
 		}
 		out.WriteString("$ stload inspect " + strings.Join(args, " ") + "\n" + r.stdout + "\n")
 	}

@@ -103,19 +103,19 @@ func unitSize(unit string) (int64, bool) {
 
 // sizeText formats a byte count for people in decimal units with one
 // decimal: "512 B", "213.6 kB", "3.2 GB".
-func sizeText(n int64) string {
+func sizeText(n int64) string { return string(appendSizeText(nil, n)) }
+
+// appendSizeText appends sizeText(n) to b.
+func appendSizeText(b []byte, n int64) []byte {
 	if n < 1000 {
-		return fmt.Sprintf("%d B", n)
+		return append(strconv.AppendInt(b, n, 10), " B"...)
 	}
-	units := []string{"kB", "MB", "GB", "TB", "PB", "EB"}
-	v := float64(n)
-	for i, u := range units {
-		v /= 1000
-		if v < 999.95 || i == len(units)-1 {
-			return fmt.Sprintf("%.1f %s", v, u)
-		}
+	units := [...]string{"kB", "MB", "GB", "TB", "PB", "EB"}
+	v, u := float64(n)/1000, 0
+	for v >= 999.95 && u < len(units)-1 {
+		v, u = v/1000, u+1
 	}
-	panic("unreachable")
+	return append(append(strconv.AppendFloat(b, v, 'f', 1, 64), ' '), units[u]...)
 }
 
 // countFlag is a flag.Value holding a positive count; 0 means "not set,
@@ -152,15 +152,20 @@ func durText(d time.Duration) string {
 	return clock(d)
 }
 
-// rateText formats GB/s with precision that suits its size.
+// rateText formats a rate in GB/s, the unit of every rate stload
+// prints (the report, the progress bars), with two or three significant
+// digits: "31.2", "5.61", "0.52", "0.052", "0.0052" (a slow download
+// still reads as more than zero).
 func rateText(gbps float64) string {
 	switch {
-	case gbps <= 0:
+	case gbps <= 0 || math.IsNaN(gbps):
 		return "-"
-	case gbps < 0.1:
-		return fmt.Sprintf("%.3f", gbps)
-	case gbps < 10:
-		return fmt.Sprintf("%.2f", gbps)
+	case gbps >= 100:
+		return strconv.FormatFloat(gbps, 'f', 0, 64)
+	case gbps >= 10:
+		return strconv.FormatFloat(gbps, 'f', 1, 64)
+	case gbps >= 1:
+		return strconv.FormatFloat(gbps, 'f', 2, 64)
 	}
-	return fmt.Sprintf("%.1f", gbps)
+	return strconv.FormatFloat(gbps, 'f', 1-int(math.Floor(math.Log10(gbps))), 64)
 }

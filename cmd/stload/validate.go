@@ -4,7 +4,6 @@ import (
 	"bufio"
 	"context"
 	"fmt"
-	"io"
 
 	"github.com/stload/stload/loader"
 )
@@ -58,7 +57,8 @@ type validateJSON struct {
 	Error string `json:"error,omitempty"`
 }
 
-func runValidate(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+func runValidate(ctx context.Context, e *env, args []string) int {
+	stdout, stderr := e.stdout, e.stderr
 	var asJSON bool
 	var in inputOptions
 	fs := newFlags(validateCmd)
@@ -70,13 +70,13 @@ func runValidate(ctx context.Context, args []string, stdout, stderr io.Writer) i
 	}
 	bw := bufio.NewWriter(stdout)
 	status := exitOK
-	sayOK := terminal(stdout)
+	sayOK := e.terminal(stdout)
 	for _, file := range files {
 		if ctx.Err() != nil {
 			bw.Flush()
 			return failure(ctx, ctx.Err(), asJSON, stdout, stderr)
 		}
-		c, err := openInput(ctx, file, in, stderr)
+		c, err := openInput(ctx, e, file, in)
 		if err == nil {
 			c.Close()
 		} else {
@@ -86,9 +86,9 @@ func runValidate(ctx context.Context, args []string, stdout, stderr io.Writer) i
 		case asJSON && err == nil:
 			writeJSON(bw, validateJSON{File: name, OK: true})
 		case asJSON:
-			writeJSON(bw, validateJSON{File: name, OK: false, Kind: loader.Kind(err), Error: err.Error()})
+			writeJSON(bw, validateJSON{File: name, OK: false, Kind: loader.Kind(err), Error: redact(err.Error())})
 		case err != nil:
-			fmt.Fprintf(bw, "%s: %s: %s\n", name, loader.Kind(err), errorDetail(err, name))
+			fmt.Fprintf(bw, "%s: %s: %s\n", name, loader.Kind(err), redact(errorDetail(err, name)))
 		case sayOK:
 			fmt.Fprintf(bw, "%s: ok\n", name)
 		}
@@ -102,10 +102,10 @@ func runValidate(ctx context.Context, args []string, stdout, stderr io.Writer) i
 	return status
 }
 
-// errorDetail formats err without naming file, which a validate line
-// already starts with.
-func errorDetail(err error, file string) string {
-	if e, ok := err.(*loader.Error); ok && e.File == file {
+// errorDetail formats err without naming the file, which a validate line
+// already starts with, as name (shown).
+func errorDetail(err error, name string) string {
+	if e, ok := err.(*loader.Error); ok && shown(e.File) == name {
 		c := *e
 		c.File = ""
 		return c.Error()

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"io"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -85,17 +84,15 @@ func TestValidateConformance(t *testing.T) {
 // TestValidateTerminal checks that validate says "ok" for each valid input
 // on a terminal, and stays quiet about them in a pipe (TestValidate).
 func TestValidateTerminal(t *testing.T) {
-	defer func(f func(io.Writer) bool) { terminal = f }(terminal)
-	terminal = func(io.Writer) bool { return true }
 	good := filepath.Join(conformance, "valid", "all_dtypes.safetensors")
 	hole := filepath.Join(conformance, "invalid", "offsets_hole.safetensors")
-	r := stload(t, "validate", good, hole, tinyLlamaPath)
+	r := stloadOn(t, tty(true), "validate", good, hole, tinyLlamaPath)
 	want := good + ": ok\n" + hole + ": InvalidOffset: "
 	if r.code != 1 || !strings.HasPrefix(r.stdout, want) || !strings.HasSuffix(r.stdout, "\n"+tinyLlamaPath+": ok\n") || r.stderr != "" {
 		t.Errorf("%v", r)
 	}
 	// --json is the same on a terminal.
-	r = stload(t, "validate", "--json", good)
+	r = stloadOn(t, tty(true), "validate", "--json", good)
 	if r.code != 0 || r.stdout != `{"file":"`+good+`","ok":true}`+"\n" {
 		t.Errorf("--json: %v", r)
 	}

@@ -24,7 +24,8 @@ build tags, and whether the CUDA backend is compiled in (-tags cuda).
 
 func init() { versionCmd.run = runVersion }
 
-func runVersion(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+func runVersion(ctx context.Context, e *env, args []string) int {
+	stdout, stderr := e.stdout, e.stderr
 	fs := newFlags(versionCmd)
 	if _, code, ok := parseCommand(versionCmd, fs, args, 0, 0, stdout, stderr); !ok {
 		return code

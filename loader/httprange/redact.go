@@ -26,9 +26,27 @@ func checkURL(rawURL string) (string, error) {
 }
 
 // IsURL reports whether path is an http:// or https:// URL, which [Open]
-// opens, rather than a file path.
+// opens, rather than a file path. The scheme is case-insensitive (RFC 3986,
+// 3.1): HTTP://host/x is a URL too.
 func IsURL(path string) bool {
-	return strings.HasPrefix(path, "http://") || strings.HasPrefix(path, "https://")
+	return hasPrefixFold(path, "http://") || hasPrefixFold(path, "https://")
+}
+
+// hasPrefixFold is strings.HasPrefix, ignoring case.
+func hasPrefixFold(s, prefix string) bool {
+	return len(s) >= len(prefix) && strings.EqualFold(s[:len(prefix)], prefix)
+}
+
+// indexFold is strings.Index for an ASCII substr, ignoring case; unlike
+// an index into strings.ToLower(s), it is an index into s whatever
+// characters s holds.
+func indexFold(s, substr string) int {
+	for i := 0; i+len(substr) <= len(s); i++ {
+		if hasPrefixFold(s[i:], substr) {
+			return i
+		}
+	}
+	return -1
 }
 
 // Redact returns rawURL without what may hold a credential, for a
@@ -85,13 +103,13 @@ type scrubbed struct {
 func (e *scrubbed) Error() string { return e.msg }
 func (e *scrubbed) Unwrap() error { return e.err }
 
-// redactText redacts every http:// or https:// URL in s, taken to end at
-// a space or a quote.
+// redactText redacts every http:// or https:// URL in s, in any case,
+// taken to end at a space or a quote.
 func redactText(s string) string {
 	var b strings.Builder
 	for {
-		i := strings.Index(s, "http://")
-		if j := strings.Index(s, "https://"); j >= 0 && (i < 0 || j < i) {
+		i := indexFold(s, "http://")
+		if j := indexFold(s, "https://"); j >= 0 && (i < 0 || j < i) {
 			i = j
 		}
 		if i < 0 {

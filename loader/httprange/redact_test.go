@@ -40,6 +40,34 @@ func TestRedact(t *testing.T) {
 	}
 }
 
+// TestIsURL: http and https URLs in any case are URLs, nothing else is.
+func TestIsURL(t *testing.T) {
+	for in, want := range map[string]bool{
+		"http://h/x": true, "https://h/x": true, "HTTP://u:pw@h/x": true, "Https://h/x": true, "hTtPs://h": true,
+		"http:/h/x": false, "ftp://h/x": false, "model.safetensors": false, "http": false, "": false, "/http://h": false,
+	} {
+		if got := IsURL(in); got != want {
+			t.Errorf("IsURL(%q) = %v, want %v", in, got, want)
+		}
+	}
+}
+
+// TestRedactText: every http(s) URL in a message, whatever the case of its
+// scheme, loses what may be a credential; the rest of the text stays.
+func TestRedactText(t *testing.T) {
+	for _, tc := range []struct{ in, want string }{
+		{"get http://u:hunter2@h/x: EOF", "get http://h/x: EOF"},
+		{"get HTTP://u:hunter2@h/x: EOF", "get http://h/x: EOF"},
+		{`"Https://h/x?sig=hunter2" and https://h/y?token=hunter2`, `"https://h/x?…" and https://h/y?…`},
+		{"no URL here", "no URL here"},
+		{"İİ HTTP://u:hunter2@h/x", "İİ http://h/x"}, // ToLower would move the URL
+	} {
+		if got := redactText(tc.in); got != tc.want {
+			t.Errorf("redactText(%q) = %q, want %q", tc.in, got, tc.want)
+		}
+	}
+}
+
 // TestRedactedCauses: a redirect to a URL that cannot be followed puts
 // that URL, query and all, in the client's error; the error returned
 // does not repeat it.
