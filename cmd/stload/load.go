@@ -559,26 +559,23 @@ func (rep *loadJSON) writeNotes(bw *bufio.Writer) {
 		fmt.Fprintf(bw, "%s of CPU tensors are zero-copy views of the file's memory mapping (--copy reads them)\n", sizeText(views))
 	}
 	if rep.auto && rep.cpuOnly() {
-		why, hint := noGPU()
-		fmt.Fprintf(bw, "--device auto chose the CPU: %s\n", why)
-		if hint != "" {
-			bw.WriteString(hint + "\n")
-		}
+		fmt.Fprintf(bw, "--device auto chose the CPU: %s\n", noGPU())
 	}
 	if rep.Verified {
 		fmt.Fprintf(bw, "verify: ok, every tensor matches the file (%s)\n", durText(rep.verifyTime))
 	}
 }
 
-// noGPU says why --device auto found no GPU: none is visible, or the
-// build lacks the backend, and then the device package's error as it is,
-// and the CLI's hint (cudaHint), "" when it has none.
-func noGPU() (why, hint string) {
-	err := device.Check(device.GPU(0))
-	if _, ok := device.LookupBackend(device.GPUBackend); ok || err == nil {
-		return "no GPU is visible", ""
+// noGPU says why --device auto found no GPU: none is visible, or this
+// build of stload has no CUDA backend. It is a note under a load that
+// worked, not an error, so it says it in the command's words, with where
+// to get the GPU build, rather than the device package's advice to
+// programs (the cuda import, the build tag).
+func noGPU() string {
+	if _, ok := device.LookupBackend(device.GPUBackend); ok || device.Check(device.GPU(0)) == nil {
+		return "no GPU is visible"
 	}
-	return redact(err.Error()), hintFor(err)
+	return "this stload was built without CUDA (the GPU build: go install -tags cuda github.com/stload/stload/cmd/stload@latest)"
 }
 
 // cudaHint is the CLI's advice when a GPU is asked of a build without
