@@ -11,6 +11,7 @@ import (
 	"unsafe"
 
 	"github.com/stload/stload/dtype"
+	"github.com/stload/stload/internal/nameidx"
 )
 
 // maxDepth is serde_json's recursion limit: the reference fails on the
@@ -27,8 +28,8 @@ const metadataKey = "__metadata__"
 // that its errors and its ordering see the values written.
 type header struct {
 	tensors []Tensor
-	index   nameIndex   // of tensors
-	meta    []metaEntry // in header order; nil when absent or null
+	index   nameidx.Index // of tensors
+	meta    []metaEntry   // in header order; nil when absent or null
 	// strict is the first violation of stload's rules that are stricter
 	// than the reference's (duplicate keys, array entries). It is reported
 	// only after the reference's own checks pass, so that stload gives the
@@ -59,7 +60,7 @@ type metaEntry struct{ key, value string }
 
 // maxEntries is the most tensors, or metadata keys, a header may hold:
 // the index counts them in 32 bits.
-const maxEntries = 1<<32 - 2
+const maxEntries = nameidx.MaxEntries
 
 // minEntry is the length of the shortest tensor entry, `"":["U8",[],[0,0]]`:
 // a header of n bytes holds at most n/minEntry tensors.
@@ -153,7 +154,7 @@ func (p *parser) parse() *Error {
 	// bounds what a hostile header can make this allocate.
 	n := min(bytes.Count(p.b, []byte{'['})/2, len(p.b)/minEntry) + 1
 	p.h.tensors = make([]Tensor, 0, n)
-	p.h.index = makeIndex(n)
+	p.h.index = nameidx.Make(n)
 	p.shapes = make([]uint64, 0, p.chunkSize())
 	err := p.object(func(key string, pos int) *Error {
 		if key == metadataKey {
@@ -235,7 +236,7 @@ func (p *parser) metadata() *Error {
 	}
 	p.pos, p.depth = start, depth
 	meta := make([]metaEntry, 0, n)
-	index := makeIndex(n)
+	index := nameidx.Make(n)
 	keyAt := func(i int) string { return meta[i].key }
 	err := p.object(func(key string, keyPos int) *Error {
 		if p.peek() != '"' {
@@ -245,7 +246,7 @@ func (p *parser) metadata() *Error {
 		if err != nil {
 			return err
 		}
-		if i, dup := index.insert(key, len(meta), keyAt); dup {
+		if i, dup := index.Insert(key, len(meta), keyAt); dup {
 			p.strictf(keyPos, "", "a second entry for metadata key %q", key)
 			meta[i].value = v // the last one wins, as in the reference
 			return nil
@@ -287,7 +288,7 @@ func (p *parser) tensor(name string, pos int) *Error {
 	if err != nil {
 		return err
 	}
-	if i, dup := p.h.index.insert(name, len(p.h.tensors), p.h.tensorName); dup {
+	if i, dup := p.h.index.Insert(name, len(p.h.tensors), p.h.tensorName); dup {
 		p.strictf(pos, name, "a second entry of this name")
 		p.h.tensors[i] = t // the last one wins, as in the reference
 		return nil
