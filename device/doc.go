@@ -139,4 +139,18 @@
 // A [Set] holds the loaded tensors by name (and shard), their device
 // memory until [Set.Close], per-device [Stats], and [Set.Verify], which
 // reads every tensor back and compares it with the file.
+//
+// # Memory
+//
+// A plan and the Set it becomes hold about 50 bytes per tensor placed
+// (and per shard), numbers that point into the files' headers for names,
+// shapes and sources: names are never copied, and nothing is keyed by
+// them (a single file's own index finds them; several files share a table
+// of 4-byte positions). The copy work, a few pieces per file since
+// consecutive tensors coalesce, is dropped with the Plan after the load.
+// So a load on top of the open files takes less than their headers' size
+// again: on a header of 99 MB and 1.19 million tensors, stload load peaks
+// at 2.9× the header's size in resident memory, the open file alone at
+// 2.1×. The Set makes a [Tensor] (about 230 bytes) only when asked for
+// one.
 package device
