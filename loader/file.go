@@ -163,6 +163,7 @@ func (f *File) parse(cfg config) *Error {
 	if h.strict != nil {
 		return h.strict
 	}
+	h.detach()
 	f.headerSize, f.meta, f.tensors, f.index = n, h.meta, h.tensors, h.index
 	return nil
 }
@@ -204,8 +205,8 @@ func (f *File) readerFull(p []byte, off int64) error {
 const headerChunk = 1 << 20
 
 // header returns the n header bytes, in memory of their own that is never
-// written again: the tensors' names are substrings of it, valid after the
-// File is closed. Through a reader the last part of the header is read
+// written again: the tensors' names are substrings of it until the header
+// is parsed and checked (see header.detach). Through a reader the last part of the header is read
 // first, into a small buffer, so that a length prefix or a size that lies
 // about a short stream cannot make it allocate the full claimed size.
 func (f *File) header(n int64) ([]byte, error) {

