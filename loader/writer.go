@@ -252,7 +252,7 @@ func (h *headerSink) flush() {
 // at once; a larger one is measured by a first encoding and written in
 // pieces by a second.
 func writeHeader(w io.Writer, order []Spec, metadata map[string]string) error {
-	count := &headerSink{buf: make([]byte, 8, min(8+64*len(order)+64, headerPiece+4096))}
+	count := &headerSink{buf: make([]byte, 8, min(8+128*len(order)+64, headerPiece+4096))}
 	if err := encodeHeader(count, order, metadata); err != nil {
 		return err
 	}
