@@ -632,14 +632,14 @@ func TestPlanShards(t *testing.T) {
 	if _, _, err := planShards(append(srcs, srcs[0]), 10); !errors.Is(err, loader.ErrDuplicateKey) {
 		t.Errorf("duplicate name: %v", err)
 	}
-	// Every spec is checked, in batches, before anything is written.
-	many := make([]Source, 3*specBatch)
+	// Every shard is checked before anything is written.
+	many := make([]Source, 30)
 	for i := range many {
 		many[i] = Source{Spec: loader.Spec{Name: fmt.Sprint("t", i), DType: u8, Shape: []uint64{1}}}
 	}
-	many[2*specBatch+7].Name = "__metadata__"
+	many[27].Name = "__metadata__"
 	if _, _, err := planShards(many, 10); !errors.Is(err, loader.ErrTensorInvalidInfo) {
-		t.Errorf("a reserved name in the third batch: %v", err)
+		t.Errorf("a reserved name in the third shard: %v", err)
 	}
 }
 

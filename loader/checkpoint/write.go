@@ -379,7 +379,7 @@ const copyBufSize = 1 << 20
 // Save) and returns the groups and the total bytes. It checks the specs
 // first (checkSpecs), so that a save fails before it writes any shard.
 func planShards(tensors []Source, max int64) ([][]int, int64, error) {
-	if err := checkSpecs(tensors); err != nil {
+	if err := checkUnique(tensors); err != nil {
 		return nil, 0, err
 	}
 	var groups [][]int
@@ -405,17 +405,13 @@ func planShards(tensors []Source, max int64) ([][]int, int64, error) {
 	if len(cur) > 0 || len(groups) == 0 {
 		groups = append(groups, cur)
 	}
-	return groups, total, nil
+	return groups, total, checkShards(tensors, groups)
 }
 
-// specBatch is how many specs checkSpecs hands a Writer at once.
-const specBatch = 512
-
-// checkSpecs fails for a tensor a Writer refuses, and for a name given
-// twice, which each shard's writer cannot see across shards. The specs are
-// checked by Writers of specBatch of them at a time, writing to
-// io.Discard, so that checking a million holds no copy of them all.
-func checkSpecs(tensors []Source) error {
+// checkUnique fails for a name given twice, which each shard's writer
+// cannot see across shards. Its index of positions takes a tenth of a map
+// of the names.
+func checkUnique(tensors []Source) error {
 	nameAt := func(i int) string { return tensors[i].Name }
 	seen := nameidx.Make(len(tensors))
 	for i, t := range tensors {
@@ -423,11 +419,18 @@ func checkSpecs(tensors []Source) error {
 			return newError(loader.ErrDuplicateKey, t.Name, "the name is given twice")
 		}
 	}
-	specs := make([]loader.Spec, 0, min(len(tensors), specBatch))
-	for start := 0; start < len(tensors); start += specBatch {
+	return nil
+}
+
+// checkShards fails for a shard that its Writer will refuse (a tensor it
+// cannot write, a header too large), by giving each shard's specs to a
+// Writer that writes to io.Discard, one shard at a time.
+func checkShards(tensors []Source, groups [][]int) error {
+	var specs []loader.Spec
+	for _, g := range groups {
 		specs = specs[:0]
-		for _, t := range tensors[start:min(start+specBatch, len(tensors))] {
-			specs = append(specs, t.Spec)
+		for _, k := range g {
+			specs = append(specs, tensors[k].Spec)
 		}
 		if _, err := loader.NewWriter(io.Discard, specs, nil); err != nil {
 			return err
