@@ -377,9 +377,13 @@ const copyBufSize = 1 << 20
 
 // planShards groups tensors (by index) with huggingface_hub's rule (see
 // Save) and returns the groups and the total bytes. It checks the specs
-// first (checkSpecs), so that a save fails before it writes any shard.
+// first, so that a save fails before it writes any shard for a tensor a
+// Writer refuses (only a shard's header too large is left to its writer).
 func planShards(tensors []Source, max int64) ([][]int, int64, error) {
 	if err := checkUnique(tensors); err != nil {
+		return nil, 0, err
+	}
+	if err := checkSpecs(tensors); err != nil {
 		return nil, 0, err
 	}
 	var groups [][]int
@@ -405,7 +409,7 @@ func planShards(tensors []Source, max int64) ([][]int, int64, error) {
 	if len(cur) > 0 || len(groups) == 0 {
 		groups = append(groups, cur)
 	}
-	return groups, total, checkShards(tensors, groups)
+	return groups, total, nil
 }
 
 // checkUnique fails for a name given twice, which each shard's writer
@@ -422,22 +426,42 @@ func checkUnique(tensors []Source) error {
 	return nil
 }
 
-// checkShards fails for a shard that its Writer will refuse (a tensor it
-// cannot write, a header too large), by giving each shard's specs to a
-// Writer that writes to io.Discard, one shard at a time.
-func checkShards(tensors []Source, groups [][]int) error {
+// specBatch bounds the header that checkSpecs has a Writer encode at
+// once, well below the limit on a header.
+const specBatch = 1 << 20
+
+// checkSpecs fails for a tensor a Writer refuses, by giving the specs to
+// Writers that write to io.Discard, in batches whose header is at most
+// specBatch bytes: one Writer for all of them would hold a copy of the
+// list, and could fail for a header that no shard of a sharded save has.
+func checkSpecs(tensors []Source) error {
 	var specs []loader.Spec
-	for _, g := range groups {
-		specs = specs[:0]
-		for _, k := range g {
-			specs = append(specs, tensors[k].Spec)
+	size := 0
+	check := func() error {
+		_, err := loader.NewWriter(io.Discard, specs, nil)
+		specs, size = specs[:0], 0
+		return err
+	}
+	for _, t := range tensors {
+		n := entryBound(t.Spec)
+		if len(specs) > 0 && size+n > specBatch {
+			if err := check(); err != nil {
+				return err
+			}
 		}
-		if _, err := loader.NewWriter(io.Discard, specs, nil); err != nil {
-			return err
-		}
+		specs = append(specs, t.Spec)
+		size += n
+	}
+	if len(specs) > 0 {
+		return check()
 	}
 	return nil
 }
+
+// entryBound bounds the length of a spec's header entry: its name escaped
+// (at most 6 bytes a byte), its dimensions (20 digits each, and a comma),
+// and the rest, dtype and offsets included.
+func entryBound(s loader.Spec) int { return 6*len(s.Name) + 21*len(s.Shape) + 128 }
 
 // shardFileNames returns transformers' names for n shards.
 func shardFileNames(prefix string, n int) []string {
