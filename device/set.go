@@ -65,9 +65,9 @@ func (t *Tensor) Bytes() []byte { return t.data }
 // Set is the result of a load: the tensors by name, the device memory that
 // holds them, and statistics. Close frees the device memory.
 //
-// A Set keeps its tensors in the compact form of its plan, about 50
-// bytes each, with their names, shapes and sources in their files'
-// headers, so that a load of a header of a million tensors costs little
+// A Set keeps its tensors in the compact form of its plan, 48 bytes
+// each, with their names, shapes and sources in their files' tables, so
+// that a load of a header of a million tensors costs little
 // beyond the open files: [Set.Tensor], [Set.Parts] and [Set.All] make a
 // new [Tensor] each time they return one, which describes the same memory
 // as every other Tensor for that part.

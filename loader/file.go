@@ -298,7 +298,7 @@ func (f *File) Len() int { return len(f.tensors) }
 // [File.Index], it lets a caller that keeps something for each of
 // millions of tensors refer to a tensor by its position, a 4-byte number,
 // instead of holding a copy of the Tensor or a map keyed by its name.
-// Like Index, it reads only the header, kept in memory, and works after
+// Like Index, it reads only what Open kept in memory, and works after
 // Close too.
 func (f *File) TensorAt(i int) Tensor { return f.tensors[i] }
 
