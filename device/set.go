@@ -67,10 +67,10 @@ func (t *Tensor) Bytes() []byte { return t.data }
 //
 // A Set keeps its tensors in the compact form of its plan, 48 bytes
 // each, with their names, shapes and sources in their files' tables, so
-// that a load of a header of a million tensors costs little
-// beyond the open files: [Set.Tensor], [Set.Parts] and [Set.All] make a
-// new [Tensor] each time they return one, which describes the same memory
-// as every other Tensor for that part.
+// that a load of a header of a million tensors costs little beyond the
+// open files: [Set.Tensor], [Set.Parts] and [Set.All] make a new [Tensor]
+// each time they return one, which describes the same memory as every
+// other Tensor for that part.
 type Set struct {
 	files   []setFile // one per file of the source, in plan order
 	names   *tensorindex.Index
