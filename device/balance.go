@@ -6,6 +6,8 @@ import (
 	"math"
 	"slices"
 	"strings"
+
+	"github.com/stload/stload/loader"
 )
 
 // group is the tensors of one layer, balanced as a unit.
@@ -18,7 +20,7 @@ type group struct {
 // balance assigns the tensors that no rule placed, when the target has
 // several devices: whole layers, in layer order, to consecutive devices in
 // proportion to their free memory (see OnAuto).
-func (pl *planner) balance(items [][]item) error {
+func (pl *planner) balance(files []*loader.File, items [][]item) error {
 	if len(pl.target) <= 1 {
 		return nil
 	}
@@ -27,7 +29,7 @@ func (pl *planner) balance(items [][]item) error {
 			return &Error{Op: "plan", Detail: "cannot balance across the CPU and accelerators; use Map to put tensors on the CPU", Err: ErrPlacement}
 		}
 	}
-	groups, placed := pl.groups(items)
+	groups, placed := pl.groups(files, items)
 	if len(groups) == 0 {
 		return nil
 	}
@@ -40,26 +42,28 @@ func (pl *planner) balance(items [][]item) error {
 
 // groups collects the unplaced tensors by layer, sorted in layer order, and
 // the bytes that rules already put on each device.
-func (pl *planner) groups(items [][]item) ([]*group, []int64) {
+func (pl *planner) groups(files []*loader.File, items [][]item) ([]*group, []int64) {
 	byKey := make(map[string]*group)
 	var groups []*group
 	placed := make([]int64, len(pl.p.devices))
-	for _, file := range items {
+	for fi, file := range items {
 		for i := range file {
 			c := &file[i]
-			n := stagedLen(c.t.Len(), c.t.DType, c.to)
+			t := files[fi].TensorAt(int(c.pos))
+			n := stagedLen(t.Len(), t.DType, c.to)
 			switch {
-			case c.rule != nil:
-				for _, s := range c.parts {
-					placed[s] += n / int64(len(c.parts))
-					if c.rule.copies { // every part is the whole tensor
-						placed[s] += n - n/int64(len(c.parts))
+			case c.rule >= 0:
+				parts := pl.parts[c.rule]
+				for _, s := range parts {
+					placed[s] += n / int64(len(parts))
+					if pl.cfg.rules[c.rule].copies { // every part is the whole tensor
+						placed[s] += n - n/int64(len(parts))
 					}
 				}
 			case c.slot >= 0:
 				placed[c.slot] += n
 			default:
-				k := layerKey(c.t.Name)
+				k := layerKey(t.Name)
 				g := byKey[k]
 				if g == nil {
 					g = &group{key: k}
@@ -130,7 +134,7 @@ func (pl *planner) assign(groups []*group, caps []int64) error {
 		}
 		used[i] += g.bytes
 		for _, c := range g.members {
-			c.slot = pl.target[i]
+			c.slot = int32(pl.target[i])
 		}
 	}
 	return nil

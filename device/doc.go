@@ -139,4 +139,17 @@
 // A [Set] holds the loaded tensors by name (and shard), their device
 // memory until [Set.Close], per-device [Stats], and [Set.Verify], which
 // reads every tensor back and compares it with the file.
+//
+// # Memory
+//
+// A plan and the Set it becomes hold 48 bytes per tensor placed (and per
+// shard): numbers that point into the files' tables for names, shapes and
+// sources ([loader.File.TensorAt]). Names are never copied, and nothing is
+// keyed by them: a single file's own index finds them, several files share
+// a table of 4-byte positions. The copy work, a few pieces per file since
+// consecutive tensors coalesce, goes with the Plan after the load. So a
+// load adds about half its files' headers' size to the open files: on a
+// header of 99 MB and 1.19 million tensors, stload load peaks at 3.2× the
+// header's size in resident memory (load --verify 4.2×), validate at 2.4×.
+// The Set makes a [Tensor] (about 230 bytes) only when asked for one.
 package device

@@ -2,7 +2,6 @@ package device
 
 import (
 	"fmt"
-	"slices"
 
 	"github.com/stload/stload/dtype"
 	"github.com/stload/stload/loader"
@@ -34,14 +33,15 @@ func (pl *planner) layout(f *loader.File, items []item) (filePlan, error) {
 		allocs: make(map[int]int), mapped: isMapped(f)}
 	for i := range items {
 		it := &items[i]
+		t := f.TensorAt(int(it.pos))
 		var err *Error
 		switch {
-		case it.rule == nil:
-			fl.whole(it)
-		case it.rule.copies:
-			fl.replicate(it)
+		case it.rule < 0:
+			fl.whole(it, t)
+		case pl.cfg.rules[it.rule].copies:
+			fl.replicate(it, t)
 		default:
-			err = fl.shard(it)
+			err = fl.shard(it, t)
 		}
 		if err != nil {
 			err.File = f.Name()
@@ -67,31 +67,29 @@ func stagedLen(n int64, from, to dtype.DType) int64 {
 
 // place reserves len bytes for a tensor of type t on device slot and
 // returns the allocation and offset.
-func (fl *fileLayout) place(slot int, t dtype.DType, n int64) (int, int64) {
-	a, ok := fl.allocs[slot]
+func (fl *fileLayout) place(slot int32, t dtype.DType, n int64) (int32, int64) {
+	a, ok := fl.allocs[int(slot)]
 	if !ok {
 		a = len(fl.fp.Allocs)
-		fl.allocs[slot] = a
-		fl.fp.Allocs = append(fl.fp.Allocs, allocation{Device: slot})
+		fl.allocs[int(slot)] = a
+		fl.fp.Allocs = append(fl.fp.Allocs, allocation{Device: int(slot)})
 	}
 	align := max(int64(t.Size()), 1, fl.pl.cfg.align)
 	off := roundUp(fl.fp.Allocs[a].Size, align)
 	fl.fp.Allocs[a].Size = off + n
-	return a, off
+	return int32(a), off
 }
 
 // viewable reports whether a contiguous, unconverted tensor on slot can be
 // a view of the file's mapping instead of a copy.
-func (fl *fileLayout) viewable(slot int, from, to dtype.DType) bool {
+func (fl *fileLayout) viewable(slot int32, from, to dtype.DType) bool {
 	return fl.mapped && from == to && !fl.pl.cfg.copyCPU && fl.pl.p.devices[slot].IsCPU()
 }
 
-// whole places an unsplit tensor.
-func (fl *fileLayout) whole(c *item) {
-	t := c.t
+// whole places an unsplit tensor, t.
+func (fl *fileLayout) whole(c *item, t loader.Tensor) {
 	n := stagedLen(t.Len(), t.DType, c.to)
-	p := placement{Name: t.Name, Source: t, Device: c.slot, DType: c.to, Shape: t.Shape,
-		Len: n, Dim: -1, Shards: 1}
+	p := placement{Tensor: c.pos, Device: c.slot, DType: c.to, Len: n, Dim: -1, Shards: 1}
 	fl.add(p, t.Offset(), t.Len(), t.DType)
 }
 
@@ -109,7 +107,7 @@ func (fl *fileLayout) add(p placement, src, n int64, from dtype.DType) {
 		return
 	}
 	fl.addLinear(piece{SrcOff: src, SrcLen: n, From: from, To: p.DType, Rows: 1, RowLen: p.Len,
-		First: len(fl.fp.Tensors) - 1, Count: 1}, dest{Alloc: p.Alloc, Off: p.Offset, Width: p.Len})
+		First: len(fl.fp.Tensors) - 1, Count: 1}, dest{Alloc: int(p.Alloc), Off: p.Offset, Width: p.Len})
 }
 
 // addLinear appends a contiguous piece to one target, merging it into the
@@ -166,15 +164,9 @@ func newSplit(t loader.Tensor, dim, n int, to dtype.DType) (*split, string) {
 	for _, x := range t.Shape[d+1:] {
 		s.inner *= int64(x)
 	}
-	q, r := s.full/int64(n), s.full%int64(n)
-	var at int64
 	for k := range int64(n) {
-		c := q
-		if k < r {
-			c++
-		}
-		s.start, s.count = append(s.start, at), append(s.count, c)
-		at += c
+		s.start = append(s.start, partStart(s.full, int64(n), k))
+		s.count = append(s.count, partSize(s.full, int64(n), k))
 	}
 	return s, s.checkBytes(t)
 }
@@ -211,20 +203,18 @@ func (s *split) contiguous() bool {
 // bytes returns the size of elems elements at the given width in bits.
 func bytesOf(elems, bits int64) int64 { return elems * bits / 8 }
 
-// shard places the parts of a tensor split by a Shard rule.
-func (fl *fileLayout) shard(c *item) *Error {
-	t := c.t
-	s, why := newSplit(t, c.rule.dim, len(c.parts), c.to)
+// shard places the parts of a tensor, t, split by a Shard rule.
+func (fl *fileLayout) shard(c *item, t loader.Tensor) *Error {
+	slots := fl.pl.parts[c.rule]
+	s, why := newSplit(t, fl.pl.cfg.rules[c.rule].dim, len(slots), c.to)
 	if why != "" {
 		return &Error{Op: "plan", Tensor: t.Name, Detail: why, Err: ErrPlacement}
 	}
 	first := len(fl.fp.Tensors)
-	parts := make([]placement, len(c.parts))
-	for k, slot := range c.parts {
-		shape := slices.Clone(t.Shape)
-		shape[s.dim] = uint64(s.count[k])
-		parts[k] = placement{Name: t.Name, Source: t, Device: slot, DType: c.to, Shape: shape,
-			Len: bytesOf(s.outer*s.count[k]*s.inner, s.toBits), Dim: s.dim, Shard: k, Shards: len(c.parts)}
+	parts := make([]placement, len(slots))
+	for k, slot := range slots {
+		parts[k] = placement{Tensor: c.pos, Device: int32(slot), DType: c.to,
+			Len: bytesOf(s.outer*s.count[k]*s.inner, s.toBits), Dim: int32(s.dim), Shard: int32(k), Shards: int32(len(slots))}
 	}
 	if s.contiguous() {
 		for k, p := range parts {
@@ -240,7 +230,7 @@ func (fl *fileLayout) shard(c *item) *Error {
 		p.Alloc, p.Offset = fl.place(p.Device, p.DType, p.Len)
 		fl.fp.Tensors = append(fl.fp.Tensors, p)
 		if p.Len > 0 {
-			pc.Targets = append(pc.Targets, dest{Alloc: p.Alloc, Off: p.Offset,
+			pc.Targets = append(pc.Targets, dest{Alloc: int(p.Alloc), Off: p.Offset,
 				Col: bytesOf(s.start[k]*s.inner, s.toBits), Width: bytesOf(s.count[k]*s.inner, s.toBits)})
 		}
 	}

@@ -717,6 +717,15 @@ func TestLoadSubset(t *testing.T) {
 			if got := names(set); !slices.Equal(got, tt.want) {
 				t.Errorf("loaded %v, want %v", got, tt.want)
 			}
+			// Found by name in either file, and only when loaded.
+			for _, file := range []*loader.File{f, g} {
+				for name := range file.Tensors() {
+					tn, ok := set.Tensor(name)
+					if ok != slices.Contains(tt.want, name) || ok && (tn.Name != name || tn.Source.Name != name) {
+						t.Errorf("Tensor(%q) = %v, %v", name, tn, ok)
+					}
+				}
+			}
 			if st := set.Stats(); st.Copied != size(tt.want...) {
 				t.Errorf("copied %d bytes, the selected tensors have %d", st.Copied, size(tt.want...))
 			}

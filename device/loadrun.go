@@ -439,7 +439,7 @@ func (e *loadRun) allocate(fi int) bool {
 func countOn(fp *filePlan, alloc int) int {
 	n := 0
 	for _, t := range fp.Tensors {
-		if t.Alloc == alloc {
+		if int(t.Alloc) == alloc {
 			n++
 		}
 	}
@@ -495,24 +495,23 @@ func (e *loadRun) copyError(file, slot, piece int, srcOff int64, err error) erro
 // tensorAt names the tensor of piece pi whose bytes include file offset off.
 func (fp *filePlan) tensorAt(pi int, off int64) string {
 	p := &fp.Pieces[pi]
-	name := fp.Tensors[p.First].Name
-	for _, t := range fp.Tensors[p.First : p.First+p.Count] {
-		if t.Source.Offset() > off {
+	name := fp.Tensors[p.First].source(fp.File).Name
+	for i := range fp.Tensors[p.First : p.First+p.Count] {
+		src := fp.Tensors[p.First+i].source(fp.File)
+		if src.Offset() > off {
 			break
 		}
-		name = t.Name
+		name = src.Name
 	}
 	return name
 }
 
-// buildSet turns the placed plan into a Set.
+// buildSet turns the placed plan into a Set. The Set keeps the plan's
+// placements, not the copy work: once the caller drops the Plan
+// (device.Load and Placer.Load do), that is freed.
 func (e *loadRun) buildSet() *Set {
-	n := 0
-	for _, fp := range e.p.files {
-		n += len(fp.Tensors)
-	}
-	s := &Set{byName: make(map[string]int, n), accs: make(map[Device]*accRef),
-		tensors: make([]*Tensor, 0, n)}
+	s := &Set{files: make([]setFile, len(e.p.files)), names: e.p.names, devices: e.p.devices,
+		accs: make(map[Device]*accRef)}
 	elapsed := time.Since(e.start)
 	st := make([]DeviceStats, len(e.slots))
 	for i, sl := range e.slots {
@@ -524,10 +523,13 @@ func (e *loadRun) buildSet() *Set {
 	}
 	for fi := range e.p.files {
 		fp := &e.p.files[fi]
-		if e.addTensors(s, fi, fp, st) {
+		s.files[fi] = setFile{file: fp.File, tensors: fp.Tensors, mem: e.mems[fi], mapped: e.maps[fi]}
+		s.n += len(fp.Tensors)
+		if countTensors(fp, st) {
 			s.leases = append(s.leases, e.leases[fi]) // for its views
 		} else {
 			e.leases[fi]()
+			s.files[fi].mapped = nil
 		}
 		for i, a := range fp.Allocs {
 			st[a.Device].Allocs++
@@ -542,7 +544,7 @@ func (e *loadRun) buildSet() *Set {
 			s.accs[sl.dev] = sl.ref
 		}
 	}
-	s.stats = Stats{Elapsed: elapsed, Copied: e.p.bytes, Tensors: len(s.tensors),
+	s.stats = Stats{Elapsed: elapsed, Copied: e.p.bytes, Tensors: s.n,
 		Chunks: e.chunks.Load(), Devices: st}
 	for _, d := range st {
 		s.stats.Bytes += d.Bytes
@@ -555,34 +557,18 @@ func (e *loadRun) buildSet() *Set {
 	return s
 }
 
-// addTensors adds the tensors of one file to s, and reports whether any
-// is a view of the file's mapping.
-func (e *loadRun) addTensors(s *Set, fi int, fp *filePlan, st []DeviceStats) (views bool) {
-	ts := make([]Tensor, len(fp.Tensors)) // one allocation for the file's tensors
+// countTensors adds the tensors of one file to the devices' statistics,
+// and reports whether any is a view of the file's mapping.
+func countTensors(fp *filePlan, st []DeviceStats) (views bool) {
 	for k := range fp.Tensors {
 		pl := &fp.Tensors[k]
-		t := &ts[k]
-		*t = Tensor{Name: pl.Name, Device: e.p.devices[pl.Device], DType: pl.DType, Shape: pl.Shape,
-			Dim: pl.Dim, Shard: pl.Shard, Shards: pl.Shards, Offset: pl.Offset, Len: pl.Len,
-			Source: pl.Source, file: fp.File}
-		switch {
-		case pl.Alloc < 0:
-			t.data = e.maps[fi][pl.Offset : pl.Offset+pl.Len : pl.Offset+pl.Len]
-			views = true
-		case e.mems[fi][pl.Alloc].dev != nil:
-			t.Memory = e.mems[fi][pl.Alloc].dev
-		default:
-			t.data = e.mems[fi][pl.Alloc].cpu[pl.Offset : pl.Offset+pl.Len : pl.Offset+pl.Len]
-		}
 		st[pl.Device].Tensors++
 		st[pl.Device].Bytes += pl.Len
 		if pl.Alloc >= 0 { // copied: the load placed every planned byte
 			st[pl.Device].Copied += pl.Len
+		} else {
+			views = true
 		}
-		if t.Shard == 0 { // a tensor's shards follow each other
-			s.byName[t.Name] = len(s.tensors)
-		}
-		s.tensors = append(s.tensors, t)
 	}
 	return views
 }

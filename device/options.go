@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/stload/stload/dtype"
+	"github.com/stload/stload/internal/tensorindex"
 	"github.com/stload/stload/loader"
 )
 
@@ -365,13 +366,17 @@ func (c *config) selects(name string) bool {
 	return true
 }
 
+// selectsAll reports whether the load keeps every tensor: no Only, no
+// Select.
+func (c *config) selectsAll() bool { return len(c.only) == 0 && len(c.filters) == 0 }
+
 // checkOnly fails for the first name given to Only, in name order,
-// that is not a tensor of the source (whose names own maps to files).
-func (c *config) checkOnly(owner map[string]string) error {
+// that is not a tensor of the source (whose names are indexed).
+func (c *config) checkOnly(names *tensorindex.Index) error {
 	for _, set := range c.only {
 		for _, name := range slices.Sorted(maps.Keys(set)) {
-			if _, ok := owner[name]; !ok {
-				return &Error{Op: "plan", Tensor: name, Detail: fmt.Sprintf("not in the source (%d tensors)", len(owner)),
+			if _, _, ok := names.Find(name); !ok {
+				return &Error{Op: "plan", Tensor: name, Detail: fmt.Sprintf("not in the source (%d tensors)", names.Len()),
 					Err: loader.ErrTensorNotFound}
 			}
 		}

@@ -1,12 +1,14 @@
 package device
 
 import (
+	"cmp"
 	"fmt"
 	"path"
 	"slices"
 	"strings"
 
 	"github.com/stload/stload/dtype"
+	"github.com/stload/stload/internal/tensorindex"
 	"github.com/stload/stload/loader"
 )
 
@@ -15,10 +17,13 @@ import (
 // shard of one) sits in it, and the copy work as source ranges in file
 // order. Make one with [Placer.Plan]; carry it out with [Placer.Execute].
 // A Plan only reads its files' headers; it may be printed (String) for a
-// dry run.
+// dry run. It takes about 50 bytes per tensor placed, plus about 100 per
+// copy piece where tensors cannot be coalesced; the Set a load returns
+// keeps the placements and drops the rest.
 type Plan struct {
 	devices []Device   // the Device fields of the other types index it
 	files   []filePlan // one per file, in the order given
+	names   *tensorindex.Index
 	bytes   int64
 	cfg     config
 }
@@ -54,30 +59,67 @@ type allocation struct {
 	Size int64
 }
 
-// placement is where one tensor, or one shard of a tensor, goes.
+// placement is where one tensor, or one shard of a tensor, goes. A header
+// of 100 MB holds a million tensors, so a placement holds only numbers (48
+// bytes): the tensor's name, shape and source are its file's
+// (placement.source, placement.shape), and a Set keeps its plan's
+// placements as they are rather than a Tensor per part.
 type placement struct {
-	// Name is the tensor's name in the file.
-	Name string
-	// Source describes the whole tensor in the file.
-	Source loader.Tensor
-	// Device indexes Plan.devices.
-	Device int
-	// Alloc indexes filePlan.Allocs, or is -1 for a CPU tensor that is a
-	// zero-copy view of the file's mapping.
-	Alloc int
 	// Offset is the byte offset within the allocation or, for a view, the
 	// absolute file offset.
 	Offset int64
 	// Len is the number of bytes on the device.
 	Len int64
+	// Tensor is the tensor's position in the file ([loader.File.TensorAt]).
+	Tensor uint32
+	// Device indexes Plan.devices.
+	Device int32
+	// Alloc indexes filePlan.Allocs, or is -1 for a CPU tensor that is a
+	// zero-copy view of the file's mapping.
+	Alloc int32
+	// Dim is the split dimension of a shard, or -1 for a whole tensor.
+	Dim int32
+	// Shard is the shard's index among Shards parts (0 of 1 when whole).
+	Shard, Shards int32
 	// DType is the element type on the device (after any conversion).
 	DType dtype.DType
-	// Shape is the shape on the device: the shard's for a shard.
-	Shape []uint64
-	// Dim is the split dimension of a shard, or -1 for a whole tensor.
-	Dim int
-	// Shard is the shard's index among Shards parts (0 of 1 when whole).
-	Shard, Shards int
+}
+
+// source returns the whole tensor p places, as its file f describes it.
+func (p *placement) source(f *loader.File) loader.Tensor { return f.TensorAt(int(p.Tensor)) }
+
+// shape returns the shape of p on the device, given its source: the
+// source's, with the split dimension cut to the shard's part for a shard.
+// A whole tensor's is the file's own, shared.
+func (p *placement) shape(src loader.Tensor) []uint64 {
+	if p.Dim < 0 {
+		return src.Shape
+	}
+	s := slices.Clone(src.Shape)
+	s[p.Dim] = uint64(partSize(int64(s[p.Dim]), int64(p.Shards), int64(p.Shard)))
+	return s
+}
+
+// partStart and partSize give part k of n of a dimension of size full, as
+// torch.tensor_split cuts it: the first full%n parts get one element more.
+func partStart(full, n, k int64) int64 { return k*(full/n) + min(k, full%n) }
+
+func partSize(full, n, k int64) int64 {
+	if k < full%n {
+		return full/n + 1
+	}
+	return full / n
+}
+
+// placed returns the placements of the tensor at position pos of their
+// file, which ts lists in file order: none when the load leaves it out.
+func placed(ts []placement, pos int) []placement {
+	k, _ := slices.BinarySearchFunc(ts, uint32(pos), func(p placement, pos uint32) int { return cmp.Compare(p.Tensor, pos) })
+	if k == len(ts) || int(ts[k].Tensor) != pos {
+		return nil
+	}
+	n := int(ts[k].Shards)
+	return ts[k : k+n : k+n]
 }
 
 // piece is a contiguous range of a file and where its bytes go. The
@@ -156,19 +198,20 @@ func (p *Plan) String() string {
 type planner struct {
 	p      *Plan
 	cfg    *config
-	target []int // slots of the target devices
+	target []int   // slots of the target devices
+	parts  [][]int // per rule, the slots of a Shard or Replicate rule's parts, once it matched
 	free   func(Device) (int64, error)
 }
 
 // item is one tensor of the source with what the rules decided for it.
 // The decision travels with the tensor: balancing sets slot on the items
 // of the tensors no rule placed, and layout places each item as it says.
+// It refers to the tensor by its position in its file, to stay small.
 type item struct {
-	t     loader.Tensor
-	slot  int   // device slot, or -1: balance across the target
-	rule  *rule // the Shard or Replicate rule, or nil
-	parts []int // slots of the rule's parts
-	to    dtype.DType
+	pos  uint32 // the tensor's position in its file
+	slot int32  // device slot, or -1: balance across the target
+	rule int32  // index of the Shard or Replicate rule in cfg.rules, or -1
+	to   dtype.DType
 }
 
 // buildPlan plans loading files onto target (the devices for unmatched
@@ -176,7 +219,7 @@ type item struct {
 // called for balancing and to check that allocations fit, and may be nil
 // (no checks, and balancing by equal shares).
 func buildPlan(files []*loader.File, target []Device, cfg *config, free func(Device) (int64, error)) (*Plan, error) {
-	pl := &planner{p: &Plan{cfg: *cfg}, cfg: cfg, free: free}
+	pl := &planner{p: &Plan{cfg: *cfg}, cfg: cfg, free: free, parts: make([][]int, len(cfg.rules))}
 	for _, d := range target {
 		// A device named twice is still one device: On(cpu, cpu) is the
 		// CPU, not a balance across it and itself, and balancing across
@@ -192,14 +235,16 @@ func buildPlan(files []*loader.File, target []Device, cfg *config, free func(Dev
 	if err != nil {
 		return nil, err
 	}
-	if err := pl.balance(items); err != nil {
+	if err := pl.balance(files, items); err != nil {
 		return nil, err
 	}
+	pl.p.files = make([]filePlan, 0, len(files))
 	for i, f := range files {
 		fp, err := pl.layout(f, items[i])
 		if err != nil {
 			return nil, err
 		}
+		items[i] = nil // done with: a plan of many tensors is large
 		pl.p.files = append(pl.p.files, fp)
 	}
 	if err := pl.checkFit(); err != nil {
@@ -225,19 +270,24 @@ func (pl *planner) slot(d Device) int {
 // [Select]) and applies the rules to them. It returns the items of each
 // file, in file order.
 func (pl *planner) decide(files []*loader.File) ([][]item, error) {
-	owner := make(map[string]string)
+	names, dups := tensorindex.New(files, false)
+	if len(dups) > 0 {
+		d := dups[0]
+		return nil, &Error{Op: "plan", File: files[d.Second].Name(), Tensor: d.Name,
+			Detail: fmt.Sprintf("also in %s", files[d.First].Name()), Err: ErrPlacement}
+	}
+	pl.p.names = names
 	out := make([][]item, len(files))
 	for i, f := range files {
-		for name, t := range f.Tensors() {
-			if prev, dup := owner[name]; dup {
-				return nil, &Error{Op: "plan", File: f.Name(), Tensor: name,
-					Detail: fmt.Sprintf("also in %s", prev), Err: ErrPlacement}
-			}
-			owner[name] = f.Name()
-			if !pl.cfg.selects(name) {
+		if pl.cfg.selectsAll() {
+			out[i] = make([]item, 0, f.Len())
+		}
+		for pos := range f.Len() {
+			t := f.TensorAt(pos)
+			if !pl.cfg.selects(t.Name) {
 				continue
 			}
-			c, err := pl.choose(t)
+			c, err := pl.choose(t, pos)
 			if err != nil {
 				err.File = f.Name()
 				return nil, err
@@ -245,12 +295,12 @@ func (pl *planner) decide(files []*loader.File) ([][]item, error) {
 			out[i] = append(out[i], c)
 		}
 	}
-	return out, pl.cfg.checkOnly(owner)
+	return out, pl.cfg.checkOnly(names)
 }
 
-// choose finds the first rule matching t.
-func (pl *planner) choose(t loader.Tensor) (item, *Error) {
-	c := item{t: t, slot: -1, to: t.DType}
+// choose finds the first rule matching t, at position pos of its file.
+func (pl *planner) choose(t loader.Tensor, pos int) (item, *Error) {
+	c := item{pos: uint32(pos), slot: -1, rule: -1, to: t.DType}
 	if to := pl.cfg.to; to.Valid() && t.DType.Float() && t.DType != dtype.C64 && t.DType != to {
 		if _, err := dtype.ConvertedSize(t.Len(), t.DType, to); err != nil {
 			return c, &Error{Op: "plan", Tensor: t.Name, Detail: fmt.Sprintf("%v to %v", t.DType, to), Err: err}
@@ -258,7 +308,7 @@ func (pl *planner) choose(t loader.Tensor) (item, *Error) {
 		c.to = to
 	}
 	if len(pl.target) == 1 {
-		c.slot = pl.target[0]
+		c.slot = int32(pl.target[0])
 	}
 	for i := range pl.cfg.rules {
 		r := &pl.cfg.rules[i]
@@ -266,20 +316,29 @@ func (pl *planner) choose(t loader.Tensor) (item, *Error) {
 			continue
 		}
 		if !r.shard {
-			c.slot = pl.slot(r.devs[0])
+			c.slot = int32(pl.slot(r.devs[0]))
 			return c, nil
 		}
-		c.rule = r
-		if len(r.devs) == 0 {
-			c.parts = pl.target
-		} else {
-			for _, d := range r.devs {
-				c.parts = append(c.parts, pl.slot(d))
-			}
+		c.rule = int32(i)
+		if pl.parts[i] == nil {
+			pl.parts[i] = pl.ruleParts(r)
 		}
 		return c, nil
 	}
 	return c, nil
+}
+
+// ruleParts returns the slots of the parts of a Shard or Replicate rule:
+// its devices, or the target's.
+func (pl *planner) ruleParts(r *rule) []int {
+	if len(r.devs) == 0 {
+		return pl.target
+	}
+	parts := make([]int, len(r.devs))
+	for k, d := range r.devs {
+		parts[k] = pl.slot(d)
+	}
+	return parts
 }
 
 // checkFit checks that each accelerator's allocations fit its free memory.

@@ -87,7 +87,7 @@ func TestPlan(t *testing.T) {
 				}
 				for i, off := range []int64{0, 64, 96} {
 					if fp.Tensors[i].Offset != off {
-						t.Errorf("tensor %s at %d, want %d", fp.Tensors[i].Name, fp.Tensors[i].Offset, off)
+						t.Errorf("tensor %s at %d, want %d", fp.Tensors[i].source(fp.File).Name, fp.Tensors[i].Offset, off)
 					}
 				}
 				if p.bytes != 102 {
@@ -130,7 +130,8 @@ func TestPlan(t *testing.T) {
 			opts: []Option{Shard("w", 0, devA, devB, devC)},
 			check: func(t *testing.T, p *Plan, err error) {
 				wantPieces(lin(0, 12, 0, 0), lin(12, 12, 1, 0))(t, p, err)
-				if ts := p.files[0].Tensors; len(ts) != 3 || ts[2].Len != 0 || ts[2].Shape[0] != 0 {
+				fp := p.files[0]
+				if ts := fp.Tensors; len(ts) != 3 || ts[2].Len != 0 || ts[2].shape(ts[2].source(fp.File))[0] != 0 {
 					t.Errorf("parts %+v", ts)
 				}
 			}},
@@ -249,11 +250,11 @@ func TestPlanBalance(t *testing.T) {
 			dev := make(map[string]int)
 			var bytes [2]int64
 			for _, pl := range p.files[0].Tensors {
-				k := layerKey(pl.Name)
-				if d, ok := dev[k]; ok && d != pl.Device {
+				k := layerKey(pl.source(f).Name)
+				if d, ok := dev[k]; ok && d != int(pl.Device) {
 					t.Errorf("layer %s split across devices", k)
 				}
-				dev[k] = pl.Device
+				dev[k] = int(pl.Device)
 				bytes[pl.Device] += pl.Len
 			}
 			// Layers are in order: no layer on devA after one on devB.
@@ -297,8 +298,8 @@ func TestPlanRepeatedTarget(t *testing.T) {
 		t.Errorf("plan devices %v", p.devices)
 	}
 	for _, pl := range p.files[0].Tensors {
-		if strings.HasSuffix(pl.Name, "up_proj.weight") && pl.Shards != 2 {
-			t.Errorf("%s: %d parts, want 2", pl.Name, pl.Shards)
+		if name := pl.source(f).Name; strings.HasSuffix(name, "up_proj.weight") && pl.Shards != 2 {
+			t.Errorf("%s: %d parts, want 2", name, pl.Shards)
 		}
 	}
 }

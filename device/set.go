@@ -9,6 +9,7 @@ import (
 	"unsafe"
 
 	"github.com/stload/stload/dtype"
+	"github.com/stload/stload/internal/tensorindex"
 	"github.com/stload/stload/loader"
 )
 
@@ -63,9 +64,18 @@ func (t *Tensor) Bytes() []byte { return t.data }
 
 // Set is the result of a load: the tensors by name, the device memory that
 // holds them, and statistics. Close frees the device memory.
+//
+// A Set keeps its tensors in the compact form of its plan, 48 bytes
+// each, with their names, shapes and sources in their files' tables, so
+// that a load of a header of a million tensors costs little beyond the
+// open files: [Set.Tensor], [Set.Parts] and [Set.All] make a new [Tensor]
+// each time they return one, which describes the same memory as every
+// other Tensor for that part.
 type Set struct {
-	tensors []*Tensor
-	byName  map[string]int // index in tensors of the first part
+	files   []setFile // one per file of the source, in plan order
+	names   *tensorindex.Index
+	devices []Device // placement.Device indexes it
+	n       int      // tensors and shards
 	mems    []Memory
 	refs    []*accRef
 	leases  []func() // on the mappings that CPU views point into
@@ -75,50 +85,91 @@ type Set struct {
 	closeMu sync.Mutex
 }
 
+// setFile is the part of a Set loaded from one file: the plan's
+// placements, and the memory they point into.
+type setFile struct {
+	file    *loader.File
+	tensors []placement // file order, the parts of a tensor in shard order
+	mem     []memory    // per allocation of the plan
+	mapped  []byte      // the file's mapping, for views; nil when none
+}
+
 // Tensor returns the named tensor when it was loaded whole.
 func (s *Set) Tensor(name string) (*Tensor, bool) {
-	ts := s.Parts(name)
-	if len(ts) != 1 {
+	sf, ps := s.lookup(name)
+	if len(ps) != 1 {
 		return nil, false
 	}
-	return ts[0], true
+	return s.part(sf, &ps[0]), true
 }
 
 // Shard returns shard i of the named tensor (shard 0 of a whole tensor is
 // the tensor).
 func (s *Set) Shard(name string, i int) (*Tensor, bool) {
-	ts := s.Parts(name)
-	if i < 0 || i >= len(ts) {
+	sf, ps := s.lookup(name)
+	if i < 0 || i >= len(ps) {
 		return nil, false
 	}
-	return ts[i], true
+	return s.part(sf, &ps[i]), true
 }
 
 // Parts returns every part of the named tensor in shard order: one for a
-// whole tensor, none for an unknown name. The caller must not modify the
-// slice.
+// whole tensor, none for an unknown name. The slice is the caller's.
 func (s *Set) Parts(name string) []*Tensor {
-	i, ok := s.byName[name]
-	if !ok {
+	sf, ps := s.lookup(name)
+	if len(ps) == 0 {
 		return nil
 	}
-	n := s.tensors[i].Shards
-	return s.tensors[i : i+n : i+n]
+	out := make([]*Tensor, len(ps))
+	for k := range ps {
+		out[k] = s.part(sf, &ps[k])
+	}
+	return out
+}
+
+// lookup returns the placements of the named tensor, and their file.
+func (s *Set) lookup(name string) (*setFile, []placement) {
+	fi, pos, ok := s.names.Find(name)
+	if !ok {
+		return nil, nil
+	}
+	sf := &s.files[fi]
+	return sf, placed(sf.tensors, pos)
+}
+
+// part makes the Tensor of placement p of file sf.
+func (s *Set) part(sf *setFile, p *placement) *Tensor {
+	src := p.source(sf.file)
+	t := &Tensor{Name: src.Name, Device: s.devices[p.Device], DType: p.DType, Shape: p.shape(src),
+		Dim: int(p.Dim), Shard: int(p.Shard), Shards: int(p.Shards), Offset: p.Offset, Len: p.Len,
+		Source: src, file: sf.file}
+	switch {
+	case p.Alloc < 0:
+		t.data = sf.mapped[p.Offset : p.Offset+p.Len : p.Offset+p.Len]
+	case sf.mem[p.Alloc].dev != nil:
+		t.Memory = sf.mem[p.Alloc].dev
+	default:
+		t.data = sf.mem[p.Alloc].cpu[p.Offset : p.Offset+p.Len : p.Offset+p.Len]
+	}
+	return t
 }
 
 // All iterates over every tensor and shard, in file order.
 func (s *Set) All() iter.Seq[*Tensor] {
 	return func(yield func(*Tensor) bool) {
-		for _, t := range s.tensors {
-			if !yield(t) {
-				return
+		for fi := range s.files {
+			sf := &s.files[fi]
+			for k := range sf.tensors {
+				if !yield(s.part(sf, &sf.tensors[k])) {
+					return
+				}
 			}
 		}
 	}
 }
 
 // Len returns the number of tensors and shards.
-func (s *Set) Len() int { return len(s.tensors) }
+func (s *Set) Len() int { return s.n }
 
 // Stats returns the load's statistics.
 func (s *Set) Stats() Stats { return s.stats }

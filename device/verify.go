@@ -35,7 +35,7 @@ func (s *Set) Verify(ctx context.Context) error {
 		errs []error
 		wg   sync.WaitGroup
 	)
-	for range min(runtime.GOMAXPROCS(0), max(len(s.tensors), 1)) {
+	for range min(runtime.GOMAXPROCS(0), max(s.n, 1)) {
 		wg.Go(func() {
 			buf := make([]byte, verifyChunk)
 			var cw dtype.ConvertWriter
@@ -51,7 +51,7 @@ func (s *Set) Verify(ctx context.Context) error {
 			}
 		})
 	}
-	for _, t := range s.tensors {
+	for t := range s.All() {
 		if ctx.Err() != nil {
 			break
 		}
@@ -67,7 +67,7 @@ func (s *Set) Verify(ctx context.Context) error {
 	}
 	if len(bad) > 0 {
 		shown := bad[:min(len(bad), 10)]
-		return &Error{Op: "verify", Detail: fmt.Sprintf("%d of %d tensors differ: %s", len(bad), len(s.tensors),
+		return &Error{Op: "verify", Detail: fmt.Sprintf("%d of %d tensors differ: %s", len(bad), s.n,
 			strings.Join(shown, ", ")), Err: ErrMismatch}
 	}
 	return nil
@@ -109,10 +109,7 @@ func (t *Tensor) fileSum(cw *dtype.ConvertWriter) ([]byte, error) {
 	}
 	var idx []loader.Index
 	if t.Dim >= 0 && t.Shards > 1 {
-		full := int64(t.Source.Shape[t.Dim])
-		n := int64(t.Shards)
-		k := int64(t.Shard)
-		start := k*(full/n) + min(k, full%n) // torch.tensor_split
+		start := partStart(int64(t.Source.Shape[t.Dim]), int64(t.Shards), int64(t.Shard))
 		for range t.Dim {
 			idx = append(idx, loader.Index{}) // the whole dimension
 		}

@@ -292,11 +292,15 @@ func (c *ConvertReader) fill(want int) error {
 }
 
 // growBuf returns b grown towards need bytes, a multiple of unit, keeping
-// b[:keep]: from 4 KiB, doubling, up to limit, so that small tensors take
-// little memory and a reused converter allocates only while it first
-// grows.
+// b[:keep]: to need (at least minBuf), doubling, up to limit, so that
+// small tensors take little memory and a reused converter allocates only
+// while it first grows. (A floor of 4 KiB made converting a checkpoint of
+// a million 2-byte tensors allocate 4 GB.)
+// minBuf is the smallest buffer growBuf makes.
+const minBuf = 64
+
 func growBuf(b []byte, keep, need, unit, limit int) []byte {
-	size := min(limit, max(need, 2*len(b), 4<<10))
+	size := min(limit, max(need, 2*len(b), minBuf, unit))
 	size -= size % unit
 	switch {
 	case size <= len(b):

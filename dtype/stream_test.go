@@ -5,6 +5,7 @@ import (
 	"errors"
 	"io"
 	"math/rand/v2"
+	"runtime"
 	"testing"
 	"testing/iotest"
 )
@@ -356,5 +357,28 @@ func TestConvertReaderErrors(t *testing.T) {
 	cr.Reset(stuckReader{}, BF16, F32)
 	if _, err := cr.Read(make([]byte, 64)); err != io.ErrNoProgress {
 		t.Errorf("Read from a stuck source: %v; want io.ErrNoProgress", err)
+	}
+}
+
+// TestConvertSmall: converting a tiny tensor through WriteTo, as the
+// checkpoint writers do, allocates about its size, not a fixed block: a
+// checkpoint of a million such tensors is converted one reader at a time.
+func TestConvertSmall(t *testing.T) {
+	src := []byte{0, 0, 0x80, 0x3f} // 1.0 as F32
+	var out bytes.Buffer
+	out.Grow(64)
+	var before, after runtime.MemStats
+	runtime.ReadMemStats(&before)
+	for range 100 {
+		out.Reset()
+		r, err := NewConvertReader(bytes.NewReader(src), F32, F16)
+		if err != nil {
+			t.Fatal(err)
+		}
+		r.WriteTo(&out)
+	}
+	runtime.ReadMemStats(&after)
+	if per := (after.TotalAlloc - before.TotalAlloc) / 100; per > 1024 || !bytes.Equal(out.Bytes(), []byte{0, 0x3c}) {
+		t.Errorf("%d bytes allocated to convert one element to %x", per, out.Bytes())
 	}
 }

@@ -1,7 +1,6 @@
 package loader
 
 import (
-	"bytes"
 	"fmt"
 	"os"
 	"runtime/debug"
@@ -49,11 +48,4 @@ func (f *File) faultError(off int64) *Error {
 func (f *File) copyMapped(m, p []byte, off int64) (n int, err error) {
 	defer f.catchFault(debug.SetPanicOnFault(true), m, &err)
 	return copy(p, m[off:]), nil
-}
-
-// cloneMapped returns a copy of n bytes at off of the mapping, in memory
-// of its own.
-func (f *File) cloneMapped(off, n int64) (b []byte, err error) {
-	defer f.catchFault(debug.SetPanicOnFault(true), f.mapped, &err)
-	return bytes.Clone(f.mapped[off : off+n]), nil
 }

@@ -10,6 +10,8 @@ import (
 	"os"
 	"strings"
 	"sync"
+
+	"github.com/stload/stload/internal/nameidx"
 )
 
 // File is an open safetensors file: a validated header and access to the
@@ -19,9 +21,9 @@ type File struct {
 	name       string
 	size       int64
 	headerSize int64
-	meta       []metaEntry // nil when the header has no metadata
-	tensors    []Tensor    // offset order, ties by name
-	index      nameIndex   // of tensors
+	meta       []metaEntry   // nil when the header has no metadata
+	tensors    []Tensor      // offset order, ties by name
+	index      nameidx.Index // of tensors
 
 	r     io.ReaderAt // reads when not mapped
 	chunk int64       // the most bytes WriteTo asks of r at once
@@ -171,6 +173,7 @@ func (f *File) parse(cfg config) *Error {
 	if h.strict != nil {
 		return h.strict
 	}
+	h.detach()
 	f.headerSize, f.meta, f.tensors, f.index = n, h.meta, h.tensors, h.index
 	return nil
 }
@@ -191,6 +194,12 @@ func (f *File) readFull(p []byte, off int64) error {
 		_, err := f.copyMapped(f.mapped, p, off)
 		return err
 	}
+	return f.readerFull(p, off)
+}
+
+// readerFull reads len(p) bytes at off through the reader, never the
+// mapping.
+func (f *File) readerFull(p []byte, off int64) error {
 	n, err := f.r.ReadAt(p, off)
 	if n == len(p) {
 		return nil
@@ -206,13 +215,22 @@ func (f *File) readFull(p []byte, off int64) error {
 const headerChunk = 1 << 20
 
 // header returns the n header bytes, in memory of their own that is never
-// written again: the tensors' names are substrings of it, valid after the
-// File is closed. Through a reader the last part of the header is read
+// written again: the tensors' names are substrings of it until the header
+// is parsed and checked (see header.detach). Through a reader the last part of the header is read
 // first, into a small buffer, so that a length prefix or a size that lies
 // about a short stream cannot make it allocate the full claimed size.
 func (f *File) header(n int64) ([]byte, error) {
 	if f.mapped != nil {
-		return f.cloneMapped(8, n)
+		// Read with pread, not copied from the mapping: copying would
+		// fault the header's pages into the mapping, where they would count
+		// in the process's resident memory, as much again as the copy, for
+		// as long as the file stays mapped. The mapping covers the file's
+		// size, so the n bytes are there.
+		buf := make([]byte, n)
+		if err := f.readerFull(buf, 8); err != nil {
+			return nil, err
+		}
+		return buf, nil
 	}
 	tail := min(n, headerChunk)
 	last := make([]byte, tail)
@@ -275,12 +293,29 @@ func (f *File) Tensor(name string) (Tensor, error) {
 	if closed {
 		return Tensor{}, closedError(f.name)
 	}
-	i, ok := f.index.find(name, f.tensorName)
+	i, ok := f.index.Find(name, f.tensorName)
 	if !ok {
 		return Tensor{}, &Error{File: f.name, Tensor: name, Err: ErrTensorNotFound}
 	}
 	return f.tensors[i], nil
 }
+
+// Len returns the number of tensors.
+func (f *File) Len() int { return len(f.tensors) }
+
+// TensorAt returns the i-th tensor in [File.Tensors] order, for 0 ≤ i <
+// Len; it panics for another i, as indexing a slice does. With
+// [File.Index], it lets a caller that keeps something for each of
+// millions of tensors refer to a tensor by its position, a 4-byte number,
+// instead of holding a copy of the Tensor or a map keyed by its name.
+// Like Index, it reads only what Open kept in memory, and works after
+// Close too.
+func (f *File) TensorAt(i int) Tensor { return f.tensors[i] }
+
+// Index returns the position of the named tensor in [File.Tensors]
+// order, for [File.TensorAt], and whether the file has it. It allocates
+// nothing.
+func (f *File) Index(name string) (int, bool) { return f.index.Find(name, f.tensorName) }
 
 // tensorName returns the name of the i-th tensor, for the index.
 func (f *File) tensorName(i int) string { return f.tensors[i].Name }

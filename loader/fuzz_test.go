@@ -59,12 +59,12 @@ func FuzzHeader(f *testing.F) {
 			t.Fatalf("accepted invalid JSON %q", hdr)
 		}
 		for i, tensor := range h.tensors {
-			if j, ok := h.index.find(tensor.Name, h.tensorName); !ok || j != i {
+			if j, ok := h.index.Find(tensor.Name, h.tensorName); !ok || j != i {
 				t.Fatalf("index finds tensor %d, %q, at %d (%v)", i, tensor.Name, j, ok)
 			}
 		}
-		if h.index.n != len(h.tensors) {
-			t.Fatalf("index of %d names for %d tensors", h.index.n, len(h.tensors))
+		if h.index.Len() != len(h.tensors) {
+			t.Fatalf("index of %d names for %d tensors", h.index.Len(), len(h.tensors))
 		}
 	})
 }

@@ -329,6 +329,36 @@ func TestClose(t *testing.T) {
 	}
 }
 
+// TestTensorAt checks that Len, TensorAt and Index agree with Tensors and
+// Tensor, and that, reading only the header, they work after Close.
+func TestTensorAt(t *testing.T) {
+	for _, mode := range openModes {
+		f, err := mode.open(t, filepath.Join(conformance, "valid", "tiny_transformer.safetensors"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		var want []Tensor
+		for _, tn := range f.Tensors() {
+			want = append(want, tn)
+		}
+		f.Close()
+		if f.Len() != len(want) || len(want) == 0 {
+			t.Fatalf("%s: Len %d, Tensors %d", mode.name, f.Len(), len(want))
+		}
+		for i, w := range want {
+			if got := f.TensorAt(i); !reflect.DeepEqual(got, w) {
+				t.Errorf("%s: TensorAt(%d) = %+v, want %+v", mode.name, i, got, w)
+			}
+			if j, ok := f.Index(w.Name); !ok || j != i {
+				t.Errorf("%s: Index(%q) = %d, %v; want %d", mode.name, w.Name, j, ok, i)
+			}
+		}
+		if _, ok := f.Index("no such tensor"); ok {
+			t.Errorf("%s: Index found a missing name", mode.name)
+		}
+	}
+}
+
 // TestConcurrentReaders reads and slices every tensor from many goroutines
 // while another closes the file; run with -race.
 func TestConcurrentReaders(t *testing.T) {

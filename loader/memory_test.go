@@ -149,6 +149,31 @@ func TestOpenMemory(t *testing.T) {
 	}
 }
 
+// TestFileMemory checks what an open File keeps of a checkpoint's header
+// (tensors of short names, as a Writer writes them): its tensors and
+// their names, not the header, which was 2× its size.
+func TestFileMemory(t *testing.T) {
+	if testing.Short() || raceEnabled {
+		t.Skip("parses a 10 MB header")
+	}
+	data := checkpointFile(t, 10_000_000)
+	runtime.GC()
+	var before, after runtime.MemStats
+	runtime.ReadMemStats(&before)
+	f, err := NewReader(bytes.NewReader(data), int64(len(data)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	runtime.GC()
+	runtime.ReadMemStats(&after)
+	kept := float64(after.HeapAlloc-before.HeapAlloc) / float64(f.HeaderSize())
+	t.Logf("a File of %d tensors keeps %.2fx its %d-byte header", count(f), kept, f.HeaderSize())
+	if kept > 1.6 {
+		t.Errorf("a File keeps %.2fx its header, want at most 1.6", kept)
+	}
+	runtime.KeepAlive(f)
+}
+
 // BenchmarkOpenHugeHeader opens a file with a header of about 100 MB of
 // each kind once and reports the bytes allocated per header byte
 // (x-header: the bound on peak memory), what the open File keeps

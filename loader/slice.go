@@ -180,11 +180,11 @@ func (s *Slice) advance(pos []uint64, bit *uint64) bool {
 // truncated meanwhile fails with an I/O error rather than crash the
 // program.
 func (s *Slice) Bytes() ([]byte, error) {
-	f, m, release, err := s.t.lease()
-	defer release()
+	f, m, err := s.t.lease()
 	if err != nil {
 		return nil, err
 	}
+	defer f.done()
 	buf := make([]byte, s.NBytes)
 	if m != nil {
 		err = s.gather(f, m, buf)
@@ -226,11 +226,11 @@ func (s *Slice) read(f *File, buf []byte) error {
 // buffer, as large as the selection up to 1 MiB for an [*os.File], 64 MiB
 // for another reader, and written from there.
 func (s *Slice) WriteTo(w io.Writer) (int64, error) {
-	f, m, release, err := s.t.lease()
-	defer release()
+	f, m, err := s.t.lease()
 	if err != nil {
 		return 0, err
 	}
+	defer f.done()
 	if m == nil {
 		return s.copyTo(w, f, make([]byte, min(s.NBytes, f.chunk)))
 	}

@@ -43,15 +43,17 @@ func (t Tensor) NumElements() uint64 {
 	return n
 }
 
-// lease returns the tensor's file and a lease on its mapping (see
-// File.Mapping), failing for a Tensor that was not obtained from a file.
-// release is never nil.
-func (t Tensor) lease() (f *File, mapped []byte, release func(), err error) {
+// lease returns the tensor's file and its mapping (nil when not mapped),
+// counting a use of the file's bytes that the caller ends with f.done, as
+// a lease from File.Mapping does but without allocating one: it is taken
+// for every tensor a checkpoint copies. It fails, counting nothing, for a
+// closed file and for a Tensor that was not obtained from a file.
+func (t Tensor) lease() (f *File, mapped []byte, err error) {
 	if t.f == nil {
-		return nil, nil, func() {}, &Error{Tensor: t.Name, Err: ErrTensorNotFound, Detail: "the tensor belongs to no file"}
+		return nil, nil, &Error{Tensor: t.Name, Err: ErrTensorNotFound, Detail: "the tensor belongs to no file"}
 	}
-	m, release, err := t.f.Mapping()
-	return t.f, m, release, err
+	m, err := t.f.acquire()
+	return t.f, m, err
 }
 
 // Bytes returns the tensor's little-endian bytes. For a memory-mapped file
@@ -65,11 +67,11 @@ func (t Tensor) lease() (f *File, mapped []byte, release func(), err error) {
 // Otherwise Bytes reads the tensor into a new slice. For a part of the
 // tensor, or to stream it, use [Tensor.Slice].
 func (t Tensor) Bytes() ([]byte, error) {
-	f, m, release, err := t.lease()
-	defer release()
+	f, m, err := t.lease()
 	if err != nil {
 		return nil, err
 	}
+	defer f.done()
 	off, n := t.Offset(), t.Len()
 	if m != nil {
 		return m[off : off+n : off+n], nil

@@ -111,7 +111,7 @@ func keyPos(hdr []byte, name string) int64 {
 }
 
 // reindex points the index at the tensors' positions after sorting.
-func (h *header) reindex() { h.index.rebuild(len(h.tensors), h.tensorName) }
+func (h *header) reindex() { h.index.Rebuild(len(h.tensors), h.tensorName) }
 
 // nBytes says n bytes in English.
 func nBytes(n uint64) string {

@@ -11,6 +11,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/stload/stload/dtype"
+	"github.com/stload/stload/internal/nameidx"
 )
 
 // Data is one tensor to write: its element type, shape and little-endian
@@ -60,10 +61,10 @@ func specsOf(tensors map[string]Data) []Spec {
 // A failure is kept in w.err, so that Close reports it and publishes
 // nothing.
 func (w *Writer) writeData(tensors map[string]Data) error {
-	for i, s := range w.order {
+	for _, s := range w.order {
 		d := tensors[s.Name]
-		if int64(len(d.Bytes)) != w.sizes[i] {
-			w.err = newError(ErrTensorInvalidInfo, s.Name, "%v %v needs %s, got %d", d.DType, d.Shape, nBytes(uint64(w.sizes[i])), len(d.Bytes))
+		if size := specSize(s); int64(len(d.Bytes)) != size {
+			w.err = newError(ErrTensorInvalidInfo, s.Name, "%v %v needs %s, got %d", d.DType, d.Shape, nBytes(uint64(size)), len(d.Bytes))
 			return w.err
 		}
 		if _, err := w.Write(d.Bytes); err != nil {
@@ -77,11 +78,16 @@ func (w *Writer) writeData(tensors map[string]Data) error {
 // data, so files larger than memory can be written: [NewWriter] or
 // [CreateFile] writes the header, then the caller writes every tensor's
 // bytes in [Writer.Tensors] order, then calls Close.
+//
+// It keeps a copy of the tensors' specs (about 50 bytes each), and no
+// copy of the header: a header larger than 64 KiB is encoded twice, once
+// to measure it and once to write it in pieces, so that writing a file of
+// a million tensors holds no more than the specs.
 type Writer struct {
 	w        io.Writer
 	order    []Spec
-	sizes    []int64
 	cur      int   // index of the tensor being written
+	curSize  int64 // its size in bytes
 	inCur    int64 // bytes written of it
 	err      error
 	out      *target // the file CreateFile writes, or nil
@@ -93,25 +99,50 @@ type Writer struct {
 // returns a Writer for the data. Names must be unique, valid UTF-8 and not
 // "__metadata__" (which the reference writes but cannot read back).
 func NewWriter(w io.Writer, tensors []Spec, metadata map[string]string) (*Writer, error) {
-	seen := make(map[string]bool, len(tensors))
-	for _, t := range tensors {
-		if seen[t.Name] {
-			return nil, newError(ErrDuplicateKey, t.Name, "the name is given twice")
-		}
-		seen[t.Name] = true
-	}
-	order := slices.Clone(tensors)
-	slices.SortFunc(order, func(a, b Spec) int {
-		return cmp.Or(cmp.Compare(b.DType, a.DType), cmp.Compare(a.Name, b.Name))
-	})
-	hdr, sizes, err := encodeHeader(order, metadata)
-	if err != nil {
+	if err := checkUnique(tensors); err != nil {
 		return nil, err
 	}
-	if _, err := w.Write(hdr); err != nil {
-		return nil, &Error{Detail: "writing the header", Cause: err}
+	order := slices.Clone(tensors)
+	if !slices.IsSortedFunc(order, WriteOrder) {
+		slices.SortFunc(order, WriteOrder)
 	}
-	return &Writer{w: w, order: order, sizes: sizes}, nil
+	if err := writeHeader(w, order, metadata); err != nil {
+		return nil, err
+	}
+	wr := &Writer{w: w, order: order}
+	if len(order) > 0 {
+		wr.curSize = specSize(order[0])
+	}
+	return wr, nil
+}
+
+// WriteOrder compares two tensors in the order [NewWriter] writes them
+// (that of [Writer.Tensors]), the reference writer's: by element type,
+// the later [dtype.DType] first, then by name. A caller that keeps its
+// own list of tensors with their sources can sort it in this order and
+// feed a Writer from it in turn, without finding each tensor by name.
+func WriteOrder(a, b Spec) int {
+	return cmp.Or(cmp.Compare(b.DType, a.DType), cmp.Compare(a.Name, b.Name))
+}
+
+// checkUnique fails for the first name given twice. Its index of
+// positions takes a tenth of a map of the names.
+func checkUnique(tensors []Spec) error {
+	nameAt := func(i int) string { return tensors[i].Name }
+	seen := nameidx.Make(len(tensors))
+	for i, t := range tensors {
+		if _, dup := seen.Insert(t.Name, i, nameAt); dup {
+			return newError(ErrDuplicateKey, t.Name, "the name is given twice")
+		}
+	}
+	return nil
+}
+
+// specSize returns the size in bytes of a tensor the header encoding
+// accepted (and so checked not to overflow).
+func specSize(s Spec) int64 {
+	n, _ := byteSize(s.DType, s.Shape)
+	return int64(n)
 }
 
 // Tensors returns the tensors in the order their bytes must be written.
@@ -131,7 +162,7 @@ func (w *Writer) Write(p []byte) (int, error) {
 			w.err = newError(ErrTensorInvalidInfo, "", "%d bytes written past the last tensor", len(p))
 			return written, w.err
 		}
-		k := min(int64(len(p)), w.sizes[w.cur]-w.inCur)
+		k := min(int64(len(p)), w.curSize-w.inCur)
 		n, err := w.w.Write(p[:k])
 		written += n
 		w.inCur += int64(n)
@@ -146,9 +177,12 @@ func (w *Writer) Write(p []byte) (int, error) {
 
 // skipFull moves past tensors that are complete (including empty ones).
 func (w *Writer) skipFull() {
-	for w.cur < len(w.order) && w.inCur == w.sizes[w.cur] {
+	for w.cur < len(w.order) && w.inCur == w.curSize {
 		w.cur++
 		w.inCur = 0
+		if w.cur < len(w.order) {
+			w.curSize = specSize(w.order[w.cur])
+		}
 	}
 }
 
@@ -168,7 +202,7 @@ func (w *Writer) Close() error {
 	if w.err == nil {
 		w.skipFull()
 		if w.cur < len(w.order) {
-			w.err = newError(ErrTensorInvalidInfo, w.order[w.cur].Name, "only %d of its %d bytes were written", w.inCur, w.sizes[w.cur])
+			w.err = newError(ErrTensorInvalidInfo, w.order[w.cur].Name, "only %d of its %d bytes were written", w.inCur, w.curSize)
 		}
 	}
 	file := ""
@@ -184,59 +218,111 @@ func (w *Writer) Close() error {
 	return w.closeErr
 }
 
-// encodeHeader returns the length prefix and padded header for tensors in
-// write order, and each tensor's size in bytes.
-func encodeHeader(order []Spec, metadata map[string]string) ([]byte, []int64, error) {
-	buf := make([]byte, 8, 8+64*len(order)+64)
-	buf = append(buf, '{')
+// headerPiece is the size of the pieces a large header is written in.
+const headerPiece = 64 << 10
+
+// headerSink gathers encoded header bytes in buf and hands them to emit
+// in pieces of about headerPiece bytes, counting them.
+type headerSink struct {
+	buf  []byte
+	emit func([]byte) error // nil: count only, keeping the first piece
+	n    int64              // bytes handed on (or counted) before buf
+	err  error              // emit's first error
+}
+
+// spill hands on buf once it holds a piece.
+func (h *headerSink) spill() {
+	if len(h.buf) >= headerPiece {
+		h.flush()
+	}
+}
+
+// flush hands on what buf holds.
+func (h *headerSink) flush() {
+	if h.emit != nil && h.err == nil && len(h.buf) > 0 {
+		h.err = h.emit(h.buf)
+	}
+	h.n += int64(len(h.buf))
+	h.buf = h.buf[:0]
+}
+
+// writeHeader validates the tensors, in write order, and the metadata,
+// and writes the length prefix and the padded header to w. A header of
+// less than headerPiece bytes is encoded once, into memory, and written
+// at once; a larger one is measured by a first encoding and written in
+// pieces by a second.
+func writeHeader(w io.Writer, order []Spec, metadata map[string]string) error {
+	count := &headerSink{buf: make([]byte, 8, min(8+128*len(order)+64, headerPiece+4096))}
+	if err := encodeHeader(count, order, metadata); err != nil {
+		return err
+	}
+	n := count.n + int64(len(count.buf)) - 8
+	pad := (8 - n%8) % 8
+	if n+pad > defaultMaxHeaderSize {
+		return newError(ErrHeaderTooLarge, "", "the header would be %d bytes; the limit is %d", n+pad, defaultMaxHeaderSize)
+	}
+	emit := func(p []byte) error { _, err := w.Write(p); return err }
+	sink := count
+	if count.n == 0 { // all in buf: write it
+		binary.LittleEndian.PutUint64(sink.buf, uint64(n+pad))
+		sink.emit = emit
+	} else { // spilled: encode again, writing this time
+		sink = &headerSink{buf: binary.LittleEndian.AppendUint64(count.buf[:0], uint64(n+pad)), emit: emit}
+		encodeHeader(sink, order, metadata)
+	}
+	sink.buf = append(sink.buf, "       "[:pad]...)
+	sink.flush()
+	if sink.err != nil {
+		return &Error{Detail: "writing the header", Cause: sink.err}
+	}
+	return nil
+}
+
+// encodeHeader encodes the JSON header of tensors in write order into h,
+// after the 8 bytes h.buf starts with. It fails for a tensor or metadata
+// entry the reference could not read back.
+func encodeHeader(h *headerSink, order []Spec, metadata map[string]string) error {
+	h.buf = append(h.buf, '{')
 	if metadata != nil {
 		keys := slices.Sorted(maps.Keys(metadata))
-		buf = appendString(buf, metadataKey)
-		buf = append(buf, ':', '{')
+		h.buf = appendString(h.buf, metadataKey)
+		h.buf = append(h.buf, ':', '{')
 		for i, k := range keys {
 			if !utf8.ValidString(k) || !utf8.ValidString(metadata[k]) {
-				return nil, nil, newError(ErrInvalidHeader, "", "in metadata key %q or its value", k)
+				return newError(ErrInvalidHeader, "", "in metadata key %q or its value", k)
 			}
 			if i > 0 {
-				buf = append(buf, ',')
+				h.buf = append(h.buf, ',')
 			}
-			buf = appendString(buf, k)
-			buf = append(buf, ':')
-			buf = appendString(buf, metadata[k])
+			h.buf = appendString(h.buf, k)
+			h.buf = append(h.buf, ':')
+			h.buf = appendString(h.buf, metadata[k])
+			h.spill()
 		}
-		buf = append(buf, '}')
+		h.buf = append(h.buf, '}')
 		if len(order) > 0 {
-			buf = append(buf, ',')
+			h.buf = append(h.buf, ',')
 		}
 	}
-	sizes := make([]int64, len(order))
 	var off uint64
 	for i, s := range order {
 		if err := checkSpec(s); err != nil {
-			return nil, nil, err
+			return err
 		}
 		size, err := byteSize(s.DType, s.Shape)
 		if err != nil {
 			err.Tensor = s.Name
-			return nil, nil, err
+			return err
 		}
-		sizes[i] = int64(size)
 		if i > 0 {
-			buf = append(buf, ',')
+			h.buf = append(h.buf, ',')
 		}
-		buf = appendEntry(buf, s, off, off+size)
+		h.buf = appendEntry(h.buf, s, off, off+size)
 		off += size
+		h.spill()
 	}
-	buf = append(buf, '}')
-	for (len(buf)-8)%8 != 0 {
-		buf = append(buf, ' ')
-	}
-	n := len(buf) - 8
-	if n > defaultMaxHeaderSize {
-		return nil, nil, newError(ErrHeaderTooLarge, "", "the header would be %d bytes; the limit is %d", n, defaultMaxHeaderSize)
-	}
-	binary.LittleEndian.PutUint64(buf, uint64(n))
-	return buf, sizes, nil
+	h.buf = append(h.buf, '}')
+	return nil
 }
 
 // checkSpec rejects tensors the reference could not read back.

@@ -1,6 +1,8 @@
 package loader
 
 import (
+	"bytes"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -81,5 +83,65 @@ func TestCreateFileIncompleteNamesTensor(t *testing.T) {
 	}
 	if _, err := os.Stat(path); !errors.Is(err, fs.ErrNotExist) {
 		t.Errorf("the target exists: %v", err)
+	}
+}
+
+// failAfter is a writer that fails once it has taken n bytes.
+type failAfter struct{ n int }
+
+func (f *failAfter) Write(p []byte) (int, error) {
+	if len(p) > f.n {
+		k := f.n
+		f.n = 0
+		return k, errors.New("disk full")
+	}
+	f.n -= len(p)
+	return len(p), nil
+}
+
+// TestWriterLargeHeader writes headers larger than the piece a header is
+// written in, which are encoded twice (to measure, then to write): the
+// bytes are those of one encoding, the file reads back, and a writer that
+// fails partway through the header fails NewWriter.
+func TestWriterLargeHeader(t *testing.T) {
+	for _, n := range []int{1, 700, 5000} {
+		specs := make([]Spec, n)
+		for i := range specs {
+			specs[i] = Spec{Name: fmt.Sprintf("layers.%d.w\t\"%d", i, i), DType: dtype.All()[i%len(dtype.All())], Shape: []uint64{uint64(i % 3), 8}}
+		}
+		meta := map[string]string{"format": "pt", "long": strings.Repeat("é", 40<<10)}
+		var out strings.Builder
+		w, err := NewWriter(&out, specs, meta)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var once []byte // one encoding, gathered whole
+		sink := &headerSink{buf: make([]byte, 8), emit: func(p []byte) error { once = append(once, p...); return nil }}
+		if err := encodeHeader(sink, w.order, meta); err != nil {
+			t.Fatal(err)
+		}
+		sink.flush()
+		got := []byte(out.String())
+		size := binary.LittleEndian.Uint64(got)
+		if int(size) != len(got)-8 || size%8 != 0 || !bytes.Equal(bytes.TrimRight(got[8:], " "), once[8:]) {
+			t.Fatalf("%d tensors: header of %d bytes (prefix %d) differs from one encoding of %d", n, len(got)-8, size, len(once)-8)
+		}
+		for _, s := range w.Tensors() {
+			w.Write(make([]byte, specSize(s)))
+		}
+		if err := w.Close(); err != nil {
+			t.Fatal(err)
+		}
+		f, err := NewReader(strings.NewReader(out.String()), int64(out.Len()))
+		if err != nil {
+			t.Fatalf("%d tensors: reading back: %v", n, err)
+		}
+		if f.Len() != n || f.Metadata()["long"] != meta["long"] {
+			t.Errorf("%d tensors: read back %d", n, f.Len())
+		}
+		_, err = NewWriter(&failAfter{n: 100 << 10}, specs, meta)
+		if want := len(got) > 100<<10; (err != nil) != want || err != nil && !strings.Contains(err.Error(), "disk full") {
+			t.Errorf("%d tensors: a write failing at 100 KiB: %v", n, err)
+		}
 	}
 }

@@ -279,27 +279,43 @@ func firstMetadata(files []*loader.File) map[string]string {
 // and the tensor (kind UnsupportedConversion).
 func convertSources(files []*loader.File, to dtype.DType) ([]checkpoint.Source, convertStats, error) {
 	var st convertStats
+	if len(files) == 1 { // no second copy of what may be a million Sources
+		srcs := checkpoint.SourcesOf(files[0])
+		err := convertTensors(srcs, files[0], to, &st)
+		return srcs, st, err
+	}
 	var srcs []checkpoint.Source
 	for _, f := range files {
-		for _, t := range f.Tensors() {
-			st.tensors++
-			src := checkpoint.SourceOf(t)
-			n := t.Len()
-			if converts(t.DType, to) {
-				var err error
-				if src, err = checkpoint.Convert(src, to); err == nil {
-					n, err = dtype.ConvertedSize(t.Len(), t.DType, to)
-				}
-				if err != nil {
-					return nil, st, inFile(err, f, t, to)
-				}
-				st.converted++
-			}
-			srcs = append(srcs, src)
-			st.bytes += n
+		start := len(srcs)
+		srcs = append(srcs, checkpoint.SourcesOf(f)...)
+		if err := convertTensors(srcs[start:], f, to, &st); err != nil {
+			return nil, st, err
 		}
 	}
 	return srcs, st, nil
+}
+
+// convertTensors makes the sources of f's tensors, srcs, convert the
+// floating ones to the dtype to (unless it is Invalid), and counts them
+// into st.
+func convertTensors(srcs []checkpoint.Source, f *loader.File, to dtype.DType, st *convertStats) error {
+	for i := range srcs {
+		st.tensors++
+		t := f.TensorAt(i)
+		n := t.Len()
+		if converts(t.DType, to) {
+			var err error
+			if srcs[i], err = checkpoint.Convert(srcs[i], to); err == nil {
+				n, err = dtype.ConvertedSize(t.Len(), t.DType, to)
+			}
+			if err != nil {
+				return inFile(err, f, t, to)
+			}
+			st.converted++
+		}
+		st.bytes += n
+	}
+	return nil
 }
 
 // inFile places the error of a conversion of tensor t in its file f:
@@ -314,9 +330,9 @@ func inFile(err error, f *loader.File, t loader.Tensor, to dtype.DType) error {
 	return &loader.Error{File: f.Name(), Tensor: t.Name, Offset: t.Offset(), Detail: fmt.Sprintf("converting %v to %v", t.DType, to), Cause: err}
 }
 
-// meterSources wraps srcs so that the bytes they produce advance bar,
-// which a ticker redraws every progressInterval until stop is called, and
-// stop once more. Once the sources have produced all total bytes, the
+// meterSources wraps srcs, in place, so that the bytes they produce
+// advance bar, which a ticker redraws every progressInterval until stop is
+// called, and stop once more. Once the sources have produced all total bytes, the
 // bar says "syncing" while the writer flushes the output to disk. With a
 // nil bar it returns srcs as they are.
 func meterSources(srcs []checkpoint.Source, total int64, bar *progressBar) ([]checkpoint.Source, func()) {
@@ -334,10 +350,9 @@ func meterSources(srcs []checkpoint.Source, total int64, bar *progressBar) ([]ch
 		}
 	}
 	m.full = draw
-	out := make([]checkpoint.Source, len(srcs))
-	for i, s := range srcs {
-		open := s.Open
-		s.Open = func() (io.Reader, error) {
+	for i := range srcs {
+		open := srcs[i].Open
+		srcs[i].Open = func() (io.Reader, error) {
 			r, err := open()
 			if err != nil {
 				return nil, err
@@ -349,10 +364,9 @@ func meterSources(srcs []checkpoint.Source, total int64, bar *progressBar) ([]ch
 			}
 			return &countingReader{r: r, m: m}, nil
 		}
-		out[i] = s
 	}
 	stop := tick(progressInterval, draw)
-	return out, func() {
+	return srcs, func() {
 		stop()
 		draw() // the end, as device.WithProgress reports it
 	}

@@ -50,11 +50,12 @@ func BenchmarkCopySources(b *testing.B) {
 			buf := make([]byte, copyBufSize)
 			b.SetBytes(c.TotalSize())
 			for b.Loop() {
-				w, err := loader.CreateFile(filepath.Join(dir, "out.safetensors"), specsOf(srcs), nil)
+				order := writeOrder(srcs, nil)
+				w, err := loader.CreateFile(filepath.Join(dir, "out.safetensors"), specsIn(srcs, order), nil)
 				if err != nil {
 					b.Fatal(err)
 				}
-				if _, err := copySources(b.Context(), w, srcs, buf); err != nil {
+				if _, err := copySources(b.Context(), w, srcs, order, buf); err != nil {
 					b.Fatal(err)
 				}
 				abandon(w, true)

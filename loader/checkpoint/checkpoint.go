@@ -14,6 +14,7 @@ import (
 	"strings"
 	"sync"
 
+	"github.com/stload/stload/internal/tensorindex"
 	"github.com/stload/stload/loader"
 	"github.com/stload/stload/loader/httprange"
 )
@@ -83,14 +84,14 @@ const maxIndexSize = 100_000_000
 // is an open [loader.File]; a tensor is read from the shard that holds
 // it. Its methods are safe for concurrent use.
 type Checkpoint struct {
-	path      string            // index file, or the single file
-	index     bool              // whether path is an index
-	meta      map[string]string // index metadata, or the file's __metadata__
-	shards    []*loader.File    // in shard-name order
-	closers   []io.Closer       // what the shards read through, to close after them
-	owner     map[string]int    // tensor name -> index in shards
-	size      int64             // bytes of tensor data in all shards
-	leftovers []string          // what killed saves left beside it
+	path      string             // index file, or the single file
+	index     bool               // whether path is an index
+	meta      map[string]string  // index metadata, or the file's __metadata__
+	shards    []*loader.File     // in shard-name order
+	closers   []io.Closer        // what the shards read through, to close after them
+	owner     *tensorindex.Index // finds a tensor's shard
+	size      int64              // bytes of tensor data in all shards
+	leftovers []string           // what killed saves left beside it
 
 	closeOnce sync.Once
 	closeErr  error
@@ -281,12 +282,12 @@ func asOpenError(err error) error {
 // single makes a one-shard checkpoint of f, which reads through r (nil
 // when f closes what it reads).
 func single(f *loader.File, r io.Closer) *Checkpoint {
-	c := &Checkpoint{path: f.Name(), meta: f.Metadata(), shards: []*loader.File{f}, owner: map[string]int{}}
+	c := &Checkpoint{path: f.Name(), meta: f.Metadata(), shards: []*loader.File{f}}
+	c.owner, _ = tensorindex.New(c.shards, false) // the file's own index
 	if r != nil {
 		c.closers = []io.Closer{r}
 	}
-	for name, t := range f.Tensors() {
-		c.owner[name] = 0
+	for _, t := range f.Tensors() {
 		c.size += t.Len()
 	}
 	return c
@@ -318,7 +319,7 @@ func (c *Checkpoint) Files() []*loader.File { return slices.Clone(c.shards) }
 
 // File returns the file (the shard) that holds the named tensor.
 func (c *Checkpoint) File(name string) (*loader.File, bool) {
-	i, ok := c.owner[name]
+	i, _, ok := c.owner.Find(name)
 	if !ok {
 		return nil, false
 	}
@@ -326,7 +327,7 @@ func (c *Checkpoint) File(name string) (*loader.File, bool) {
 }
 
 // Len returns the number of tensors in all shards.
-func (c *Checkpoint) Len() int { return len(c.owner) }
+func (c *Checkpoint) Len() int { return c.owner.Len() }
 
 // Tensors iterates over the tensors shard by shard, and within a shard in
 // file-offset order, which is the order that reads each file front to

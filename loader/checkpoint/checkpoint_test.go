@@ -619,14 +619,27 @@ func TestPlanShards(t *testing.T) {
 		{30, [][]int{{0, 1}, {2}, {3, 4}}},
 		{1, [][]int{{0}, {1}, {2}, {3}, {4}}},
 	}
+	var srcs []Source
+	for _, sp := range specs {
+		srcs = append(srcs, Source{Spec: sp})
+	}
 	for _, tc := range cases {
-		got, total, err := planShards(specs, tc.max)
+		got, total, err := planShards(srcs, tc.max)
 		if err != nil || total != 50 || !reflect.DeepEqual(got, tc.want) {
 			t.Errorf("max %d: %v %d %v, want %v 50", tc.max, got, total, err, tc.want)
 		}
 	}
-	if _, _, err := planShards(append(specs, specs[0]), 10); !errors.Is(err, loader.ErrDuplicateKey) {
+	if _, _, err := planShards(append(srcs, srcs[0]), 10); !errors.Is(err, loader.ErrDuplicateKey) {
 		t.Errorf("duplicate name: %v", err)
+	}
+	// Every shard is checked before anything is written.
+	many := make([]Source, 30)
+	for i := range many {
+		many[i] = Source{Spec: loader.Spec{Name: fmt.Sprint("t", i), DType: u8, Shape: []uint64{1}}}
+	}
+	many[27].Name = "__metadata__"
+	if _, _, err := planShards(many, 10); !errors.Is(err, loader.ErrTensorInvalidInfo) {
+		t.Errorf("a reserved name in the third shard: %v", err)
 	}
 }
 
@@ -1075,9 +1088,9 @@ func TestSourceLength(t *testing.T) {
 	}
 }
 
-// TestSourceOfWritesFromMapping: SourceOf's reader hands a mapped file's
-// bytes to the writer as they are in the mapping, with no copy between,
-// and resumes where reading left off.
+// TestSourceOfWritesFromMapping: SourceOf's reader (and SourcesOf's, of
+// the same spec) hands a mapped file's bytes to the writer as they are in
+// the mapping, with no copy between, and resumes where reading left off.
 func TestSourceOfWritesFromMapping(t *testing.T) {
 	tensors := ckptTensors(t, 4, 9)
 	path := filepath.Join(t.TempDir(), "m.safetensors")
@@ -1094,12 +1107,22 @@ func TestSourceOfWritesFromMapping(t *testing.T) {
 	if err != nil || m == nil {
 		t.Skipf("the file is not mapped on this platform: %v", err)
 	}
+	all := SourcesOf(f)
+	i := -1
 	for name, info := range f.Tensors() {
+		i++
+		if !reflect.DeepEqual(all[i].Spec, SourceOf(info).Spec) {
+			t.Errorf("SourcesOf: %+v, SourceOf: %+v", all[i].Spec, SourceOf(info).Spec)
+		}
 		if info.Len() < 2 {
 			continue
 		}
 		tensor, _ := f.Tensor(name)
-		r, _ := SourceOf(tensor).Open()
+		open := SourceOf(tensor).Open
+		if i%2 == 1 {
+			open = all[i].Open
+		}
+		r, _ := open()
 		first := make([]byte, 1)
 		if _, err := io.ReadFull(r, first); err != nil {
 			t.Fatal(err)
@@ -1171,5 +1194,58 @@ func TestShardNames(t *testing.T) {
 			t.Errorf("%s: shard named %q, want %q", p, got, want)
 		}
 		c.Close()
+	}
+}
+
+// TestWriteOrder: the order copySources streams sources in is the
+// Writer's, for tensors of every type in shuffled order.
+func TestWriteOrder(t *testing.T) {
+	var srcs []Source
+	for i, dt := range dtype.All() {
+		for _, name := range []string{"b", "a", "c.10", "c.9"} {
+			srcs = append(srcs, Source{Spec: loader.Spec{Name: fmt.Sprintf("%s.%d", name, i%3), DType: dt, Shape: []uint64{8}}})
+		}
+	}
+	rand.New(rand.NewPCG(5, 6)).Shuffle(len(srcs), func(i, j int) { srcs[i], srcs[j] = srcs[j], srcs[i] })
+	for i := range srcs {
+		srcs[i].Name += fmt.Sprint(".", i) // unique
+	}
+	specs := make([]loader.Spec, len(srcs))
+	for i, s := range srcs {
+		specs[i] = s.Spec
+	}
+	w, err := loader.NewWriter(io.Discard, specs, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, want := specsIn(srcs, writeOrder(srcs, nil)), w.Tensors(); !reflect.DeepEqual(got, want) {
+		t.Errorf("copySources' order\n%v\nthe Writer's\n%v", got, want)
+	}
+}
+
+// TestEncodeIndexLarge: an index larger than the pieces it is written in
+// is the JSON transformers writes (for ASCII names, Go's MarshalIndent
+// of the same map), whatever the order of the tensors.
+func TestEncodeIndexLarge(t *testing.T) {
+	var srcs []Source
+	weightMap := map[string]string{}
+	names := []string{"model-00001-of-00002.safetensors", "model-00002-of-00002.safetensors"}
+	groups := make([][]int, 2)
+	for i := range 30000 {
+		name := fmt.Sprintf("model.layers.%d.mlp.experts.%d.down_proj.weight", i%977, i)
+		srcs = append(srcs, Source{Spec: loader.Spec{Name: name}})
+		groups[i%2] = append(groups[i%2], i)
+		weightMap[name] = names[i%2]
+	}
+	var out bytes.Buffer
+	if err := encodeIndex(&out, names, groups, srcs, 12345); err != nil {
+		t.Fatal(err)
+	}
+	want, err := json.MarshalIndent(map[string]any{"metadata": map[string]int{"total_size": 12345}, "weight_map": weightMap}, "", "  ")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if out.Len() < 2*copyBufSize || !bytes.Equal(out.Bytes(), append(want, '\n')) {
+		t.Errorf("an index of %d bytes differs from MarshalIndent's %d", out.Len(), len(want)+1)
 	}
 }

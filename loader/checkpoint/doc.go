@@ -9,9 +9,16 @@
 // weight_map matches them. [Save] writes a sharded checkpoint as
 // transformers' save_pretrained does, all or nothing; [WriteFile] writes
 // one file. Both stream tensors from [Source] values ([SourceOf] copies a
-// tensor of an open file, [Convert] converts one to another element
-// type), so converting or resharding a checkpoint larger than memory
-// needs no more memory than a copy buffer.
+// tensor of an open file, [SourcesOf] all of them, [Convert] converts one
+// to another element type), so converting or resharding a checkpoint
+// larger than memory needs no more memory than a copy buffer for the
+// tensors' bytes. What they keep per tensor is small and counted: a
+// Source from SourcesOf is 80 bytes, and a save adds the Writer's list of
+// specs (48 bytes a tensor) and a 4-byte write order, with no map keyed
+// by name and no copy of a header or an index being written. So
+// converting a file of a 99 MB header of 1.19 million tensors (stload
+// convert) peaks at 6–7× the header's size in resident memory, the open
+// file included.
 //
 // Errors are [*loader.Error] values wrapping this package's sentinels or
 // the loader's.

@@ -16,6 +16,7 @@ import (
 	"strings"
 	"sync"
 
+	"github.com/stload/stload/internal/tensorindex"
 	"github.com/stload/stload/loader"
 )
 
@@ -118,17 +119,19 @@ func openShards(ctx context.Context, names []string, src shardSource, cfg *confi
 // same. All problems are found; the first, in name order, is reported with
 // the number of others.
 func (c *Checkpoint) link(names []string, idx *index, src shardSource) error {
-	c.owner = make(map[string]int, len(idx.weightMap))
 	var problems []*loader.Error
+	owner, dups := tensorindex.New(c.shards, true)
+	c.owner = owner
+	for _, d := range dups {
+		problems = append(problems, &loader.Error{File: c.shards[d.Second].Name(), Tensor: d.Name, Err: ErrWeightMap,
+			Detail: fmt.Sprintf("the tensor is in two shards, %s and %s", names[d.First], names[d.Second])})
+	}
 	for i, f := range c.shards {
 		for name, t := range f.Tensors() {
 			c.size += t.Len()
-			if j, dup := c.owner[name]; dup {
-				problems = append(problems, &loader.Error{File: f.Name(), Tensor: name, Err: ErrWeightMap,
-					Detail: fmt.Sprintf("the tensor is in two shards, %s and %s", names[j], names[i])})
-				continue
+			if j, _, _ := owner.Find(name); j != i {
+				continue // a second copy, reported above
 			}
-			c.owner[name] = i
 			switch listed, ok := idx.weightMap[name]; {
 			case !ok:
 				problems = append(problems, &loader.Error{File: f.Name(), Tensor: name, Err: ErrWeightMap,
@@ -140,7 +143,7 @@ func (c *Checkpoint) link(names []string, idx *index, src shardSource) error {
 		}
 	}
 	for tensor, name := range idx.weightMap {
-		if _, ok := c.owner[tensor]; !ok {
+		if _, _, ok := owner.Find(tensor); !ok {
 			problems = append(problems, &loader.Error{File: src.where(name), Tensor: tensor, Err: ErrWeightMap,
 				Detail: fmt.Sprintf("weight_map lists the tensor for %s, which does not hold it", name)})
 		}

@@ -1,12 +1,12 @@
 package checkpoint
 
 import (
+	"bufio"
 	"context"
 	"errors"
 	"fmt"
 	"io"
 	"io/fs"
-	"maps"
 	"math"
 	"os"
 	"path/filepath"
@@ -15,6 +15,7 @@ import (
 	"strings"
 	"unicode/utf16"
 
+	"github.com/stload/stload/internal/nameidx"
 	"github.com/stload/stload/loader"
 )
 
@@ -47,6 +48,23 @@ func SourceOf(t loader.Tensor) Source {
 		Spec: loader.Spec{Name: t.Name, DType: t.DType, Shape: t.Shape},
 		Open: func() (io.Reader, error) { return &tensorReader{t: t}, nil },
 	}
+}
+
+// SourcesOf returns a Source for every tensor of f, in file order, each
+// as [SourceOf] makes it but in less memory: a Source refers to its
+// tensor by f and position (24 bytes besides the Source) rather than
+// holding a copy of the Tensor (80), which counts for a header of a
+// million tensors.
+func SourcesOf(f *loader.File) []Source {
+	out := make([]Source, f.Len())
+	for i := range out {
+		t := f.TensorAt(i)
+		out[i] = Source{
+			Spec: loader.Spec{Name: t.Name, DType: t.DType, Shape: t.Shape},
+			Open: func() (io.Reader, error) { return &tensorReader{t: f.TensorAt(i)}, nil },
+		}
+	}
+	return out
 }
 
 // tensorReader reads a tensor: WriteTo streams it as a Slice of the whole
@@ -94,8 +112,8 @@ func (r *tensorReader) WriteTo(w io.Writer) (int64, error) {
 // [Checkpoint.Tensors] order, reading each from its shard.
 func (c *Checkpoint) Sources() []Source {
 	out := make([]Source, 0, c.Len())
-	for _, t := range c.Tensors() {
-		out = append(out, SourceOf(t))
+	for _, f := range c.shards {
+		out = append(out, SourcesOf(f)...)
 	}
 	return out
 }
@@ -132,7 +150,7 @@ func writeFile(ctx context.Context, path string, tensors []Source, metadata map[
 	}
 	keep := false
 	defer func() { s.closeStage(keep) }()
-	if err := s.saveStaged(ctx, base, tensors, metadata, make([]byte, copyBufSize)); err != nil {
+	if err := s.saveStaged(ctx, base, tensors, nil, metadata, make([]byte, copyBufSize)); err != nil {
 		return err
 	}
 	unlock, err := s.lockDir(ctx)
@@ -207,7 +225,7 @@ func Save(ctx context.Context, dir string, tensors []Source, opts ...Option) ([]
 	if err := checkShardPrefix(cfg.prefix); err != nil {
 		return nil, err
 	}
-	groups, total, err := planShards(specsOf(tensors), cfg.maxShard)
+	groups, total, err := planShards(tensors, cfg.maxShard)
 	if err != nil {
 		return nil, err
 	}
@@ -248,18 +266,15 @@ func (s *saver) saveSharded(ctx context.Context, tensors []Source, groups [][]in
 	names := shardFileNames(prefix, len(groups))
 	buf := make([]byte, copyBufSize)
 	for i, g := range groups {
-		shard := make([]Source, len(g))
-		for j, k := range g {
-			shard[j] = tensors[k]
-		}
-		if err := s.saveStaged(ctx, names[i], shard, s.cfg.metadata, buf); err != nil {
+		if err := s.saveStaged(ctx, names[i], tensors, g, s.cfg.metadata, buf); err != nil {
 			return nil, err
 		}
 	}
 	staged, index := names, ""
 	if len(groups) > 1 {
 		index = prefix + IndexSuffix
-		if err := s.writeStaged(index, encodeIndex(names, groups, tensors, total)); err != nil {
+		err := s.writeStaged(index, func(w io.Writer) error { return encodeIndex(w, names, groups, tensors, total) })
+		if err != nil {
 			return nil, err
 		}
 		staged = append(slices.Clone(names), index)
@@ -360,29 +375,24 @@ func checkShardPrefix(prefix string) error {
 // few, small enough to be negligible next to a tensor.
 const copyBufSize = 1 << 20
 
-func specsOf(tensors []Source) []loader.Spec {
-	specs := make([]loader.Spec, len(tensors))
-	for i, t := range tensors {
-		specs[i] = t.Spec
-	}
-	return specs
-}
-
 // planShards groups tensors (by index) with huggingface_hub's rule (see
-// Save) and returns the groups and the total bytes. Names must be unique
-// across all shards, which each shard's writer cannot see: the specs are
-// checked all together, as one file's would be.
-func planShards(specs []loader.Spec, max int64) ([][]int, int64, error) {
-	if _, err := loader.NewWriter(io.Discard, specs, nil); err != nil {
+// Save) and returns the groups and the total bytes. It checks the specs
+// first, so that a save fails before it writes any shard for a tensor a
+// Writer refuses (only a shard's header too large is left to its writer).
+func planShards(tensors []Source, max int64) ([][]int, int64, error) {
+	if err := checkUnique(tensors); err != nil {
+		return nil, 0, err
+	}
+	if err := checkSpecs(tensors); err != nil {
 		return nil, 0, err
 	}
 	var groups [][]int
 	var cur []int
 	var curSize, total int64
-	for i, s := range specs {
-		size := specSize(s)
+	for i, t := range tensors {
+		size := specSize(t.Spec)
 		if size > math.MaxInt64-total {
-			return nil, 0, newError(loader.ErrValidationOverflow, s.Name, "the tensors' total size overflows 64 bits")
+			return nil, 0, newError(loader.ErrValidationOverflow, t.Name, "the tensors' total size overflows 64 bits")
 		}
 		total += size
 		if size > max {
@@ -402,6 +412,57 @@ func planShards(specs []loader.Spec, max int64) ([][]int, int64, error) {
 	return groups, total, nil
 }
 
+// checkUnique fails for a name given twice, which each shard's writer
+// cannot see across shards. Its index of positions takes a tenth of a map
+// of the names.
+func checkUnique(tensors []Source) error {
+	nameAt := func(i int) string { return tensors[i].Name }
+	seen := nameidx.Make(len(tensors))
+	for i, t := range tensors {
+		if _, dup := seen.Insert(t.Name, i, nameAt); dup {
+			return newError(loader.ErrDuplicateKey, t.Name, "the name is given twice")
+		}
+	}
+	return nil
+}
+
+// specBatch bounds the header that checkSpecs has a Writer encode at
+// once, well below the limit on a header.
+const specBatch = 1 << 20
+
+// checkSpecs fails for a tensor a Writer refuses, by giving the specs to
+// Writers that write to io.Discard, in batches whose header is at most
+// specBatch bytes: one Writer for all of them would hold a copy of the
+// list, and could fail for a header that no shard of a sharded save has.
+func checkSpecs(tensors []Source) error {
+	var specs []loader.Spec
+	size := 0
+	check := func() error {
+		_, err := loader.NewWriter(io.Discard, specs, nil)
+		specs, size = specs[:0], 0
+		return err
+	}
+	for _, t := range tensors {
+		n := entryBound(t.Spec)
+		if len(specs) > 0 && size+n > specBatch {
+			if err := check(); err != nil {
+				return err
+			}
+		}
+		specs = append(specs, t.Spec)
+		size += n
+	}
+	if len(specs) > 0 {
+		return check()
+	}
+	return nil
+}
+
+// entryBound bounds the length of a spec's header entry: its name escaped
+// (at most 6 bytes a byte), its dimensions (20 digits each, and a comma),
+// and the rest, dtype and offsets included.
+func entryBound(s loader.Spec) int { return 6*len(s.Name) + 21*len(s.Shape) + 128 }
+
 // shardFileNames returns transformers' names for n shards.
 func shardFileNames(prefix string, n int) []string {
 	if n == 1 {
@@ -414,18 +475,19 @@ func shardFileNames(prefix string, n int) []string {
 	return names
 }
 
-// saveStaged writes one file into the staging folder, complete and
-// synced. Errors name the file's final path, which is what the user asked
-// for.
-func (s *saver) saveStaged(ctx context.Context, name string, tensors []Source, metadata map[string]string, buf []byte) error {
+// saveStaged writes one file of the tensors at positions group of
+// tensors (nil: all of them) into the staging folder, complete and synced.
+// Errors name the file's final path, which is what the user asked for.
+func (s *saver) saveStaged(ctx context.Context, name string, tensors []Source, group []int, metadata map[string]string, buf []byte) error {
 	staged := filepath.Join(s.stage, name)
+	order := writeOrder(tensors, group)
 	var w *loader.Writer
 	err := s.step("create stage/"+name, func() (err error) {
-		w, err = loader.CreateFile(staged, specsOf(tensors), metadata)
+		w, err = loader.CreateFile(staged, specsIn(tensors, order), metadata)
 		return err
 	})
 	if err == nil {
-		if complete, cerr := copySources(ctx, w, tensors, buf); cerr != nil {
+		if complete, cerr := copySources(ctx, w, tensors, order, buf); cerr != nil {
 			abandon(w, complete)
 			err = withFile(cerr, staged)
 		} else {
@@ -439,23 +501,53 @@ func (s *saver) saveStaged(ctx context.Context, name string, tensors []Source, m
 	return err
 }
 
-// copySources streams every tensor's bytes into w, in the order the
-// writer needs them. On failure it reports whether w nonetheless got all
-// its bytes.
-func copySources(ctx context.Context, w *loader.Writer, tensors []Source, buf []byte) (complete bool, err error) {
-	byName := make(map[string]Source, len(tensors))
-	for _, t := range tensors {
-		byName[t.Name] = t
-	}
-	var total, written int64
-	for _, spec := range w.Tensors() {
-		total += specSize(spec)
-	}
-	for _, spec := range w.Tensors() {
-		if err := ctx.Err(); err != nil {
-			return false, &loader.Error{Tensor: spec.Name, Cause: err}
+// writeOrder returns the positions in tensors of those of group (nil:
+// all) in the order a Writer writes them (loader.WriteOrder), which
+// copySources follows: 4 bytes a tensor, where a map from name to Source
+// took about 90, and no copy of the Sources.
+func writeOrder(tensors []Source, group []int) []int32 {
+	var order []int32
+	if group == nil {
+		order = make([]int32, len(tensors))
+		for i := range order {
+			order[i] = int32(i)
 		}
-		n, err := copySource(ctx, w, byName[spec.Name], specSize(spec), buf)
+	} else {
+		order = make([]int32, len(group))
+		for i, k := range group {
+			order[i] = int32(k)
+		}
+	}
+	less := func(a, b int32) int { return loader.WriteOrder(tensors[a].Spec, tensors[b].Spec) }
+	if !slices.IsSortedFunc(order, less) {
+		slices.SortFunc(order, less)
+	}
+	return order
+}
+
+// specsIn returns the specs of tensors in the given order.
+func specsIn(tensors []Source, order []int32) []loader.Spec {
+	specs := make([]loader.Spec, len(order))
+	for k, i := range order {
+		specs[k] = tensors[i].Spec
+	}
+	return specs
+}
+
+// copySources streams the bytes of the tensors at positions order of
+// tensors into w, which was given their specs in that order (its own). On
+// failure it reports whether w nonetheless got all its bytes.
+func copySources(ctx context.Context, w *loader.Writer, tensors []Source, order []int32, buf []byte) (complete bool, err error) {
+	var total, written int64
+	for _, i := range order {
+		total += specSize(tensors[i].Spec)
+	}
+	for _, i := range order {
+		t := tensors[i]
+		if err := ctx.Err(); err != nil {
+			return false, &loader.Error{Tensor: t.Name, Cause: err}
+		}
+		n, err := copySource(ctx, w, t, specSize(t.Spec), buf)
 		if written += n; err != nil {
 			return written == total, err
 		}
@@ -556,12 +648,16 @@ func withFile(err error, path string) error {
 	return err
 }
 
-// writeStaged writes and syncs a small file in the staging folder.
-func (s *saver) writeStaged(name string, b []byte) error {
+// writeStaged writes a file in the staging folder with write, through
+// a buffer, and syncs it.
+func (s *saver) writeStaged(name string, write func(io.Writer) error) error {
 	var f *os.File
 	err := s.step("create stage/"+name, func() (err error) {
 		if f, err = os.OpenFile(filepath.Join(s.stage, name), os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o666); err == nil {
-			_, err = f.Write(b)
+			bw := bufio.NewWriterSize(f, copyBufSize)
+			if err = write(bw); err == nil {
+				err = bw.Flush()
+			}
 		}
 		return err
 	})
@@ -579,31 +675,47 @@ func (s *saver) writeStaged(name string, b []byte) error {
 	return nil
 }
 
-// encodeIndex writes the index exactly as transformers does, with
-// json.dumps(index, indent=2, sort_keys=True) + "\n".
-func encodeIndex(names []string, groups [][]int, tensors []Source, total int64) []byte {
-	weightMap := make(map[string]string, len(tensors))
+// encodeIndex writes the index to w exactly as transformers does, with
+// json.dumps(index, indent=2, sort_keys=True) + "\n": the weight map in
+// name order (Python sorts by code point, as Go compares UTF-8 bytes). It
+// streams: the index of a million tensors is as large as their header,
+// and the names are unique (planShards checked them), so sorting their
+// positions gives the order without a map of the names.
+func encodeIndex(w io.Writer, names []string, groups [][]int, tensors []Source, total int64) error {
+	shardOf := make([]int32, len(tensors))
 	for i, g := range groups {
 		for _, k := range g {
-			weightMap[tensors[k].Name] = names[i]
+			shardOf[k] = int32(i)
 		}
 	}
+	byName := make([]int32, len(tensors))
+	for i := range byName {
+		byName[i] = int32(i)
+	}
+	slices.SortFunc(byName, func(a, b int32) int { return strings.Compare(tensors[a].Name, tensors[b].Name) })
 	b := []byte("{\n  \"metadata\": {\n    \"total_size\": ")
 	b = strconv.AppendInt(b, total, 10)
 	b = append(b, "\n  },\n  \"weight_map\": {"...)
-	for i, name := range slices.Sorted(maps.Keys(weightMap)) {
+	for i, k := range byName {
 		if i > 0 {
 			b = append(b, ',')
 		}
 		b = append(b, "\n    "...)
-		b = appendPyString(b, name)
+		b = appendPyString(b, tensors[k].Name)
 		b = append(b, ": "...)
-		b = appendPyString(b, weightMap[name])
+		b = appendPyString(b, names[shardOf[k]])
+		if len(b) >= copyBufSize/2 {
+			if _, err := w.Write(b); err != nil {
+				return err
+			}
+			b = b[:0]
+		}
 	}
-	if len(weightMap) > 0 {
+	if len(byName) > 0 {
 		b = append(b, "\n  "...)
 	}
-	return append(b, "}\n}\n"...)
+	_, err := w.Write(append(b, "}\n}\n"...))
+	return err
 }
 
 // appendPyString appends s as Python's json.dumps writes a string with

@@ -1,0 +1,50 @@
+package nameidx
+
+import (
+	"strconv"
+	"testing"
+)
+
+// TestIndex inserts names past several growths, finds each at its
+// position, reports duplicates without changing anything, and rebuilds
+// after the entries moved.
+func TestIndex(t *testing.T) {
+	var zero Index
+	if _, ok := zero.Find("a", nil); ok {
+		t.Fatal("the zero Index found a name")
+	}
+	names := make([]string, 1000)
+	for i := range names {
+		names[i] = "t" + strconv.Itoa(i)
+	}
+	nameAt := func(i int) string { return names[i] }
+	x := Make(3) // grows several times
+	for i, n := range names {
+		if _, dup := x.Insert(n, i, nameAt); dup {
+			t.Fatalf("%s reported as a duplicate", n)
+		}
+	}
+	if x.Len() != len(names) {
+		t.Fatalf("Len %d, want %d", x.Len(), len(names))
+	}
+	for i, n := range names {
+		if j, ok := x.Find(n, nameAt); !ok || j != i {
+			t.Fatalf("Find(%s) = %d, %v; want %d", n, j, ok, i)
+		}
+	}
+	if j, dup := x.Insert("t7", 999, nameAt); !dup || j != 7 || x.Len() != len(names) {
+		t.Fatalf("duplicate insert: %d, %v, Len %d", j, dup, x.Len())
+	}
+	if _, ok := x.Find("t1000", nameAt); ok {
+		t.Fatal("found a missing name")
+	}
+	names[0], names[999] = names[999], names[0]
+	x.Rebuild(len(names), nameAt)
+	if j, ok := x.Find("t0", nameAt); !ok || j != 999 {
+		t.Fatalf("after Rebuild, t0 at %d, %v", j, ok)
+	}
+	var lazy Index
+	if _, dup := lazy.Insert("a", 0, func(int) string { return "a" }); dup || lazy.Len() != 1 {
+		t.Fatal("Insert into the zero Index")
+	}
+}
