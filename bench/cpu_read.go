@@ -23,7 +23,7 @@ type span struct{ off, n int64 }
 func tensorSpans(f *loader.File, limit int64) []span {
 	var out []span
 	for _, t := range f.Tensors() {
-		off, n := t.Offset(), t.Len()
+		off, n := t.Offset(), t.End-t.Begin
 		for n > 0 {
 			k := n
 			if limit > 0 {
@@ -108,7 +108,7 @@ func largestTensor(path string) (int64, error) {
 	defer probe.Close()
 	var largest int64
 	for _, t := range probe.Tensors() {
-		largest = max(largest, t.Len())
+		largest = max(largest, t.End-t.Begin)
 	}
 	return largest, nil
 }
@@ -128,7 +128,7 @@ func (r *readBench) serial(name string, opts ...loader.Option) *contender {
 		}
 		defer f.Close()
 		for _, t := range f.Tensors() {
-			if _, err := f.ReadAt(r.big[:t.Len()], t.Offset()); err != nil {
+			if _, err := f.ReadAt(r.big[:(t.End-t.Begin)], t.Offset()); err != nil {
 				return err
 			}
 		}

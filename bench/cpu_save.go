@@ -95,7 +95,7 @@ func newSaveInput(src *loader.File) (*saveInput, error) {
 	in.peerTensors = make(map[string]nlp.TensorView, len(in.tensors))
 	in.pieces = [][]byte{all[:8+src.HeaderSize()]}
 	for name, t := range src.Tensors() {
-		b := all[t.Offset() : t.Offset()+t.Len()]
+		b := all[t.Offset() : t.Offset()+(t.End-t.Begin)]
 		in.tensors[name] = loader.Data{DType: t.DType, Shape: t.Shape, Bytes: b}
 		pd, err := peerDType(t.DType)
 		if err != nil {

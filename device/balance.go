@@ -50,7 +50,7 @@ func (pl *planner) groups(files []*loader.File, items [][]item) ([]*group, []int
 		for i := range file {
 			c := &file[i]
 			t := files[fi].TensorAt(int(c.pos))
-			n := stagedLen(t.Len(), t.DType, c.to)
+			n := stagedLen(t.End-t.Begin, t.DType, c.to)
 			switch {
 			case c.rule >= 0:
 				parts := pl.parts[c.rule]

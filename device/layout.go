@@ -88,9 +88,9 @@ func (fl *fileLayout) viewable(slot int32, from, to dtype.DType) bool {
 
 // whole places an unsplit tensor, t.
 func (fl *fileLayout) whole(c *item, t loader.Tensor) {
-	n := stagedLen(t.Len(), t.DType, c.to)
+	n := stagedLen(t.End-t.Begin, t.DType, c.to)
 	p := placement{Tensor: c.pos, Device: c.slot, DType: c.to, Len: n, Dim: -1, Shards: 1}
-	fl.add(p, t.Offset(), t.Len(), t.DType)
+	fl.add(p, t.Offset(), t.End-t.Begin, t.DType)
 }
 
 // add records placement p of the contiguous source range [src, src+n),
@@ -224,7 +224,7 @@ func (fl *fileLayout) shard(c *item, t loader.Tensor) *Error {
 		return nil
 	}
 	rowLen := bytesOf(s.full*s.inner, s.toBits)
-	pc := piece{SrcOff: t.Offset(), SrcLen: t.Len(), From: t.DType, To: c.to, Rows: s.outer,
+	pc := piece{SrcOff: t.Offset(), SrcLen: t.End - t.Begin, From: t.DType, To: c.to, Rows: s.outer,
 		RowLen: rowLen, First: first, Count: len(parts)}
 	for k, p := range parts {
 		p.Alloc, p.Offset = fl.place(p.Device, p.DType, p.Len)

@@ -214,7 +214,7 @@ func TestLoadConvert(t *testing.T) {
 						if !tn.Source.DType.Float() {
 							want = tn.Source.DType
 						}
-						if tn.DType != want || tn.Len != tn.Source.Len()/int64(tn.Source.DType.Size())*int64(want.Size()) {
+						if tn.DType != want || tn.Len != (tn.Source.End-tn.Source.Begin)/int64(tn.Source.DType.Size())*int64(want.Size()) {
 							t.Errorf("%s: %v, %d bytes", tn.Name, tn.DType, tn.Len)
 						}
 					}
@@ -594,7 +594,7 @@ func TestDeviceStatsCopied(t *testing.T) {
 	var colBytes int64
 	for name, info := range f.Tensors() {
 		if strings.HasSuffix(name, ".up_proj.weight") {
-			colBytes += info.Len()
+			colBytes += info.End - info.Begin
 		}
 	}
 	for _, tt := range []struct {
@@ -682,7 +682,7 @@ func TestLoadSubset(t *testing.T) {
 		for _, file := range []*loader.File{f, g} {
 			for name, tn := range file.Tensors() {
 				if slices.Contains(names, name) {
-					n += tn.Len()
+					n += tn.End - tn.Begin
 				}
 			}
 		}

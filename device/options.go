@@ -11,7 +11,6 @@ import (
 	"time"
 
 	"github.com/stload/stload/dtype"
-	"github.com/stload/stload/internal/tensorindex"
 	"github.com/stload/stload/loader"
 )
 
@@ -372,11 +371,11 @@ func (c *config) selectsAll() bool { return len(c.only) == 0 && len(c.filters) =
 
 // checkOnly fails for the first name given to Only, in name order,
 // that is not a tensor of the source (whose names are indexed).
-func (c *config) checkOnly(names *tensorindex.Index) error {
+func (c *config) checkOnly(names *tensorNames) error {
 	for _, set := range c.only {
 		for _, name := range slices.Sorted(maps.Keys(set)) {
-			if _, _, ok := names.Find(name); !ok {
-				return &Error{Op: "plan", Tensor: name, Detail: fmt.Sprintf("not in the source (%d tensors)", names.Len()),
+			if _, _, ok := names.find(name); !ok {
+				return &Error{Op: "plan", Tensor: name, Detail: fmt.Sprintf("not in the source (%d tensors)", names.len()),
 					Err: loader.ErrTensorNotFound}
 			}
 		}

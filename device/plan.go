@@ -8,7 +8,6 @@ import (
 	"strings"
 
 	"github.com/stload/stload/dtype"
-	"github.com/stload/stload/internal/tensorindex"
 	"github.com/stload/stload/loader"
 )
 
@@ -23,7 +22,7 @@ import (
 type Plan struct {
 	devices []Device   // the Device fields of the other types index it
 	files   []filePlan // one per file, in the order given
-	names   *tensorindex.Index
+	names   *tensorNames
 	bytes   int64
 	cfg     config
 }
@@ -270,11 +269,10 @@ func (pl *planner) slot(d Device) int {
 // [Select]) and applies the rules to them. It returns the items of each
 // file, in file order.
 func (pl *planner) decide(files []*loader.File) ([][]item, error) {
-	names, dups := tensorindex.New(files, false)
-	if len(dups) > 0 {
-		d := dups[0]
-		return nil, &Error{Op: "plan", File: files[d.Second].Name(), Tensor: d.Name,
-			Detail: fmt.Sprintf("also in %s", files[d.First].Name()), Err: ErrPlacement}
+	names, d := indexNames(files)
+	if d != nil {
+		return nil, &Error{Op: "plan", File: files[d.second].Name(), Tensor: d.name,
+			Detail: fmt.Sprintf("also in %s", files[d.first].Name()), Err: ErrPlacement}
 	}
 	pl.p.names = names
 	out := make([][]item, len(files))
@@ -302,7 +300,7 @@ func (pl *planner) decide(files []*loader.File) ([][]item, error) {
 func (pl *planner) choose(t loader.Tensor, pos int) (item, *Error) {
 	c := item{pos: uint32(pos), slot: -1, rule: -1, to: t.DType}
 	if to := pl.cfg.to; to.Valid() && t.DType.Float() && t.DType != dtype.C64 && t.DType != to {
-		if _, err := dtype.ConvertedSize(t.Len(), t.DType, to); err != nil {
+		if _, err := dtype.ConvertedSize(t.End-t.Begin, t.DType, to); err != nil {
 			return c, &Error{Op: "plan", Tensor: t.Name, Detail: fmt.Sprintf("%v to %v", t.DType, to), Err: err}
 		}
 		c.to = to

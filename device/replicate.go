@@ -10,8 +10,8 @@ import "github.com/stload/stload/loader"
 // unconverted tensor is a view of the mapping, as for a whole tensor.
 func (fl *fileLayout) replicate(c *item, t loader.Tensor) {
 	slots := fl.pl.parts[c.rule]
-	n := stagedLen(t.Len(), t.DType, c.to)
-	pc := piece{SrcOff: t.Offset(), SrcLen: t.Len(), From: t.DType, To: c.to, Rows: 1, RowLen: n,
+	n := stagedLen(t.End-t.Begin, t.DType, c.to)
+	pc := piece{SrcOff: t.Offset(), SrcLen: t.End - t.Begin, From: t.DType, To: c.to, Rows: 1, RowLen: n,
 		First: len(fl.fp.Tensors), Count: len(slots)}
 	for k, slot := range slots {
 		p := placement{Tensor: c.pos, Device: int32(slot), DType: c.to, Len: n,

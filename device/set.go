@@ -9,7 +9,6 @@ import (
 	"unsafe"
 
 	"github.com/stload/stload/dtype"
-	"github.com/stload/stload/internal/tensorindex"
 	"github.com/stload/stload/loader"
 )
 
@@ -73,7 +72,7 @@ func (t *Tensor) Bytes() []byte { return t.data }
 // other Tensor for that part.
 type Set struct {
 	files   []setFile // one per file of the source, in plan order
-	names   *tensorindex.Index
+	names   *tensorNames
 	devices []Device // placement.Device indexes it
 	n       int      // tensors and shards
 	mems    []Memory
@@ -129,7 +128,7 @@ func (s *Set) Parts(name string) []*Tensor {
 
 // lookup returns the placements of the named tensor, and their file.
 func (s *Set) lookup(name string) (*setFile, []placement) {
-	fi, pos, ok := s.names.Find(name)
+	fi, pos, ok := s.names.find(name)
 	if !ok {
 		return nil, nil
 	}

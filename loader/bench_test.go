@@ -133,7 +133,7 @@ func BenchmarkReadAll(b *testing.B) {
 			b.SetBytes(f.Size() - dataOffset(f))
 			for b.Loop() {
 				for _, t := range f.Tensors() {
-					if _, err := f.ReadAt(buf[:t.Len()], t.Offset()); err != nil {
+					if _, err := f.ReadAt(buf[:(t.End-t.Begin)], t.Offset()); err != nil {
 						b.Fatal(err)
 					}
 				}

@@ -44,7 +44,7 @@
 // resident memory. It is at most 100 MB unless [WithMaxHeaderSize] says
 // otherwise. Tensor bytes are never read at Open.
 //
-// [File.TensorAt] and [File.Index] let a program that keeps something for
+// [File.Len] and [File.TensorAt] let a program that keeps something for
 // each of millions of tensors refer to them by position instead of by a
 // copied [Tensor] or a map keyed by name, as package device does: stload
 // load of a file peaks at about 3× its header's size, convert at 6–7×

@@ -186,7 +186,7 @@ func ExampleFile_Mapping() {
 		log.Fatal(err)
 	}
 	f.Close() // the file is closed, the memory stays mapped
-	fmt.Println(data[t.Offset() : t.Offset()+t.Len()])
+	fmt.Println(data[t.Offset() : t.Offset()+(t.End-t.Begin)])
 	release() // the last lease: now it is unmapped
 	_, _, err = f.Mapping()
 	fmt.Println(errors.Is(err, fs.ErrClosed))

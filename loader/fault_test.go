@@ -70,7 +70,7 @@ func TestMappingTruncated(t *testing.T) {
 		t.Fatal(err)
 	}
 	cut := dataOffset(f) + 4096 // the first byte no page backs any more, rounded up below
-	buf := make([]byte, big.Len())
+	buf := make([]byte, big.End-big.Begin)
 	_, err = f.ReadAt(buf, big.Offset())
 	checkFault(t, "ReadAt", err, path, cut)
 

@@ -11,7 +11,7 @@ import (
 	"strings"
 	"sync"
 
-	"github.com/stload/stload/internal/nameidx"
+	"github.com/stload/stload/loader/internal/nameidx"
 )
 
 // File is an open safetensors file: a validated header and access to the
@@ -293,7 +293,7 @@ func (f *File) Tensor(name string) (Tensor, error) {
 	if closed {
 		return Tensor{}, closedError(f.name)
 	}
-	i, ok := f.index.Find(name, f.tensorName)
+	i, ok := f.position(name)
 	if !ok {
 		return Tensor{}, &Error{File: f.name, Tensor: name, Err: ErrTensorNotFound}
 	}
@@ -304,18 +304,17 @@ func (f *File) Tensor(name string) (Tensor, error) {
 func (f *File) Len() int { return len(f.tensors) }
 
 // TensorAt returns the i-th tensor in [File.Tensors] order, for 0 ≤ i <
-// Len; it panics for another i, as indexing a slice does. With
-// [File.Index], it lets a caller that keeps something for each of
-// millions of tensors refer to a tensor by its position, a 4-byte number,
-// instead of holding a copy of the Tensor or a map keyed by its name.
-// Like Index, it reads only what Open kept in memory, and works after
-// Close too.
+// Len; it panics for another i, as indexing a slice does. It lets a
+// caller that keeps something for each of millions of tensors refer to a
+// tensor by its position, a 4-byte number, instead of holding a copy of
+// the Tensor or a map keyed by its name. It reads only what Open kept in
+// memory, and works after Close too.
 func (f *File) TensorAt(i int) Tensor { return f.tensors[i] }
 
-// Index returns the position of the named tensor in [File.Tensors]
+// position returns the position of the named tensor in [File.Tensors]
 // order, for [File.TensorAt], and whether the file has it. It allocates
 // nothing.
-func (f *File) Index(name string) (int, bool) { return f.index.Find(name, f.tensorName) }
+func (f *File) position(name string) (int, bool) { return f.index.Find(name, f.tensorName) }
 
 // tensorName returns the name of the i-th tensor, for the index.
 func (f *File) tensorName(i int) string { return f.tensors[i].Name }

@@ -129,8 +129,8 @@ func snapshot(t *testing.T, f *File) fileSnapshot {
 	s := fileSnapshot{tensors: map[string]Data{}, meta: f.Metadata()}
 	for name, info := range f.Tensors() {
 		b := tensorBytes(t, f, name)
-		if int64(len(b)) != info.Len() {
-			t.Fatalf("tensor %q: %d bytes, want %d", name, len(b), info.Len())
+		if int64(len(b)) != (info.End - info.Begin) {
+			t.Fatalf("tensor %q: %d bytes, want %d", name, len(b), info.End-info.Begin)
 		}
 		s.tensors[name] = Data{DType: info.DType, Shape: info.Shape, Bytes: bytes.Clone(b)}
 		s.order = append(s.order, name)
@@ -181,8 +181,8 @@ func checkRuns(t *testing.T, info Tensor, s *Slice) {
 	var total int64
 	end := int64(-1) // where the previous run ended
 	for off, n := range s.Runs() {
-		if n <= 0 || off < info.Offset() || off+n > info.Offset()+info.Len() || off <= end {
-			t.Fatalf("tensor %q: run (%d, %d) after one ending at %d, tensor at [%d, %d)", info.Name, off, n, end, info.Offset(), info.Offset()+info.Len())
+		if n <= 0 || off < info.Offset() || off+n > info.Offset()+(info.End-info.Begin) || off <= end {
+			t.Fatalf("tensor %q: run (%d, %d) after one ending at %d, tensor at [%d, %d)", info.Name, off, n, end, info.Offset(), info.Offset()+(info.End-info.Begin))
 		}
 		total, end = total+n, off+n
 	}

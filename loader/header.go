@@ -12,7 +12,7 @@ import (
 	"unsafe"
 
 	"github.com/stload/stload/dtype"
-	"github.com/stload/stload/internal/nameidx"
+	"github.com/stload/stload/loader/internal/nameidx"
 )
 
 // maxDepth is serde_json's recursion limit: the reference fails on the

@@ -349,11 +349,11 @@ func TestTensorAt(t *testing.T) {
 			if got := f.TensorAt(i); !reflect.DeepEqual(got, w) {
 				t.Errorf("%s: TensorAt(%d) = %+v, want %+v", mode.name, i, got, w)
 			}
-			if j, ok := f.Index(w.Name); !ok || j != i {
+			if j, ok := f.position(w.Name); !ok || j != i {
 				t.Errorf("%s: Index(%q) = %d, %v; want %d", mode.name, w.Name, j, ok, i)
 			}
 		}
-		if _, ok := f.Index("no such tensor"); ok {
+		if _, ok := f.position("no such tensor"); ok {
 			t.Errorf("%s: Index found a missing name", mode.name)
 		}
 	}
@@ -369,14 +369,14 @@ func TestConcurrentReaders(t *testing.T) {
 	want := snapshot(t, f)
 	var longest int64
 	for _, info := range f.Tensors() {
-		longest = max(longest, info.Len())
+		longest = max(longest, info.End-info.Begin)
 	}
 	var wg sync.WaitGroup
 	for g := range 8 {
 		wg.Go(func() {
 			buf := make([]byte, 0, longest)
 			for name, info := range f.Tensors() {
-				buf = buf[:info.Len()]
+				buf = buf[:(info.End - info.Begin)]
 				tensor, err := f.Tensor(name)
 				if err != nil {
 					return // closed

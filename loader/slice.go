@@ -13,10 +13,10 @@ import (
 	"github.com/stload/stload/dtype"
 )
 
-// Index selects along one dimension of a tensor: a single position, which
-// removes the dimension from the result ([At]), or a half-open range
-// [start, stop) ([Range]), possibly taken every step elements (steps come
-// from [ParseSpec]'s "a:b:s"). Negative positions count from the end of
+// Index selects along one dimension of a tensor: a half-open range
+// [start, stop) ([Range]), possibly taken every step elements, or a
+// single position, which removes the dimension from the result (steps
+// and single positions come from [ParseSpec]'s "a:b:s" and "i"). Negative positions count from the end of
 // the dimension, as in Python. The zero Index selects the whole dimension,
 // as ":" does.
 type Index struct {
@@ -27,8 +27,8 @@ type Index struct {
 	hasStop     bool
 }
 
-// At selects position i and drops the dimension.
-func At(i int64) Index { return Index{start: i, single: true, hasStart: true} }
+// at selects position i and drops the dimension.
+func at(i int64) Index { return Index{start: i, single: true, hasStart: true} }
 
 // Range selects positions start up to, not including, stop.
 func Range(start, stop int64) Index {
@@ -68,7 +68,7 @@ func parseItem(item string) (Index, error) {
 			_, reason, _ := strings.Cut(err.Error(), " is ")
 			err = errors.New(reason)
 		}
-		return At(i), err
+		return at(i), err
 	}
 	if len(parts) > 3 {
 		return Index{}, errors.New("too many colons")

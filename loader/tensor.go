@@ -31,9 +31,6 @@ func (t Tensor) Offset() int64 {
 	return 8 + t.f.headerSize + t.Begin
 }
 
-// Len returns the number of bytes of the tensor.
-func (t Tensor) Len() int64 { return t.End - t.Begin }
-
 // NumElements returns the product of the dimensions (1 for a scalar).
 func (t Tensor) NumElements() uint64 {
 	n := uint64(1)
@@ -72,7 +69,7 @@ func (t Tensor) Bytes() ([]byte, error) {
 		return nil, err
 	}
 	defer f.done()
-	off, n := t.Offset(), t.Len()
+	off, n := t.Offset(), t.End-t.Begin
 	if m != nil {
 		return m[off : off+n : off+n], nil
 	}

@@ -11,7 +11,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/stload/stload/dtype"
-	"github.com/stload/stload/internal/nameidx"
+	"github.com/stload/stload/loader/internal/nameidx"
 )
 
 // Data is one tensor to write: its element type, shape and little-endian
@@ -103,8 +103,8 @@ func NewWriter(w io.Writer, tensors []Spec, metadata map[string]string) (*Writer
 		return nil, err
 	}
 	order := slices.Clone(tensors)
-	if !slices.IsSortedFunc(order, WriteOrder) {
-		slices.SortFunc(order, WriteOrder)
+	if !slices.IsSortedFunc(order, writeOrder) {
+		slices.SortFunc(order, writeOrder)
 	}
 	if err := writeHeader(w, order, metadata); err != nil {
 		return nil, err
@@ -116,12 +116,10 @@ func NewWriter(w io.Writer, tensors []Spec, metadata map[string]string) (*Writer
 	return wr, nil
 }
 
-// WriteOrder compares two tensors in the order [NewWriter] writes them
+// writeOrder compares two tensors in the order [NewWriter] writes them
 // (that of [Writer.Tensors]), the reference writer's: by element type,
-// the later [dtype.DType] first, then by name. A caller that keeps its
-// own list of tensors with their sources can sort it in this order and
-// feed a Writer from it in turn, without finding each tensor by name.
-func WriteOrder(a, b Spec) int {
+// the later [dtype.DType] first, then by name.
+func writeOrder(a, b Spec) int {
 	return cmp.Or(cmp.Compare(b.DType, a.DType), cmp.Compare(a.Name, b.Name))
 }
 

@@ -302,11 +302,11 @@ func convertTensors(srcs []checkpoint.Source, f *loader.File, to dtype.DType, st
 	for i := range srcs {
 		st.tensors++
 		t := f.TensorAt(i)
-		n := t.Len()
+		n := t.End - t.Begin
 		if converts(t.DType, to) {
 			var err error
 			if srcs[i], err = checkpoint.Convert(srcs[i], to); err == nil {
-				n, err = dtype.ConvertedSize(t.Len(), t.DType, to)
+				n, err = dtype.ConvertedSize(t.End-t.Begin, t.DType, to)
 			}
 			if err != nil {
 				return inFile(err, f, t, to)

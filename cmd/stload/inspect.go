@@ -136,7 +136,7 @@ func hashFiles(ctx context.Context, files []*loader.File, bar *progressBar) ([][
 	var total int64
 	for _, f := range files {
 		for _, t := range f.Tensors() {
-			total += t.Len()
+			total += t.End - t.Begin
 		}
 	}
 	m := &meter{total: total}
@@ -316,7 +316,7 @@ type total struct {
 func (x *total) add(t loader.Tensor) {
 	x.tensors++
 	x.elements += t.NumElements()
-	x.bytes += t.Len()
+	x.bytes += t.End - t.Begin
 }
 
 // totals counts the tensors of files per dtype and over all.
@@ -368,11 +368,11 @@ func appendTensorRow(l *layout, t loader.Tensor, name string, wide bool) {
 	l.row = appendShape(l.row, t.Shape)
 	l.endCell()
 	if !wide {
-		l.row = appendSizeText(l.row, t.Len())
+		l.row = appendSizeText(l.row, t.End-t.Begin)
 		l.endCell()
 		return
 	}
-	l.row = appendGrouped(l.row, uint64(t.Len()))
+	l.row = appendGrouped(l.row, uint64(t.End-t.Begin))
 	l.endCell()
 	l.row = append(strconv.AppendInt(append(strconv.AppendInt(append(l.row, '['), t.Begin, 10), ", "...), t.End, 10), ']')
 	l.endCell()
@@ -390,12 +390,12 @@ func measureTensor(l *layout, t loader.Tensor, wide bool) {
 	l.widths[1] = max(l.widths[1], len(t.DType.String()))
 	l.widths[2] = max(l.widths[2], shape)
 	if !wide {
-		l.row = appendSizeText(l.row[:0], t.Len()) // l.row is free while measuring
+		l.row = appendSizeText(l.row[:0], t.End-t.Begin) // l.row is free while measuring
 		l.widths[3] = max(l.widths[3], len(l.row))
 		l.row = l.row[:0]
 		return
 	}
-	n := digits(uint64(t.Len()))
+	n := digits(uint64(t.End - t.Begin))
 	l.widths[3] = max(l.widths[3], n+(n-1)/3)
 	l.widths[4] = max(l.widths[4], 4+digits(uint64(t.Begin))+digits(uint64(t.End)))
 }

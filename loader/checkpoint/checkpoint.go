@@ -14,9 +14,9 @@ import (
 	"strings"
 	"sync"
 
-	"github.com/stload/stload/internal/tensorindex"
 	"github.com/stload/stload/loader"
 	"github.com/stload/stload/loader/httprange"
+	"github.com/stload/stload/loader/internal/tensorindex"
 )
 
 // kinded is the type of the package's sentinel errors: a message, and the
@@ -288,7 +288,7 @@ func single(f *loader.File, r io.Closer) *Checkpoint {
 		c.closers = []io.Closer{r}
 	}
 	for _, t := range f.Tensors() {
-		c.size += t.Len()
+		c.size += t.End - t.Begin
 	}
 	return c
 }

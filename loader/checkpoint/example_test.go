@@ -116,7 +116,7 @@ func ExampleConvert() {
 		if err := dtype.ToFloat32(values, b, t.DType); err != nil {
 			log.Fatal(err)
 		}
-		fmt.Println(name, t.DType, t.Shape, t.Len(), "bytes:", values)
+		fmt.Println(name, t.DType, t.Shape, t.End-t.Begin, "bytes:", values)
 	}
 	// Output:
 	// embed.weight BF16 [2 2] 8 bytes: [0.5 -1 2 0.25]

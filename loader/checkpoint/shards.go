@@ -16,8 +16,8 @@ import (
 	"strings"
 	"sync"
 
-	"github.com/stload/stload/internal/tensorindex"
 	"github.com/stload/stload/loader"
+	"github.com/stload/stload/loader/internal/tensorindex"
 )
 
 // shardSource opens the shards an index names.
@@ -128,7 +128,7 @@ func (c *Checkpoint) link(names []string, idx *index, src shardSource) error {
 	}
 	for i, f := range c.shards {
 		for name, t := range f.Tensors() {
-			c.size += t.Len()
+			c.size += t.End - t.Begin
 			if j, _, _ := owner.Find(name); j != i {
 				continue // a second copy, reported above
 			}

@@ -2,6 +2,7 @@ package checkpoint
 
 import (
 	"bufio"
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -15,8 +16,8 @@ import (
 	"strings"
 	"unicode/utf16"
 
-	"github.com/stload/stload/internal/nameidx"
 	"github.com/stload/stload/loader"
+	"github.com/stload/stload/loader/internal/nameidx"
 )
 
 // DefaultMaxShardSize is the shard size limit transformers and
@@ -502,7 +503,8 @@ func (s *saver) saveStaged(ctx context.Context, name string, tensors []Source, g
 }
 
 // writeOrder returns the positions in tensors of those of group (nil:
-// all) in the order a Writer writes them (loader.WriteOrder), which
+// all) in the order a Writer writes them (Writer.Tensors: by element type,
+// the later first, then by name; TestWriteOrder holds the two together), which
 // copySources follows: 4 bytes a tensor, where a map from name to Source
 // took about 90, and no copy of the Sources.
 func writeOrder(tensors []Source, group []int) []int32 {
@@ -518,7 +520,10 @@ func writeOrder(tensors []Source, group []int) []int32 {
 			order[i] = int32(k)
 		}
 	}
-	less := func(a, b int32) int { return loader.WriteOrder(tensors[a].Spec, tensors[b].Spec) }
+	less := func(a, b int32) int {
+		x, y := &tensors[a].Spec, &tensors[b].Spec
+		return cmp.Or(cmp.Compare(y.DType, x.DType), cmp.Compare(x.Name, y.Name))
+	}
 	if !slices.IsSortedFunc(order, less) {
 		slices.SortFunc(order, less)
 	}

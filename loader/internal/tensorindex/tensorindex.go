@@ -7,14 +7,13 @@ package tensorindex
 import (
 	"sort"
 
-	"github.com/stload/stload/internal/nameidx"
 	"github.com/stload/stload/loader"
+	"github.com/stload/stload/loader/internal/nameidx"
 )
 
-// Index finds the tensors of a list of files by name. A single file is
-// looked up through its own index, so indexing it costs nothing; several
-// share one table of 4-byte global positions (a tensor's position among
-// all the files' tensors, file after file).
+// Index finds the tensors of a list of files by name, with one table of
+// 4-byte global positions (a tensor's position among all the files'
+// tensors, file after file).
 type Index struct {
 	files  []*loader.File
 	starts []int // global position of each file's first tensor, then the total
@@ -35,9 +34,6 @@ func New(files []*loader.File, all bool) (*Index, []Dup) {
 	x := &Index{files: files, starts: make([]int, len(files)+1)}
 	for i, f := range files {
 		x.starts[i+1] = x.starts[i] + f.Len()
-	}
-	if len(files) < 2 {
-		return x, nil
 	}
 	x.names = nameidx.Make(x.Len())
 	var dups []Dup
@@ -72,13 +68,6 @@ func (x *Index) Len() int {
 func (x *Index) Find(name string) (file, pos int, ok bool) {
 	if x == nil {
 		return 0, 0, false
-	}
-	switch len(x.files) {
-	case 0:
-		return 0, 0, false
-	case 1:
-		pos, ok = x.files[0].Index(name)
-		return 0, pos, ok
 	}
 	g, ok := x.names.Find(name, x.nameAt)
 	if !ok {
