@@ -297,7 +297,9 @@ func convertSources(files []*loader.File, to dtype.DType) ([]checkpoint.Source, 
 
 // convertTensors makes the sources of f's tensors, srcs, convert the
 // floating ones to the dtype to (unless it is Invalid), and counts them
-// into st.
+// into st. A conversion that does not exist is found by its size, before
+// checkpoint.Convert (which fails exactly then), so that the error names
+// the file and the tensor's offset as well as the tensor.
 func convertTensors(srcs []checkpoint.Source, f *loader.File, to dtype.DType, st *convertStats) error {
 	for i := range srcs {
 		st.tensors++
@@ -305,29 +307,18 @@ func convertTensors(srcs []checkpoint.Source, f *loader.File, to dtype.DType, st
 		n := t.End - t.Begin
 		if converts(t.DType, to) {
 			var err error
-			if srcs[i], err = checkpoint.Convert(srcs[i], to); err == nil {
-				n, err = dtype.ConvertedSize(t.End-t.Begin, t.DType, to)
+			if n, err = dtype.ConvertedSize(n, t.DType, to); err != nil {
+				return &loader.Error{File: f.Name(), Tensor: t.Name, Offset: t.Offset(),
+					Detail: fmt.Sprintf("converting %v to %v", t.DType, to), Cause: err}
 			}
-			if err != nil {
-				return inFile(err, f, t, to)
+			if srcs[i], err = checkpoint.Convert(srcs[i], to); err != nil {
+				return err
 			}
 			st.converted++
 		}
 		st.bytes += n
 	}
 	return nil
-}
-
-// inFile places the error of a conversion of tensor t in its file f:
-// checkpoint.Convert's error names the tensor, not the file.
-func inFile(err error, f *loader.File, t loader.Tensor, to dtype.DType) error {
-	var e *loader.Error
-	if errors.As(err, &e) && e.File == "" && e.Tensor == t.Name {
-		c := *e
-		c.File, c.Offset = f.Name(), t.Offset()
-		return &c
-	}
-	return &loader.Error{File: f.Name(), Tensor: t.Name, Offset: t.Offset(), Detail: fmt.Sprintf("converting %v to %v", t.DType, to), Cause: err}
 }
 
 // meterSources wraps srcs, in place, so that the bytes they produce
