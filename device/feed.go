@@ -1,15 +1,20 @@
 package device
 
-import "github.com/stload/stload/dtype"
+import (
+	"context"
 
-// feed allocates each file's memory and sends its jobs, in file order.
-func (e *loadRun) feed(jobs chan<- *job) {
+	"github.com/stload/stload/dtype"
+)
+
+// feed allocates each file's memory and sends its jobs, in file order,
+// until ctx is done.
+func (e *loadRun) feed(ctx context.Context, jobs chan<- *job) {
 	defer close(jobs)
-	c := chunker{e: e, jobs: jobs}
+	c := chunker{e: e, jobs: jobs, stop: ctx.Done()}
 	lane := e.rec.lane(laneFeeder)
 	for fi := range e.p.files {
 		t0 := lane.tick()
-		if e.ctx.Err() != nil || !e.allocate(fi) {
+		if ctx.Err() != nil || !e.allocate(fi) {
 			return
 		}
 		lane.span(phaseAlloc, t0, -1, 0)
@@ -30,7 +35,8 @@ func (e *loadRun) feed(jobs chan<- *job) {
 type chunker struct {
 	e    *loadRun
 	jobs chan<- *job
-	seq  int64 // chunks started so far, over all files
+	stop <-chan struct{} // closed when the load stops
+	seq  int64           // chunks started so far, over all files
 
 	fi   int   // the file being cut
 	size int64 // chunk size
@@ -52,7 +58,7 @@ func (c *chunker) send(j *job) bool {
 	select {
 	case c.jobs <- j:
 		return true
-	case <-c.e.ctx.Done():
+	case <-c.stop:
 		return false
 	}
 }

@@ -32,8 +32,8 @@ type loadRun struct {
 	placer *Placer
 	p      *Plan
 	cfg    *config
-	parent context.Context
-	ctx    context.Context
+	// cancel stops the load's goroutines; the context they watch is
+	// handed to each as a parameter by run, never kept here.
 	cancel context.CancelFunc
 	start  time.Time
 	slots  []*slotState
@@ -181,19 +181,16 @@ func (e *loadRun) recycle(j *job) {
 
 // newLoadRun opens the plan's accelerators, creates their streams and picks
 // the staging ring.
-func (placer *Placer) newLoadRun(ctx context.Context, p *Plan) (*loadRun, error) {
+func (placer *Placer) newLoadRun(p *Plan) (*loadRun, error) {
 	cfg := &p.cfg
-	e := &loadRun{placer: placer, p: p, cfg: cfg, parent: ctx, mems: make([][]memory, len(p.files)),
+	e := &loadRun{placer: placer, p: p, cfg: cfg, cancel: func() {}, mems: make([][]memory, len(p.files)),
 		windowSize: roundUp(int64(cfg.chunkSize), pageSize), windows: make(chan struct{}, cfg.chunks),
 		direct: make([]*directFile, len(p.files))}
-	e.ctx, e.cancel = context.WithCancel(ctx)
 	if err := e.lease(); err != nil {
-		e.cancel()
 		return nil, err
 	}
 	if err := e.openSlots(); err != nil {
 		e.closeStreams()
-		e.cancel()
 		e.endLeases(e.leases)
 		return nil, err
 	}
@@ -298,10 +295,7 @@ func (e *loadRun) openSlot(s *slotState) error {
 // fail records the first error and stops the load.
 func (e *loadRun) fail(err error) {
 	e.mu.Lock()
-	// Once the caller cancelled the load, a failure is its consequence (a
-	// read of a file closed on the way out, say): result reports the
-	// cancellation.
-	if e.err == nil && e.parent.Err() == nil {
+	if e.err == nil {
 		e.err = err
 	}
 	e.mu.Unlock()
@@ -311,18 +305,22 @@ func (e *loadRun) fail(err error) {
 // since returns the nanoseconds since the load started, at least 1.
 func (e *loadRun) since() int64 { return max(1, int64(time.Since(e.start))) }
 
-// run executes the plan and builds the Set.
-func (e *loadRun) run() (*Set, error) {
+// run executes the plan and builds the Set. The goroutines it starts
+// watch a context of the caller's ctx that a failure cancels too.
+func (e *loadRun) run(parent context.Context) (*Set, error) {
+	ctx, cancel := context.WithCancel(parent)
+	defer cancel()
+	e.cancel = cancel
 	e.start = time.Now()
 	e.startTimeline()
 	stopProgress := e.startProgress()
-	stopPinning := e.startPinning()
+	stopPinning := e.startPinning(ctx)
 	jobs := make(chan *job, e.cfg.readers)
 	flights := make(chan *job, e.cfg.chunks+e.cfg.readers)
 	var feeder, readers, reaper sync.WaitGroup
-	feeder.Go(func() { e.feed(jobs) })
+	feeder.Go(func() { e.feed(ctx, jobs) })
 	for i := range e.cfg.readers {
-		readers.Go(func() { e.read(i, jobs, flights) })
+		readers.Go(func() { e.read(ctx, i, jobs, flights) })
 	}
 	reaper.Go(func() { e.reap(flights) })
 	readers.Wait()
@@ -334,8 +332,8 @@ func (e *loadRun) run() (*Set, error) {
 	e.closeDirect()
 	stopProgress()
 	e.finishTimeline()
-	e.cancel()
-	if err := e.result(); err != nil {
+	cancel()
+	if err := e.result(parent); err != nil {
 		e.freeAll()
 		e.endLeases(e.leases)
 		return nil, err
@@ -346,16 +344,20 @@ func (e *loadRun) run() (*Set, error) {
 	return e.buildSet(), nil
 }
 
-// result returns the load's error: the first failure, else the
-// cancellation if it stopped the load before every byte was placed.
-func (e *loadRun) result() error {
+// result returns the load's error: the cancellation by the caller's
+// parent if it stopped the load before every byte was placed (a failure
+// then, a read of a file closed on the way out say, is its consequence),
+// else the first failure.
+func (e *loadRun) result(parent context.Context) error {
 	e.mu.Lock()
 	err := e.err
 	e.mu.Unlock()
-	if err == nil && e.done.Load() != e.p.bytes {
-		if cerr := e.parent.Err(); cerr != nil {
+	if e.done.Load() != e.p.bytes {
+		if cerr := parent.Err(); cerr != nil {
 			return &Error{Op: "load", Detail: fmt.Sprintf("stopped after %d of %d bytes", e.done.Load(), e.p.bytes), Err: cerr}
 		}
+	}
+	if err == nil && e.done.Load() != e.p.bytes {
 		return &Error{Op: "load", Detail: fmt.Sprintf("placed %d of %d bytes", e.done.Load(), e.p.bytes), Err: errors.New("internal error: incomplete load")}
 	}
 	return err

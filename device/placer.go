@@ -180,11 +180,11 @@ func (p *Placer) Execute(ctx context.Context, plan *Plan) (*Set, error) {
 	if p.closed {
 		return nil, &Error{Op: "load", Detail: "the Placer is closed", Err: fs.ErrClosed}
 	}
-	e, err := p.newLoadRun(ctx, plan)
+	e, err := p.newLoadRun(plan)
 	if err != nil {
 		return nil, err
 	}
-	return e.run()
+	return e.run(ctx)
 }
 
 // stagingRing returns the ring for cfg, made on acc when there is none or

@@ -27,25 +27,25 @@ type span struct {
 	piece      int
 }
 
-// read runs jobs until there are no more or the load stops.
-func (e *loadRun) read(id int, jobs <-chan *job, flights chan<- *job) {
+// read runs jobs until there are no more or ctx is done.
+func (e *loadRun) read(ctx context.Context, id int, jobs <-chan *job, flights chan<- *job) {
 	r := &reader{e: e, id: id, lane: e.rec.lane(laneReader + id)}
 	for {
 		t0 := r.lane.tick()
 		select {
-		case <-e.ctx.Done():
+		case <-ctx.Done():
 			return
 		case j, ok := <-jobs:
-			if !ok || e.ctx.Err() != nil {
+			if !ok || ctx.Err() != nil {
 				return
 			}
 			r.lane.span(phaseWaitJob, t0, -1, 0)
 			var err error
 			if j.cpu {
-				err = r.readCPU(j)
+				err = r.readCPU(ctx, j)
 				e.recycle(j)
 			} else {
-				err = r.stage(j, flights)
+				err = r.stage(ctx, j, flights)
 			}
 			if err != nil {
 				e.fail(err)
@@ -59,16 +59,16 @@ func (e *loadRun) read(id int, jobs <-chan *job, flights chan<- *job) {
 // file, or a page-locked window of the mapping) and enqueues the chunk's
 // copies from it. Once it has the source the job always goes on to the
 // reaper, which releases the source when every copy from it has finished.
-func (r *reader) stage(j *job, flights chan<- *job) error {
+func (r *reader) stage(ctx context.Context, j *job, flights chan<- *job) error {
 	var err error
 	t0 := r.lane.tick()
 	if j.registered {
-		j.src, err = r.lockWindow(j)
+		j.src, err = r.lockWindow(ctx, j)
 	} else {
-		j.src, err = r.e.ring.get(r.e.ctx, r.e.cfg.perf.lazyPin)
+		j.src, err = r.e.ring.get(ctx, r.e.cfg.perf.lazyPin)
 	}
 	if err != nil {
-		if r.e.ctx.Err() != nil {
+		if ctx.Err() != nil {
 			return nil // stopped; the load reports why
 		}
 		return err
@@ -77,7 +77,7 @@ func (r *reader) stage(j *job, flights chan<- *job) error {
 	j.times = jobTimes{reader: r.id, read0: t1, read1: t1}
 	buf := j.src.Bytes()
 	if !j.registered {
-		err = r.fillChunk(j, buf)
+		err = r.fillChunk(ctx, j, buf)
 		j.times.read1 = r.lane.tick()
 	}
 	if err == nil {
@@ -91,12 +91,12 @@ func (r *reader) stage(j *job, flights chan<- *job) error {
 
 // lockWindow page-locks the job's window of the file's mapping, waiting
 // while chunks windows are locked already.
-func (r *reader) lockWindow(j *job) (HostMemory, error) {
+func (r *reader) lockWindow(ctx context.Context, j *job) (HostMemory, error) {
 	e := r.e
 	select {
 	case e.windows <- struct{}{}:
-	case <-e.ctx.Done():
-		return nil, e.ctx.Err()
+	case <-ctx.Done():
+		return nil, ctx.Err()
 	}
 	fp := &e.p.files[j.file]
 	b, off := windowOf(e.maps[j.file], j.window, e.windowSize)
@@ -144,7 +144,7 @@ func srcBytes(p *piece, n int64) int64 {
 // buffer are read with one call: with O_DIRECT when the file allows it and
 // the span's pages are not in the page cache (readDirect), else from the
 // mapping or with pread.
-func (r *reader) fillChunk(j *job, buf []byte) error {
+func (r *reader) fillChunk(ctx context.Context, j *job, buf []byte) error {
 	fp := &r.e.p.files[j.file]
 	var sp span    // unconverted bytes gathered for one read
 	var used int64 // buf[:used] holds bytes of earlier spans
@@ -156,7 +156,7 @@ func (r *reader) fillChunk(j *job, buf []byte) error {
 		phase := phaseDirect
 		if !r.readDirect(j.file, buf, sp, used) {
 			phase = phaseRead
-			if err := r.readPart(j.file, sp.piece, buf[sp.at:sp.at+sp.n], sp.off, sp.n); err != nil {
+			if err := r.readPart(ctx, j.file, sp.piece, buf[sp.at:sp.at+sp.n], sp.off, sp.n); err != nil {
 				return err
 			}
 		}
@@ -180,7 +180,7 @@ func (r *reader) fillChunk(j *job, buf []byte) error {
 			continue
 		}
 		t0 := r.lane.tick()
-		if err := r.readPart(j.file, s.piece, buf[s.off:s.off+s.len()], off, n); err != nil {
+		if err := r.readPart(ctx, j.file, s.piece, buf[s.off:s.off+s.len()], off, n); err != nil {
 			return err
 		}
 		r.lane.span(phaseRead, t0, j.seq, s.len())
@@ -191,16 +191,16 @@ func (r *reader) fillChunk(j *job, buf []byte) error {
 
 // readPart reads the n source bytes of piece pi of file fi at file offset
 // off into dst, converted when the piece is.
-func (r *reader) readPart(fi, pi int, dst []byte, off, n int64) error {
+func (r *reader) readPart(ctx context.Context, fi, pi int, dst []byte, off, n int64) error {
 	fp := &r.e.p.files[fi]
 	p := &fp.Pieces[pi]
 	// A file truncated by another process since it was mapped faults when
 	// its lost pages are read, in ReadAt or in the conversion.
 	err := guardFault(func() error {
 		if p.From == p.To {
-			return readFull(r.e.ctx, fp.File, dst, off)
+			return readFull(ctx, fp.File, dst, off)
 		}
-		return r.convert(r.e.ctx, r.e.maps[fi], fp.File, dst, off, n, p.From, p.To)
+		return r.convert(ctx, r.e.maps[fi], fp.File, dst, off, n, p.From, p.To)
 	})
 	if err != nil {
 		return &Error{Op: "read", File: fp.File.Name(), Tensor: fp.tensorAt(pi, off),
@@ -310,7 +310,7 @@ func copyFor(p *piece, s *seg, t dest, mem Memory, buf []byte) (Copy, bool) {
 }
 
 // readCPU reads a part of a piece straight into its CPU target.
-func (r *reader) readCPU(j *job) error {
+func (r *reader) readCPU(ctx context.Context, j *job) error {
 	e := r.e
 	fp := &e.p.files[j.file]
 	s := &j.part
@@ -320,7 +320,7 @@ func (r *reader) readCPU(j *job) error {
 	read := func(part seg) error {
 		at := t.Off + part.r0*t.Width + part.c0 - t.Col
 		off, n := srcOf(p, &part)
-		return r.readPart(j.file, part.piece, dst[at:at+part.len()], off, n)
+		return r.readPart(ctx, j.file, part.piece, dst[at:at+part.len()], off, n)
 	}
 	var err error
 	t0 := r.lane.tick()

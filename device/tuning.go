@@ -1,6 +1,9 @@
 package device
 
-import "runtime"
+import (
+	"context"
+	"runtime"
+)
 
 // perfConfig holds the options of this file: instruments and pipeline
 // designs that benchmarks compare (bench/RESULTS.md, issue 10).
@@ -116,7 +119,7 @@ func (e *loadRun) fitReaders() {
 // fast enough pins no more. The returned function stops the goroutine
 // after the buffer it is pinning and waits for it. A failure to pin fails
 // the load.
-func (e *loadRun) startPinning() func() {
+func (e *loadRun) startPinning(ctx context.Context) func() {
 	if e.ring == nil || e.cfg.perf.lazyPin || !e.stages() {
 		return func() {}
 	}
@@ -125,7 +128,7 @@ func (e *loadRun) startPinning() func() {
 	go func() {
 		defer close(done)
 		// The first buffer is pinned at once, unless an earlier load's are free.
-		for first := len(e.ring.free) == 0; first || e.waitForNeed(stop); first = false {
+		for first := len(e.ring.free) == 0; first || e.waitForNeed(ctx, stop); first = false {
 			t0 := lane.tick()
 			ok, err := e.ring.pinAhead(e.cfg.chunks)
 			if err != nil {
@@ -146,13 +149,13 @@ func (e *loadRun) startPinning() func() {
 // waitForNeed waits until a reader waits for a buffer while fewer
 // buffers exist than chunks have been cut (a load can never use more),
 // and reports false if the load stops or stop is closed first.
-func (e *loadRun) waitForNeed(stop <-chan struct{}) bool {
+func (e *loadRun) waitForNeed(ctx context.Context, stop <-chan struct{}) bool {
 	for e.ring.waiting.Load() == 0 || e.ring.pinnedCount() >= e.cut.Load() {
 		select {
 		case <-e.ring.need:
 		case <-stop:
 			return false
-		case <-e.ctx.Done():
+		case <-ctx.Done():
 			return false
 		}
 	}
