@@ -15,10 +15,6 @@ import (
 	"github.com/stload/stload/loader"
 )
 
-func init() {
-	commands["cold"] = command{cmdCold, "read a file that is not in the page cache: stload's staging pipeline (O_DIRECT or the page cache) against dd iflag=direct"}
-}
-
 // coldVariant is one way stload reads a cold file.
 type coldVariant struct {
 	name  string

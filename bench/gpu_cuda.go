@@ -24,9 +24,12 @@ import (
 // processStart approximates exec time for a trial started without -t0.
 var processStart = time.Now()
 
-func init() {
-	commands["gpu-ceiling"] = command{cmdGPUCeiling, "measure pinned and pageable host-to-device bandwidth and pinning costs"}
-	commands["gpu-trial"] = command{cmdGPUTrial, "load files into GPUs once, timed, and print one Trial JSON line"}
+// gpuCommands are the GPU commands of the cuda build.
+func gpuCommands() map[string]command {
+	return map[string]command{
+		"gpu-ceiling": {cmdGPUCeiling, "measure pinned and pageable host-to-device bandwidth and pinning costs"},
+		"gpu-trial":   {cmdGPUTrial, "load files into GPUs once, timed, and print one Trial JSON line"},
+	}
 }
 
 func cmdGPUTrial(args []string, stdout, stderr io.Writer) error {

@@ -11,11 +11,15 @@ import (
 // errNoCUDA is what the GPU commands say in a build without the cuda tag.
 var errNoCUDA = errors.New("this binary was built without -tags cuda; build it with: go build -tags cuda ./bench/cmd/stbench")
 
-func init() {
-	commands["gpu-ceiling"] = command{noGPU(func(fs *flag.FlagSet) { new(ceilingFlags).define(fs) }),
-		"measure pinned and pageable host-to-device bandwidth and pinning costs (needs -tags cuda)"}
-	commands["gpu-trial"] = command{noGPU(func(fs *flag.FlagSet) { new(trialFlags).define(fs) }),
-		"load files into GPUs once, timed, and print one Trial JSON line (needs -tags cuda)"}
+// gpuCommands are stubs of the GPU commands in a build without the cuda
+// tag: they show their help and flags, and say they cannot run.
+func gpuCommands() map[string]command {
+	return map[string]command{
+		"gpu-ceiling": {noGPU(func(fs *flag.FlagSet) { new(ceilingFlags).define(fs) }),
+			"measure pinned and pageable host-to-device bandwidth and pinning costs (needs -tags cuda)"},
+		"gpu-trial": {noGPU(func(fs *flag.FlagSet) { new(trialFlags).define(fs) }),
+			"load files into GPUs once, timed, and print one Trial JSON line (needs -tags cuda)"},
+	}
 }
 
 // noGPU returns a GPU command of a build without the cuda tag: it shows

@@ -21,15 +21,24 @@ type command struct {
 	help string
 }
 
-// commands maps subcommand names to their implementations; the GPU ones
-// are added by gpu_cuda.go or, without the cuda tag, by stubs that say so.
-var commands = map[string]command{
-	"cpu":     {cmdCPU, "run the CPU benchmark (parse, read, save, convert) and print the tables"},
-	"gen":     {cmdGen, "write a synthetic checkpoint (llama, moe, many, sharded)"},
-	"warm":    {cmdWarm, "read files into the page cache and report their residency"},
-	"ceiling": {cmdCeiling, "measure copy() and page-cache pread ceilings"},
-	"report":  {cmdReport, "turn JSON lines from trials and ceilings into tables"},
-	"machine": {cmdMachine, "print the machine facts as JSON"},
+// commandTable maps subcommand names to their implementations; the GPU
+// ones come from gpu_cuda.go or, without the cuda tag, are stubs that say
+// so (gpuCommands). It is a function, not a variable, because commands
+// print the table in their help: a variable would refer to itself.
+func commandTable() map[string]command {
+	cs := map[string]command{
+		"cpu":      {cmdCPU, "run the CPU benchmark (parse, read, save, convert) and print the tables"},
+		"gen":      {cmdGen, "write a synthetic checkpoint (llama, moe, many, sharded)"},
+		"warm":     {cmdWarm, "read files into the page cache and report their residency"},
+		"ceiling":  {cmdCeiling, "measure copy() and page-cache pread ceilings"},
+		"report":   {cmdReport, "turn JSON lines from trials and ceilings into tables"},
+		"machine":  {cmdMachine, "print the machine facts as JSON"},
+		"cold":     {cmdCold, "read a file that is not in the page cache: stload's staging pipeline (O_DIRECT or the page cache) against dd iflag=direct"},
+		"timeline": {cmdTimeline, "summarise a load's timeline (JSON from -timeline) and draw it as an SVG Gantt chart"},
+		"evict":    {cmdEvict, "drop files from the page cache (posix_fadvise) and print their residency as JSON lines"},
+	}
+	maps.Copy(cs, gpuCommands())
+	return cs
 }
 
 // name is the command's name in help and messages: Main is reached as
@@ -71,7 +80,7 @@ func Main(args []string, stdout, stderr io.Writer) int {
 		return 2
 	}
 	sub := args[0]
-	c, ok := commands[sub]
+	c, ok := commandTable()[sub]
 	if !ok {
 		fmt.Fprintf(stderr, "%s: unknown command %q\nusage: %s COMMAND [flags]\nsee: %s help\n", name, sub, name, name)
 		return 2
@@ -112,8 +121,9 @@ func isHelpFlag(arg string) bool {
 
 func usage(w io.Writer) {
 	fmt.Fprintf(w, "usage: %s COMMAND [flags]\n\ncommands:\n", name)
-	for _, sub := range slices.Sorted(maps.Keys(commands)) {
-		fmt.Fprintf(w, "  %-12s %s\n", sub, commands[sub].help)
+	cs := commandTable()
+	for _, sub := range slices.Sorted(maps.Keys(cs)) {
+		fmt.Fprintf(w, "  %-12s %s\n", sub, cs[sub].help)
 	}
 	fmt.Fprintf(w, "\nRun '%s COMMAND -h' for its flags.\n", name)
 }
@@ -130,7 +140,7 @@ func usageLine(sub string) string {
 // commandHelp prints the help of command sub: its usage line, what it
 // does, the note, and its flags.
 func commandHelp(w io.Writer, sub string, h helpRequest) {
-	fmt.Fprintf(w, "%s\n\n%s.\n", usageLine(sub), commands[sub].help)
+	fmt.Fprintf(w, "%s\n\n%s.\n", usageLine(sub), commandTable()[sub].help)
 	if h.note != "" {
 		fmt.Fprintf(w, "\n%s\n", h.note)
 	}

@@ -34,6 +34,7 @@ func TestMainHelp(t *testing.T) {
 		"gen":        usageErr("gen", "-out is required"),
 		"timeline":   usageErr("timeline", "give one timeline JSON file"),
 	}
+	commands := commandTable()
 	for _, sub := range slices.Sorted(maps.Keys(commands)) {
 		for _, h := range []string{"-h", "-help", "--help"} {
 			cases[sub+" "+h] = want{0, []string{"usage: stbench " + sub, "\n\n" + commands[sub].help + ".\n"}, nil, 0}

@@ -10,10 +10,6 @@ import (
 	"github.com/stload/stload/device"
 )
 
-func init() {
-	commands["timeline"] = command{cmdTimeline, "summarise a load's timeline (JSON from -timeline) and draw it as an SVG Gantt chart"}
-}
-
 func cmdTimeline(args []string, stdout, stderr io.Writer) error {
 	fs := newFlags("timeline")
 	svg := fs.String("svg", "", "where to write the chart (default: the JSON file's name with .svg)")

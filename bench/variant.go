@@ -113,10 +113,6 @@ func evictInputs(inputs []string) (string, error) {
 	return strings.Join(notes, "; "), nil
 }
 
-func init() {
-	commands["evict"] = command{cmdEvict, "drop files from the page cache (posix_fadvise) and print their residency as JSON lines"}
-}
-
 func cmdEvict(args []string, stdout, stderr io.Writer) error {
 	fs := newFlags("evict")
 	if err := parseFlags(fs, args); err != nil {
