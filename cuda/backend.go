@@ -40,7 +40,7 @@ func (backend) Name() string { return "cuda" }
 // CUDA_VISIBLE_DEVICES).
 func (backend) Count() (int, error) {
 	n, err := cu.NumDevices()
-	return n, newError(-1, "count devices", err)
+	return n, newError(-1, "cuDeviceGetCount", err)
 }
 
 // Open opens GPU index; see openDevice.
@@ -98,26 +98,26 @@ type accel struct {
 func openDevice(index int) (*accel, error) {
 	n, err := cu.NumDevices()
 	if err != nil {
-		return nil, newError(index, "open", err)
+		return nil, newError(index, "cuDeviceGetCount", err)
 	}
 	if index < 0 || index >= n {
-		return nil, &opError{Device: index, Op: "open", Err: fmt.Errorf("no such device (%d visible): %w", n, resInvalidDevice)}
+		return nil, &opError{Device: index, Op: "cuDeviceGet", Err: fmt.Errorf("no such device (%d visible): %w", n, resInvalidDevice)}
 	}
 	dev, err := cu.GetDevice(index)
 	if err != nil {
-		return nil, newError(index, "open", err)
+		return nil, newError(index, "cuDeviceGet", err)
 	}
 	name, err := dev.Name()
 	if err != nil {
-		return nil, newError(index, "open: device name", err)
+		return nil, newError(index, "cuDeviceGetName", err)
 	}
 	maxPitch, err := dev.Attribute(cu.DeviceAttribute(attrMaxPitch))
 	if err != nil {
-		return nil, newError(index, "open: max pitch", err)
+		return nil, newError(index, "cuDeviceGetAttribute (max pitch)", err)
 	}
 	ctx, err := dev.RetainPrimaryCtx()
 	if err != nil {
-		return nil, newError(index, "open: retain primary context", err)
+		return nil, newError(index, "cuDevicePrimaryCtxRetain", err)
 	}
 	a := &accel{
 		index:    index,
@@ -135,7 +135,7 @@ func openDevice(index int) (*accel, error) {
 	go a.run(started)
 	if err := <-started; err != nil {
 		dev.ReleasePrimaryCtx()
-		return nil, newError(index, "open: make context current", err)
+		return nil, newError(index, "cuCtxSetCurrent", err)
 	}
 	return a, nil
 }
@@ -289,7 +289,7 @@ func (a *accel) NewStream() (device.Stream, error) {
 // accelerator or anything it made report errClosed.
 func (a *accel) Close() error {
 	if !a.closed.CompareAndSwap(false, true) {
-		return &opError{Device: a.index, Op: "close", Err: errClosed}
+		return &opError{Device: a.index, Op: "accelerator", Err: errClosed}
 	}
 	a.fence()
 	a.send(op{kind: opQuit})
@@ -302,21 +302,21 @@ func (a *accel) Close() error {
 	var errs []error
 	keep := func(op string, err error) {
 		if err != nil {
-			errs = append(errs, newError(a.index, "close: "+op, err))
+			errs = append(errs, newError(a.index, op, err))
 		}
 	}
-	keep("make context current", a.withCtx(func() error {
+	keep("cuCtxSetCurrent", a.withCtx(func() error {
 		for s := range a.streams {
-			keep("stream synchronize", s.cs.Synchronize())
-			keep("destroy stream", s.cs.Destroy())
+			keep("cuStreamSynchronize", s.cs.Synchronize())
+			keep("cuStreamDestroy", s.cs.Destroy())
 			s.dead = true
 		}
 		for _, e := range a.allEvents {
-			keep("destroy event", cu.DestroyEvent(&e.ev))
+			keep("cuEventDestroy", cu.DestroyEvent(&e.ev))
 		}
 		for m := range a.mems {
 			m.freed.Store(true)
-			keep("free", cu.MemFree(m.ptr))
+			keep("cuMemFree", cu.MemFree(m.ptr))
 		}
 		for h := range a.hosts {
 			h.freed.Store(true)

@@ -88,8 +88,8 @@ var (
 // opError is the error type of this package: what failed (Op) on which device,
 // and why (Err, a cuResult from the driver or one of the err* variables).
 type opError struct {
-	Device int    // device ordinal, printed as cuda:N; -1 if no device is concerned
-	Op     string // the operation: "alloc 1.0 GiB", "copy", "event wait", ...
+	Device int    // device ordinal, -1 if no device is concerned; device.Error names it
+	Op     string // the driver call or step: "cuMemAlloc 1.0 GiB", "copy", "event wait", ...
 	Err    error  // the cause
 }
 

@@ -109,6 +109,7 @@ func raise(a *atomic.Int64, v int64) {
 type memory struct {
 	dev Memory
 	cpu []byte
+	on  Device // where dev is, for errors
 }
 
 // job is a unit of reader work, of one of three kinds:
@@ -292,6 +293,10 @@ func (e *loadRun) openSlot(s *slotState) error {
 	return nil
 }
 
+// errFailed is the cause with which a failure cancels the load's
+// context, told apart from the caller's cancellation.
+var errFailed = errors.New("load failed")
+
 // fail records the first error and stops the load.
 func (e *loadRun) fail(err error) {
 	e.mu.Lock()
@@ -308,9 +313,9 @@ func (e *loadRun) since() int64 { return max(1, int64(time.Since(e.start))) }
 // run executes the plan and builds the Set. The goroutines it starts
 // watch a context of the caller's ctx that a failure cancels too.
 func (e *loadRun) run(parent context.Context) (*Set, error) {
-	ctx, cancel := context.WithCancel(parent)
-	defer cancel()
-	e.cancel = cancel
+	ctx, cancel := context.WithCancelCause(parent)
+	defer cancel(nil)
+	e.cancel = func() { cancel(errFailed) }
 	e.start = time.Now()
 	e.startTimeline()
 	stopProgress := e.startProgress()
@@ -332,8 +337,9 @@ func (e *loadRun) run(parent context.Context) (*Set, error) {
 	e.closeDirect()
 	stopProgress()
 	e.finishTimeline()
-	cancel()
-	if err := e.result(parent); err != nil {
+	failed := context.Cause(ctx) == errFailed
+	cancel(nil)
+	if err := e.result(parent, failed); err != nil {
 		e.freeAll()
 		e.endLeases(e.leases)
 		return nil, err
@@ -344,15 +350,15 @@ func (e *loadRun) run(parent context.Context) (*Set, error) {
 	return e.buildSet(), nil
 }
 
-// result returns the load's error: the cancellation by the caller's
-// parent if it stopped the load before every byte was placed (a failure
-// then, a read of a file closed on the way out say, is its consequence),
-// else the first failure.
-func (e *loadRun) result(parent context.Context) error {
+// result returns the load's error: the first failure if one stopped the
+// load (failed), else the caller's cancellation if it stopped the load
+// before every byte was placed — failures after that, a read of a file
+// closed on the way out say, are its consequences.
+func (e *loadRun) result(parent context.Context, failed bool) error {
 	e.mu.Lock()
 	err := e.err
 	e.mu.Unlock()
-	if e.done.Load() != e.p.bytes {
+	if !failed && e.done.Load() != e.p.bytes {
 		if cerr := parent.Err(); cerr != nil {
 			return &Error{Op: "load", Detail: fmt.Sprintf("stopped after %d of %d bytes", e.done.Load(), e.p.bytes), Err: cerr}
 		}
@@ -432,7 +438,7 @@ func (e *loadRun) allocate(fi int) bool {
 					Detail: fmt.Sprintf("%d bytes for %d tensors", a.Size, countOn(fp, i)), Err: backendError(err)})
 				return false
 			}
-			ms[i].dev = m
+			ms[i].dev, ms[i].on = m, s.dev
 		}
 	}
 	return true
@@ -481,7 +487,7 @@ func (e *loadRun) release(j *job) {
 	}
 	n := int64(len(j.src.Bytes())) // before Free, after which it is nil
 	if err := j.src.Free(); err != nil {
-		e.fail(&Error{Op: "unregister mapping", File: e.p.files[j.file].File.Name(), Err: err})
+		e.fail(&Error{Op: "unregister mapping", Device: e.registrarDev, File: e.p.files[j.file].File.Name(), Err: err})
 	}
 	e.locked.Add(-n)
 	<-e.windows
@@ -533,11 +539,8 @@ func (e *loadRun) buildSet() *Set {
 			e.leases[fi]()
 			s.files[fi].mapped = nil
 		}
-		for i, a := range fp.Allocs {
+		for _, a := range fp.Allocs {
 			st[a.Device].Allocs++
-			if m := e.mems[fi][i].dev; m != nil {
-				s.mems = append(s.mems, m)
-			}
 		}
 	}
 	for _, sl := range e.slots {

@@ -3,6 +3,7 @@ package device
 import (
 	"fmt"
 	"path/filepath"
+	"sync"
 	"testing"
 
 	"github.com/stload/stload/dtype"
@@ -67,14 +68,45 @@ func TestTensorNamesDuplicate(t *testing.T) {
 	}
 }
 
-func BenchmarkTensorNames(b *testing.B) {
-	names := make([]string, 10000)
-	for i := range names {
-		names[i] = fmt.Sprintf("model.layers.%d.mlp.experts.%d.weight", i/64, i%64)
+// TestTensorNamesOneFile: one file is indexed on the first lookup, which
+// concurrent lookups share.
+func TestTensorNamesOneFile(t *testing.T) {
+	f := namesFile(t, "c", "a", "b")
+	x, dup := indexNames([]*loader.File{f})
+	if dup != nil || x.at != nil {
+		t.Fatalf("indexNames of one file = %v, %v; want no table yet", x.at, dup)
 	}
-	f := namesFile(b, names...)
+	var wg sync.WaitGroup
+	for range 4 {
+		wg.Go(func() {
+			for _, name := range []string{"a", "b", "c"} {
+				if fi, pos, ok := x.find(name); !ok || fi != 0 || f.TensorAt(pos).Name != name {
+					t.Errorf("find(%q) = %d, %d, %v", name, fi, pos, ok)
+				}
+			}
+		})
+	}
+	wg.Wait()
+}
+
+// BenchmarkTensorNames indexes two files of 10,000 tensors and looks every
+// name up once.
+func BenchmarkTensorNames(b *testing.B) {
+	var files []*loader.File
+	var all []string
+	for k := range 2 {
+		names := make([]string, 10000)
+		for i := range names {
+			names[i] = fmt.Sprintf("model.layers.%d.mlp.experts.%d.weight", k*1000+i/64, i%64)
+		}
+		files = append(files, namesFile(b, names...))
+		all = append(all, names...)
+	}
 	b.ResetTimer()
 	for b.Loop() {
-		indexNames([]*loader.File{f})
+		x, _ := indexNames(files)
+		for _, name := range all {
+			x.find(name)
+		}
 	}
 }

@@ -16,6 +16,7 @@ type reader struct {
 	id   int
 	conv dtype.ConvertReader // converts ranges of files that are not mapped
 	sec  io.SectionReader    // the range conv reads
+	src  fileWithContext     // what sec reads: reused, so a conversion allocates nothing
 	lane *laneRec            // the reader's timeline lane, or nil
 	vec  []byte              // mincore's result for a span, allocated on first use
 }
@@ -230,8 +231,8 @@ func (r *reader) convert(ctx context.Context, m []byte, f *loader.File, dst []by
 		_, err := dtype.Convert(dst, to, m[off:off+n], from)
 		return err
 	}
-	at := readerAtFunc(func(p []byte, off int64) (int, error) { return f.ReadAtContext(ctx, p, off) })
-	r.sec = *io.NewSectionReader(at, off, n)
+	r.src = fileWithContext{ctx, f}
+	r.sec = *io.NewSectionReader(&r.src, off, n)
 	if err := r.conv.Reset(&r.sec, from, to); err != nil {
 		return err
 	}
@@ -340,8 +341,16 @@ func (r *reader) readCPU(ctx context.Context, j *job) error {
 	return nil
 }
 
-// readerAtFunc is a function that is an io.ReaderAt.
-type readerAtFunc func(p []byte, off int64) (int, error)
+// fileWithContext is a file as an io.ReaderAt whose reads are abandoned
+// when ctx is done, for a SectionReader. It holds the context because
+// ReadAt takes none (the case Go's guidance allows); a reader sets it for
+// one conversion.
+type fileWithContext struct {
+	ctx context.Context
+	f   *loader.File
+}
 
-// ReadAt calls rf.
-func (rf readerAtFunc) ReadAt(p []byte, off int64) (int, error) { return rf(p, off) }
+// ReadAt reads through the file with the context.
+func (s *fileWithContext) ReadAt(p []byte, off int64) (int, error) {
+	return s.f.ReadAtContext(s.ctx, p, off)
+}

@@ -75,7 +75,6 @@ type Set struct {
 	names   *tensorNames
 	devices []Device // placement.Device indexes it
 	n       int      // tensors and shards
-	mems    []Memory
 	refs    []*accRef
 	leases  []func() // on the mappings that CPU views point into
 	accs    map[Device]*accRef
@@ -182,8 +181,15 @@ func (s *Set) Close() error {
 		return nil
 	}
 	var errs []error
-	for _, m := range s.mems {
-		errs = append(errs, m.Free())
+	for _, sf := range s.files {
+		for _, m := range sf.mem {
+			if m.dev == nil {
+				continue
+			}
+			if err := m.dev.Free(); err != nil {
+				errs = append(errs, &Error{Op: "free", Device: m.on.String(), File: sf.file.Name(), Err: err})
+			}
+		}
 	}
 	for _, r := range s.refs {
 		errs = append(errs, r.release())
@@ -191,7 +197,7 @@ func (s *Set) Close() error {
 	for _, release := range s.leases {
 		release()
 	}
-	s.mems, s.refs, s.leases = nil, nil, nil
+	s.refs, s.leases = nil, nil
 	return errors.Join(errs...)
 }
 

@@ -130,7 +130,9 @@ func (r *ring) close() error {
 	defer r.mu.Unlock()
 	var errs []error
 	for _, b := range r.all {
-		errs = append(errs, b.Free())
+		if err := b.Free(); err != nil {
+			errs = append(errs, &Error{Op: "free pinned host memory", Device: r.ref.dev.String(), Err: err})
+		}
 	}
 	r.all, r.made = nil, 0
 	errs = append(errs, r.ref.release())

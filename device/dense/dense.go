@@ -109,7 +109,7 @@ func view[T any](t *device.Tensor) (*tensor.Dense, error) {
 	n := elements(t)
 	data := t.Bytes()
 	if len(data) != n*size {
-		return nil, errorf(t, dtype.ErrUnsupported, "%d bytes do not hold %d elements of %d bytes", len(data), n, size)
+		return nil, errorf(t, dtype.ErrLength, "%d bytes do not hold %d elements of %d bytes", len(data), n, size)
 	}
 	var s []T
 	switch {
