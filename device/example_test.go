@@ -15,28 +15,13 @@ import (
 	"github.com/stload/stload/loader"
 )
 
-// Save tensors from Go slices, load them onto the CPU, where they are
-// views of the file's mapping (nothing is copied), and decode their bytes
-// to float32 values. (A *checkpoint.Checkpoint from package
-// loader/checkpoint is a Source too: pass it instead of device.Files to
-// load whatever checkpoint.Open opened.)
+// Load a file's tensors onto the CPU, where they are views of the file's
+// mapping (nothing is copied), and decode their bytes to float32 values.
+// (A *checkpoint.Checkpoint from package loader/checkpoint is a Source
+// too: pass it instead of device.Files to load whatever checkpoint.Open
+// opened.)
 func ExampleLoad() {
-	dir, err := os.MkdirTemp("", "example")
-	if err != nil {
-		log.Fatal(err)
-	}
-	defer os.RemoveAll(dir)
-	path := filepath.Join(dir, "model.safetensors")
-	weight := []float32{1, 2, 3, 4, 5, 6}
-	bias := []uint16{dtype.Float32ToBF16(0.5), dtype.Float32ToBF16(-1), dtype.Float32ToBF16(2)} // BF16 bits
-	err = loader.SaveFile(path, map[string]loader.Data{
-		"layer.weight": {DType: dtype.F32, Shape: []uint64{2, 3}, Bytes: dtype.AsBytes(weight)},
-		"layer.bias":   {DType: dtype.BF16, Shape: []uint64{3}, Bytes: dtype.AsBytes(bias)},
-	}, nil)
-	if err != nil {
-		log.Fatal(err)
-	}
-	f, err := loader.Open(path)
+	f, err := loader.Open("testdata/example.safetensors")
 	if err != nil {
 		log.Fatal(err)
 	}
@@ -72,21 +57,7 @@ func ExampleLoad() {
 func ExampleLoad_gpu() {
 	defer device.Register(devicetest.New(devicetest.Options{Name: "cuda"}))()
 
-	dir, err := os.MkdirTemp("", "example")
-	if err != nil {
-		log.Fatal(err)
-	}
-	defer os.RemoveAll(dir)
-	path := filepath.Join(dir, "model.safetensors")
-	bias := []uint16{dtype.Float32ToBF16(0.5), dtype.Float32ToBF16(-1), dtype.Float32ToBF16(2)} // BF16 bits
-	err = loader.SaveFile(path, map[string]loader.Data{
-		"layer.weight": {DType: dtype.F32, Shape: []uint64{2, 3}, Bytes: dtype.AsBytes([]float32{1, 2, 3, 4, 5, 6})},
-		"layer.bias":   {DType: dtype.BF16, Shape: []uint64{3}, Bytes: dtype.AsBytes(bias)},
-	}, nil)
-	if err != nil {
-		log.Fatal(err)
-	}
-	f, err := loader.Open(path)
+	f, err := loader.Open("testdata/example.safetensors")
 	if err != nil {
 		log.Fatal(err)
 	}
@@ -151,20 +122,7 @@ func ExampleLoad_cancel() {
 // Load only some tensors, by name (Only) or by a predicate (Select), as a
 // per-tensor get_tensor does in Python; the others are not read.
 func ExampleOnly() {
-	dir, err := os.MkdirTemp("", "example")
-	if err != nil {
-		log.Fatal(err)
-	}
-	defer os.RemoveAll(dir)
-	path := filepath.Join(dir, "model.safetensors")
-	err = loader.SaveFile(path, map[string]loader.Data{
-		"layer.weight": {DType: dtype.F32, Shape: []uint64{2, 3}, Bytes: dtype.AsBytes([]float32{1, 2, 3, 4, 5, 6})},
-		"layer.bias":   {DType: dtype.F32, Shape: []uint64{3}, Bytes: dtype.AsBytes([]float32{0.5, -1, 2})},
-	}, nil)
-	if err != nil {
-		log.Fatal(err)
-	}
-	f, err := loader.Open(path)
+	f, err := loader.Open("testdata/example.safetensors")
 	if err != nil {
 		log.Fatal(err)
 	}
@@ -184,28 +142,15 @@ func ExampleOnly() {
 	fmt.Println(errors.Is(err, loader.ErrTensorNotFound))
 	// Output:
 	// layer.bias [3]
-	// 12 bytes copied
+	// 6 bytes copied
 	// true
 }
 
-// Split a tensor along its last dimension into two shards. On GPUs the
-// parts would go to different devices with one strided copy each; here
-// both land on the CPU.
+// Split a tensor, [[1 2 3] [4 5 6]], along its last dimension into two
+// shards. On GPUs the parts would go to different devices with one strided
+// copy each; here both land on the CPU.
 func ExampleShard() {
-	dir, err := os.MkdirTemp("", "example")
-	if err != nil {
-		log.Fatal(err)
-	}
-	defer os.RemoveAll(dir)
-	path := filepath.Join(dir, "model.safetensors")
-	weight := []float32{1, 2, 3, 4, 5, 6} // [[1 2 3] [4 5 6]]
-	err = loader.SaveFile(path, map[string]loader.Data{
-		"layer.weight": {DType: dtype.F32, Shape: []uint64{2, 3}, Bytes: dtype.AsBytes(weight)},
-	}, nil)
-	if err != nil {
-		log.Fatal(err)
-	}
-	f, err := loader.Open(path)
+	f, err := loader.Open("testdata/example.safetensors")
 	if err != nil {
 		log.Fatal(err)
 	}
@@ -249,20 +194,7 @@ func ExampleParseDevice() {
 
 // Inspect a plan before loading: what goes where, in how many copies.
 func ExamplePlacer_Plan() {
-	dir, err := os.MkdirTemp("", "example")
-	if err != nil {
-		log.Fatal(err)
-	}
-	defer os.RemoveAll(dir)
-	path := filepath.Join(dir, "model.safetensors")
-	err = loader.SaveFile(path, map[string]loader.Data{
-		"layer.weight": {DType: dtype.F32, Shape: []uint64{2, 3}, Bytes: dtype.AsBytes([]float32{1, 2, 3, 4, 5, 6})},
-		"layer.bias":   {DType: dtype.F32, Shape: []uint64{3}, Bytes: dtype.AsBytes([]float32{0.5, -1, 2})},
-	}, nil)
-	if err != nil {
-		log.Fatal(err)
-	}
-	f, err := loader.Open(path)
+	f, err := loader.Open("testdata/example.safetensors")
 	if err != nil {
 		log.Fatal(err)
 	}
@@ -276,6 +208,6 @@ func ExamplePlacer_Plan() {
 	}
 	fmt.Print(plan)
 	// Output:
-	// plan: 1 files, 36 bytes to place, 1 pieces
-	//   cpu: 2 tensors, 1 allocations, 36 bytes
+	// plan: 1 files, 30 bytes to place, 1 pieces
+	//   cpu: 2 tensors, 1 allocations, 30 bytes
 }

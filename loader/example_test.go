@@ -14,24 +14,10 @@ import (
 	"github.com/stload/stload/loader"
 )
 
-// Save tensors held in Go slices, open the file and decode a tensor's
-// bytes to float32 values.
+// Open a file, list its tensors and decode a tensor's bytes to float32
+// values.
 func ExampleOpen() {
-	dir, err := os.MkdirTemp("", "example")
-	if err != nil {
-		log.Fatal(err)
-	}
-	defer os.RemoveAll(dir)
-	path := filepath.Join(dir, "model.safetensors")
-	err = loader.SaveFile(path, map[string]loader.Data{
-		"layer.weight": {DType: dtype.F32, Shape: []uint64{2, 3}, Bytes: dtype.AsBytes([]float32{0, 1, 2, 3, 4, 5})},
-		"layer.bias":   {DType: dtype.U8, Shape: []uint64{3}, Bytes: []byte{7, 8, 9}},
-	}, map[string]string{"format": "pt"})
-	if err != nil {
-		log.Fatal(err)
-	}
-
-	f, err := loader.Open(path)
+	f, err := loader.Open("testdata/example.safetensors")
 	if err != nil {
 		log.Fatal(err)
 	}
@@ -56,33 +42,20 @@ func ExampleOpen() {
 	// Output:
 	// map[format:pt]
 	// layer.weight F32 [2 3] 0 24
-	// layer.bias U8 [3] 24 27
-	// [0 1 2 3 4 5]
+	// layer.bias BF16 [3] 24 30
+	// [1 2 3 4 5 6]
 }
 
 // Take columns 1:3 of every row, as get_slice(...)[:, 1:3] would: the zero
 // Index takes a dimension whole.
 func ExampleTensor_Slice() {
-	dir, err := os.MkdirTemp("", "example")
-	if err != nil {
-		log.Fatal(err)
-	}
-	defer os.RemoveAll(dir)
-	path := filepath.Join(dir, "model.safetensors")
-	weight := []float32{0, 1, 2, 3, 4, 5} // [[0 1 2] [3 4 5]]
-	err = loader.SaveFile(path, map[string]loader.Data{
-		"weight": {DType: dtype.F32, Shape: []uint64{2, 3}, Bytes: dtype.AsBytes(weight)},
-	}, nil)
-	if err != nil {
-		log.Fatal(err)
-	}
-	f, err := loader.Open(path)
+	f, err := loader.Open("testdata/example.safetensors")
 	if err != nil {
 		log.Fatal(err)
 	}
 	defer f.Close()
 
-	t, err := f.Tensor("weight")
+	t, err := f.Tensor("layer.weight") // [[1 2 3] [4 5 6]]
 	if err != nil {
 		log.Fatal(err)
 	}
@@ -105,25 +78,18 @@ func ExampleTensor_Slice() {
 	// Output:
 	// bytes 4 to 12
 	// bytes 16 to 24
-	// [2 2] [1 2 4 5]
+	// [2 2] [2 3 5 6]
 }
 
 // ParseSpec reads a slice as Python writes it, here the last row and
-// every other column. The file is built in memory: NewWriter writes it and
-// NewReader reads it from an io.ReaderAt.
+// every other column. The file is in memory here: NewReader reads it from
+// an io.ReaderAt.
 func ExampleParseSpec() {
-	var file bytes.Buffer
-	w, err := loader.NewWriter(&file, []loader.Spec{{Name: "weight", DType: dtype.F32, Shape: []uint64{2, 3}}}, nil)
+	file, err := os.ReadFile("testdata/example.safetensors")
 	if err != nil {
 		log.Fatal(err)
 	}
-	if _, err := w.Write(dtype.AsBytes([]float32{0, 1, 2, 3, 4, 5})); err != nil {
-		log.Fatal(err)
-	}
-	if err := w.Close(); err != nil {
-		log.Fatal(err)
-	}
-	f, err := loader.NewReader(bytes.NewReader(file.Bytes()), int64(file.Len()))
+	f, err := loader.NewReader(bytes.NewReader(file), int64(len(file)))
 	if err != nil {
 		log.Fatal(err)
 	}
@@ -133,7 +99,7 @@ func ExampleParseSpec() {
 	if err != nil {
 		log.Fatal(err)
 	}
-	t, err := f.Tensor("weight")
+	t, err := f.Tensor("layer.weight") // [[1 2 3] [4 5 6]]
 	if err != nil {
 		log.Fatal(err)
 	}
@@ -153,30 +119,18 @@ func ExampleParseSpec() {
 	_, err = loader.ParseSpec("::0")
 	fmt.Println(loader.Kind(err))
 	// Output:
-	// [2] [3 5]
+	// [2] [4 6]
 	// InvalidSlice
 }
 
 // Mapping holds a lease on a file's mapping: the bytes stay valid while it
 // is held, even if the file is closed meanwhile.
 func ExampleFile_Mapping() {
-	dir, err := os.MkdirTemp("", "example")
+	f, err := loader.Open("testdata/example.safetensors")
 	if err != nil {
 		log.Fatal(err)
 	}
-	defer os.RemoveAll(dir)
-	path := filepath.Join(dir, "model.safetensors")
-	err = loader.SaveFile(path, map[string]loader.Data{
-		"bias": {DType: dtype.U8, Shape: []uint64{3}, Bytes: []byte{7, 8, 9}},
-	}, nil)
-	if err != nil {
-		log.Fatal(err)
-	}
-	f, err := loader.Open(path)
-	if err != nil {
-		log.Fatal(err)
-	}
-	t, err := f.Tensor("bias")
+	t, err := f.Tensor("layer.bias")
 	if err != nil {
 		log.Fatal(err)
 	}
@@ -186,12 +140,16 @@ func ExampleFile_Mapping() {
 		log.Fatal(err)
 	}
 	f.Close() // the file is closed, the memory stays mapped
-	fmt.Println(data[t.Offset() : t.Offset()+(t.End-t.Begin)])
+	values := make([]float32, t.NumElements())
+	if err := dtype.ToFloat32(values, data[t.Offset():t.Offset()+(t.End-t.Begin)], t.DType); err != nil {
+		log.Fatal(err)
+	}
+	fmt.Println(values)
 	release() // the last lease: now it is unmapped
 	_, _, err = f.Mapping()
 	fmt.Println(errors.Is(err, fs.ErrClosed))
 	// Output:
-	// [7 8 9]
+	// [0.5 -1 2]
 	// true
 }
 
@@ -328,13 +286,7 @@ func ExampleCreateFile() {
 // operating-system error, Kind for the kind's name (what the command
 // prints), errors.As for where it happened.
 func ExampleError() {
-	dir, err := os.MkdirTemp("", "example")
-	if err != nil {
-		log.Fatal(err)
-	}
-	defer os.RemoveAll(dir)
-
-	_, err = loader.Open(filepath.Join(dir, "missing.safetensors"))
+	_, err := loader.Open("testdata/missing.safetensors")
 	fmt.Println(errors.Is(err, fs.ErrNotExist), loader.Kind(err))
 
 	// A header whose tensor claims more bytes than its offsets hold.

@@ -15,10 +15,40 @@ import (
 	"github.com/stload/stload/loader"
 )
 
-// Save gorgonia tensors to a safetensors file, load them onto the CPU and
-// use them as gorgonia tensors again: the F32 one is a view of the file's
-// mapping, the BF16 one is decoded to float32.
+// Load a file onto the CPU and use its tensors as gorgonia tensors: the
+// F32 one is a view of the file's mapping, the BF16 one is decoded to
+// float32.
 func Example() {
+	f, err := loader.Open("testdata/example.safetensors")
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer f.Close()
+	set, err := device.Load(context.Background(), device.Files(f))
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer set.Close()
+	wt, _ := set.Tensor("layer.weight")
+	w, err := dense.Of(wt)
+	if err != nil {
+		log.Fatal(err)
+	}
+	fmt.Println(w.Shape(), w.Data())
+	bt, _ := set.Tensor("layer.bias")
+	b, err := dense.Float32(bt)
+	if err != nil {
+		log.Fatal(err)
+	}
+	fmt.Println(bt.DType, b.Data())
+	// Output:
+	// (2, 3) [1 2 3 4 5 6]
+	// BF16 [0.5 -1 2]
+}
+
+// Save gorgonia tensors to a safetensors file: ToData gives a Dense's
+// bytes, typed by its Go type or as the caller names them.
+func ExampleToData() {
 	dir, err := os.MkdirTemp("", "dense-example")
 	if err != nil {
 		log.Fatal(err)
@@ -36,34 +66,11 @@ func Example() {
 	if err != nil {
 		log.Fatal(err)
 	}
+	fmt.Println(wd.DType, wd.Shape, bd.DType, bd.Shape)
 	path := filepath.Join(dir, "model.safetensors")
-	if err := loader.SaveFile(path, map[string]loader.Data{"w": wd, "b": bd}, nil); err != nil {
+	if err := loader.SaveFile(path, map[string]loader.Data{"layer.weight": wd, "layer.bias": bd}, nil); err != nil {
 		log.Fatal(err)
 	}
-
-	f, err := loader.Open(path)
-	if err != nil {
-		log.Fatal(err)
-	}
-	defer f.Close()
-	set, err := device.Load(context.Background(), device.Files(f))
-	if err != nil {
-		log.Fatal(err)
-	}
-	defer set.Close()
-	wt, _ := set.Tensor("w")
-	d, err := dense.Of(wt)
-	if err != nil {
-		log.Fatal(err)
-	}
-	fmt.Println(d.Shape(), d.Data())
-	bt, _ := set.Tensor("b")
-	bf, err := dense.Float32(bt)
-	if err != nil {
-		log.Fatal(err)
-	}
-	fmt.Println(bt.DType, bf.Data())
 	// Output:
-	// (2, 3) [1 2 3 4 5 6]
-	// BF16 [0.5 -1 2]
+	// F32 [2 3] BF16 [3]
 }

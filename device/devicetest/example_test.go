@@ -4,8 +4,6 @@ import (
 	"context"
 	"fmt"
 	"log"
-	"os"
-	"path/filepath"
 
 	"github.com/stload/stload/device"
 	"github.com/stload/stload/device/devicetest"
@@ -30,19 +28,7 @@ func Example() {
 	unregister := device.Register(sim)
 	defer unregister()
 
-	dir, err := os.MkdirTemp("", "example")
-	if err != nil {
-		log.Fatal(err)
-	}
-	defer os.RemoveAll(dir)
-	path := filepath.Join(dir, "model.safetensors")
-	err = loader.SaveFile(path, map[string]loader.Data{
-		"weight": {DType: dtype.F32, Shape: []uint64{2, 3}, Bytes: dtype.AsBytes([]float32{1, 2, 3, 4, 5, 6})},
-	}, nil)
-	if err != nil {
-		log.Fatal(err)
-	}
-	f, err := loader.Open(path)
+	f, err := loader.Open("testdata/example.safetensors")
 	if err != nil {
 		log.Fatal(err)
 	}
@@ -53,7 +39,7 @@ func Example() {
 	if err != nil {
 		log.Fatal(err)
 	}
-	t, _ := set.Tensor("weight")
+	t, _ := set.Tensor("layer.weight")
 	// The tensor's bytes in the simulated device memory, as a test reads them.
 	b := sim.Bytes(t.Memory)[t.Offset : t.Offset+t.Len]
 	values := make([]float32, 6)

@@ -65,26 +65,12 @@ func ExampleSave() {
 	// true 2 shards, 3 tensors, 48 bytes
 }
 
-// ExampleConvert converts a checkpoint to BF16 while writing it as one
-// file: each tensor is converted as it streams from the mapped input to
-// the output, so the whole needs no more memory than a buffer.
+// ExampleConvert converts a sharded F32 checkpoint to BF16 while writing
+// it as one file: each tensor is converted as it streams from the mapped
+// input to the output, so the whole needs no more memory than a buffer.
 func ExampleConvert() {
-	dir, err := os.MkdirTemp("", "checkpoint")
-	if err != nil {
-		log.Fatal(err)
-	}
-	defer os.RemoveAll(dir)
-	in := filepath.Join(dir, "model.safetensors") // a sharded checkpoint would do
-	err = loader.SaveFile(in, map[string]loader.Data{
-		"embed.weight":   {DType: dtype.F32, Shape: []uint64{2, 2}, Bytes: dtype.AsBytes([]float32{0.5, -1, 2, 0.25})},
-		"lm_head.weight": {DType: dtype.F32, Shape: []uint64{2, 2}, Bytes: dtype.AsBytes([]float32{-0.5, 1.5, 3, -2})},
-	}, nil)
-	if err != nil {
-		log.Fatal(err)
-	}
-
 	ctx := context.Background()
-	c, err := checkpoint.Open(ctx, in)
+	c, err := checkpoint.Open(ctx, "testdata/sharded")
 	if err != nil {
 		log.Fatal(err)
 	}
@@ -97,6 +83,11 @@ func ExampleConvert() {
 		}
 		converted = append(converted, cs)
 	}
+	dir, err := os.MkdirTemp("", "checkpoint")
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer os.RemoveAll(dir)
 	out := filepath.Join(dir, "model-bf16.safetensors")
 	if err := checkpoint.WriteFile(ctx, out, converted, nil); err != nil {
 		log.Fatal(err)
@@ -120,5 +111,6 @@ func ExampleConvert() {
 	}
 	// Output:
 	// embed.weight BF16 [2 2] 8 bytes: [0.5 -1 2 0.25]
+	// layer.0.weight BF16 [2 2] 8 bytes: [1 2 3 4]
 	// lm_head.weight BF16 [2 2] 8 bytes: [-0.5 1.5 3 -2]
 }
