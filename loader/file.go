@@ -58,11 +58,11 @@ const readerChunk = 64 << 20
 // Open), a named pipe, a device.
 func Open(path string, opts ...Option) (*File, error) {
 	osf, err := openRegular(path)
-	if errors.Is(err, fs.ErrNotExist) {
-		if shown, ok := urlLike(path); ok {
-			return nil, &Error{File: shown, Cause: fs.ErrNotExist,
-				Detail: "a URL, not a file: open URLs with checkpoint.Open (package github.com/stload/stload/loader/checkpoint)"}
-		}
+	if errors.Is(err, fs.ErrNotExist) && isURL(path) {
+		// The URL is not repeated: it may hold a token or a password,
+		// which this package has no means to hide.
+		return nil, &Error{Cause: fs.ErrNotExist,
+			Detail: "the path is an http(s) URL: open URLs with checkpoint.Open (package github.com/stload/stload/loader/checkpoint)"}
 	}
 	if err != nil {
 		return nil, err
@@ -455,19 +455,9 @@ func (f *File) Close() error {
 	return nil
 }
 
-// urlLike reports whether path is an http or https URL (the scheme in any
-// case), and returns it without what may be secret: a user and password,
-// the query and the fragment.
-func urlLike(path string) (string, bool) {
-	scheme, rest, ok := strings.Cut(path, "://")
-	if !ok || !(strings.EqualFold(scheme, "http") || strings.EqualFold(scheme, "https")) {
-		return "", false
-	}
-	rest, _, _ = strings.Cut(rest, "?")
-	rest, _, _ = strings.Cut(rest, "#")
-	// A password may hold a raw "/": drop all up to the last "@".
-	if i := strings.LastIndexByte(rest, '@'); i >= 0 {
-		rest = rest[i+1:]
-	}
-	return scheme + "://" + rest, true
+// isURL reports whether path starts with an http or https scheme, in any
+// case.
+func isURL(path string) bool {
+	scheme, _, ok := strings.Cut(path, "://")
+	return ok && (strings.EqualFold(scheme, "http") || strings.EqualFold(scheme, "https"))
 }

@@ -3,7 +3,9 @@
 package loader
 
 import (
+	"errors"
 	"os"
+	"syscall"
 
 	"golang.org/x/sys/unix"
 )
@@ -18,3 +20,7 @@ func mmapFile(f *os.File, size int64) ([]byte, error) {
 }
 
 func munmap(b []byte) error { return unix.Munmap(b) }
+
+// isEFAULT reports whether err is EFAULT ("bad address"): a write(2) whose
+// source is mapped memory the file no longer backs.
+func isEFAULT(err error) bool { return errors.Is(err, syscall.EFAULT) }

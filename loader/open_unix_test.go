@@ -73,23 +73,21 @@ func TestOpenNotRegular(t *testing.T) {
 	}
 }
 
-// TestOpenURL: Open of a URL says to use checkpoint.Open, and never shows
-// a password or a query, whatever the scheme's case.
+// TestOpenURL: Open of a URL says to use checkpoint.Open, and never
+// repeats the URL, which may hold a password or a token.
 func TestOpenURL(t *testing.T) {
-	for _, tc := range []struct{ path, shown string }{
-		{"http://127.0.0.1:1/m.safetensors", "http://127.0.0.1:1/m.safetensors"},
-		{"HTTPS://alice:s3cret@host/dir/m.safetensors?token=T0KEN#x", "HTTPS://host/dir/m.safetensors"},
-		{"https://u:pa/ss@host/m.safetensors", "https://host/m.safetensors"},
+	for _, path := range []string{
+		"http://127.0.0.1:1/m.safetensors",
+		"HTTPS://alice:s3cret@host/dir/m.safetensors?token=T0KEN#x",
+		"https://cdn/exp=1~hmac=SECRETSIG/m.safetensors",
 	} {
-		_, err := Open(tc.path)
+		_, err := Open(path)
 		var e *Error
-		if !errors.As(err, &e) || !errors.Is(err, fs.ErrNotExist) || e.File != tc.shown || !strings.Contains(err.Error(), "checkpoint.Open") {
-			t.Errorf("Open(%q) = %v; want a not-exist *Error for %q that names checkpoint.Open", tc.path, err, tc.shown)
+		if !errors.As(err, &e) || !errors.Is(err, fs.ErrNotExist) || !strings.Contains(err.Error(), "checkpoint.Open") {
+			t.Errorf("Open(%q) = %v; want a not-exist *Error that names checkpoint.Open", path, err)
 		}
-		for _, secret := range []string{"s3cret", "T0KEN", "pa/ss", "ss@"} {
-			if strings.Contains(err.Error(), secret) {
-				t.Errorf("Open(%q): %q shows %q", tc.path, err, secret)
-			}
+		if strings.Contains(err.Error(), "://") {
+			t.Errorf("Open(%q): %q repeats the URL", path, err)
 		}
 	}
 }

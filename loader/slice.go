@@ -8,7 +8,6 @@ import (
 	"runtime/debug"
 	"strconv"
 	"strings"
-	"syscall"
 
 	"github.com/stload/stload/dtype"
 )
@@ -246,7 +245,7 @@ func (s *Slice) writeMapped(w io.Writer, f *File, m []byte) (written int64, err 
 	for off, n := range s.Runs() {
 		k, err := w.Write(m[off : off+n])
 		written += int64(k)
-		if errors.Is(err, syscall.EFAULT) {
+		if isEFAULT(err) {
 			return written, f.faultError(off + int64(k))
 		}
 		if err != nil {

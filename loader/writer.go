@@ -126,12 +126,8 @@ func writeOrder(a, b Spec) int {
 // checkUnique fails for the first name given twice. Its index of
 // positions takes a tenth of a map of the names.
 func checkUnique(tensors []Spec) error {
-	nameAt := func(i int) string { return tensors[i].Name }
-	seen := nameidx.Make(len(tensors))
-	for i, t := range tensors {
-		if _, dup := seen.Insert(t.Name, i, nameAt); dup {
-			return newError(ErrDuplicateKey, t.Name, "the name is given twice")
-		}
+	if i, dup := nameidx.FirstDup(len(tensors), func(i int) string { return tensors[i].Name }); dup {
+		return newError(ErrDuplicateKey, tensors[i].Name, "the name is given twice")
 	}
 	return nil
 }

@@ -104,3 +104,15 @@ func (x *Index) Rebuild(n int, nameAt func(int) string) {
 		x.Insert(nameAt(i), i, nameAt)
 	}
 }
+
+// FirstDup returns the first position of n entries, named by nameAt,
+// whose name an earlier entry has, and whether there is one.
+func FirstDup(n int, nameAt func(int) string) (int, bool) {
+	seen := Make(n)
+	for i := range n {
+		if _, dup := seen.Insert(nameAt(i), i, nameAt); dup {
+			return i, true
+		}
+	}
+	return 0, false
+}

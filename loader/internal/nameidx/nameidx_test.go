@@ -48,3 +48,21 @@ func TestIndex(t *testing.T) {
 		t.Fatal("Insert into the zero Index")
 	}
 }
+
+func TestFirstDup(t *testing.T) {
+	for _, tc := range []struct {
+		names []string
+		at    int
+		dup   bool
+	}{
+		{nil, 0, false},
+		{[]string{"a", "b", "c"}, 0, false},
+		{[]string{"a", "b", "a", "b"}, 2, true},
+		{[]string{"x", "y", "y"}, 2, true},
+	} {
+		at, dup := FirstDup(len(tc.names), func(i int) string { return tc.names[i] })
+		if at != tc.at || dup != tc.dup {
+			t.Errorf("FirstDup(%q) = %d, %v; want %d, %v", tc.names, at, dup, tc.at, tc.dup)
+		}
+	}
+}
