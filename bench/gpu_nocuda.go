@@ -8,8 +8,11 @@ import (
 	"io"
 )
 
+// buildCUDA is the command that builds an stbench with the GPU commands.
+const buildCUDA = "go build -tags cuda ./bench/cmd/stbench"
+
 // errNoCUDA is what the GPU commands say in a build without the cuda tag.
-var errNoCUDA = errors.New("this binary was built without -tags cuda; build it with: go build -tags cuda ./bench/cmd/stbench")
+var errNoCUDA = errors.New("this binary was built without -tags cuda; build it with: " + buildCUDA)
 
 // gpuCommands are stubs of the GPU commands in a build without the cuda
 // tag: they show their help and flags, and say they cannot run.
@@ -32,7 +35,7 @@ func noGPU(define func(*flag.FlagSet)) func([]string, io.Writer, io.Writer) erro
 		var h helpRequest
 		if errors.As(err, &h) {
 			h.note = "This stbench was built without -tags cuda: it shows the command's help\n" +
-				"but cannot run it. Build one that can with:\n  go build -tags cuda ./bench/cmd/stbench"
+				"but cannot run it. Build one that can with:\n  " + buildCUDA
 			return h
 		}
 		if err != nil {

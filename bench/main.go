@@ -92,7 +92,7 @@ func Main(args []string, stdout, stderr io.Writer) int {
 	case err == nil:
 		return 0
 	case errors.As(err, &h):
-		commandHelp(stdout, sub, h)
+		commandHelp(stdout, sub, c.help, h)
 		return 0
 	case errors.As(err, &u):
 		fmt.Fprintf(stderr, "%s %s: %v\n%s\nsee: %s %s -h\n", name, sub, u.error, usageLine(sub), name, sub)
@@ -138,9 +138,10 @@ func usageLine(sub string) string {
 }
 
 // commandHelp prints the help of command sub: its usage line, what it
-// does, the note, and its flags.
-func commandHelp(w io.Writer, sub string, h helpRequest) {
-	fmt.Fprintf(w, "%s\n\n%s.\n", usageLine(sub), commandTable()[sub].help)
+// does (help, the command's line in the command table), the note, and its
+// flags.
+func commandHelp(w io.Writer, sub, help string, h helpRequest) {
+	fmt.Fprintf(w, "%s\n\n%s.\n", usageLine(sub), help)
 	if h.note != "" {
 		fmt.Fprintf(w, "\n%s\n", h.note)
 	}

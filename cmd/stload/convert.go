@@ -279,17 +279,16 @@ func firstMetadata(files []*loader.File) map[string]string {
 // and the tensor (kind UnsupportedConversion).
 func convertSources(files []*loader.File, to dtype.DType) ([]checkpoint.Source, convertStats, error) {
 	var st convertStats
-	if len(files) == 1 { // no second copy of what may be a million Sources
-		srcs := checkpoint.SourcesOf(files[0])
-		err := convertTensors(srcs, files[0], to, &st)
-		return srcs, st, err
-	}
 	var srcs []checkpoint.Source
 	for _, f := range files {
-		start := len(srcs)
-		srcs = append(srcs, checkpoint.SourcesOf(f)...)
-		if err := convertTensors(srcs[start:], f, to, &st); err != nil {
+		s := checkpoint.SourcesOf(f)
+		if err := convertTensors(s, f, to, &st); err != nil {
 			return nil, st, err
+		}
+		if srcs == nil {
+			srcs = s // a single file's: no second copy of what may be a million Sources
+		} else {
+			srcs = append(srcs, s...)
 		}
 	}
 	return srcs, st, nil

@@ -7,7 +7,6 @@ import (
 	"os"
 	"path"
 	"path/filepath"
-	"strconv"
 	"strings"
 
 	"github.com/stload/stload/loader/checkpoint"
@@ -42,21 +41,39 @@ func (d destination) abandon() {
 // "convert --max-shard-size 5GB in.safetensors out.safetensors" (sharded)
 // a directory named out.safetensors, which tools globbing *.safetensors
 // take for a file. An OUT written as a URL ("http://host/x.safetensors")
-// is refused too: convert would take it for a path.
+// is refused too: convert would take it for a path. The error names OUT
+// as given: errorMessage redacts it where it is printed.
 func checkOutName(out string, sharded bool) error {
 	base := filepath.Base(filepath.Clean(out))
 	lower := strings.ToLower(base)
 	switch {
 	case looksLikeURL(out):
-		return fmt.Errorf("OUT %q is a URL: convert writes local files; name a file (out.safetensors) or a directory (out/)", shown(out))
+		return fmt.Errorf("OUT %q is a URL: convert writes local files; name a file (out.safetensors) or a directory (out/)", out)
 	case strings.HasSuffix(lower, ".json"):
-		return fmt.Errorf("OUT %q ends in .json: convert writes a .safetensors file or a checkpoint directory, whose index it names itself; name the file (out.safetensors) or the directory (out/)", shown(out))
+		return fmt.Errorf("OUT %q ends in .json: convert writes a .safetensors file or a checkpoint directory, whose index it names itself; name the file (out.safetensors) or the directory (out/)", out)
 	case sharded && strings.HasSuffix(lower, ".safetensors") && len(base) > len(".safetensors"):
 		return fmt.Errorf("OUT %q ends in .safetensors, but --max-shard-size writes a checkpoint directory: give a directory (%s/)",
-			shown(out), base[:len(base)-len(".safetensors")])
+			out, base[:len(base)-len(".safetensors")])
 	}
 	return nil
 }
+
+// looksLikeURL reports whether an argument is written as a URL of some
+// scheme ("http://", "s3://"; two or more letters, so not a drive "C:/").
+func looksLikeURL(arg string) bool {
+	scheme, _, ok := strings.Cut(arg, "://")
+	if !ok || len(scheme) < 2 || !isLetter(scheme[0]) {
+		return false
+	}
+	for i := range len(scheme) {
+		if c := scheme[i]; !isLetter(c) && !('0' <= c && c <= '9') && c != '+' && c != '-' && c != '.' {
+			return false // not a scheme (RFC 3986, 3.1)
+		}
+	}
+	return true
+}
+
+func isLetter(c byte) bool { return 'a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' }
 
 // isDirName reports whether out ends in a path separator: a directory.
 func isDirName(out string) bool {
@@ -163,41 +180,9 @@ func shardsOf(file string) string {
 	}
 	entries, _ := os.ReadDir(dir)
 	for _, e := range entries {
-		if isShardName(e.Name(), prefix) {
+		if p, _, _, ok := checkpoint.ParseShardName(e.Name()); ok && p == prefix {
 			return prefix
 		}
 	}
 	return ""
-}
-
-// isShardName reports whether name is that of a shard of a checkpoint
-// with this prefix: PREFIX-00001-of-00003.safetensors.
-func isShardName(name, prefix string) bool {
-	p, _, _, ok := parseShardName(name)
-	return ok && p == prefix
-}
-
-// parseShardName splits the file name of a shard as transformers names
-// them, PREFIX-0000K-of-0000N.safetensors, into its prefix, K and N. The
-// checkpoint package has its own parser; this one is the command's, for
-// what it says about names (shardsOf, warnLoneShard).
-func parseShardName(name string) (prefix string, k, n int, ok bool) {
-	rest, ok := strings.CutSuffix(name, ".safetensors")
-	i := strings.LastIndex(rest, "-of-")
-	if !ok || i < 0 {
-		return "", 0, 0, false
-	}
-	j := strings.LastIndex(rest[:i], "-")
-	if j < 0 || !shardNumber(rest[j+1:i]) || !shardNumber(rest[i+len("-of-"):]) {
-		return "", 0, 0, false
-	}
-	k, err1 := strconv.Atoi(rest[j+1 : i])
-	n, err2 := strconv.Atoi(rest[i+len("-of-"):])
-	return rest[:j], k, n, err1 == nil && err2 == nil
-}
-
-// shardNumber reports whether s is five or more decimal digits, as shard
-// numbers are written.
-func shardNumber(s string) bool {
-	return len(s) >= 5 && strings.Trim(s, "0123456789") == ""
 }

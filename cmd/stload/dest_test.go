@@ -176,25 +176,33 @@ func TestConvertFreeSpace(t *testing.T) {
 	}
 }
 
-func TestParseShardName(t *testing.T) {
+// TestLoneShardNames checks that the lone-shard warning goes by
+// checkpoint.ParseShardName: a shard of more than 99,999 is named so too
+// (the writer's "%05d"), and what is not a shard's name gets no warning.
+func TestLoneShardNames(t *testing.T) {
+	dir := t.TempDir()
+	src := copyFile(t, tinyLlamaPath, dir)
 	for _, tc := range []struct {
-		name   string
-		prefix string
-		k, n   int
-		ok     bool
+		name, warn string
 	}{
-		{"model-00003-of-00005.safetensors", "model", 3, 5, true},
-		{"my-model-00001-of-00002.safetensors", "my-model", 1, 2, true},
-		{"model-000001-of-100000.safetensors", "model", 1, 100000, true},
-		{"model-0003-of-0005.safetensors", "", 0, 0, false},
-		{"model-00003-of-00005.safetensors.index.json", "", 0, 0, false},
-		{"model-x0003-of-00005.safetensors", "", 0, 0, false},
-		{"00003-of-00005.safetensors", "", 0, 0, false},
-		{"model.safetensors", "", 0, 0, false},
+		{"big-00007-of-100000.safetensors", "big-00007-of-100000.safetensors is shard 7 of 100000"},
+		{"-00001-of-00002.safetensors", ""},    // no prefix
+		{"m-000001-of-000002.safetensors", ""}, // not as "%05d" writes it
+		{"m-00003-of-00002.safetensors", ""},   // beyond the count
+		{"m-00001-of-00001.safetensors", ""},   // a checkpoint of one shard
 	} {
-		prefix, k, n, ok := parseShardName(tc.name)
-		if prefix != tc.prefix || k != tc.k || n != tc.n || ok != tc.ok {
-			t.Errorf("parseShardName(%q) = %q, %d, %d, %v; want %q, %d, %d, %v", tc.name, prefix, k, n, ok, tc.prefix, tc.k, tc.n, tc.ok)
+		path := filepath.Join(dir, tc.name)
+		if err := os.Rename(src, path); err != nil {
+			t.Fatal(err)
+		}
+		src = path
+		r := stload(t, "inspect", path)
+		want := ""
+		if tc.warn != "" {
+			want = "stload: warning: " + tc.warn + "; give the directory or its index.json to load the whole checkpoint\n"
+		}
+		if r.code != 0 || r.stderr != want {
+			t.Errorf("%s: %v\nwant stderr %q", tc.name, r, want)
 		}
 	}
 }

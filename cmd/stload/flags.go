@@ -74,7 +74,7 @@ func usageError(c *command, err error, stdout, stderr io.Writer) int {
 		io.WriteString(stdout, c.usage)
 		return exitOK
 	}
-	fmt.Fprintf(stderr, "stload %s: %s\nusage: %s\nsee: stload help %s\n", c.name, redact(err.Error()), c.synopsis, c.name)
+	fmt.Fprintf(stderr, "stload %s: %s\nusage: %s\nsee: stload help %s\n", c.name, errorMessage(err), c.synopsis, c.name)
 	return exitUsage
 }
 

@@ -8,7 +8,6 @@ import (
 	"io/fs"
 	"net/http"
 	"os"
-	"path"
 	"path/filepath"
 	"strings"
 
@@ -118,8 +117,8 @@ func openInput(ctx context.Context, e *env, name string, o inputOptions) (*input
 	}
 	opening, stop := context.WithCancelCause(ctx)
 	defer stop(nil)
-	w := &remoteWatch{stderr: stderr, bar: e.progress(stderr, o.noProgress), dir: o.downloads(), stop: stop,
-		freeSpace: e.freeSpace, seen: map[string]bool{}, downloads: map[string]*[2]int64{}}
+	w := &remoteWatch{env: e, bar: e.progress(stderr, o.noProgress), dir: o.downloads(), stop: stop,
+		seen: map[string]bool{}, downloads: map[string]*[2]int64{}}
 	client := newRemoteClient(w)
 	opts := append(o.options(), checkpoint.WithHTTPOptions(httprange.WithClient(client)),
 		checkpoint.WithDownloadFallback(w.dir), checkpoint.WithDownloadProgress(w.progress))
@@ -146,14 +145,16 @@ func openInput(ctx context.Context, e *env, name string, o inputOptions) (*input
 }
 
 // shown returns an input (or a path made from the arguments) as the
-// command prints it: a URL without its user information, query or
-// fragment, which may hold credentials (httprange.Redact); anything else
-// as given, but for URL-looking words (redact).
+// command prints it straight to its output: a URL without its user
+// information, query or fragment, which may hold credentials
+// (httprange.Redact); anything else as given, but for URL-looking words
+// (httprange.RedactText). Errors hold inputs and paths as given, not
+// shown: errorMessage redacts them where they are printed.
 func shown(input string) string {
 	if httprange.IsURL(input) {
 		return httprange.Redact(input)
 	}
-	return redact(input)
+	return httprange.RedactText(input)
 }
 
 // shardName returns the name of a checkpoint's shard f as its index names
@@ -200,16 +201,11 @@ func warnLeftovers(c *checkpoint.Checkpoint, stderr io.Writer) {
 // by itself (model-00003-of-00005.safetensors): valid on its own, so
 // nothing else would tell the user that they have a part of the model.
 func warnLoneShard(c *checkpoint.Checkpoint, stderr io.Writer) {
-	f := single(c)
-	if f == nil {
+	if c.Sharded() {
 		return
 	}
-	name := filepath.Base(f.Name())
-	if httprange.IsURL(f.Name()) {
-		u, _, _ := strings.Cut(f.Name(), "?")
-		name = path.Base(u)
-	}
-	if _, k, n, ok := parseShardName(name); ok && n > 1 {
+	name := inputBase(c)
+	if _, k, n, ok := checkpoint.ParseShardName(name); ok && n > 1 {
 		fmt.Fprintf(stderr, "stload: warning: %s is shard %d of %d; give the directory or its index.json to load the whole checkpoint\n", name, k, n)
 	}
 }

@@ -358,10 +358,10 @@ func (r *report) fileText(w io.Writer, input string, f *loader.File) {
 }
 
 // appendTensorRow appends the cells of a tensor's row in the tensor
-// table to the row l is building: name (as namer shows it), dtype,
+// table to the row l is building: name (as names shows it), dtype,
 // shape, then its size, or with wide its exact bytes and offsets.
-func appendTensorRow(l *layout, t loader.Tensor, name string, wide bool) {
-	l.row = append(l.row, name...)
+func appendTensorRow(l *layout, t loader.Tensor, names *namer, wide bool) {
+	l.row = names.appendName(l.row, t.Name)
 	l.endCell()
 	l.row = append(l.row, t.DType.String()...)
 	l.endCell()
@@ -420,13 +420,14 @@ func (r *report) tensorTable(w io.Writer, f *loader.File, i int) {
 	if wide {
 		head = []string{"NAME", "DTYPE", "SHAPE", "BYTES", "OFFSETS"}
 	}
-	l := layout{right: []bool{false, false, false, true, false}, shrink: 0}
-	l.measure(head...)
+	l := layout{right: []bool{false, false, false, true, false}, shrink: 0, widths: make([]int, len(head))}
 	for _, t := range f.Tensors() {
 		measureTensor(&l, t, wide)
 	}
+	longest := l.widths[0] // the widest name, whole
+	l.measure(head...)
 	l.fit(r.width)
-	names := newNamer(f, l.widths[0])
+	names := newNamer(f, longest, l.widths[0])
 	l.widths[0] = max(len(head[0]), names.widest)
 	l.shrink = -1 // the namer shortens names, keeping them apart
 	if r.err == nil {
@@ -437,7 +438,7 @@ func (r *report) tensorTable(w io.Writer, f *loader.File, i int) {
 		if r.err != nil {
 			return
 		}
-		appendTensorRow(&l, t, names.name(t.Name), wide)
+		appendTensorRow(&l, t, names, wide)
 		r.err = l.endRow(w)
 		if r.sums != nil && r.err == nil {
 			_, r.err = w.Write(append(hex.AppendEncode(append(l.line[:0], "  sha256:"...), r.sums[i][k][:]), '\n'))

@@ -6,6 +6,7 @@ import (
 	"io"
 
 	"github.com/stload/stload/loader"
+	"github.com/stload/stload/loader/httprange"
 )
 
 // writeJSON writes v as one line of compact JSON. Strings are escaped as
@@ -32,7 +33,7 @@ func failure(ctx context.Context, err error, asJSON bool, stdout, stderr io.Writ
 		err = context.Cause(ctx)
 	}
 	if asJSON {
-		writeJSON(stdout, errorJSON{OK: false, Kind: loader.Kind(err), Error: redact(err.Error())})
+		writeJSON(stdout, errorJSON{OK: false, Kind: loader.Kind(err), Error: errorMessage(err)})
 	} else {
 		io.WriteString(stderr, "stload: "+errorText(err)+"\n")
 		if h := hintFor(err); h != "" {
@@ -44,12 +45,22 @@ func failure(ctx context.Context, err error, asJSON bool, stdout, stderr io.Writ
 
 // errorText formats err for a person: the library's message (which names
 // the file, the tensor and the byte offset) and the kind. The caller puts
-// "stload: " (or "stload COMMAND: ") before it, once. The message goes
-// through redact: a path that looks like a URL, which the library does
-// not take for one, is in it as given.
+// "stload: " (or "stload COMMAND: ") before it, once.
 func errorText(err error) string {
-	return redact(err.Error()) + " [" + loader.Kind(err) + "]"
+	return errorMessage(err) + " [" + loader.Kind(err) + "]"
 }
+
+// errorMessage returns err's message as stload prints it, in text or in
+// JSON: the one place where errors are redacted, so that none shows a
+// password or a token. The loader redacts the URLs it opens
+// (httprange.Redact), but a command line also holds arguments that look
+// like URLs and are not opened as such: an OUT of convert, a scheme other
+// than http(s) ("ftp://user:pw@host/x" is a file name to the loader), a
+// --download-dir, and the paths made from them ("http:/user:pw@host" once
+// filepath.Clean has joined the slashes), which os errors repeat.
+// httprange.RedactText redacts every URL-looking word of the message;
+// the errors stload makes hold the arguments as given.
+func errorMessage(err error) string { return httprange.RedactText(err.Error()) }
 
 // writeStatus turns the error of writing a command's output (a closed
 // pipe, a full disk, a file that failed mid-read) into an exit status.

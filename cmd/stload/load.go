@@ -572,25 +572,36 @@ func (rep *loadJSON) writeNotes(bw *bufio.Writer) {
 // to get the GPU build, rather than the device package's advice to
 // programs (the cuda import, the build tag).
 func noGPU() string {
-	if _, ok := device.LookupBackend(device.GPUBackend); ok || device.Check(device.GPU(0)) == nil {
+	if hasGPUBackend() {
 		return "no GPU is visible"
 	}
-	return "this stload was built without CUDA (the GPU build: go install -tags cuda github.com/stload/stload/cmd/stload@latest)"
+	return "this stload was built without CUDA (the GPU build: " + installGPU + ")"
 }
+
+// hasGPUBackend reports whether this build has a GPU backend: the cuda
+// build's (or one registered in its place, such as the tests' simulated
+// GPU). noGPU and hintFor tell a build without CUDA by it.
+func hasGPUBackend() bool {
+	_, ok := device.LookupBackend(device.GPUBackend)
+	return ok
+}
+
+// installGPU is the command that installs the GPU build of stload.
+const installGPU = "go install -tags cuda github.com/stload/stload/cmd/stload@latest"
 
 // cudaHint is the CLI's advice when a GPU is asked of a build without
 // CUDA. The device package's error says what a program lacks (the cuda
 // import, the build tag), which a user of the command cannot add: they
 // need the other build of stload.
 const cudaHint = `hint: this stload was built without CUDA; install the GPU build: ` +
-	`go install -tags cuda github.com/stload/stload/cmd/stload@latest (needs the CUDA headers: see README, "Two builds")`
+	installGPU + ` (needs the CUDA headers: see README, "Two builds")`
 
 // hintFor returns the line of advice the CLI adds under err, or "" when
 // the error says all there is: today, cudaHint for a CUDA device that
 // this build cannot open for want of the backend.
 func hintFor(err error) string {
 	var e *device.Error
-	if cudaBuild || !errors.Is(err, device.ErrNoBackend) || !errors.As(err, &e) {
+	if hasGPUBackend() || !errors.Is(err, device.ErrNoBackend) || !errors.As(err, &e) {
 		return ""
 	}
 	if devs, perr := device.ParseDevices(e.Device); perr == nil && len(devs) == 1 && devs[0].Backend == device.GPUBackend {

@@ -152,7 +152,7 @@ func commandNames() string {
 // mainUsageError reports a command line without a usable command: the
 // error, the usage line and where to read more, on stderr.
 func mainUsageError(err error, stderr io.Writer) int {
-	fmt.Fprintf(stderr, "stload: %s\nusage: stload COMMAND [flags] ARGS...\nsee: stload help\n", redact(err.Error()))
+	fmt.Fprintf(stderr, "stload: %s\nusage: stload COMMAND [flags] ARGS...\nsee: stload help\n", errorMessage(err))
 	return exitUsage
 }
 

@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"fmt"
-	"io"
 	"net/http"
 	"net/url"
 	"path"
@@ -65,12 +64,10 @@ const remoteHelp = `For a URL:
 // does not serve ranges, with their progress. Its methods may be called
 // from any goroutine.
 type remoteWatch struct {
-	stderr io.Writer
-	bar    *progressBar
-	dir    string                  // where downloads go
-	stop   context.CancelCauseFunc // cancels the opening, for want of room
-	// freeSpace is env.freeSpace, for the room in dir.
-	freeSpace func(dir string) (int64, error)
+	env  *env // its stderr, for the notices; its freeSpace, for the room in dir
+	bar  *progressBar
+	dir  string                  // where downloads go
+	stop context.CancelCauseFunc // cancels the opening, for want of room
 
 	mu          sync.Mutex
 	noValidator []string             // files served without a validator, in the order seen
@@ -131,11 +128,13 @@ func (w *remoteWatch) announce(name string, total int64) {
 	if w.bar != nil {
 		w.bar.println(msg) // in the bar's place
 	} else {
-		fmt.Fprintln(w.stderr, msg)
+		fmt.Fprintln(w.env.stderr, msg)
 	}
-	if avail, err := w.freeSpace(w.dir); err == nil && total > avail {
+	// The cause is printed as the opening's error (errorMessage), which
+	// redacts it: w.dir as given.
+	if avail, err := w.env.freeSpace(w.dir); err == nil && total > avail {
 		w.stop(fmt.Errorf("%s: not enough space to download %s: it needs %s (%s bytes), the file system of %s has %s free (--download-dir chooses another directory)",
-			name, file, sizeText(total), groupDigits(uint64(total)), shown(w.dir), sizeText(avail)))
+			name, file, sizeText(total), groupDigits(uint64(total)), w.dir, sizeText(avail)))
 	}
 }
 
@@ -174,7 +173,7 @@ func (w *remoteWatch) warn() {
 	case n > 1:
 		more = fmt.Sprintf(" (nor for %d more files)", n)
 	}
-	fmt.Fprintf(w.stderr, "stload: warning: %s: no ETag or Last-Modified%s: stload cannot detect the file changing while it reads; --require-validators makes this an error\n",
+	fmt.Fprintf(w.env.stderr, "stload: warning: %s: no ETag or Last-Modified%s: stload cannot detect the file changing while it reads; --require-validators makes this an error\n",
 		w.noValidator[0], more)
 }
 

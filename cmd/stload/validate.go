@@ -86,9 +86,9 @@ func runValidate(ctx context.Context, e *env, args []string) int {
 		case asJSON && err == nil:
 			writeJSON(bw, validateJSON{File: name, OK: true})
 		case asJSON:
-			writeJSON(bw, validateJSON{File: name, OK: false, Kind: loader.Kind(err), Error: redact(err.Error())})
+			writeJSON(bw, validateJSON{File: name, OK: false, Kind: loader.Kind(err), Error: errorMessage(err)})
 		case err != nil:
-			fmt.Fprintf(bw, "%s: %s: %s\n", name, loader.Kind(err), redact(errorDetail(err, name)))
+			fmt.Fprintf(bw, "%s: %s: %s\n", name, loader.Kind(err), errorMessage(errorDetail(err, name)))
 		case sayOK:
 			fmt.Fprintf(bw, "%s: ok\n", name)
 		}
@@ -102,13 +102,13 @@ func runValidate(ctx context.Context, e *env, args []string) int {
 	return status
 }
 
-// errorDetail formats err without naming the file, which a validate line
+// errorDetail returns err without the file's name, which a validate line
 // already starts with, as name (shown).
-func errorDetail(err error, name string) string {
+func errorDetail(err error, name string) error {
 	if e, ok := err.(*loader.Error); ok && shown(e.File) == name {
 		c := *e
 		c.File = ""
-		return c.Error()
+		return &c
 	}
-	return err.Error()
+	return err
 }

@@ -61,7 +61,7 @@ func scanDir(dir string) (*dirScan, error) {
 		case strings.HasSuffix(name, IndexSuffix):
 			s.indexes = append(s.indexes, name)
 		case strings.HasSuffix(name, ".safetensors"):
-			if prefix, k, of, ok := parseShard(name); ok && of != 1 {
+			if prefix, k, of, ok := ParseShardName(name); ok && of != 1 {
 				set := shardSet{prefix, of}
 				s.shards[set] = append(s.shards[set], k)
 				continue

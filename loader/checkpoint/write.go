@@ -306,36 +306,6 @@ func (s *saver) saveSharded(ctx context.Context, tensors []Source, groups [][]in
 	return written, nil
 }
 
-// parseShard splits transformers' shard names, PREFIX-00001-of-00003.safetensors,
-// into the prefix and the shard's number and count (five digits each; a
-// hand parser so that the command does not compile package regexp).
-func parseShard(name string) (prefix string, k, of int, ok bool) {
-	const tail = "-00000-of-00000.safetensors"
-	if len(name) <= len(tail) || !strings.HasSuffix(name, ".safetensors") {
-		return "", 0, 0, false
-	}
-	cut := len(name) - len(tail)
-	rest := name[cut:]
-	if rest[0] != '-' || rest[6:10] != "-of-" {
-		return "", 0, 0, false
-	}
-	k, ok1 := fiveDigits(rest[1:6])
-	of, ok2 := fiveDigits(rest[10:15])
-	return name[:cut], k, of, ok1 && ok2
-}
-
-// fiveDigits parses exactly five ASCII digits.
-func fiveDigits(s string) (int, bool) {
-	n := 0
-	for i := range len(s) {
-		if s[i] < '0' || s[i] > '9' {
-			return 0, false
-		}
-		n = n*10 + int(s[i]-'0')
-	}
-	return n, len(s) == 5
-}
-
 // checkpointFile returns whether a file name is one a save with prefix
 // writes: PREFIX.safetensors, its index, or a shard.
 func checkpointFile(prefix string) func(name string) bool {
@@ -343,7 +313,7 @@ func checkpointFile(prefix string) func(name string) bool {
 		if name == prefix+".safetensors" || name == prefix+IndexSuffix {
 			return true
 		}
-		p, _, _, ok := parseShard(name)
+		p, _, _, ok := ParseShardName(name)
 		return ok && p == prefix
 	}
 }
@@ -355,7 +325,7 @@ func checkpointFile(prefix string) func(name string) bool {
 func staleShards(prefix string, old present, names []string) []string {
 	var stale []string
 	for name := range old {
-		if p, _, _, ok := parseShard(name); ok && p == prefix && !slices.Contains(names, name) {
+		if p, _, _, ok := ParseShardName(name); ok && p == prefix && !slices.Contains(names, name) {
 			stale = append(stale, name)
 		}
 	}

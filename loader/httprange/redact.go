@@ -37,18 +37,6 @@ func hasPrefixFold(s, prefix string) bool {
 	return len(s) >= len(prefix) && strings.EqualFold(s[:len(prefix)], prefix)
 }
 
-// indexFold is strings.Index for an ASCII substr, ignoring case; unlike
-// an index into strings.ToLower(s), it is an index into s whatever
-// characters s holds.
-func indexFold(s, substr string) int {
-	for i := 0; i+len(substr) <= len(s); i++ {
-		if hasPrefixFold(s[i:], substr) {
-			return i
-		}
-	}
-	return -1
-}
-
 // Redact returns rawURL without what may hold a credential, for a
 // message: the user information ("user:password@") and the fragment go,
 // a query is shown as "?…" (a presigned URL's X-Amz-Signature, an
@@ -84,12 +72,12 @@ func redact(u *url.URL) string {
 	return v.String() + strings.Join(segs, "/") + query
 }
 
-// scrub returns err, or when its message holds a URL (a redirect's
-// Location, say), an error that says the same with the URL redacted and
-// wraps err.
+// scrub returns err, or when its message holds a URL with what may be a
+// credential (a redirect's Location, say), an error that says the same
+// with the URL redacted (RedactText) and wraps err.
 func scrub(err error) error {
 	msg := err.Error()
-	if s := redactText(msg); s != msg {
+	if s := RedactText(msg); s != msg {
 		return &scrubbed{msg: s, err: err}
 	}
 	return err
@@ -103,25 +91,88 @@ type scrubbed struct {
 func (e *scrubbed) Error() string { return e.msg }
 func (e *scrubbed) Unwrap() error { return e.err }
 
-// redactText redacts every http:// or https:// URL in s, in any case,
-// taken to end at a space or a quote.
-func redactText(s string) string {
+// RedactText returns a message with every URL-looking word in it that
+// may hold a credential redacted as [Redact] does: user information and
+// fragment dropped, a query shown as "?…", path segments holding '=' as
+// "…". A word is URL-looking when it starts with a scheme of two or more
+// letters (in any case, and not only http: "ftp://user:pw@host/x" is a
+// file name to [Open], which os errors repeat) and ":/" (a path function
+// may have joined the slashes: "http:/user:pw@host"), or is an opaque
+// http(s) URL ("http:user:pw@host"). It ends at a space or a quote, less
+// a colon or comma that ends it ("open URL: EOF"). Words with nothing to
+// hide, and the rest of the message, are left as they are.
+func RedactText(s string) string {
 	var b strings.Builder
 	for {
-		i := indexFold(s, "http://")
-		if j := indexFold(s, "https://"); j >= 0 && (i < 0 || j < i) {
-			i = j
-		}
+		i, j := nextURLWord(s)
 		if i < 0 {
+			if b.Len() == 0 {
+				return s
+			}
 			b.WriteString(s)
 			return b.String()
 		}
-		end := strings.IndexAny(s[i:], " \t\r\n\"'`<>")
-		if end < 0 {
-			end = len(s) - i
-		}
 		b.WriteString(s[:i])
-		b.WriteString(Redact(s[i : i+end]))
-		s = s[i+end:]
+		b.WriteString(redactWord(s[i:j]))
+		s = s[j:]
 	}
 }
+
+// nextURLWord returns where the first URL-looking word of s starts and
+// ends, or -1, -1.
+func nextURLWord(s string) (int, int) {
+	for k := 0; k < len(s); k++ {
+		if s[k] != ':' {
+			continue
+		}
+		i := k
+		for i > 0 && isSchemeChar(s[i-1]) {
+			i--
+		}
+		for i < k && !isLetter(s[i]) {
+			i++ // a scheme starts with a letter
+		}
+		scheme, rest := s[i:k], s[k+1:]
+		if len(scheme) < 2 || !(strings.HasPrefix(rest, "/") || isHTTP(scheme) && rest != "" && !isWordEnd(rest[0])) {
+			continue
+		}
+		j := k + 1
+		for j < len(s) && !isWordEnd(s[j]) {
+			j++
+		}
+		for j > k+1 && (s[j-1] == ':' || s[j-1] == ',') {
+			j-- // "URL: message": the colon is the message's
+		}
+		return i, j
+	}
+	return -1, -1
+}
+
+// redactWord redacts one URL-looking word: SCHEME:/BODY, SCHEME://BODY or
+// an opaque http(s) URL.
+func redactWord(w string) string {
+	scheme, rest, _ := strings.Cut(w, ":")
+	body := strings.TrimLeft(rest, "/")
+	if !strings.ContainsAny(body, "@?#=") && !strings.Contains(strings.ToUpper(body), "%3D") {
+		return w // nothing that may be a credential
+	}
+	if body == rest { // opaque: "http:user:pw@host"
+		return Redact(w)
+	}
+	return Redact(strings.ToLower(scheme) + "://" + body)
+}
+
+// isHTTP reports whether a scheme is http or https, in any case.
+func isHTTP(scheme string) bool {
+	return strings.EqualFold(scheme, "http") || strings.EqualFold(scheme, "https")
+}
+
+func isLetter(c byte) bool { return 'a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' }
+
+// isSchemeChar reports whether c may be in a URL scheme (RFC 3986, 3.1).
+func isSchemeChar(c byte) bool {
+	return isLetter(c) || '0' <= c && c <= '9' || c == '+' || c == '-' || c == '.'
+}
+
+// isWordEnd reports whether c ends a URL-looking word in a message.
+func isWordEnd(c byte) bool { return strings.IndexByte(" \t\r\n\"'`<>", c) >= 0 }

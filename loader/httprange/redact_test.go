@@ -52,18 +52,39 @@ func TestIsURL(t *testing.T) {
 	}
 }
 
-// TestRedactText: every http(s) URL in a message, whatever the case of its
-// scheme, loses what may be a credential; the rest of the text stays.
+// TestRedactText: URL-looking words in a message lose what may be a
+// credential, whatever their scheme, its case, or how a path function
+// rewrote them; the rest of the message, and words with nothing to hide,
+// stay as they are.
 func TestRedactText(t *testing.T) {
 	for _, tc := range []struct{ in, want string }{
 		{"get http://u:hunter2@h/x: EOF", "get http://h/x: EOF"},
 		{"get HTTP://u:hunter2@h/x: EOF", "get http://h/x: EOF"},
 		{`"Https://h/x?sig=hunter2" and https://h/y?token=hunter2`, `"https://h/x?…" and https://h/y?…`},
-		{"no URL here", "no URL here"},
 		{"İİ HTTP://u:hunter2@h/x", "İİ http://h/x"}, // ToLower would move the URL
+		{"open http://alice:hunter2@h/x.safetensors?token=hunter2: EOF", "open http://h/x.safetensors?…: EOF"},
+		{"HTTP://u:hunter2@127.0.0.1:8712/m.safetensors: open: no such file", "http://127.0.0.1:8712/m.safetensors: open: no such file"},
+		{`OUT "Https://h/x.json?sig=hunter2" ends in .json`, `OUT "https://h/x.json?…" ends in .json`},
+		{"a http://u:hunter2@h/x, b https://h/y?k=hunter2,", "a http://h/x, b https://h/y?…,"},
+		{"directory http:/alice:hunter2@h does not exist", "directory http://h does not exist"},
+		{"open ftp://alice:hunter2@h/x: no such file", "open ftp://h/x: no such file"},
+		{"s3://bucket/x?X-Amz-Signature=hunter2", "s3://bucket/x?…"},
+		{"open http:alice:hunter2@h/x: no such file", "open http:…: no such file"},
+		{"https://h/a/exp=1~hmac=hunter2/m", "https://h/a/…/m"},
+		{"https://h/a/x%3Dhunter2/m", "https://h/a/…/m"},
+		{"x.safetensors: tensor \"a\": InvalidOffset: offsets [0, 2]", "x.safetensors: tensor \"a\": InvalidOffset: offsets [0, 2]"},
+		{"C:/models/a@b.safetensors", "C:/models/a@b.safetensors"},
+		{"HTTPS://huggingface.co/org/m/resolve/main/model.safetensors", "HTTPS://huggingface.co/org/m/resolve/main/model.safetensors"},
+		{"key: value=1", "key: value=1"},
+		{"no URL here", "no URL here"},
+		{"", ""},
 	} {
-		if got := redactText(tc.in); got != tc.want {
-			t.Errorf("redactText(%q) = %q, want %q", tc.in, got, tc.want)
+		got := RedactText(tc.in)
+		if got != tc.want {
+			t.Errorf("RedactText(%q)\n got %q\nwant %q", tc.in, got, tc.want)
+		}
+		if strings.Contains(got, "hunter2") {
+			t.Errorf("RedactText(%q) keeps the secret", tc.in)
 		}
 	}
 }
