@@ -89,7 +89,7 @@ type Checkpoint struct {
 	meta      map[string]string  // index metadata, or the file's __metadata__
 	shards    []*loader.File     // in shard-name order
 	closers   []io.Closer        // what the shards read through, to close after them
-	owner     *tensorindex.Index // finds a tensor's shard
+	owner     *tensorindex.Index // finds a tensor's shard; nil for one file, whose own index does
 	size      int64              // bytes of tensor data in all shards
 	leftovers []string           // what killed saves left beside it
 
@@ -283,7 +283,6 @@ func asOpenError(err error) error {
 // when f closes what it reads).
 func single(f *loader.File, r io.Closer) *Checkpoint {
 	c := &Checkpoint{path: f.Name(), meta: f.Metadata(), shards: []*loader.File{f}}
-	c.owner, _ = tensorindex.New(c.shards, false) // the file's own index
 	if r != nil {
 		c.closers = []io.Closer{r}
 	}
@@ -319,7 +318,11 @@ func (c *Checkpoint) Files() []*loader.File { return slices.Clone(c.shards) }
 
 // File returns the file (the shard) that holds the named tensor.
 func (c *Checkpoint) File(name string) (*loader.File, bool) {
-	i, _, ok := c.owner.Find(name)
+	if c.owner == nil {
+		_, err := c.shards[0].Tensor(name)
+		return c.shards[0], err == nil
+	}
+	i, ok := c.owner.Find(name)
 	if !ok {
 		return nil, false
 	}
@@ -327,7 +330,13 @@ func (c *Checkpoint) File(name string) (*loader.File, bool) {
 }
 
 // Len returns the number of tensors in all shards.
-func (c *Checkpoint) Len() int { return c.owner.Len() }
+func (c *Checkpoint) Len() int {
+	n := 0
+	for _, f := range c.shards {
+		n += f.Len()
+	}
+	return n
+}
 
 // Tensors iterates over the tensors shard by shard, and within a shard in
 // file-offset order, which is the order that reads each file front to

@@ -13,8 +13,9 @@
 // to another element type), so converting or resharding a checkpoint
 // larger than memory needs no more memory than a copy buffer for the
 // tensors' bytes. What they keep per tensor is small and counted: a
-// Source from SourcesOf is 80 bytes, and a save adds the Writer's list of
-// specs (48 bytes a tensor) and a 4-byte write order, with no map keyed
+// Source from SourcesOf is 80 bytes, and a save adds, per shard being
+// written, a list of specs in write order and the Writer's copy of it (48
+// bytes a tensor each) and a 4-byte write order, with no map keyed
 // by name and no copy of a header or an index being written. So
 // converting a file of a 99 MB header of 1.19 million tensors (stload
 // convert) peaks at 6–7× the header's size in resident memory, the open

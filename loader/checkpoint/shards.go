@@ -120,7 +120,7 @@ func openShards(ctx context.Context, names []string, src shardSource, cfg *confi
 // the number of others.
 func (c *Checkpoint) link(names []string, idx *index, src shardSource) error {
 	var problems []*loader.Error
-	owner, dups := tensorindex.New(c.shards, true)
+	owner, dups := tensorindex.New(c.shards)
 	c.owner = owner
 	for _, d := range dups {
 		problems = append(problems, &loader.Error{File: c.shards[d.Second].Name(), Tensor: d.Name, Err: ErrWeightMap,
@@ -129,8 +129,10 @@ func (c *Checkpoint) link(names []string, idx *index, src shardSource) error {
 	for i, f := range c.shards {
 		for name, t := range f.Tensors() {
 			c.size += t.End - t.Begin
-			if j, _, _ := owner.Find(name); j != i {
-				continue // a second copy, reported above
+			if len(dups) > 0 {
+				if j, _ := owner.Find(name); j != i {
+					continue // a second copy, reported above
+				}
 			}
 			switch listed, ok := idx.weightMap[name]; {
 			case !ok:
@@ -143,7 +145,7 @@ func (c *Checkpoint) link(names []string, idx *index, src shardSource) error {
 		}
 	}
 	for tensor, name := range idx.weightMap {
-		if _, _, ok := owner.Find(tensor); !ok {
+		if _, ok := owner.Find(tensor); !ok {
 			problems = append(problems, &loader.Error{File: src.where(name), Tensor: tensor, Err: ErrWeightMap,
 				Detail: fmt.Sprintf("weight_map lists the tensor for %s, which does not hold it", name)})
 		}

@@ -1,7 +1,6 @@
 package checkpoint
 
 import (
-	"bufio"
 	"cmp"
 	"context"
 	"errors"
@@ -387,12 +386,8 @@ func planShards(tensors []Source, max int64) ([][]int, int64, error) {
 // cannot see across shards. Its index of positions takes a tenth of a map
 // of the names.
 func checkUnique(tensors []Source) error {
-	nameAt := func(i int) string { return tensors[i].Name }
-	seen := nameidx.Make(len(tensors))
-	for i, t := range tensors {
-		if _, dup := seen.Insert(t.Name, i, nameAt); dup {
-			return newError(loader.ErrDuplicateKey, t.Name, "the name is given twice")
-		}
+	if i, dup := nameidx.FirstDup(len(tensors), func(i int) string { return tensors[i].Name }); dup {
+		return newError(loader.ErrDuplicateKey, tensors[i].Name, "the name is given twice")
 	}
 	return nil
 }
@@ -623,16 +618,14 @@ func withFile(err error, path string) error {
 	return err
 }
 
-// writeStaged writes a file in the staging folder with write, through
-// a buffer, and syncs it.
+// writeStaged writes a file in the staging folder with write, which
+// batches its own writes (encodeIndex writes 512 KiB at a time), and
+// syncs it.
 func (s *saver) writeStaged(name string, write func(io.Writer) error) error {
 	var f *os.File
 	err := s.step("create stage/"+name, func() (err error) {
 		if f, err = os.OpenFile(filepath.Join(s.stage, name), os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o666); err == nil {
-			bw := bufio.NewWriterSize(f, copyBufSize)
-			if err = write(bw); err == nil {
-				err = bw.Flush()
-			}
+			err = write(f)
 		}
 		return err
 	})

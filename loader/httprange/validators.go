@@ -21,6 +21,9 @@ type validators struct {
 	cond string
 }
 
+// downloadHint says what to do about a server without range support.
+const downloadHint = "download the whole file instead (Download, or checkpoint.WithDownloadFallback)"
+
 // validatorsOf reads the validators of a response.
 //
 // Later requests carry If-Range rather than If-Match. Both make a server
@@ -36,9 +39,6 @@ type validators struct {
 // response's Date (a date is otherwise not a strong validator); with a
 // weak ETag the request goes without If-Range, and the comparison of the
 // responses' validators (check) is what catches a change.
-// downloadHint says what to do about a server without range support.
-const downloadHint = "download the whole file instead (Download, or checkpoint.WithDownloadFallback)"
-
 func validatorsOf(h http.Header) validators {
 	v := validators{etag: h.Get("ETag"), modified: h.Get("Last-Modified")}
 	switch {

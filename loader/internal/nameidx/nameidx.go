@@ -34,9 +34,6 @@ func Make(n int) Index {
 	return Index{seed: maphash.MakeSeed(), slots: make([]uint32, size)}
 }
 
-// Len returns the number of entries.
-func (x *Index) Len() int { return x.n }
-
 // probe returns the slot that holds name, or the empty slot where it
 // would go, and whether it is there.
 func (x *Index) probe(name string, nameAt func(int) string) (int, bool) {
@@ -67,9 +64,6 @@ func (x *Index) Find(name string, nameAt func(int) string) (int, bool) {
 // an entry of that name is there already: then it returns that entry's
 // position and true, and changes nothing.
 func (x *Index) Insert(name string, pos int, nameAt func(int) string) (int, bool) {
-	if x.slots == nil {
-		*x = Make(0)
-	}
 	s, ok := x.probe(name, nameAt)
 	if ok {
 		return int(x.slots[s]) - 1, true

@@ -33,38 +33,31 @@ func file(t *testing.T, names ...string) *loader.File {
 }
 
 // TestIndex finds tensors of one file and of several, empty ones among
-// them, and reports names in two files.
+// them, and reports every name in two files.
 func TestIndex(t *testing.T) {
-	var none *Index
-	if _, _, ok := none.Find("a"); ok || none.Len() != 0 {
-		t.Fatal("a nil Index finds a name")
-	}
-	one, dups := New([]*loader.File{file(t, "a", "b")}, true)
-	if f, p, ok := one.Find("b"); !ok || f != 0 || p != 1 || dups != nil || one.Len() != 2 {
-		t.Fatalf("one file: b at %d/%d, %v; dups %v", f, p, ok, dups)
+	one, dups := New([]*loader.File{file(t, "a", "b")})
+	if f, ok := one.Find("b"); !ok || f != 0 || dups != nil {
+		t.Fatalf("one file: b in %d, %v; dups %v", f, ok, dups)
 	}
 	files := []*loader.File{file(t, "a", "b"), file(t), file(t, "c", "d", "e")}
-	x, dups := New(files, false)
-	if dups != nil || x.Len() != 5 {
-		t.Fatalf("dups %v, Len %d", dups, x.Len())
+	x, dups := New(files)
+	if dups != nil {
+		t.Fatalf("dups %v", dups)
 	}
-	for name, want := range map[string][2]int{"a": {0, 0}, "b": {0, 1}, "c": {2, 0}, "e": {2, 2}} {
-		if f, p, ok := x.Find(name); !ok || f != want[0] || p != want[1] {
-			t.Errorf("%s at %d/%d, %v; want %v", name, f, p, ok, want)
+	for name, want := range map[string]int{"a": 0, "b": 0, "c": 2, "e": 2} {
+		if f, ok := x.Find(name); !ok || f != want {
+			t.Errorf("%s in %d, %v; want %d", name, f, ok, want)
 		}
 	}
-	if _, _, ok := x.Find("z"); ok {
+	if _, ok := x.Find("z"); ok {
 		t.Error("found a missing name")
 	}
 	files = append(files, file(t, "b", "x", "e"))
-	if x, dups = New(files, false); x != nil || !reflect.DeepEqual(dups, []Dup{{"b", 0, 3}}) {
-		t.Errorf("first duplicate: %v, %v", x, dups)
-	}
-	x, dups = New(files, true)
+	x, dups = New(files)
 	if want := []Dup{{"b", 0, 3}, {"e", 2, 3}}; !reflect.DeepEqual(dups, want) {
-		t.Errorf("all duplicates: %v, want %v", dups, want)
+		t.Errorf("duplicates: %v, want %v", dups, want)
 	}
-	if f, p, ok := x.Find("e"); !ok || f != 2 || p != 2 {
-		t.Errorf("a duplicate is its first file's: %d/%d", f, p)
+	if f, ok := x.Find("e"); !ok || f != 2 {
+		t.Errorf("a duplicate is its first file's: %d", f)
 	}
 }
